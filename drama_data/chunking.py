@@ -1,0 +1,155 @@
+"""Chunk documents into passages of at most N tokens with stable ids (DRAMA: chunks of at most 256 tokens).
+
+A document that fits keeps its id; a longer one becomes ``"<doc_id>#<k>"`` for k = 0, 1, ... Sentences are
+packed greedily so chunks end at sentence boundaries where possible; a sentence longer than N tokens is
+split at token boundaries. Tokens are counted with a Hugging Face tokenizer (``tokenizer=`` a name or path)
+or, by default, with a language-neutral word tokenizer (words, punctuation, one token per CJK character).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Sequence
+
+from drama_data.corpus import Document
+from drama_data.errors import InputError
+
+DEFAULT_MAX_TOKENS = 256  # paper, Sec. 3: corpora split into chunks of at most 256 tokens
+
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_WORD_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]", re.UNICODE)
+_SENT_END_RE = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])|\n+")
+
+Spans = list[tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A chunk of a document: ``id`` is unique in the corpus; ``chunk`` is its index within ``doc_id``."""
+
+    id: str
+    doc_id: str
+    chunk: int
+    title: str
+    text: str
+
+
+def word_spans(text: str) -> Spans:
+    """Character spans of the default word tokenizer."""
+    return [m.span() for m in _WORD_RE.finditer(text)]
+
+
+def hf_token_spans(tokenizer) -> Callable[[str], Spans]:
+    """Return a span function backed by a fast Hugging Face tokenizer's offset mapping (no special tokens)."""
+
+    def spans(text: str) -> Spans:
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return [(a, b) for a, b in enc["offset_mapping"] if b > a]
+
+    return spans
+
+
+def load_span_function(tokenizer: str | None) -> Callable[[str], Spans]:
+    """``None`` or ``"words"`` gives the word tokenizer; anything else is loaded with ``AutoTokenizer``."""
+    if tokenizer in (None, "", "words"):
+        return word_spans
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(tokenizer)
+    except Exception as exc:
+        raise InputError(f"--chunk-tokenizer {tokenizer!r}: cannot load ({exc})") from None
+    return hf_token_spans(tok)
+
+
+def _sentence_bounds(text: str) -> list[tuple[int, int]]:
+    bounds, start = [], 0
+    for m in _SENT_END_RE.finditer(text):
+        if m.start() > start:
+            bounds.append((start, m.start()))
+        start = m.end()
+    if start < len(text):
+        bounds.append((start, len(text)))
+    return bounds
+
+
+def chunk_spans(text: str, spans: Spans, max_tokens: int) -> list[tuple[int, int]]:
+    """Character ranges of chunks of at most ``max_tokens`` tokens, cut at sentence ends where possible."""
+    if len(spans) <= max_tokens:
+        return [(0, len(text))]
+    # group token indices by sentence
+    sentences: list[list[int]] = []
+    si, bounds = 0, _sentence_bounds(text)
+    current: list[int] = []
+    for ti, (a, _b) in enumerate(spans):
+        while si < len(bounds) and a >= bounds[si][1]:
+            if current:
+                sentences.append(current)
+                current = []
+            si += 1
+        current.append(ti)
+    if current:
+        sentences.append(current)
+    chunks: list[tuple[int, int]] = []  # token index ranges [first, last]
+    first = last = None
+    for sent in sentences:
+        pieces = [sent[i:i + max_tokens] for i in range(0, len(sent), max_tokens)]
+        for piece in pieces:
+            if first is not None and piece[-1] - first + 1 <= max_tokens:
+                last = piece[-1]
+                continue
+            if first is not None:
+                chunks.append((first, last))
+            first, last = piece[0], piece[-1]
+    if first is not None:
+        chunks.append((first, last))
+    return [(spans[a][0], spans[b][1]) for a, b in chunks]
+
+
+def chunk_documents(
+    documents: Iterable[Document],
+    *,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    spans: Callable[[str], Spans] = word_spans,
+) -> Iterator[Passage]:
+    """Yield passages of at most ``max_tokens`` tokens for each document, in order (see module doc for ids)."""
+    if max_tokens < 1:
+        raise InputError(f"--max-tokens must be at least 1, got {max_tokens}")
+    for doc in documents:
+        ranges = chunk_spans(doc.text, spans(doc.text), max_tokens)
+        if len(ranges) == 1:
+            yield Passage(id=doc.id, doc_id=doc.id, chunk=0, title=doc.title, text=doc.text)
+            continue
+        for k, (a, b) in enumerate(ranges):
+            yield Passage(id=f"{doc.id}#{k}", doc_id=doc.id, chunk=k, title=doc.title, text=doc.text[a:b].strip())
+
+
+def check_unique_ids(passages: Sequence[Passage]) -> None:
+    """Raise naming the id if two passages share one (e.g. a doc ``a#1`` colliding with a chunk of ``a``)."""
+    seen: set[str] = set()
+    for p in passages:
+        if p.id in seen:
+            raise InputError(f"passage id {p.id!r} occurs twice after chunking; rename the document ids")
+        seen.add(p.id)
+
+
+def load_passages(
+    source: str,
+    *,
+    fields=None,
+    split: str = "train",
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    chunk_tokenizer: str | None = None,
+    on_empty: str = "skip",
+):
+    """Read ``source`` (see :func:`drama_data.corpus.read_documents`) and chunk it.
+
+    Returns ``(passages, report)``; ``report.as_dict()`` says what was read and skipped. The same arguments
+    always give the same passages and ids, so every stage can re-derive the corpus it works on.
+    """
+    from drama_data.corpus import Fields, read_documents
+
+    docs, report = read_documents(source, fields=fields or Fields(), split=split, on_empty=on_empty)
+    passages = list(chunk_documents(docs, max_tokens=max_tokens, spans=load_span_function(chunk_tokenizer)))
+    check_unique_ids(passages)
+    return passages, report

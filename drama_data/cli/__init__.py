@@ -1,0 +1,27 @@
+"""``drama-data``: the command line, one module per command, each a thin layer over the Python API."""
+from __future__ import annotations
+
+import importlib
+import logging
+
+import click
+
+COMMANDS = ("generate", "mine", "build", "merge", "publish")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """DRAMA data: LLM-augmented retrieval training data, published as Hugging Face datasets."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+for _name in COMMANDS:
+    try:
+        _module = importlib.import_module(f"drama_data.cli.{_name}")
+    except ModuleNotFoundError as exc:  # a command whose module is not there yet
+        if exc.name != f"drama_data.cli.{_name}":
+            raise
+        continue
+    main.add_command(_module.command, name=_name)

@@ -1,0 +1,139 @@
+"""Write and read dataset folders: parquet shards under ``data/<config>/`` plus a README.md dataset card.
+
+The card's YAML front matter lists the ``configs`` so that ``datasets.load_dataset(folder)`` gives the
+default config and ``load_dataset(folder, "<config>")`` any other one, offline and on the Hub alike.
+A folder is written next to its destination and moved into place at the end, so an interrupted write
+never leaves a half-written dataset behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from drama_data.errors import ConfigError
+
+MARKER = "drama-toolkit"  # tag in every card we write; lets a rerun replace its own previous output
+SHARD_ROWS = 100_000
+
+
+def to_table(rows: Sequence[Mapping[str, Any]] | pa.Table, schema: pa.Schema | None = None) -> pa.Table:
+    """Rows (dicts) or a table as a pyarrow table, typed by ``schema`` when given."""
+    if isinstance(rows, pa.Table):
+        return rows if schema is None else rows.cast(schema)
+    if schema is not None:
+        return pa.Table.from_pylist(list(rows), schema=schema)
+    return pa.Table.from_pylist(list(rows))
+
+
+def _is_our_dataset(folder: Path) -> bool:
+    readme = folder / "README.md"
+    return readme.is_file() and MARKER in readme.read_text(encoding="utf-8", errors="replace")[:4000]
+
+
+def check_output_folder(folder: str | Path, overwrite: bool = False) -> Path:
+    """Fail early (before any work) if ``folder`` exists, is not empty and is not a dataset we wrote."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--output {folder}: exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite and not _is_our_dataset(folder):
+        raise ConfigError(f"--output {folder}: folder exists and is not a drama-toolkit dataset; choose another")
+    return folder
+
+
+def card_front_matter(configs: Sequence[str], default: str, extra: Mapping[str, Any] | None = None) -> dict:
+    """YAML front matter with one ``configs`` entry per config (``train`` split, a glob over its shards)."""
+    meta: dict[str, Any] = dict(extra or {})
+    tags = list(meta.get("tags", []))
+    if MARKER not in tags:
+        tags.append(MARKER)
+    meta["tags"] = tags
+    meta["configs"] = [
+        {"config_name": name, "data_files": [{"split": "train", "path": f"data/{name}/*.parquet"}],
+         **({"default": True} if name == default else {})}
+        for name in configs
+    ]
+    return meta
+
+
+def render_card(front_matter: Mapping[str, Any], body: str) -> str:
+    return "---\n" + yaml.safe_dump(dict(front_matter), sort_keys=False, allow_unicode=True) + "---\n\n" + body
+
+
+def write_dataset(
+    folder: str | Path,
+    tables: Mapping[str, pa.Table],
+    *,
+    default: str,
+    card_body: str,
+    card_meta: Mapping[str, Any] | None = None,
+    extra_files: Mapping[str, str] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``tables`` (config name -> table) as a dataset folder with a card; replace atomically.
+
+    Returns the folder. ``extra_files`` maps relative paths to text (e.g. ``provenance.json``).
+    """
+    folder = check_output_folder(folder, overwrite=overwrite)
+    if default not in tables:
+        raise ValueError(f"default config {default!r} not in {list(tables)}")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        for name, table in tables.items():
+            (tmp / "data" / name).mkdir(parents=True)
+            n = max(1, -(-table.num_rows // SHARD_ROWS))
+            for i in range(n):
+                part = table.slice(i * SHARD_ROWS, SHARD_ROWS)
+                pq.write_table(part, tmp / "data" / name / f"train-{i:05d}-of-{n:05d}.parquet")
+        meta = card_front_matter(list(tables), default, card_meta)
+        (tmp / "README.md").write_text(render_card(meta, card_body), encoding="utf-8")
+        for rel, text in (extra_files or {}).items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_text(text, encoding="utf-8")
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+            os.replace(folder, old)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def read_card(folder: str | Path) -> tuple[dict, str]:
+    """Parse a dataset folder's README.md into (front matter, body)."""
+    text = (Path(folder) / "README.md").read_text(encoding="utf-8")
+    if not text.startswith("---\n"):
+        return {}, text
+    _, fm, body = text.split("---\n", 2)
+    return yaml.safe_load(fm) or {}, body
+
+
+def read_table(folder: str | Path, config: str) -> pa.Table:
+    """All shards of ``config`` in a dataset folder as one pyarrow table (raises naming the folder)."""
+    from drama_data.errors import InputError
+
+    files = sorted((Path(folder) / "data" / config).glob("*.parquet"))
+    if not files:
+        raise InputError(f"{folder}: no config {config!r} (expected parquet files in data/{config}/)")
+    return pa.concat_tables([pq.read_table(f) for f in files])
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True, default=str)
