@@ -62,7 +62,8 @@ def load_span_function(tokenizer: str | None) -> Callable[[str], Spans]:
     return hf_token_spans(tok)
 
 
-def _sentence_bounds(text: str) -> list[tuple[int, int]]:
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of sentences (ends: . ! ? followed by space, CJK full stops, newlines)."""
     bounds, start = [], 0
     for m in _SENT_END_RE.finditer(text):
         if m.start() > start:
@@ -79,7 +80,7 @@ def chunk_spans(text: str, spans: Spans, max_tokens: int) -> list[tuple[int, int
         return [(0, len(text))]
     # group token indices by sentence
     sentences: list[list[int]] = []
-    si, bounds = 0, _sentence_bounds(text)
+    si, bounds = 0, sentence_spans(text)
     current: list[int] = []
     for ti, (a, _b) in enumerate(spans):
         while si < len(bounds) and a >= bounds[si][1]:

@@ -96,3 +96,116 @@ def tiny_model_dir(path: str | Path, family: str = "llama", seed: int = 0, token
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Retrieval data for encoder tests (drama_models): Tevatron-format rows and a held-out set built from scifact.
+
+
+def scifact_texts(data_root) -> tuple[dict, dict, dict]:
+    """scifact's corpus ``{id: "title text"}``, queries ``{id: text}`` and qrels ``{split: {qid: [docids]}}``."""
+    import gzip
+    import json
+    from pathlib import Path
+
+    root = Path(data_root) / "scifact"
+    corpus = {}
+    with gzip.open(root / "corpus.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            corpus[row["_id"]] = (row.get("title", "") + " " + row["text"]).strip()
+    queries = {}
+    with open(root / "queries.jsonl", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            queries[row["_id"]] = row["text"]
+    qrels = {}
+    for split in ("train", "test"):
+        qrels[split] = {}
+        with open(root / "qrels" / f"{split}.tsv", encoding="utf-8") as f:
+            next(f)
+            for line in f:
+                qid, did, score = line.rstrip("\n").split("\t")
+                if int(score) > 0:
+                    qrels[split].setdefault(qid, []).append(did)
+    return corpus, queries, qrels
+
+
+def scifact_training_rows(data_root, n_queries: int | None = None, n_negatives: int = 7, seed: int = 0,
+                          passage_chars: int = 600) -> list[dict]:
+    """Tevatron rows from scifact's *train* qrels: positives = judged docs, negatives = BM25 hits ranked 3-30 that
+    are not judged (bm25s, mined here); passages cut to ``passage_chars`` characters to keep tests fast."""
+    import random
+
+    from drama_models.bm25 import bm25_search
+
+    corpus, queries, qrels = scifact_texts(data_root)
+    qids = sorted(qrels["train"], key=int)
+    random.Random(seed).shuffle(qids)
+    qids = qids[:n_queries] if n_queries else qids
+    doc_ids = list(corpus)
+    run = bm25_search(doc_ids, [corpus[d] for d in doc_ids], {q: queries[q] for q in qids}, k=30)
+    rows = []
+    for q in qids:
+        ranked_ids = sorted(run[q], key=run[q].get, reverse=True)
+        negs = [d for d in ranked_ids[2:] if d not in qrels["train"][q]][:n_negatives]
+        rows.append({
+            "query_id": q,
+            "query": queries[q],
+            "positive_passages": [{"docid": d, "title": "", "text": corpus[d][:passage_chars]} for d in qrels["train"][q]],
+            "negative_passages": [{"docid": d, "title": "", "text": corpus[d][:passage_chars]} for d in negs],
+        })
+    return rows
+
+
+def scifact_heldout(data_root, out_dir, n_distractors: int = 700, seed: int = 0, passage_chars: int = 600):
+    """A small BEIR folder for held-out evaluation: scifact's *test* queries, their judged docs plus
+    ``n_distractors`` random others (texts cut to ``passage_chars``). Returns the folder."""
+    import json
+    import random
+    from pathlib import Path
+
+    corpus, queries, qrels = scifact_texts(data_root)
+    out = Path(out_dir)
+    (out / "qrels").mkdir(parents=True, exist_ok=True)
+    judged = sorted({d for docs in qrels["test"].values() for d in docs})
+    others = sorted(set(corpus) - set(judged))
+    keep = judged + random.Random(seed).sample(others, n_distractors)
+    with open(out / "corpus.jsonl", "w", encoding="utf-8") as f:
+        for d in keep:
+            f.write(json.dumps({"_id": d, "title": "", "text": corpus[d][:passage_chars]}) + "\n")
+    with open(out / "queries.jsonl", "w", encoding="utf-8") as f:
+        for q in qrels["test"]:
+            f.write(json.dumps({"_id": q, "text": queries[q]}) + "\n")
+    with open(out / "qrels" / "test.tsv", "w", encoding="utf-8") as f:
+        f.write("query-id\tcorpus-id\tscore\n")
+        for q, docs in qrels["test"].items():
+            for d in docs:
+                f.write(f"{q}\t{d}\t1\n")
+    return out
+
+
+PRUNING_FAMILIES = ("llama", "qwen2", "gemma3")
+
+
+def tiny_causal_lm(family: str = "llama", seed: int = 0, vocab_size: int | None = None, **overrides):
+    """A random fp32 causal LM in eval mode (for the pruning tests): 4 layers, 4 query heads over 2 KV heads
+    (head_dim 64), hidden 128, FFN 256; Gemma3 alternates sliding (window 8) and full attention layers.
+    Norm weights and biases are perturbed so that mistakes in folding them show up."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    params = dict(num_hidden_layers=4)
+    params.update(overrides)
+    if family == "gemma3":
+        n = params["num_hidden_layers"]
+        params.setdefault("sliding_window", 8)
+        params.setdefault("layer_types", (["sliding_attention", "full_attention"] * n)[:n])
+    torch.manual_seed(seed)
+    cfg = tiny_config(family, vocab_size=vocab_size or 512, **params)
+    model = AutoModelForCausalLM.from_config(cfg).float().eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name or name.endswith("bias"):
+                p.add_(0.1 * torch.randn_like(p))
+    return model

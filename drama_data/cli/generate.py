@@ -1,0 +1,83 @@
+"""``drama-data generate``: run a task over a corpus with an LLM backend and write a dataset folder."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from drama_data.cli.common import clean_errors
+from drama_data.errors import ConfigError
+
+
+def _engine_args(pairs: tuple[str, ...]) -> dict:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--engine-arg {pair!r}: expected KEY=VALUE")
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@click.command()
+@click.option("--task", "task_name", default="queries", show_default=True,
+              type=click.Choice(["queries", "crop", "crosslingual", "rerank"]), help="What to generate.")
+@click.option("--backend", "backend_name", default="vllm", show_default=True, type=click.Choice(["vllm", "openai"]))
+@click.option("--model", default=None, help="HF id, local folder or .gguf file; default: the embedded Gemma-3-270M.")
+@click.option("--corpus", required=True, help="BEIR folder, .jsonl[.gz]/.parquet file, HF dataset (for rerank: a mine output).")
+@click.option("--output", required=True, type=click.Path(file_okay=False), help="Dataset folder to write.")
+@click.option("--limit", type=int, default=None, help="Use only the first N passages (queries for rerank).")
+@click.option("--split", default="train", show_default=True, help="Split of an HF dataset corpus.")
+@click.option("--id-field", default=None, help="Record field holding the id (default: _id/id/docid...).")
+@click.option("--title-field", default=None, help="Record field holding the title (default: title).")
+@click.option("--text-field", default=None, help="Record field holding the text (default: text/contents...).")
+@click.option("--chunk-tokens", default=256, show_default=True, help="Passages have at most this many tokens (paper: 256).")
+@click.option("--chunk-tokenizer", default=None, help="HF tokenizer for counting chunk tokens (default: words).")
+@click.option("--queries-per-doc", default=1, show_default=True)
+@click.option("--language", default="", help="Language code of the corpus (recorded on crop rows).")
+@click.option("--target-languages", default="de,zh", show_default=True, help="crosslingual: languages to write queries in.")
+@click.option("--temperature", type=float, default=None, help="Default: the task's (queries 0.8, rerank 0).")
+@click.option("--top-p", type=float, default=None, help="Default: the task's (queries 0.9).")
+@click.option("--max-tokens", type=int, default=None, help="Max new tokens per completion (queries: 256).")
+@click.option("--seed", default=0, show_default=True, help="Run seed; each request's seed derives from it.")
+@click.option("--max-attempts", type=int, default=None, help="Attempts per row when the output cannot be parsed.")
+@click.option("--prompt", "prompt_path", default=None, type=click.Path(dir_okay=False), help="Jinja2 prompt file.")
+@click.option("--prompt-format", type=click.Choice(["chat", "completion"]), default=None,
+              help="Default: chat if the model has a chat template, else few-shot completion.")
+@click.option("--window", default=20, show_default=True, help="rerank: passages per window (paper: 20).")
+@click.option("--stride", default=10, show_default=True, help="rerank: window step.")
+@click.option("--passage-tokens", default=256, show_default=True, help="rerank: passages cut to this many tokens.")
+@click.option("--passes", default=1, show_default=True, help="rerank: extra passes over shuffled orders give agreement.")
+@click.option("--num-shards", default=1, show_default=True, help="Split the work over machines (by passage id).")
+@click.option("--shard-index", default=0, show_default=True)
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False), help="Request cache (default ~/.cache/drama).")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the request cache.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output folder that is not ours.")
+@click.option("--tensor-parallel-size", default=1, show_default=True, help="vllm: GPUs per model replica.")
+@click.option("--data-parallel-size", default=1, show_default=True, help="vllm: model replicas.")
+@click.option("--max-model-len", type=int, default=None, help="vllm: context length.")
+@click.option("--dtype", default=None, help="vllm: auto, bfloat16, float16, float32.")
+@click.option("--gpu-memory-utilization", type=float, default=None, help="vllm: memory fraction for weights + KV cache.")
+@click.option("--engine-arg", multiple=True, help="vllm: any other vllm.LLM argument, KEY=VALUE (VALUE as JSON).")
+@click.option("--trust-remote-code", is_flag=True, help="vllm: allow model repositories' own code (opt-in).")
+@click.option("--base-url", default=None, help="openai: server URL, e.g. http://127.0.0.1:8000/v1.")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="openai: env variable holding the key.")
+@click.option("--concurrency", default=16, show_default=True, help="openai: requests in flight.")
+@click.option("--timeout", default=120.0, show_default=True, help="openai: seconds per request.")
+@click.option("--max-retries", default=6, show_default=True, help="openai: retries per request.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@clean_errors
+def command(**o):
+    """Generate queries (or crops, cross-lingual queries, rerank labels) for a corpus.
+
+    \b
+    drama-data generate --task queries --backend vllm --corpus data/scifact --output out/qgen --limit 100
+    """
+    from drama_data.api import run_generate
+
+    o["engine_kwargs"] = _engine_args(o.pop("engine_arg"))
+    summary = run_generate(echo=lambda m: click.echo(m, err=True), **o)
+    click.echo(summary.render())

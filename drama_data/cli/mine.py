@@ -1,0 +1,66 @@
+"""``drama-data mine``: top-k candidates per generated query (thin layer over :func:`drama_data.mining.mine.mine`)."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from drama_data.cli.common import clean_errors
+from drama_data.mining import RETRIEVERS
+
+
+@click.command(name="mine")
+@click.option("--queries", required=True, type=click.Path(file_okay=False), help="Queries dataset folder (from `generate`).")
+@click.option("--queries-config", default="queries", show_default=True, help="Config of the queries dataset to read.")
+@click.option("--corpus", required=True, help="The corpus the queries were generated from (BEIR folder, jsonl/parquet, HF dataset).")
+@click.option("--output", required=True, type=click.Path(file_okay=False), help="Output dataset folder.")
+@click.option("--retriever", type=click.Choice(list(RETRIEVERS)), default="bm25s", show_default=True)
+@click.option("-k", "--k", "k", type=int, default=50, show_default=True, help="Candidates per query (paper: 50 for Sent/QGen, 20 for Rerank).")
+@click.option("--language", default=None, help="Analyzer language for BM25 (ISO code; 'none' = no stemming/stopwords). Default: en.")
+@click.option("--k1", type=float, default=None, help="BM25 k1 (bm25s/pyserini default 0.9, rank-bm25 1.5).")
+@click.option("--b", "b", type=float, default=None, help="BM25 b (bm25s/pyserini default 0.4, rank-bm25 0.75).")
+@click.option("--method", default=None, help="bm25s variant: lucene (default), robertson, atire, bm25l, bm25+.")
+@click.option("--model", default=None, help="Dense: encoder path (sentence-transformers or DRAMA checkpoint).")
+@click.option("--encoder", "encoder_kind", type=click.Choice(["auto", "sentence-transformers", "drama"]), default=None,
+              help="Dense: how to load --model (default auto).")
+@click.option("--exact-max-docs", type=int, default=None, help="Dense: exact numpy search up to this many passages, faiss above (default 200000).")
+@click.option("--faiss-index", type=click.Choice(["flat", "hnsw"]), default=None, help="Dense: faiss index above --exact-max-docs (default flat).")
+@click.option("--encode-batch-size", type=int, default=None, help="Dense: texts per encoder call (default 64).")
+@click.option("--threads", type=int, default=None, help="Search threads (bm25s, pyserini, faiss).")
+@click.option("--no-title", is_flag=True, help="Index passage text only, without the title.")
+@click.option("--split", default="train", show_default=True, help="Split of a Hugging Face corpus.")
+@click.option("--max-tokens", type=int, default=256, show_default=True, help="Chunking, as in generate (paper: 256).")
+@click.option("--chunk-tokenizer", default=None, help="Chunking tokenizer, as in generate (default: word tokenizer).")
+@click.option("--id-field", default=None, help="Corpus id field, as in generate.")
+@click.option("--title-field", default=None, help="Corpus title field, as in generate.")
+@click.option("--text-field", default=None, help="Corpus text field, as in generate.")
+@click.option("--work-dir", default=None, type=click.Path(file_okay=False), help="Index cache and resumable chunks (default $DRAMA_CACHE/mine).")
+@click.option("--chunk-size", type=int, default=10_000, show_default=True, help="Queries per resumable chunk.")
+@click.option("--batch-size", type=int, default=1_000, show_default=True, help="Queries per retriever call.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output folder that is not a drama-toolkit dataset.")
+@click.option("--keep-work", is_flag=True, help="Keep the per-chunk results after success.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@clean_errors
+def command(queries, queries_config, corpus, output, retriever, k, language, k1, b, method, model, encoder_kind,
+            exact_max_docs, faiss_index, encode_batch_size, threads, no_title, split, max_tokens, chunk_tokenizer,
+            id_field, title_field, text_field, work_dir, chunk_size, batch_size, overwrite, keep_work, no_progress):
+    """Retrieve the top-k candidate passages of every query; mark the passage each query came from."""
+    from drama_data.corpus import Fields
+    from drama_data.mining.mine import mine
+
+    options = {"language": language, "k1": k1, "b": b, "method": method, "model": model,
+               "encoder_kind": encoder_kind, "exact_max_docs": exact_max_docs, "faiss_index": faiss_index,
+               "threads": threads, "include_title": False if no_title else None}
+    if retriever == "dense":
+        options["batch_size"] = encode_batch_size
+    elif encode_batch_size is not None:
+        raise click.UsageError("--encode-batch-size applies to --retriever dense only")
+    fields = Fields(id=id_field, title=title_field, text=text_field) if (id_field or title_field or text_field) else None
+    report = mine(queries, corpus, output, retriever=retriever, k=k, retriever_options=options,
+                  queries_config=queries_config, fields=fields, split=split, max_tokens=max_tokens,
+                  chunk_tokenizer=chunk_tokenizer, work_dir=work_dir, chunk_size=chunk_size, batch_size=batch_size,
+                  overwrite=overwrite, keep_work=keep_work, progress=not no_progress)
+    summary = {key: getattr(report, key) for key in ("output", "queries", "passages", "k_effective", "no_candidates",
+                                                     "with_source", "source_retrieved", "index_reused",
+                                                     "chunks_reused", "seconds")}
+    click.echo(json.dumps(summary, indent=2))

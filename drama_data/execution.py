@@ -1,0 +1,78 @@
+"""Send requests through the cache and a backend, storing each completion the moment it arrives.
+
+``execute(requests, backend, cache)`` returns ``{request.id: Completion}`` for every request: cached ones
+are read back, the rest go to the backend (which is only started if something is missing), with a tqdm
+bar showing rate, ETA and token throughput. A Ctrl-C or kill loses only the requests in flight.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+from tqdm.auto import tqdm
+
+from drama_data.backends.base import Backend, Completion, Request
+from drama_data.cache import RequestCache, request_key
+
+
+@dataclass
+class ExecutionStats:
+    requests: int = 0
+    cached: int = 0
+    generated: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: "ExecutionStats") -> None:
+        for f in self.__dataclass_fields__:
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+
+
+def execute(
+    requests: Sequence[Request],
+    backend: Backend,
+    cache: RequestCache | None,
+    *,
+    desc: str = "generate",
+    progress: bool = True,
+) -> tuple[dict[str, Completion], ExecutionStats]:
+    """Complete every request (see module doc). Request ids must be unique."""
+    t0 = time.time()
+    stats = ExecutionStats(requests=len(requests))
+    keys = [request_key(backend.name, backend.model, r) for r in requests]
+    found = cache.get_many(keys) if cache is not None else {}
+    results: dict[str, Completion] = {}
+    missing: list[tuple[Request, str]] = []
+    for r, k in zip(requests, keys):
+        if k in found:
+            results[r.id] = found[k]
+        else:
+            missing.append((r, k))
+    stats.cached = len(results)
+    if missing:
+        bar = tqdm(total=len(requests), initial=len(results), desc=desc, unit="req", disable=not progress,
+                   dynamic_ncols=True, smoothing=0.1)
+        tstart = time.time()
+        with bar, contextlib.closing(backend.generate([r for r, _ in missing])) as stream:
+            for i, completion in stream:
+                req, key = missing[i]
+                if cache is not None:
+                    cache.put(key, completion)
+                results[req.id] = completion
+                stats.generated += 1
+                stats.errors += 0 if completion.ok else 1
+                stats.completion_tokens += completion.completion_tokens
+                stats.prompt_tokens += completion.prompt_tokens
+                bar.update(1)
+                elapsed = max(time.time() - tstart, 1e-6)
+                bar.set_postfix_str(f"{stats.completion_tokens / elapsed:.0f} tok/s out", refresh=False)
+    for r, k in zip(requests, keys):
+        if k in found:
+            stats.prompt_tokens += found[k].prompt_tokens
+            stats.completion_tokens += found[k].completion_tokens
+    stats.seconds = time.time() - t0
+    return results, stats

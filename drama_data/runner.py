@@ -1,0 +1,244 @@
+"""The ``generate`` stage: a task over a corpus with a backend, resumable, written as a dataset folder.
+
+Input: a corpus (see :mod:`drama_data.corpus`), chunked into passages; a task; a backend. Output: a dataset
+folder with configs ``queries`` (default; one row per generated query, with provenance) and ``failures``
+(every unparseable completion or failed request, with its raw text and reason), a README.md card and
+``provenance.json``. Every completion is stored in the request cache as it arrives, so rerunning the same
+command after a crash or Ctrl-C only generates what is missing and writes exactly the same rows.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pyarrow as pa
+
+from drama_data import __version__
+from drama_data.backends.base import Backend
+from drama_data.cache import RequestCache
+from drama_data.card import render_dataset_card
+from drama_data.chunking import Passage, load_passages
+from drama_data.corpus import Fields
+from drama_data.dataset_folder import check_output_folder, dumps, utc_now, write_dataset
+from drama_data.errors import ConfigError
+from drama_data.execution import ExecutionStats, execute
+from drama_data.tasks.base import ParseFailure, Task
+
+QUERY_COLUMNS: dict[str, pa.DataType] = {
+    "query_id": pa.string(), "query": pa.string(), "passage_id": pa.string(), "doc_id": pa.string(),
+    "title": pa.string(), "text": pa.string(), "source": pa.string(), "language": pa.string(),
+}
+PROVENANCE_COLUMNS: dict[str, pa.DataType] = {
+    "backend": pa.string(), "model": pa.string(), "prompt_id": pa.string(), "prompt_sha256": pa.string(),
+    "sampling": pa.string(), "seed": pa.int64(), "attempt": pa.int32(), "finish_reason": pa.string(),
+    "prompt_tokens": pa.int32(), "completion_tokens": pa.int32(),
+}
+FAILURE_SCHEMA = pa.schema({
+    "query_id": pa.string(), "passage_id": pa.string(), "attempt": pa.int32(), "kind": pa.string(),
+    "reason": pa.string(), "raw_text": pa.string(), "finish_reason": pa.string(), "final": pa.bool_(),
+    "model": pa.string(), "prompt_sha256": pa.string(),
+})
+
+
+@dataclass
+class CorpusOptions:
+    """Where the corpus is and how to cut it (paper: passages of at most 256 tokens)."""
+
+    source: str
+    split: str = "train"
+    fields: Fields = field(default_factory=Fields)
+    max_tokens: int = 256
+    chunk_tokenizer: str | None = None
+    on_empty: str = "skip"
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "split": self.split, "fields": self.fields.__dict__,
+                "max_tokens": self.max_tokens, "chunk_tokenizer": self.chunk_tokenizer or "words"}
+
+
+@dataclass
+class RunSummary:
+    """What a run did; ``render()`` is the one-screen summary the CLI prints."""
+
+    output: str
+    task: str
+    passages: int = 0
+    rows: int = 0
+    failed_slots: int = 0
+    failures: Counter = field(default_factory=Counter)
+    stats: ExecutionStats = field(default_factory=ExecutionStats)
+    skipped_documents: int = 0
+    seconds: float = 0.0
+    model: str = ""
+
+    def as_dict(self) -> dict:
+        return {"output": self.output, "task": self.task, "model": self.model, "passages": self.passages,
+                "rows": self.rows, "failed_slots": self.failed_slots, "failures_by_reason": dict(self.failures),
+                "requests": self.stats.requests, "cached": self.stats.cached, "generated": self.stats.generated,
+                "backend_errors": self.stats.errors, "prompt_tokens": self.stats.prompt_tokens,
+                "completion_tokens": self.stats.completion_tokens, "skipped_documents": self.skipped_documents,
+                "seconds": round(self.seconds, 2)}
+
+    def render(self) -> str:
+        d = self.as_dict()
+        lines = [
+            f"drama-data generate --task {self.task}: done in {self.seconds:.1f} s",
+            f"  model            {self.model or '-'}",
+            f"  passages         {self.passages} ({self.skipped_documents} empty documents skipped)",
+            f"  rows written     {self.rows}",
+            f"  failed           {self.failed_slots} without a row; {sum(self.failures.values())} failed attempts",
+        ]
+        for reason, n in self.failures.most_common(5):
+            lines.append(f"                     {n:>6}  {reason}")
+        lines += [
+            f"  requests         {d['requests']} ({d['cached']} from cache, {d['generated']} generated, "
+            f"{d['backend_errors']} backend errors)",
+            f"  tokens           {d['prompt_tokens']} prompt, {d['completion_tokens']} completion",
+            f"  output           {self.output}",
+            f"  load it with     datasets.load_dataset({self.output!r})",
+        ]
+        return "\n".join(lines)
+
+
+def shard_of(passage_id: str, num_shards: int) -> int:
+    """Deterministic shard of a passage id (SHA-256 based, independent of corpus order)."""
+    return int.from_bytes(hashlib.sha256(passage_id.encode("utf-8")).digest()[:8], "big") % num_shards
+
+
+def select_passages(passages: Sequence[Passage], *, limit: int | None = None, num_shards: int = 1,
+                    shard_index: int = 0) -> list[Passage]:
+    """The first ``limit`` passages, then those of shard ``shard_index`` of ``num_shards``."""
+    if num_shards < 1 or not 0 <= shard_index < num_shards:
+        raise ConfigError(f"--shard-index must be in [0, {num_shards}); got {shard_index} of {num_shards}")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be positive, got {limit}")
+    chosen = list(passages[:limit] if limit else passages)
+    if num_shards > 1:
+        chosen = [p for p in chosen if shard_of(p.id, num_shards) == shard_index]
+    return chosen
+
+
+def generate(
+    task: Task,
+    corpus: CorpusOptions,
+    output: str | Path,
+    *,
+    backend: Backend | Callable[[], Backend] | None = None,
+    prompt_format: str | None = None,
+    limit: int | None = None,
+    num_shards: int = 1,
+    shard_index: int = 0,
+    cache: RequestCache | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = print,
+) -> RunSummary:
+    """Run ``task`` over ``corpus`` and write the dataset folder ``output``; return the run summary.
+
+    ``backend`` may be a zero-argument factory, called only once the corpus has been validated.
+    Raises ``InputError``/``ConfigError`` before writing anything when the corpus or options are bad.
+    """
+    t0 = time.time()
+    output = check_output_folder(output, overwrite=overwrite)
+    passages, report = load_passages(corpus.source, fields=corpus.fields, split=corpus.split,
+                                     max_tokens=corpus.max_tokens, chunk_tokenizer=corpus.chunk_tokenizer,
+                                     on_empty=corpus.on_empty)
+    selected = select_passages(passages, limit=limit, num_shards=num_shards, shard_index=shard_index)
+    summary = RunSummary(output=str(output), task=task.name, passages=len(selected),
+                         skipped_documents=len(report.skipped))
+    rows: dict[str, dict] = {}
+    failures: list[dict] = []
+    prompt = None
+    if task.uses_llm:
+        if backend is None:
+            raise ConfigError(f"--task {task.name} needs a backend (--backend vllm|openai)")
+        if not isinstance(backend, Backend):
+            backend = backend()  # built only now: bad input fails before any model is prepared
+        form = prompt_format or ("chat" if backend.supports_chat() else "completion")
+        prompt = task.use_form(form)
+        summary.model = backend.model
+        if echo:
+            echo(f"{len(selected)} passages; prompt {prompt.id} ({form} form); model {backend.model}")
+        _run_llm_task(task, selected, backend, cache, rows, failures, summary, progress)
+    else:
+        for p in selected:
+            for slot, result in task.direct(p):
+                if isinstance(result, ParseFailure):
+                    failures.append(_failure(slot, p.id, 0, "parse", result.reason, "", "", True, "", ""))
+                else:
+                    rows[slot] = _row(p, slot, task, result, {})
+    ordered = [rows[s] for p in selected for s in task.slots(p) if s in rows]
+    summary.rows = len(ordered)
+    summary.failures = Counter(f["reason"] for f in failures)
+    summary.failed_slots = sum(1 for f in failures if f["final"])
+    summary.seconds = time.time() - t0
+    schema = pa.schema({**QUERY_COLUMNS, **task.columns, **PROVENANCE_COLUMNS})
+    tables = {"queries": pa.Table.from_pylist(ordered, schema=schema),
+              "failures": pa.Table.from_pylist(failures, schema=FAILURE_SCHEMA)}
+    provenance = {
+        "tool": f"drama-toolkit {__version__}", "stage": "generate", "date": utc_now(),
+        "task": task.info(), "backend": backend.info() if (backend and task.uses_llm) else None,
+        "prompt": {"id": prompt.id, "form": prompt.form, "sha256": prompt.sha256} if prompt else None,
+        "corpus": {**corpus.as_dict(), **report.as_dict()},
+        "selection": {"limit": limit, "num_shards": num_shards, "shard_index": shard_index,
+                      "passages": len(selected)},
+        "counts": summary.as_dict(),
+    }
+    provenance["counts"].pop("output", None)
+    card_meta, card_body = render_dataset_card(provenance, tables["queries"], tables["failures"])
+    write_dataset(output, tables, default="queries", card_body=card_body, card_meta=card_meta,
+                  extra_files={"provenance.json": dumps(provenance)}, overwrite=overwrite)
+    summary.seconds = time.time() - t0
+    return summary
+
+
+def _run_llm_task(task, selected, backend, cache, rows, failures, summary, progress) -> None:
+    pending = [(p, slot) for p in selected for slot in task.slots(p)]
+    prompt = task.prompt
+    for attempt in range(task.max_attempts):
+        if not pending:
+            break
+        requests = [task.request(p, slot, attempt) for p, slot in pending]
+        desc = f"{task.name}" + (f" (retry {attempt})" if attempt else "")
+        results, stats = execute(requests, backend, cache, desc=desc, progress=progress)
+        summary.stats.add(stats)
+        retry = []
+        for (p, slot), req in zip(pending, requests):
+            c = results[req.id]
+            last = attempt + 1 >= task.max_attempts
+            if not c.ok:
+                failures.append(_failure(slot, p.id, attempt, "backend", c.error or "error", c.text,
+                                         c.finish_reason, True, backend.model, prompt.sha256))
+                continue
+            try:
+                parsed = task.parse(p, slot, prompt.response_prefix + c.text)
+            except ParseFailure as exc:
+                failures.append(_failure(slot, p.id, attempt, "parse", exc.reason, c.text, c.finish_reason,
+                                         last, backend.model, prompt.sha256))
+                if not last:
+                    retry.append((p, slot))
+                continue
+            prov = {"backend": backend.name, "model": backend.model, "prompt_id": prompt.id,
+                    "prompt_sha256": prompt.sha256, "sampling": json.dumps(req.sampling.as_dict(), sort_keys=True),
+                    "seed": req.sampling.seed, "attempt": attempt, "finish_reason": c.finish_reason,
+                    "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
+            rows[slot] = _row(p, slot, task, parsed, prov)
+        pending = retry
+
+
+def _row(p: Passage, slot: str, task: Task, parsed: dict, prov: dict) -> dict:
+    row = {"query_id": slot, "passage_id": p.id, "doc_id": p.doc_id, "title": p.title, "text": p.text,
+           "source": task.source, "language": "", **parsed}
+    for name in PROVENANCE_COLUMNS:
+        row.setdefault(name, prov.get(name))
+    return row
+
+
+def _failure(slot, pid, attempt, kind, reason, raw, finish, final, model, sha) -> dict:
+    return {"query_id": slot, "passage_id": pid, "attempt": attempt, "kind": kind, "reason": reason,
+            "raw_text": raw, "finish_reason": finish, "final": final, "model": model, "prompt_sha256": sha}

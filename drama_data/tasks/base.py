@@ -1,0 +1,93 @@
+"""The task interface: a passage -> request slots -> requests; a completion -> one row or a ``ParseFailure``.
+
+A *slot* is one output row a task wants for a passage (e.g. ``"<passage_id>/q0"`` for the first query);
+its id is stable across runs and becomes the row's ``query_id``. The runner asks for a request per slot and
+attempt (a retry after a parse failure is a new attempt with a new seed), stores the completion, and calls
+``parse``. Tasks that need no LLM (``uses_llm = False``) implement ``direct`` instead.
+"""
+from __future__ import annotations
+
+import abc
+import hashlib
+from typing import Any
+
+import pyarrow as pa
+
+from drama_data.backends.base import Request, Sampling
+from drama_data.chunking import Passage
+from drama_data.prompting import PromptTemplate, load_prompt
+
+
+class ParseFailure(Exception):
+    """A completion that could not be read into a row; ``reason`` is short and stable (it is counted)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def derive_seed(seed: int, *parts: Any) -> int:
+    """A 31-bit seed from a run seed and stable parts (slot id, attempt): same inputs, same seed."""
+    h = hashlib.sha256(repr((seed,) + parts).encode("utf-8")).digest()
+    return int.from_bytes(h[:4], "big") & 0x7FFFFFFF
+
+
+class Task(abc.ABC):
+    """Base class. Subclasses set ``name``, ``source`` (the row's data source label) and ``columns``."""
+
+    name: str = "task"
+    source: str = ""
+    uses_llm: bool = True
+    #: task-specific output columns (name -> arrow type), in addition to the common ones
+    columns: dict[str, pa.DataType] = {}
+
+    def __init__(self, *, seed: int = 0, sampling: Sampling | None = None, max_attempts: int = 1,
+                 prompt_path: str | None = None):
+        self.seed = seed
+        self.sampling = sampling or Sampling()
+        self.max_attempts = max(1, max_attempts)
+        self.prompt_path = prompt_path
+        self.prompt: PromptTemplate | None = None
+
+    # -- prompt ----------------------------------------------------------------------------------------
+    def use_form(self, form: str) -> PromptTemplate:
+        """Load the prompt of ``form`` ("chat" or "completion") for this task."""
+        self.prompt = load_prompt(self.name, form, self.prompt_path)
+        return self.prompt
+
+    def sampling_for(self, slot: str, attempt: int) -> Sampling:
+        s = self.sampling
+        stop = tuple(dict.fromkeys(s.stop + (self.prompt.stop if self.prompt else ())))
+        return Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, stop=stop,
+                        seed=derive_seed(self.seed, slot, attempt))
+
+    # -- the interface ---------------------------------------------------------------------------------
+    def slots(self, passage: Passage) -> list[str]:
+        """The ids of the rows this task wants for ``passage``."""
+        return [f"{passage.id}/{self.source or self.name}0"]
+
+    def request(self, passage: Passage, slot: str, attempt: int) -> Request:
+        """The request for ``slot`` at ``attempt`` (0-based)."""
+        assert self.prompt is not None, "call use_form() first"
+        rendered = self.prompt.render(**self.variables(passage, slot))
+        sampling = self.sampling_for(slot, attempt)
+        if self.prompt.form == "chat":
+            return Request(id=f"{slot}@{attempt}", messages=rendered, sampling=sampling)
+        return Request(id=f"{slot}@{attempt}", prompt=rendered, sampling=sampling)
+
+    def variables(self, passage: Passage, slot: str) -> dict:
+        """Template variables for ``passage`` (``title``, ``text``, ``passage_id`` by default)."""
+        return {"title": passage.title, "text": passage.text, "passage_id": passage.id}
+
+    @abc.abstractmethod
+    def parse(self, passage: Passage, slot: str, text: str) -> dict:
+        """Read a completion (with the prompt's response prefix restored) into the task's columns."""
+
+    def direct(self, passage: Passage) -> list[tuple[str, dict | ParseFailure]]:
+        """For tasks with ``uses_llm = False``: rows for ``passage`` without any request."""
+        raise NotImplementedError
+
+    def info(self) -> dict:
+        return {"task": self.name, "source": self.source, "seed": self.seed,
+                "sampling": self.sampling.as_dict() if self.uses_llm else None,
+                "max_attempts": self.max_attempts}

@@ -1,0 +1,65 @@
+"""Sent: a random sentence of the passage is its pseudo-query (no LLM).
+
+Paper (DRAMA, Sec. 3.1): cropped sentences serve as queries; candidates are then mined with a retriever.
+The sentence is chosen with a seeded generator keyed by the passage id, so every run picks the same one.
+"""
+from __future__ import annotations
+
+import random
+
+from drama_data.chunking import Passage, sentence_spans
+from drama_data.tasks.base import ParseFailure, Task, derive_seed
+
+
+class CropTask(Task):
+    """``query_id = "<passage_id>/sent<k>"``; sentences need ``min_words`` words (CJK: characters / 2)."""
+
+    name = "crop"
+    source = "sent"
+    uses_llm = False
+
+    def __init__(self, *, queries_per_doc: int = 1, min_words: int = 4, max_words: int = 64,
+                 language: str = "", **kw):
+        kw.pop("sampling", None)
+        kw.pop("max_attempts", None)
+        super().__init__(**kw)
+        self.queries_per_doc = queries_per_doc
+        self.min_words = min_words
+        self.max_words = max_words
+        self.language = language
+
+    @staticmethod
+    def _length(sentence: str) -> int:
+        words = len(sentence.split())
+        cjk = sum(1 for ch in sentence if "\u3040" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af")
+        return max(words, cjk // 2)
+
+    def sentences(self, text: str) -> list[str]:
+        out = []
+        for a, b in sentence_spans(text):
+            s = text[a:b].strip()
+            if self.min_words <= self._length(s) <= self.max_words:
+                out.append(s)
+        return out
+
+    def slots(self, passage: Passage) -> list[str]:
+        return [f"{passage.id}/sent{k}" for k in range(self.queries_per_doc)]
+
+    def direct(self, passage: Passage):
+        sentences = self.sentences(passage.text)
+        rng = random.Random(derive_seed(self.seed, passage.id))
+        picks = rng.sample(sentences, min(len(sentences), self.queries_per_doc)) if sentences else []
+        rows: list = []
+        for k, slot in enumerate(self.slots(passage)):
+            if k < len(picks):
+                rows.append((slot, {"query": picks[k], "language": self.language}))
+            else:
+                rows.append((slot, ParseFailure(f"fewer than {k + 1} sentences of {self.min_words}-{self.max_words} words")))
+        return rows
+
+    def parse(self, passage, slot, text):  # pragma: no cover - never called: no LLM
+        raise NotImplementedError
+
+    def info(self) -> dict:
+        return {"task": self.name, "source": self.source, "seed": self.seed, "queries_per_doc": self.queries_per_doc,
+                "min_words": self.min_words, "max_words": self.max_words}

@@ -1,0 +1,334 @@
+"""A small, real OpenAI-compatible HTTP server for tests, with faults injected by markers in the prompt.
+
+It listens on 127.0.0.1 on a free port (stdlib ``ThreadingHTTPServer``, HTTP/1.1 keep-alive) and serves
+``GET /v1/models``, ``POST /v1/chat/completions`` and ``POST /v1/completions``. A successful answer is
+deterministic: the text is :func:`expected_text` of the prompt (for chat: the message contents joined by
+newlines), with ``usage`` (prompt words, 2 completion tokens) and ``finish_reason`` ``"stop"``.
+
+Faults are chosen by markers anywhere in the prompt text (so a test decides which request fails how):
+
+``[[fault=KIND key=value ...]]``
+    applies to the first ``times`` attempts of this prompt on this endpoint (default 1; ``times=all``:
+    every attempt), then the prompt is served normally. KIND is
+
+    * an HTTP status (``429``, ``500``, ``503``, ``400``, ...): an OpenAI-style error JSON; with
+      ``after=SECONDS`` a ``Retry-After`` header, ``after_ms=MS`` a ``retry-after-ms`` header,
+      ``after_date=SECONDS`` a ``Retry-After`` HTTP-date that many seconds ahead; ``echo_auth=1`` puts the
+      request's Authorization header into the error message (to test redaction);
+    * ``slow``: wait ``seconds`` (default 5) before answering (longer than the client's timeout);
+    * ``malformed``: 200 with a truncated JSON body; ``empty``: 200 with an empty body;
+    * ``drop``: send the headers and part of the body, then close the socket;
+    * ``length``: a normal answer with ``finish_reason`` ``"length"``; ``nousage``: one without ``usage``.
+``[[sleep=SECONDS]]``
+    delay every successful answer of this prompt (for streaming-order and concurrency tests).
+
+Every request is recorded (:class:`Record`: path, headers, JSON body, prompt, start/end times, status,
+fault) so tests can count attempts, measure waits and read the Authorization header; ``max_in_flight``
+is the most completion requests handled at once. The server is bounded: it answers 503 once it has seen
+``max_requests`` requests and stops itself after ``max_lifetime`` seconds. :meth:`kill` simulates a
+crashed server (listening socket closed, open connections dropped).
+"""
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+_FAULT = re.compile(r"\[\[fault=(\w+)((?:\s+\w+=[^\s\]]+)*)\s*\]\]")
+_SLEEP = re.compile(r"\[\[sleep=([0-9.]+)\]\]")
+
+
+def expected_text(prompt: str) -> str:
+    """The text the server answers for ``prompt`` (chat: the message contents joined by newlines)."""
+    return "echo " + hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
+
+
+def fault(kind: str, **params) -> str:
+    """A fault marker to put in a prompt, e.g. ``fault(429, after=1)`` or ``fault("slow", seconds=3)``."""
+    return "[[fault=" + str(kind) + "".join(f" {k}={v}" for k, v in params.items()) + "]]"
+
+
+@dataclass
+class Record:
+    """One HTTP request the server received."""
+
+    method: str
+    path: str
+    headers: dict
+    body: dict | None
+    prompt: str | None
+    t_start: float
+    t_end: float = 0.0
+    status: int | str | None = None
+    fault: str | None = None
+
+
+@dataclass
+class _State:
+    records: list = field(default_factory=list)
+    attempts: dict = field(default_factory=dict)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # an idle keep-alive connection ends by itself
+    server: "_Server"
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    # -- plumbing -----------------------------------------------------------------------------------
+    def _send(self, status: int, payload, headers: dict | None = None) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def handle_one_request(self):
+        try:
+            super().handle_one_request()
+        except OSError:  # the client went away (timeout, cancel): nothing to answer
+            self.close_connection = True
+
+    def _begin(self, body: dict | None, prompt: str | None) -> Record:
+        rec = Record(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, prompt,
+                     time.monotonic())
+        st = self.server.state
+        with self.server.lock:
+            st.records.append(rec)
+            if self.path != "/v1/models":
+                st.in_flight += 1
+                st.max_in_flight = max(st.max_in_flight, st.in_flight)
+        return rec
+
+    def _end(self, rec: Record, status) -> None:
+        rec.t_end, rec.status = time.monotonic(), status
+        if self.path != "/v1/models":
+            with self.server.lock:
+                self.server.state.in_flight -= 1
+
+    # -- endpoints ----------------------------------------------------------------------------------
+    def do_GET(self):
+        if self.server.dead.is_set():
+            return self._drop()
+        rec = self._begin(None, None)
+        if self.path == "/v1/models":
+            self._send(200, {"object": "list", "data": [{"id": self.server.model, "object": "model"}]})
+            return self._end(rec, 200)
+        self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+        self._end(rec, 404)
+
+    def do_POST(self):
+        if self.server.dead.is_set():
+            return self._drop()
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        chat = self.path == "/v1/chat/completions"
+        prompt = None
+        if isinstance(body, dict):
+            if chat and isinstance(body.get("messages"), list):
+                prompt = "\n".join(str(m.get("content", "")) for m in body["messages"])
+            elif not chat and isinstance(body.get("prompt"), str):
+                prompt = body["prompt"]
+        rec = self._begin(body, prompt)
+        status: int | str = 500
+        try:
+            status = self._answer(rec, chat, body, prompt)
+        finally:
+            self._end(rec, status)
+
+    def _answer(self, rec: Record, chat: bool, body, prompt) -> int | str:
+        srv = self.server
+        if self.path not in ("/v1/chat/completions", "/v1/completions"):
+            self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+            return 404
+        if prompt is None:
+            self._send(400, {"error": {"message": "bad request body", "type": "invalid_request_error"}})
+            return 400
+        if len(srv.state.records) > srv.max_requests:
+            self._send(503, {"error": {"message": "test server request budget exhausted"}})
+            return 503
+        kind, params = None, {}
+        m = _FAULT.search(prompt)
+        if m:
+            with srv.lock:
+                key = (self.path, prompt)
+                n = srv.state.attempts[key] = srv.state.attempts.get(key, 0) + 1
+            params = dict(kv.split("=", 1) for kv in m.group(2).split())
+            times = params.get("times", "1")
+            if times == "all" or n <= int(times):
+                kind = m.group(1)
+        rec.fault = kind
+        finish = "stop"
+        if kind == "length":
+            finish = "length"
+        elif kind == "slow":
+            if srv.dead.wait(float(params.get("seconds", 5))):
+                self._drop()
+                return "killed"
+        elif kind == "malformed":
+            self._send(200, b'{"id": "x", "choices": [{"text": "trunc')
+            return 200
+        elif kind == "empty":
+            self._send(200, b"")
+            return 200
+        elif kind == "drop":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "500")
+            self.end_headers()
+            self.wfile.write(b'{"id": "partial", "choi')
+            self._drop()
+            return "drop"
+        elif kind and kind.isdigit():
+            code = int(kind)
+            headers = {}
+            if "after" in params:
+                headers["Retry-After"] = params["after"]
+            if "after_ms" in params:
+                headers["retry-after-ms"] = params["after_ms"]
+            if "after_date" in params:
+                headers["Retry-After"] = email.utils.formatdate(time.time() + float(params["after_date"]),
+                                                                usegmt=True)
+            message = f"injected HTTP {code}"
+            if params.get("echo_auth"):
+                message += f" (you sent Authorization: {self.headers.get('Authorization')})"
+            self._send(code, {"error": {"message": message, "type": "injected", "code": code}}, headers)
+            return code
+        s = _SLEEP.search(prompt)
+        if s and srv.dead.wait(float(s.group(1))):
+            self._drop()
+            return "killed"
+        if srv.delay and srv.dead.wait(srv.delay):
+            self._drop()
+            return "killed"
+        text = (srv.responder or expected_text)(prompt)
+        choice = {"index": 0, "finish_reason": finish}
+        if chat:
+            choice["message"] = {"role": "assistant", "content": text}
+        else:
+            choice["text"] = text
+        answer = {"id": f"cmpl-{len(srv.state.records)}", "object": "chat.completion" if chat else "text_completion",
+                  "model": body.get("model"), "choices": [choice]}
+        if kind != "nousage":
+            answer["usage"] = {"prompt_tokens": len(prompt.split()), "completion_tokens": 2,
+                               "total_tokens": len(prompt.split()) + 2}
+        self._send(200, answer)
+        return 200
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, model: str, max_requests: int, responder=None, delay: float = 0.0):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.responder = responder
+        self.delay = delay
+        self.model = model
+        self.max_requests = max_requests
+        self.state = _State()
+        self.lock = threading.Lock()
+        self.dead = threading.Event()
+
+
+class FakeOpenAIServer:
+    """Start with ``with FakeOpenAIServer() as srv:`` (or ``start()``/``stop()``); ``srv.base_url`` ends in /v1."""
+
+    def __init__(self, model: str = "fake-model", max_requests: int = 5000, max_lifetime: float = 120.0,
+                 responder=None, delay: float = 0.0):
+        """``responder(prompt) -> text`` replaces :func:`expected_text`; ``delay`` seconds precede every answer."""
+        self.responder = responder
+        self.delay = delay
+        self.model = model
+        self.max_requests = max_requests
+        self.max_lifetime = max_lifetime
+        self._srv: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._timer: threading.Timer | None = None
+        self._stopped = False
+
+    def start(self) -> "FakeOpenAIServer":
+        self._srv = _Server(self.model, self.max_requests, self.responder, self.delay)
+        self._thread = threading.Thread(target=self._srv.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True, name="fake-openai-server")
+        self._thread.start()
+        self._timer = threading.Timer(self.max_lifetime, self.stop)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    @property
+    def port(self) -> int:
+        return self._srv.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def records(self) -> list[Record]:
+        with self._srv.lock:
+            return list(self._srv.state.records)
+
+    def completion_records(self) -> list[Record]:
+        """Records of the two completion endpoints (not the /v1/models probes)."""
+        return [r for r in self.records if r.path != "/v1/models"]
+
+    def attempts(self, marker: str) -> list[Record]:
+        """Completion records whose prompt contains ``marker``, in arrival order."""
+        return [r for r in self.completion_records() if r.prompt and marker in r.prompt]
+
+    @property
+    def max_in_flight(self) -> int:
+        return self._srv.state.max_in_flight
+
+    def kill(self) -> None:
+        """Simulate a crash: stop accepting, close the listening socket, drop every open connection."""
+        if self._srv is None or self._srv.dead.is_set():
+            return
+        self._srv.dead.set()
+        self._srv.shutdown()
+        self._srv.socket.close()
+
+    def stop(self) -> None:
+        """Stop serving and release the port (idempotent; also called by the lifetime timer)."""
+        if self._stopped or self._srv is None:
+            return
+        self._stopped = True
+        if self._timer is not None and self._timer is not threading.current_thread():
+            self._timer.cancel()
+        self.kill()
+        self._srv.server_close()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5)
+
+    def __enter__(self) -> "FakeOpenAIServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
