@@ -7,6 +7,7 @@ never leaves a half-written dataset behind.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -49,17 +50,23 @@ def check_output_folder(folder: str | Path, overwrite: bool = False) -> Path:
     return folder
 
 
-def card_front_matter(configs: Sequence[str], default: str, extra: Mapping[str, Any] | None = None) -> dict:
-    """YAML front matter with one ``configs`` entry per config (``train`` split, a glob over its shards)."""
+def card_front_matter(configs: Mapping[str, str], default: str, extra: Mapping[str, Any] | None = None) -> dict:
+    """YAML front matter with one ``configs`` entry per config (``train`` split over its shards).
+
+    ``configs`` maps each config name to the content fingerprint in its shard names. The fingerprint is in
+    the glob on purpose: ``datasets`` keys its local cache on the folder name and this YAML, so a folder
+    rewritten with new rows must get new YAML or ``load_dataset`` would return the old rows.
+    """
     meta: dict[str, Any] = dict(extra or {})
     tags = list(meta.get("tags", []))
     if MARKER not in tags:
         tags.append(MARKER)
     meta["tags"] = tags
     meta["configs"] = [
-        {"config_name": name, "data_files": [{"split": "train", "path": f"data/{name}/*.parquet"}],
+        {"config_name": name,
+         "data_files": [{"split": "train", "path": f"data/{name}/train-*-{fp}.parquet" if fp else f"data/{name}/*.parquet"}],
          **({"default": True} if name == default else {})}
-        for name in configs
+        for name, fp in configs.items()
     ]
     return meta
 
@@ -88,13 +95,8 @@ def write_dataset(
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
-        for name, table in tables.items():
-            (tmp / "data" / name).mkdir(parents=True)
-            n = max(1, -(-table.num_rows // SHARD_ROWS))
-            for i in range(n):
-                part = table.slice(i * SHARD_ROWS, SHARD_ROWS)
-                pq.write_table(part, tmp / "data" / name / f"train-{i:05d}-of-{n:05d}.parquet")
-        meta = card_front_matter(list(tables), default, card_meta)
+        fingerprints = {name: _write_shards(table, tmp / "data" / name) for name, table in tables.items()}
+        meta = card_front_matter(fingerprints, default, card_meta)
         (tmp / "README.md").write_text(render_card(meta, card_body), encoding="utf-8")
         for rel, text in (extra_files or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -110,6 +112,23 @@ def write_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def _write_shards(table: pa.Table, folder: Path) -> str:
+    """Write ``table`` as ``train-<i>-of-<n>-<fingerprint>.parquet`` shards; return the fingerprint."""
+    folder.mkdir(parents=True)
+    n = max(1, -(-table.num_rows // SHARD_ROWS))
+    digest = hashlib.sha256()
+    paths = []
+    for i in range(n):
+        path = folder / f"train-{i:05d}-of-{n:05d}.parquet"
+        pq.write_table(table.slice(i * SHARD_ROWS, SHARD_ROWS), path)
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        paths.append(path)
+    fp = digest.hexdigest()[:12]
+    for path in paths:
+        path.rename(path.with_name(f"{path.stem}-{fp}.parquet"))
+    return fp
 
 
 def read_card(folder: str | Path) -> tuple[dict, str]:

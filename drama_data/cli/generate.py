@@ -50,6 +50,7 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--window", default=20, show_default=True, help="rerank: passages per window (paper: 20).")
 @click.option("--stride", default=10, show_default=True, help="rerank: window step.")
 @click.option("--passage-tokens", default=256, show_default=True, help="rerank: passages cut to this many tokens.")
+@click.option("--depth", default=20, show_default=True, help="rerank: candidates per query to rank (paper: 20).")
 @click.option("--passes", default=1, show_default=True, help="rerank: extra passes over shuffled orders give agreement.")
 @click.option("--num-shards", default=1, show_default=True, help="Split the work over machines (by passage id).")
 @click.option("--shard-index", default=0, show_default=True)

@@ -1,0 +1,4 @@
+from drama_data.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""A deterministic in-process backend for runner tests (no model, no network)."""
+from __future__ import annotations
+
+import hashlib
+
+from drama_data.backends.base import Backend, Completion
+
+
+def default_answer(request) -> str:
+    h = hashlib.sha256((request.content() + str(request.sampling.seed)).encode()).hexdigest()[:8]
+    if "Photosynthesis" in request.content() and request.id.endswith("@0"):
+        return "I am not sure what to say."  # unparseable on the first attempt, fine on the retry
+    return f"Task: find facts\nQuery: query {h}\nLanguage: English"
+
+
+class FakeBackend(Backend):
+    name = "fake"
+
+    def __init__(self, model="fake-model", answer=default_answer, chat=True, interrupt_after=None):
+        self.model = model
+        self.answer = answer
+        self.chat = chat
+        self.interrupt_after = interrupt_after
+        self.generated = 0
+
+    def supports_chat(self) -> bool:
+        return self.chat
+
+    def generate(self, requests):
+        for i, r in enumerate(requests):
+            if self.interrupt_after is not None and self.generated >= self.interrupt_after:
+                raise KeyboardInterrupt
+            self.generated += 1
+            text = self.answer(r)
+            if self.chat is False and r.prompt is not None:
+                lines = text.split("\n")  # completion form continues after "Language:"
+                text = " English\n" + (lines[1] if len(lines) > 1 else text)
+            yield i, Completion(text=text, finish_reason="stop", prompt_tokens=10, completion_tokens=5)
