@@ -16,7 +16,8 @@ from drama_data.languages import normalize_language
 from drama_data.tasks.base import ParseFailure, Task
 
 PAPER_SAMPLING = Sampling(temperature=0.8, top_p=0.9, max_tokens=256)
-_FIELD_RE = re.compile(r"^\s*\**\s*(task|query|language)\s*\**\s*[:：]\s*(.*?)\s*$", re.IGNORECASE | re.MULTILINE)
+_FIELD_RE = re.compile(r"^[ \t]*\**[ \t]*(task|query|language)[ \t]*\**[ \t]*[:：][ \t]*\**[ \t]*(.*?)[ \t]*$",
+                       re.IGNORECASE | re.MULTILINE)
 MAX_QUERY_CHARS = 1000
 
 

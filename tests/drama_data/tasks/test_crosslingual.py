@@ -1,0 +1,29 @@
+import pytest
+
+from drama_data.chunking import Passage
+from drama_data.tasks import ParseFailure, get_task
+from drama_data.tasks.crosslingual import detect_language
+
+P = Passage("d1", "d1", 0, "", "Mount Everest is the highest mountain on Earth.")
+
+
+def test_slots_and_prompt_name_the_target_language():
+    t = get_task("crosslingual", target_languages=["de", "zh"])
+    assert t.slots(P) == ["d1/xl-de0", "d1/xl-zh0"]
+    t.use_form("chat")
+    req = t.request(P, "d1/xl-zh0", 0)
+    assert "Write the query in Chinese" in req.messages[-1]["content"]
+    t.use_form("completion")
+    assert t.request(P, "d1/xl-de0", 0).prompt.endswith("Query language: German\nQuery:")
+
+
+def test_language_check_accepts_target_and_rejects_others():
+    t = get_task("crosslingual", target_languages=["de"])
+    row = t.parse(P, "d1/xl-de0", "Task: t\nQuery: Wie hoch ist der Mount Everest?\nLanguage: German")
+    assert row["language"] == "de" and row["passage_language"] == "en"
+    with pytest.raises(ParseFailure, match="query is in 'en', not 'de'"):
+        t.parse(P, "d1/xl-de0", "Query: how high is mount everest\nLanguage: German")
+
+
+def test_detect_language():
+    assert detect_language("现存的长城主要是哪个朝代修建的", ["en", "de", "zh"]) == "zh"
