@@ -95,8 +95,11 @@ def write_dataset(
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
+        # datasets cannot load a split with no rows: an empty config other than the default is left out
+        tables = {name: t for name, t in tables.items() if t.num_rows or name == default}
         fingerprints = {name: _write_shards(table, tmp / "data" / name) for name, table in tables.items()}
         meta = card_front_matter(fingerprints, default, card_meta)
+        meta["dataset_info"] = [features_yaml(name, table) for name, table in tables.items()]
         (tmp / "README.md").write_text(render_card(meta, card_body), encoding="utf-8")
         for rel, text in (extra_files or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -112,6 +115,17 @@ def write_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def features_yaml(config: str, table: pa.Table) -> dict:
+    """The card's ``dataset_info`` entry of one config: typed features and the row count."""
+    import datasets
+
+    features = datasets.Features.from_arrow_schema(table.schema)
+    info = datasets.DatasetInfo(features=features, config_name=config)
+    entry = info._to_yaml_dict()
+    entry["splits"] = [{"name": "train", "num_examples": table.num_rows}]
+    return entry
 
 
 def _write_shards(table: pa.Table, folder: Path) -> str:
@@ -140,12 +154,18 @@ def read_card(folder: str | Path) -> tuple[dict, str]:
     return yaml.safe_load(fm) or {}, body
 
 
-def read_table(folder: str | Path, config: str) -> pa.Table:
-    """All shards of ``config`` in a dataset folder as one pyarrow table (raises naming the folder)."""
+def read_table(folder: str | Path, config: str, empty: pa.Schema | None = None) -> pa.Table:
+    """All shards of ``config`` in a dataset folder as one pyarrow table.
+
+    A missing config raises naming the folder, or gives an empty table of schema ``empty`` when given
+    (configs with no rows are not written, see :func:`write_dataset`).
+    """
     from drama_data.errors import InputError
 
     files = sorted((Path(folder) / "data" / config).glob("*.parquet"))
     if not files:
+        if empty is not None and (Path(folder) / "README.md").is_file():
+            return empty.empty_table()
         raise InputError(f"{folder}: no config {config!r} (expected parquet files in data/{config}/)")
     return pa.concat_tables([pq.read_table(f) for f in files])
 

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from drama_data.card import render_dataset_card
 from drama_data.dataset_folder import dumps, read_table, utc_now, write_dataset
 from drama_data.errors import InputError
+from drama_data.runner import FAILURE_SCHEMA
 
 _SAME = ("task", "backend", "prompt")
 
@@ -49,7 +50,8 @@ def merge_shards(folders: Sequence[str | Path], output: str | Path, *, overwrite
         raise InputError(f"shards of {n}: duplicated {dup or 'none'}, missing {missing or 'none'}")
     tables = {}
     for config in ("queries", "failures"):
-        t = pa.concat_tables([read_table(f, config) for f in folders])
+        empty = FAILURE_SCHEMA if config == "failures" else None
+        t = pa.concat_tables([read_table(f, config, empty) for f in folders])
         if t.num_rows:
             t = t.take(pc.sort_indices(t, sort_keys=[("query_id", "ascending"), ("attempt", "ascending")]
                                        if config == "failures" else [("query_id", "ascending")]))

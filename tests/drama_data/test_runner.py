@@ -10,7 +10,7 @@ from drama_data.cache import RequestCache
 from drama_data.dataset_folder import read_card, read_table
 from drama_data.errors import InputError
 from drama_data.merge import merge_shards
-from drama_data.runner import CorpusOptions, generate
+from drama_data.runner import FAILURE_SCHEMA, CorpusOptions, generate
 from drama_data.tasks import get_task
 
 
@@ -60,7 +60,8 @@ def test_interrupted_then_resumed_equals_uninterrupted(small_corpus, tmp_path):
     summary = run(small_corpus, tmp_path / "resumed", cache, backend=again, qpd=2)
     assert summary.stats.cached == 5 and again.generated == 14 - 5
     for config in ("queries", "failures"):
-        assert read_table(tmp_path / "resumed", config).equals(read_table(tmp_path / "full", config))
+        assert read_table(tmp_path / "resumed", config, FAILURE_SCHEMA).equals(
+            read_table(tmp_path / "full", config, FAILURE_SCHEMA))
     # a third run is served entirely from the cache and starts no backend work
     third = FakeBackend()
     run(small_corpus, tmp_path / "resumed", cache, backend=third, qpd=2)

@@ -10,7 +10,8 @@ import pytest
 pytest.importorskip("vllm")
 
 from drama_data.backends.base import Request, Sampling  # noqa: E402
-from drama_data.dataset_folder import read_card  # noqa: E402
+from drama_data.dataset_folder import read_card, read_table  # noqa: E402
+from drama_data.runner import FAILURE_SCHEMA  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLE = REPO / "drama_data" / "samples" / "scifact-sample"
@@ -63,8 +64,8 @@ def test_generate_cli_on_the_embedded_gemma(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     assert "rows written" in p.stdout and "embedded:gemma-3-270m" in p.stdout
     ds = datasets.load_dataset(str(out), split="train")
-    fails = datasets.load_dataset(str(out), "failures", split="train")
-    final_failures = sum(fails["final"])
+    fails = read_table(out, "failures", FAILURE_SCHEMA)
+    final_failures = sum(fails.column("final").to_pylist())
     assert ds.num_rows + final_failures == 4
     assert ds.num_rows >= 1  # the base model answers in the few-shot format at least sometimes
     for row in ds:

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import SMALL_DOCS, write_jsonl
 from drama_data.dataset_folder import read_table
+from drama_data.runner import FAILURE_SCHEMA
 from fake_openai_server import FakeOpenAIServer
 
 SECRET = "sk-test-" + "q" * 32
@@ -69,7 +70,8 @@ def test_kill_9_then_rerun_equals_uninterrupted_run(tmp_path, corpus, env):
         sent_on_rerun = len(server.completion_records()) - before
         assert 0 < sent_on_rerun < 60 - 20  # only what was missing (at most the in-flight ones redone)
     for config in ("queries", "failures"):
-        assert read_table(tmp_path / "out", config).equals(read_table(tmp_path / "ref", config))
+        assert read_table(tmp_path / "out", config, FAILURE_SCHEMA).equals(
+            read_table(tmp_path / "ref", config, FAILURE_SCHEMA))
     ds = datasets.load_dataset(str(tmp_path / "out"), split="train")
     assert ds.num_rows == 60 and len(set(ds["query_id"])) == 60
     # the key reached the server, and nothing on disk
