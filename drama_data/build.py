@@ -1,0 +1,476 @@
+"""The ``build`` stage: mined candidates (+ LLM rerankings) -> a training set in Tevatron's format.
+
+Inputs (one or more, see :class:`~drama_data.build_config.InputSpec`): a candidates folder written by
+``drama-data mine`` (configs ``candidates`` and ``passages``), optionally the rankings folder written by
+``drama-data generate --task rerank`` over it (config ``rankings``: ``query_id``, ``ranking`` list<str>,
+optional ``agreement``), and optionally the queries dataset it was mined from (its queries missing from the
+candidates are recorded as ``not_mined``). Each input has a mixing ``group``.
+
+Per row, in this order, the first reason that applies removes it (recorded in the ``removed`` config,
+nothing disappears silently): ``not_reranked`` (input has rankings, this query has none), ``too_short`` /
+``too_long`` (query tokens), ``copy_rate`` (query copies its source passage), ``low_agreement`` (rerank
+passes disagree), then labelling by the row's rule (:mod:`drama_data.labelling`: ``no_positive``,
+``too_few_negatives``), then ``duplicate`` / ``near_duplicate`` (against rows kept so far, inputs in
+order), then ``mixing`` (sampled out to hold the ratios, :mod:`drama_data.mixing`). The rule of a row is
+``rerank`` when its input has rankings, else ``source_rules[row.source]`` (sent, qgen, crosslingual).
+
+Output folder (``datasets.load_dataset(folder)`` gives ``train``):
+
+- ``train`` (default): ``query_id, query, positive_passages: list<{docid, title, text}>,
+  negative_passages: list<{docid, title, text}>, source, language`` (Tevatron's columns plus ours) and
+  provenance columns ``rule, group, input, source_passage_id, retriever, agreement`` (float, null unless
+  reranked). Rows are shuffled with the seed when mixing (``mix.shuffle``). No row has an empty
+  ``positive_passages`` or a positive among its negatives (checked before writing).
+- ``removed``: ``query_id, query, source, language, input, group, rule, reason, detail`` (left out when
+  nothing was removed: ``datasets`` 5.2 cannot load a split with no rows). When *every* query is removed,
+  the folder is written with ``removed`` as its default config and ``build`` raises ``InputError``.
+- ``README.md`` card (counts per source, language, rule, group; what each filter removed; the config) and
+  ``provenance.json``.
+
+``build`` runs in memory and is deterministic for a given config and seed; a rerun recomputes it (no
+partial state to resume) and the folder is replaced atomically.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+from tqdm.auto import tqdm
+
+from drama_data.build_config import BuildConfig, InputSpec, Rule
+from drama_data.card import PAPER_CITATION
+from drama_data.dataset_folder import check_output_folder, dumps, read_card, read_table, utc_now, write_dataset
+from drama_data.dedup import Deduplicator
+from drama_data.errors import ConfigError, InputError
+from drama_data.filters import copy_rate, query_tokens
+from drama_data.labelling import label
+from drama_data.mixing import allocate, sample
+
+log = logging.getLogger(__name__)
+
+PASSAGE = pa.struct([("docid", pa.string()), ("title", pa.string()), ("text", pa.string())])
+TRAIN_SCHEMA = pa.schema([
+    ("query_id", pa.string()), ("query", pa.string()),
+    ("positive_passages", pa.list_(PASSAGE)), ("negative_passages", pa.list_(PASSAGE)),
+    ("source", pa.string()), ("language", pa.string()), ("rule", pa.string()), ("group", pa.string()),
+    ("input", pa.string()), ("source_passage_id", pa.string()), ("retriever", pa.string()),
+    ("agreement", pa.float32()),
+])
+REMOVED_SCHEMA = pa.schema([
+    ("query_id", pa.string()), ("query", pa.string()), ("source", pa.string()), ("language", pa.string()),
+    ("input", pa.string()), ("group", pa.string()), ("rule", pa.string()), ("reason", pa.string()),
+    ("detail", pa.string()),
+])
+REASONS = ("not_mined", "not_reranked", "too_short", "too_long", "copy_rate", "low_agreement", "no_positive",
+           "too_few_negatives", "duplicate", "near_duplicate", "mixing")
+CANDIDATE_COLUMNS = ("query_id", "query", "source", "language", "source_passage_id", "candidates")
+
+
+@dataclass
+class LoadedInput:
+    """One input, opened: the candidates table is read in batches while labelling, not held as Python rows."""
+
+    spec: InputSpec
+    table: pa.Table
+    passages: dict[str, tuple[str, str]]
+    k: int
+    rerank: dict[str, dict] | None = None
+    rerank_k: int = 0
+    not_mined: list[dict] = field(default_factory=list)
+    retriever: str = ""
+
+    @property
+    def n_rows(self) -> int:
+        return self.table.num_rows
+
+    def iter_rows(self, batch_rows: int = 10_000):
+        """Candidate rows as dicts, a batch at a time (bounded memory for millions of queries)."""
+        for batch in self.table.to_batches(max_chunksize=batch_rows):
+            yield from batch.to_pylist()
+
+
+@dataclass
+class BuildReport:
+    output: str
+    rows: int = 0
+    removed: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def _load_input(i: int, spec: InputSpec) -> LoadedInput:
+    where = f"inputs[{i}] ({spec.name})"
+    folder = Path(spec.candidates)
+    if not folder.is_dir():
+        raise InputError(f"{where}: candidates folder {folder} does not exist")
+    table = read_table(folder, "candidates")
+    missing = [c for c in CANDIDATE_COLUMNS if c not in table.column_names]
+    if missing:
+        raise InputError(f"{where}: {folder} config 'candidates' lacks column(s) {', '.join(missing)}; "
+                         "expected the output of `drama-data mine`")
+    table = table.select([c for c in (*CANDIDATE_COLUMNS, "retriever") if c in table.column_names])
+    ptable = read_table(folder, "passages")
+    for c in ("id", "title", "text"):
+        if c not in ptable.column_names:
+            raise InputError(f"{where}: {folder} config 'passages' lacks column {c!r}")
+    passages = {pid: (t or "", x or "") for pid, t, x in zip(ptable.column("id").to_pylist(),
+                                                             ptable.column("title").to_pylist(),
+                                                             ptable.column("text").to_pylist())}
+    meta, _ = read_card(folder) if (folder / "README.md").is_file() else ({}, "")
+    k = int((meta.get("drama_mine") or {}).get("k_effective") or 0)
+    if not k and table.num_rows:
+        k = int(pc.max(pc.list_value_length(table.column("candidates"))).as_py() or 0)
+    seen: dict[str, int] = {}
+    for n, qid in enumerate(table.column("query_id").to_pylist(), start=1):
+        if qid in seen:
+            raise InputError(f"{where}: {folder} row {n}: query_id {qid!r} repeats row {seen[qid]}")
+        seen[qid] = n
+    retriever = table.column("retriever")[0].as_py() if "retriever" in table.column_names and table.num_rows else ""
+    loaded = LoadedInput(spec=spec, table=table, passages=passages, k=k, retriever=str(retriever or ""))
+    if spec.rerank:
+        loaded.rerank, loaded.rerank_k = _load_rerank(where, Path(spec.rerank), seen)
+    if spec.queries:
+        qt = read_table(spec.queries, spec.queries_config)
+        if "query_id" not in qt.column_names:
+            raise InputError(f"{where}: queries {spec.queries} has no query_id column")
+        cols = {c: qt.column(c).to_pylist() if c in qt.column_names else [""] * qt.num_rows
+                for c in ("query_id", "query", "source", "language")}
+        for j, qid in enumerate(cols["query_id"]):
+            if str(qid) not in seen:
+                loaded.not_mined.append({"query_id": str(qid), "query": cols["query"][j] or "",
+                                         "source": cols["source"][j] or "", "language": cols["language"][j] or ""})
+    return loaded
+
+
+def _load_rerank(where: str, folder: Path, seen: dict[str, int]) -> tuple[dict, int]:
+    if not folder.is_dir():
+        raise InputError(f"{where}: rerank folder {folder} does not exist")
+    table = read_table(folder, "rankings")
+    missing = [c for c in ("query_id", "ranking") if c not in table.column_names]
+    if missing:
+        raise InputError(f"{where}: rerank output {folder} (config 'rankings') lacks column(s) {', '.join(missing)} "
+                         f"(columns: {', '.join(table.column_names)}); expected `drama-data generate --task rerank` output")
+    rtype = table.schema.field("ranking").type
+    if not (pa.types.is_list(rtype) or pa.types.is_large_list(rtype)) or not pa.types.is_string(rtype.value_type):
+        raise InputError(f"{where}: rerank output {folder}: column 'ranking' is {rtype}, expected list<string> of docids")
+    out: dict[str, dict] = {}
+    qids = table.column("query_id").to_pylist()
+    rankings = table.column("ranking").to_pylist()
+    agreements = table.column("agreement").to_pylist() if "agreement" in table.column_names else [None] * len(qids)
+    for n, (qid, ranking, agr) in enumerate(zip(qids, rankings, agreements), start=1):
+        qid = str(qid)
+        if qid not in seen:
+            raise InputError(f"{where}: rerank output {folder} row {n}: query_id {qid!r} is not in the candidates; "
+                             "was it reranked from another candidates dataset?")
+        if qid in out:
+            raise InputError(f"{where}: rerank output {folder} row {n}: query_id {qid!r} occurs twice")
+        out[qid] = {"ranking": list(ranking or []), "agreement": agr, "row": n}
+    return out, max((len(v["ranking"]) for v in out.values()), default=0)
+
+
+def _rule_of(source: str, inp: LoadedInput, cfg: BuildConfig) -> str | None:
+    return "rerank" if inp.rerank is not None else cfg.source_rules.get(source or "")
+
+
+def check_inputs(cfg: BuildConfig, inputs: list[LoadedInput]) -> None:
+    """Unknown sources and rank ranges beyond k, named by option, before any labelling."""
+    for i, inp in enumerate(inputs):
+        where = f"inputs[{i}] ({inp.spec.name})"
+        sources = collections.Counter(v or "" for v in inp.table.column("source").to_pylist())
+        used: set[str] = set()
+        for source, count in sources.items():
+            rule = _rule_of(source, inp, cfg)
+            if rule is None:
+                qid = next(r for r, s in zip(inp.table.column("query_id").to_pylist(),
+                                             inp.table.column("source").to_pylist()) if (s or "") == source)
+                raise ConfigError(
+                    f"{where}: unknown source {source!r} ({count} rows, e.g. query {qid!r}); "
+                    f"known sources: {', '.join(sorted(cfg.source_rules))}; map it with source_rules: "
+                    f"{{{source}: qgen}} in the config")
+            if rule not in cfg.rules:
+                raise ConfigError(f"{where}: rule {rule!r} is not defined (rules: {', '.join(cfg.rules)})")
+            used.add(rule)
+        for rule_name in sorted(used):
+            rule = cfg.rules[rule_name]
+            if rule.ranking == "rerank" and inp.rerank is None:
+                raise ConfigError(f"rules.{rule_name}.ranking: rerank, but {where} has no rerank output")
+            bound, what = (inp.rerank_k, f"the rerank lists of {inp.spec.rerank} (longest {inp.rerank_k})") \
+                if rule.ranking == "rerank" else (inp.k, f"k={inp.k} of the candidates {inp.spec.candidates}")
+            for key in ("positives", "negatives"):
+                rng = getattr(rule, key)
+                if rng is not None and rng[1] > bound:
+                    raise ConfigError(f"rules.{rule_name}.{key}: rank {rng[1]} exceeds {what} ({where}); "
+                                      f"mine with a larger -k or lower the range")
+
+
+def _removed(row: dict, inp: LoadedInput, rule: str, reason: str, detail: str) -> dict:
+    return {"query_id": row["query_id"], "query": row.get("query") or "", "source": row.get("source") or "",
+            "language": row.get("language") or "", "input": inp.spec.name, "group": inp.spec.group,
+            "rule": rule or "", "reason": reason, "detail": detail}
+
+
+def _passage_structs(ids: list[str], inp: LoadedInput, qid: str) -> list[dict]:
+    out = []
+    for d in ids:
+        p = inp.passages.get(d)
+        if p is None:
+            raise InputError(f"{inp.spec.candidates}: query {qid!r} refers to passage {d!r}, which is not in its "
+                             "'passages' config")
+        out.append({"docid": d, "title": p[0], "text": p[1]})
+    return out
+
+
+def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool = False, progress: bool = True
+          ) -> BuildReport:
+    """Build the training set described by ``cfg`` into ``output`` (or ``cfg.output``). See the module doc."""
+    t0 = time.perf_counter()
+    cfg.validate()
+    output = output or cfg.output
+    if not output:
+        raise ConfigError("--output: missing (give --output DIR or output: in the config)")
+    output = check_output_folder(output, overwrite=overwrite)
+    inputs = [_load_input(i, spec) for i, spec in enumerate(cfg.inputs)]
+    check_inputs(cfg, inputs)
+    f = cfg.filters
+    dedup = Deduplicator(exact=bool(f["dedup_exact"]), threshold=f["near_dup_threshold"], ngram=f["near_dup_ngram"])
+    removed: list[dict] = []
+    kept: list[dict] = []
+    fn_dropped = collections.Counter()
+    n_total = sum(i.n_rows for i in inputs)
+    bar = tqdm(total=n_total, desc="build", unit="q", disable=not progress, mininterval=0.5)
+    for inp in inputs:
+        for row in inp.not_mined:
+            removed.append(_removed(row, inp, "", "not_mined", "query is in the queries dataset but not in the candidates"))
+        for row in inp.iter_rows():
+            bar.update(1)
+            rule_name = _rule_of(row["source"], inp, cfg)
+            rule: Rule = cfg.rules[rule_name]
+            query = row["query"] or ""
+            source_id = row["source_passage_id"] or ""
+            rr = inp.rerank.get(row["query_id"]) if inp.rerank is not None else None
+            if inp.rerank is not None and rr is None:
+                removed.append(_removed(row, inp, rule_name, "not_reranked", "no ranking for this query in the rerank output"))
+                continue
+            n_tok = len(query_tokens(query))
+            if f["min_query_tokens"] is not None and n_tok < f["min_query_tokens"]:
+                removed.append(_removed(row, inp, rule_name, "too_short", f"{n_tok} tokens < {f['min_query_tokens']}"))
+                continue
+            if f["max_query_tokens"] is not None and n_tok > f["max_query_tokens"]:
+                removed.append(_removed(row, inp, rule_name, "too_long", f"{n_tok} tokens > {f['max_query_tokens']}"))
+                continue
+            if f["max_copy_rate"] is not None and source_id and (row["source"] or "") in f["copy_rate_sources"]:
+                p = inp.passages.get(source_id)
+                if p is not None:
+                    rate = copy_rate(query, p[1], f["copy_ngram"])
+                    if rate > f["max_copy_rate"]:
+                        removed.append(_removed(row, inp, rule_name, "copy_rate",
+                                                f"{rate:.3f} > {f['max_copy_rate']} ({f['copy_ngram']}-grams of {source_id!r})"))
+                        continue
+            agreement = rr.get("agreement") if rr else None
+            if rr is not None and f["min_agreement"] is not None and agreement is not None \
+                    and agreement < f["min_agreement"]:
+                removed.append(_removed(row, inp, rule_name, "low_agreement",
+                                        f"Kendall tau {agreement:.3f} < {f['min_agreement']}"))
+                continue
+            cands = row["candidates"] or []
+            scores = {c["docid"]: float(c["score"]) for c in cands if c.get("score") is not None}
+            if rr is not None:
+                known = {c["docid"] for c in cands}
+                stray = [d for d in rr["ranking"] if d not in known]
+                if stray:
+                    raise InputError(f"{inp.spec.name}: rerank output {inp.spec.rerank} row {rr['row']}, query "
+                                     f"{row['query_id']!r}: docid {stray[0]!r} is not one of this query's candidates")
+            ranking = rr["ranking"] if rule.ranking == "rerank" else [c["docid"] for c in cands]
+            lab = label(rule, ranking, scores, source_id, cfg.fn_mode)
+            if lab.reason:
+                removed.append(_removed(row, inp, rule_name, lab.reason, lab.detail))
+                continue
+            dup = dedup.check(f"{inp.spec.name}/{row['query_id']}", query)
+            if dup is not None:
+                kind, kept_key, sim = dup
+                removed.append(_removed(row, inp, rule_name, kind, f"of {kept_key} (similarity {sim})"))
+                continue
+            fn_dropped[rule_name] += len(lab.fn_dropped)
+            kept.append({"row": row, "inp": inp, "rule": rule_name, "pos": lab.positives, "neg": lab.negatives,
+                         "agreement": agreement})
+    bar.close()
+
+    mix_info: dict[str, Any] = {}
+    if cfg.mix_ratios is not None:
+        key_of = {"group": lambda k: k["inp"].spec.group, "source": lambda k: k["row"]["source"] or "",
+                  "rule": lambda k: k["rule"], "language": lambda k: k["row"]["language"] or "",
+                  "input": lambda k: k["inp"].spec.name}[cfg.mix_by]
+        by_key: dict[str, list[int]] = collections.defaultdict(list)
+        for j, k in enumerate(kept):
+            by_key[key_of(k)].append(j)
+        unmixed = sorted(set(by_key) - set(cfg.mix_ratios))
+        if unmixed:
+            raise ConfigError(f"mix.ratios: no ratio for {cfg.mix_by} value(s) {', '.join(map(repr, unmixed))} "
+                              f"present in the data (ratios: {cfg.mix_ratios})")
+        available = {g: len(by_key.get(g, [])) for g in cfg.mix_ratios}
+        counts = allocate(available, cfg.mix_ratios, cfg.mix_total)
+        chosen = sample(by_key, counts, cfg.seed)
+        keep_idx = sorted(j for idx in chosen.values() for j in idx)
+        keep_set = set(keep_idx)
+        for j, k in enumerate(kept):
+            if j not in keep_set:
+                g = key_of(k)
+                removed.append(_removed(k["row"], k["inp"], k["rule"], "mixing",
+                                        f"{cfg.mix_by} {g!r}: kept {counts[g]} of {available[g]} "
+                                        f"(ratio {cfg.mix_ratios[g]})"))
+        kept = [kept[j] for j in keep_idx]
+        if cfg.shuffle:
+            random.Random(cfg.seed).shuffle(kept)
+        mix_info = {"by": cfg.mix_by, "ratios": cfg.mix_ratios, "available": available, "kept": counts}
+
+    train_rows = []
+    for k in kept:
+        row, inp = k["row"], k["inp"]
+        pos, neg = k["pos"], k["neg"]
+        if not pos or set(pos) & set(neg):  # cannot happen after labelling; never write such a row
+            raise AssertionError(f"query {row['query_id']!r}: invalid labels {pos} / {neg}")
+        train_rows.append({
+            "query_id": row["query_id"], "query": row["query"], "positive_passages": _passage_structs(pos, inp, row["query_id"]),
+            "negative_passages": _passage_structs(neg, inp, row["query_id"]), "source": row["source"] or "",
+            "language": row["language"] or "", "rule": k["rule"], "group": inp.spec.group, "input": inp.spec.name,
+            "source_passage_id": row["source_passage_id"] or "", "retriever": row.get("retriever") or "",
+            "agreement": k["agreement"],
+        })
+    train = pa.Table.from_pylist(train_rows, schema=TRAIN_SCHEMA)
+    removed_t = pa.Table.from_pylist(removed, schema=REMOVED_SCHEMA)
+    report = BuildReport(output=str(output), rows=train.num_rows,
+                         removed=dict(collections.Counter(r["reason"] for r in removed)))
+    report.counts = _counts(train_rows)
+    stats = _label_stats(train_rows, fn_dropped)
+    prov = {"stage": "build", "created": utc_now(), "config": cfg.as_dict(), "mix": mix_info,
+            "inputs": [{"name": i.spec.name, "candidates": i.spec.candidates, "rerank": i.spec.rerank,
+                        "queries": i.spec.queries, "group": i.spec.group, "rows": i.n_rows, "k": i.k,
+                        "rerank_k": i.rerank_k, "retriever": i.retriever} for i in inputs],
+            "rows": train.num_rows, "removed": report.removed, "counts": report.counts, "labels": stats}
+    # datasets 5.2 cannot load a split with no rows, so an empty config is left out (and the card says so)
+    tables = {name: t for name, t in (("train", train), ("removed", removed_t)) if t.num_rows}
+    write_dataset(output, tables, default="train" if train.num_rows else "removed",
+                  card_body=_card(prov, removed), card_meta={"tags": ["retrieval", "tevatron", "drama"],
+                                                             "drama_stage": "build"},
+                  extra_files={"provenance.json": dumps(prov)}, overwrite=True)
+    report.seconds = round(time.perf_counter() - t0, 3)
+    if not train.num_rows:
+        raise InputError(f"no training rows left: every query was removed ({report.removed}); the reasons are in "
+                         f"{output} (config 'removed')")
+    return report
+
+
+def _counts(rows: list[dict]) -> dict[str, dict[str, int]]:
+    return {key: dict(sorted(collections.Counter(r[key] or "(none)" for r in rows).items()))
+            for key in ("source", "language", "rule", "group")}
+
+
+def _label_stats(rows: list[dict], fn_dropped: collections.Counter) -> dict[str, dict]:
+    out = {}
+    for rule in sorted({r["rule"] for r in rows}):
+        rs = [r for r in rows if r["rule"] == rule]
+        out[rule] = {"rows": len(rs),
+                     "mean_positives": round(sum(len(r["positive_passages"]) for r in rs) / len(rs), 3),
+                     "mean_negatives": round(sum(len(r["negative_passages"]) for r in rs) / len(rs), 3),
+                     "negatives_dropped_as_false_negatives": fn_dropped.get(rule, 0)}
+    return out
+
+
+def _table(title: str, counts: dict[str, int]) -> str:
+    lines = [f"| {title} | rows |", "|---|---|"] + [f"| {k} | {v} |" for k, v in counts.items()]
+    return "\n".join(lines)
+
+
+def _card(prov: dict, removed: list[dict]) -> str:
+    cfg = prov["config"]
+    by_reason_source = collections.Counter((r["reason"], r["source"] or "(none)") for r in removed)
+    removed_lines = ["| filter (reason) | source | rows |", "|---|---|---|"] + [
+        f"| {reason} | {src} | {n} |" for (reason, src), n in sorted(by_reason_source.items())]
+    rules = "\n".join(f"| {name} | {r['positives']} | {r['negatives']} | {r['ranking']} | {r['source_positive']} | "
+                      f"{r['fn_margin']} | {r['max_negatives']} | {r['min_negatives']} |"
+                      for name, r in cfg["rules"].items())
+    labels = "\n".join(f"| {rule} | {s['rows']} | {s['mean_positives']} | {s['mean_negatives']} | "
+                       f"{s['negatives_dropped_as_false_negatives']} |" for rule, s in prov["labels"].items())
+    inputs = "\n".join(f"| {i['name']} | {i['group']} | `{i['candidates']}` | `{i['rerank'] or ''}` | {i['rows']} | "
+                       f"{i['k']} | `{i['retriever']}` |" for i in prov["inputs"])
+    mix = (f"Mixed by **{prov['mix']['by']}** with ratios {prov['mix']['ratios']} (seed {cfg['seed']}): available "
+           f"{prov['mix']['available']}, kept {prov['mix']['kept']}.") if prov["mix"] else "No mixing (all rows kept)."
+    return f"""# DRAMA training set (Tevatron format)
+
+Built by `drama-data build` (DRAMA toolkit; Ma et al. 2025, "DRAMA: Diverse Augmentation from Large Language
+Models to Smaller Dense Retrievers", Sec. 3.2) on {prov['created']}: {prov['rows']} training queries.
+
+```python
+from datasets import load_dataset
+train = load_dataset("path/to/this/folder", split="train")        # Tevatron columns
+removed = load_dataset("path/to/this/folder", "removed", split="train")
+```
+
+Columns of `train`: `query_id, query, positive_passages[{{docid, title, text}}], negative_passages[...]`
+(Tevatron's format, usable by its trainers as is), `source, language`, and provenance `rule, group, input,
+source_passage_id, retriever, agreement`. `removed` lists every dropped query with its `reason` (the filter)
+and a `detail`{' (nothing was removed, so the config is left out: `datasets` cannot load an empty split)' if not removed else ''}.
+
+## Inputs
+
+| input | group | candidates | rerank | rows | k | retriever |
+|---|---|---|---|---|---|---|
+{inputs}
+
+## Labelling rules (ranks 1-based, inclusive)
+
+| rule | positives | negatives | ranking | source passage always positive | false-negative margin ({cfg['fn_mode']}) | max negatives | min negatives |
+|---|---|---|---|---|---|---|---|
+{rules}
+
+Rows labelled per rule:
+
+| rule | rows | mean positives | mean negatives | negatives dropped as likely false negatives |
+|---|---|---|---|---|
+{labels}
+
+## Mixing
+
+{mix}
+
+## Counts
+
+{_table('source', prov['counts']['source'])}
+
+{_table('language', prov['counts']['language'])}
+
+{_table('rule', prov['counts']['rule'])}
+
+{_table('group', prov['counts']['group'])}
+
+## What the filters removed
+
+{_table('reason', dict(sorted(prov['removed'].items())))}
+
+{chr(10).join(removed_lines)}
+
+## Config
+
+```yaml
+{yaml.safe_dump({k: v for k, v in cfg.items() if k != 'inputs'}, sort_keys=False, allow_unicode=True).strip()}
+```
+
+## Licence
+
+The rows quote passages of the source corpus: its licence applies to them. Generated queries are subject to
+the terms of the model that wrote them (see the queries dataset's card).
+
+## Citation
+
+```bibtex
+{PAPER_CITATION}
+```
+"""

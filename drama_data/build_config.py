@@ -1,0 +1,351 @@
+"""The ``build`` configuration: inputs, labelling rules, filters and mixing, from YAML and/or CLI flags.
+
+Every value is checked by :func:`BuildConfig.validate` before any data is read; an error names the option
+(``rules.qgen.negatives``, ``mix.ratios.english_web``, ``filters.max_copy_rate``, ...). Defaults follow the
+DRAMA paper (Ma et al. 2025, Sec. 3.2) where it gives a number:
+
+- ``sent`` (cropped-sentence queries) and ``qgen`` (LLM queries): ranks 1-10 of the retriever's top 50 are
+  positives, ranks 30-50 hard negatives.
+- ``rerank``: the LLM-reranked top-1 is the positive, reranked ranks 10-20 hard negatives.
+- mixing English web : multilingual Wikipedia : multilingual web = 2:1:1 (set ``mix.ratios`` to use it;
+  with no ``mix`` everything is kept).
+
+Choices the paper does not make, and the defaults picked here:
+
+- ``qgen.source_positive: true``: the passage an LLM query was written from is always a positive (first in
+  the list) even if the retriever ranked it below 10. It is the one passage known to answer the query, and
+  BM25 misses it for a sizeable share of queries (the mine card reports the rate). Set it to false for the
+  paper's pure rank rule. ``sent`` keeps false (the sentence is copied verbatim, so the source is nearly
+  always rank 1 anyway); ``rerank`` keeps false (the LLM decides). Whatever the rule, the source passage is
+  never used as a negative (``exclude_source_from_negatives: true``).
+- ``crosslingual`` queries (query and passage in different languages; lexical retrieval cannot rank them):
+  the source passage is the only positive, ranks 30-50 negatives.
+- false-negative guard: a negative whose retriever score is >= ``ref - margin * |ref|`` (``mode:
+  relative``; ``ref - margin`` with ``mode: absolute``), ``ref`` being the lowest score among the row's
+  scored positives, is dropped. Default margin 0.05 for sent/qgen/crosslingual. For ``rerank`` it is off by
+  default: the LLM's ranking has no scores and already put those passages 9+ places below the positive;
+  set ``rules.rerank.fn_margin`` to guard with the retriever's scores anyway.
+- filters: queries of fewer than 3 or more than 128 tokens are removed; ``qgen``/``crosslingual`` queries
+  whose word-trigram copy rate from their source passage exceeds 0.8 are removed (cropped sentences copy
+  by design and are exempt); exact duplicates (after NFKC, case folding, punctuation and whitespace
+  normalisation) and near duplicates (character-trigram Jaccard >= 0.8) are removed, the first kept.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from drama_data.errors import ConfigError
+
+RULE_NAMES = ("sent", "qgen", "rerank", "crosslingual")
+RANKINGS = ("retriever", "rerank")
+MIX_BY = ("group", "source", "rule", "language", "input")
+
+DEFAULT_RULES: dict[str, dict[str, Any]] = {
+    "sent": {"positives": [1, 10], "negatives": [30, 50], "source_positive": False, "ranking": "retriever",
+             "fn_margin": 0.05},
+    "qgen": {"positives": [1, 10], "negatives": [30, 50], "source_positive": True, "ranking": "retriever",
+             "fn_margin": 0.05},
+    "rerank": {"positives": [1, 1], "negatives": [10, 20], "source_positive": False, "ranking": "rerank",
+               "fn_margin": None},
+    "crosslingual": {"positives": None, "negatives": [30, 50], "source_positive": True, "ranking": "retriever",
+                     "fn_margin": 0.05},
+}
+DEFAULT_SOURCE_RULES = {"sent": "sent", "qgen": "qgen", "crosslingual": "crosslingual"}
+DEFAULT_FILTERS: dict[str, Any] = {
+    "min_query_tokens": 3, "max_query_tokens": 128,
+    "max_copy_rate": 0.8, "copy_ngram": 3, "copy_rate_sources": ["qgen", "crosslingual"],
+    "dedup_exact": True, "near_dup_threshold": 0.8, "near_dup_ngram": 3,
+    "min_agreement": None,
+}
+
+
+@dataclass
+class Rule:
+    """How one kind of query is labelled (ranks are 1-based and inclusive)."""
+
+    name: str
+    positives: tuple[int, int] | None
+    negatives: tuple[int, int] | None
+    source_positive: bool = False
+    ranking: str = "retriever"
+    fn_margin: float | None = 0.05
+    max_positives: int | None = None
+    max_negatives: int | None = None
+    min_negatives: int = 1
+    exclude_source_from_negatives: bool = True
+
+
+@dataclass
+class InputSpec:
+    """One candidates dataset (from ``mine``), optionally with its rerank output and its queries dataset."""
+
+    candidates: str
+    name: str = ""
+    group: str = "default"
+    rerank: str | None = None
+    queries: str | None = None
+    queries_config: str = "queries"
+
+
+@dataclass
+class BuildConfig:
+    """Everything ``build`` needs (see the module docstring for the defaults and why)."""
+
+    inputs: list[InputSpec]
+    output: str | None = None
+    seed: int = 0
+    rules: dict[str, Rule] = field(default_factory=dict)
+    source_rules: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SOURCE_RULES))
+    fn_mode: str = "relative"
+    filters: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_FILTERS))
+    mix_by: str = "group"
+    mix_ratios: dict[str, float] | None = None
+    mix_total: int | None = None
+    shuffle: bool = True
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["rules"] = {k: {kk: (list(vv) if isinstance(vv, tuple) else vv) for kk, vv in asdict(r).items()}
+                      for k, r in self.rules.items()}
+        return d
+
+    def validate(self) -> "BuildConfig":
+        """Check every value; raise ``ConfigError`` naming the option. Returns self."""
+        if not self.inputs:
+            raise ConfigError("inputs: give at least one candidates dataset (--candidates or inputs: in the config)")
+        names = set()
+        for i, inp in enumerate(self.inputs):
+            if not inp.candidates:
+                raise ConfigError(f"inputs[{i}].candidates: missing")
+            if inp.name in names:
+                raise ConfigError(f"inputs[{i}].name: {inp.name!r} is used twice")
+            names.add(inp.name)
+        for name, rule in self.rules.items():
+            _check_rule(rule)
+        for source, rule in self.source_rules.items():
+            if rule not in self.rules:
+                raise ConfigError(f"source_rules.{source}: unknown rule {rule!r} (rules: {', '.join(self.rules)})")
+        if self.fn_mode not in ("relative", "absolute"):
+            raise ConfigError(f"false_negatives.mode: {self.fn_mode!r}, use relative or absolute")
+        _check_filters(self.filters)
+        if self.mix_by not in MIX_BY:
+            raise ConfigError(f"mix.by: {self.mix_by!r}, use one of {', '.join(MIX_BY)}")
+        if self.mix_ratios is not None:
+            if not self.mix_ratios:
+                raise ConfigError("mix.ratios: empty; give at least one KEY: RATIO or leave mix out")
+            for key, ratio in self.mix_ratios.items():
+                if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not ratio > 0:
+                    raise ConfigError(f"mix.ratios.{key}: ratio must be a number > 0, got {ratio!r}")
+            if self.mix_by == "group":
+                groups = {i.group for i in self.inputs}
+                missing = sorted(groups - set(self.mix_ratios))
+                extra = sorted(set(self.mix_ratios) - groups)
+                if missing:
+                    raise ConfigError(f"mix.ratios: no ratio for input group(s) {', '.join(missing)}")
+                if extra:
+                    raise ConfigError(f"mix.ratios.{extra[0]}: no input has group {extra[0]!r} "
+                                      f"(groups: {', '.join(sorted(groups))})")
+        if self.mix_total is not None and (not isinstance(self.mix_total, int) or self.mix_total < 1):
+            raise ConfigError(f"mix.total: must be a positive integer, got {self.mix_total!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ConfigError(f"seed: must be an integer, got {self.seed!r}")
+        return self
+
+
+def _range(value, option: str) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parts = value.replace(" ", "").split("-")
+        if len(parts) == 1:
+            parts = parts * 2
+        try:
+            value = [int(p) for p in parts]
+        except ValueError:
+            raise ConfigError(f"{option}: {value!r} is not a rank range like 1-10") from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value, value]
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        raise ConfigError(f"{option}: {value!r} is not a rank range [first, last] (1-based, inclusive)")
+    lo, hi = value
+    if lo < 1 or hi < lo:
+        raise ConfigError(f"{option}: [{lo}, {hi}] must satisfy 1 <= first <= last")
+    return (lo, hi)
+
+
+def _check_rule(rule: Rule) -> None:
+    o = f"rules.{rule.name}"
+    if rule.ranking not in RANKINGS:
+        raise ConfigError(f"{o}.ranking: {rule.ranking!r}, use retriever or rerank")
+    if rule.positives is None and not rule.source_positive:
+        raise ConfigError(f"{o}: no positives possible (positives is null and source_positive is false)")
+    if rule.positives and rule.negatives:
+        (pl, ph), (nl, nh) = rule.positives, rule.negatives
+        if pl <= nh and nl <= ph:
+            raise ConfigError(f"{o}: positives [{pl}, {ph}] and negatives [{nl}, {nh}] overlap")
+    if rule.fn_margin is not None and (not isinstance(rule.fn_margin, (int, float)) or rule.fn_margin < 0):
+        raise ConfigError(f"{o}.fn_margin: must be a number >= 0 or null, got {rule.fn_margin!r}")
+    for key in ("max_positives", "max_negatives"):
+        v = getattr(rule, key)
+        if v is not None and (not isinstance(v, int) or v < 1):
+            raise ConfigError(f"{o}.{key}: must be a positive integer or null, got {v!r}")
+    if not isinstance(rule.min_negatives, int) or rule.min_negatives < 0:
+        raise ConfigError(f"{o}.min_negatives: must be an integer >= 0, got {rule.min_negatives!r}")
+
+
+def _check_filters(f: Mapping[str, Any]) -> None:
+    for key in ("min_query_tokens", "max_query_tokens", "copy_ngram", "near_dup_ngram"):
+        v = f.get(key)
+        if v is not None and (not isinstance(v, int) or v < (0 if key == "min_query_tokens" else 1)):
+            raise ConfigError(f"filters.{key}: must be a positive integer or null, got {v!r}")
+    lo, hi = f.get("min_query_tokens"), f.get("max_query_tokens")
+    if lo is not None and hi is not None and lo > hi:
+        raise ConfigError(f"filters.min_query_tokens ({lo}) is larger than filters.max_query_tokens ({hi})")
+    for key in ("max_copy_rate", "near_dup_threshold"):
+        v = f.get(key)
+        if v is not None and (not isinstance(v, (int, float)) or not 0 < v <= 1):
+            raise ConfigError(f"filters.{key}: must be in (0, 1] or null, got {v!r}")
+    v = f.get("min_agreement")
+    if v is not None and (not isinstance(v, (int, float)) or not -1 <= v <= 1):
+        raise ConfigError(f"filters.min_agreement: Kendall tau threshold must be in [-1, 1] or null, got {v!r}")
+    if not isinstance(f.get("copy_rate_sources", []), list):
+        raise ConfigError("filters.copy_rate_sources: must be a list of query sources")
+
+
+def _unknown_keys(d: Mapping, allowed, where: str) -> None:
+    extra = sorted(set(d) - set(allowed))
+    if extra:
+        raise ConfigError(f"{where}{extra[0]}: unknown option (allowed: {', '.join(sorted(allowed))})")
+
+
+def make_rules(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Rule]:
+    """The default rules with ``overrides`` (rule name -> {field: value}) applied; names new rules too."""
+    merged = copy.deepcopy(DEFAULT_RULES)
+    for name, values in (overrides or {}).items():
+        if values is None:
+            values = {}
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"rules.{name}: expected a mapping of rule options")
+        base = merged.setdefault(name, {"positives": None, "negatives": None, "source_positive": False,
+                                        "ranking": "retriever", "fn_margin": 0.05})
+        _unknown_keys(values, {f for f in Rule.__dataclass_fields__ if f != "name"}, f"rules.{name}.")
+        base.update(values)
+    rules = {}
+    for name, v in merged.items():
+        rules[name] = Rule(name=name, positives=_range(v.get("positives"), f"rules.{name}.positives"),
+                           negatives=_range(v.get("negatives"), f"rules.{name}.negatives"),
+                           **{k: v[k] for k in v if k not in ("positives", "negatives")})
+    return rules
+
+
+def _resolve(path: str | None, base: Path | None) -> str | None:
+    if path is None or base is None:
+        return path
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() else (base / p))
+
+
+def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
+    """Read a YAML config (relative paths resolve against its folder) and apply CLI-style ``overrides``.
+
+    Top-level YAML keys: ``inputs`` (list of {candidates, name, group, rerank, queries, queries_config}),
+    ``output``, ``seed``, ``rules`` ({rule: {positives, negatives, source_positive, ranking, fn_margin,
+    max_positives, max_negatives, min_negatives, exclude_source_from_negatives}}), ``source_rules``
+    ({source: rule}), ``false_negatives`` ({mode}), ``filters`` (see ``DEFAULT_FILTERS``), ``mix`` ({by,
+    ratios, total, shuffle}). ``overrides``: ``inputs``, ``output``, ``seed``, ``rules`` (merged per rule),
+    ``filters`` (merged), ``mix_ratios``, ``mix_by``, ``mix_total``, ``fn_margin`` (all rules).
+    """
+    raw: dict[str, Any] = {}
+    base = None
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"--config {p}: no such file")
+        try:
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--config {p}: not valid YAML ({exc})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"--config {p}: expected a mapping at the top level")
+        base = p.resolve().parent
+    _unknown_keys(raw, {"inputs", "output", "seed", "rules", "source_rules", "false_negatives", "filters", "mix"}, "")
+
+    inputs = []
+    raw_inputs = overrides.get("inputs") or raw.get("inputs") or []
+    if not isinstance(raw_inputs, list):
+        raise ConfigError("inputs: expected a list of {candidates: DIR, ...}")
+    for i, item in enumerate(raw_inputs):
+        if isinstance(item, InputSpec):
+            inputs.append(item)
+            continue
+        if not isinstance(item, dict):
+            raise ConfigError(f"inputs[{i}]: expected a mapping with at least candidates: DIR")
+        _unknown_keys(item, InputSpec.__dataclass_fields__, f"inputs[{i}].")
+        if not item.get("candidates"):
+            raise ConfigError(f"inputs[{i}].candidates: missing")
+        inputs.append(InputSpec(candidates=_resolve(item["candidates"], base),
+                                name=str(item.get("name") or ""), group=str(item.get("group") or "default"),
+                                rerank=_resolve(item.get("rerank"), base), queries=_resolve(item.get("queries"), base),
+                                queries_config=item.get("queries_config") or "queries"))
+    given = {inp.name for inp in inputs if inp.name}
+    for i, inp in enumerate(inputs):
+        if not inp.name:  # default: the candidates folder's name, made unique with its position if needed
+            name = Path(inp.candidates).name or inp.candidates
+            taken = given | {x.name for x in inputs[:i]}
+            inp.name = name if name not in taken else f"{name}-{i}"
+
+    rule_over = copy.deepcopy(raw.get("rules") or {})
+    if not isinstance(rule_over, dict):
+        raise ConfigError("rules: expected a mapping rule -> options")
+    for name, values in (overrides.get("rules") or {}).items():
+        rule_over.setdefault(name, {}).update(values)
+    if overrides.get("fn_margin", "unset") != "unset":
+        for name in set(DEFAULT_RULES) | set(rule_over):
+            rule_over.setdefault(name, {})["fn_margin"] = overrides["fn_margin"]
+    rules = make_rules(rule_over)
+
+    source_rules = dict(DEFAULT_SOURCE_RULES)
+    if raw.get("source_rules") is not None:
+        if not isinstance(raw["source_rules"], dict):
+            raise ConfigError("source_rules: expected a mapping source -> rule")
+        source_rules.update({str(k): str(v) for k, v in raw["source_rules"].items()})
+
+    fn = raw.get("false_negatives") or {}
+    if not isinstance(fn, dict):
+        raise ConfigError("false_negatives: expected a mapping {mode: relative|absolute}")
+    _unknown_keys(fn, {"mode"}, "false_negatives.")
+
+    filters = copy.deepcopy(DEFAULT_FILTERS)
+    raw_filters = raw.get("filters") or {}
+    if not isinstance(raw_filters, dict):
+        raise ConfigError("filters: expected a mapping")
+    _unknown_keys(raw_filters, DEFAULT_FILTERS, "filters.")
+    filters.update(raw_filters)
+    for key, value in (overrides.get("filters") or {}).items():
+        _unknown_keys({key: value}, DEFAULT_FILTERS, "filters.")
+        filters[key] = value
+
+    mix = raw.get("mix") or {}
+    if not isinstance(mix, dict):
+        raise ConfigError("mix: expected a mapping {by, ratios, total, shuffle}")
+    _unknown_keys(mix, {"by", "ratios", "total", "shuffle"}, "mix.")
+    ratios = overrides.get("mix_ratios") or mix.get("ratios")
+    if ratios is not None and not isinstance(ratios, dict):
+        raise ConfigError("mix.ratios: expected a mapping KEY: RATIO")
+    cfg = BuildConfig(
+        inputs=inputs,
+        output=overrides.get("output") or _resolve(raw.get("output"), base),
+        seed=overrides["seed"] if overrides.get("seed") is not None else raw.get("seed", 0),
+        rules=rules, source_rules=source_rules, fn_mode=fn.get("mode", "relative"), filters=filters,
+        mix_by=overrides.get("mix_by") or mix.get("by", "group"),
+        mix_ratios={str(k): v for k, v in ratios.items()} if ratios else None,
+        mix_total=overrides.get("mix_total") or mix.get("total"),
+        shuffle=bool(mix.get("shuffle", True)),
+    )
+    return cfg.validate()

@@ -1,0 +1,462 @@
+"""The ``mine`` stage: top-k candidate passages for every generated query, written as a dataset folder.
+
+Input: a queries dataset written by ``drama-data generate`` (config ``queries``; columns ``query_id``,
+``query``, ``passage_id`` (the passage the query was made from; optional column, may be empty), ``source``,
+``language``) and the corpus it was generated from, chunked with the *same* options as ``generate``
+(``max_tokens``, ``chunk_tokenizer``, ``fields``, ``split``) so that passage ids line up: options not given
+are read from the queries' ``provenance.json`` where ``generate`` recorded them (the corpus path too). Every non-empty
+``passage_id`` must exist in the chunked corpus; otherwise nothing is mined and the error names the query
+and the id.
+
+Output folder (``datasets.load_dataset(folder)`` gives ``candidates``):
+
+- config ``candidates`` (default), one row per query, in the queries' order:
+  ``query_id: str, query: str, source: str, language: str, source_passage_id: str`` ("" when the query has
+  no source passage), ``source_rank: int32 | null`` (1-based rank of the source passage, null when it is
+  not in the top k), ``candidates: list<struct{docid: str, score: float32, rank: int32 (1-based),
+  is_source: bool}>`` (best first; empty when the query matched nothing: counted in the card),
+  ``retriever: str`` (the retriever and its settings, one line).
+- config ``passages``: ``id, doc_id, title, text`` of every passage referenced by a candidate list or as a
+  source passage, in corpus order, so that ``generate --task rerank`` and ``build`` need only this folder
+  (left out only if no query matched anything and none has a source passage: ``datasets`` cannot load an
+  empty split).
+- ``README.md`` card and ``provenance.json``: retriever settings, corpus and chunking, k, counts, the rate
+  at which the source passage was retrieved, timings, date.
+
+Resumable: the index is cached under ``<work_dir>/index/<retriever>-<key>`` where the key hashes the
+retriever settings and the chunked corpus content (a ``COMPLETE`` marker is written last; an incomplete
+folder is rebuilt); query results are written as ``<work_dir>/runs/<key>/chunk-NNNNNN.parquet`` files of
+``chunk_size`` queries each, so a rerun after a crash or Ctrl-C searches only the missing chunks. The final
+folder is written atomically; the run chunks are removed afterwards unless ``keep_work``.
+Paper defaults (DRAMA Sec. 3.2): k = 50 for cropped-sentence and synthetic queries, 20 for the rerank stage.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from drama_data.chunking import DEFAULT_MAX_TOKENS, Passage, load_passages
+from drama_data.corpus import Fields
+from drama_data.card import PAPER_CITATION
+from drama_data.dataset_folder import check_output_folder, dumps, read_table, utc_now, write_dataset
+from drama_data.errors import ConfigError, InputError
+from drama_data.mining import make_retriever
+from drama_data.mining.base import Retriever
+
+log = logging.getLogger(__name__)
+
+DEFAULT_K = 50  # paper: top 50 for Sent and QGen; 20 for Rerank
+CANDIDATE = pa.struct([("docid", pa.string()), ("score", pa.float32()), ("rank", pa.int32()),
+                       ("is_source", pa.bool_())])
+CANDIDATES_SCHEMA = pa.schema([
+    ("query_id", pa.string()), ("query", pa.string()), ("source", pa.string()), ("language", pa.string()),
+    ("source_passage_id", pa.string()), ("source_rank", pa.int32()), ("candidates", pa.list_(CANDIDATE)),
+    ("retriever", pa.string()),
+])
+PASSAGES_SCHEMA = pa.schema([("id", pa.string()), ("doc_id", pa.string()), ("title", pa.string()),
+                             ("text", pa.string())])
+
+
+@dataclass
+class QueryRow:
+    """One query to mine (read from the queries dataset)."""
+
+    query_id: str
+    query: str
+    source: str
+    language: str
+    source_passage_id: str
+
+
+@dataclass
+class MineReport:
+    """What a mine run did (also written into the card and provenance.json)."""
+
+    output: str
+    queries: int = 0
+    passages: int = 0
+    k: int = DEFAULT_K
+    k_effective: int = DEFAULT_K
+    retriever: dict = field(default_factory=dict)
+    index_reused: bool = False
+    chunks_reused: int = 0
+    chunks_total: int = 0
+    no_candidates: int = 0
+    empty_queries: int = 0
+    with_source: int = 0
+    source_retrieved: int = 0
+    source_rank_1: int = 0
+    mean_candidates: float = 0.0
+    seconds: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _digest(*parts: Any) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for p in parts:
+        h.update(json.dumps(p, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
+        h.update(b"\x1e")
+    return h.hexdigest()
+
+
+def corpus_fingerprint(passages: Sequence[Passage]) -> str:
+    """A content hash of the chunked corpus (ids, titles, texts, order)."""
+    h = hashlib.blake2b(digest_size=16)
+    for p in passages:
+        h.update(p.id.encode("utf-8") + b"\x1f" + p.title.encode("utf-8") + b"\x1f" + p.text.encode("utf-8") + b"\x1e")
+    return h.hexdigest()
+
+
+def read_queries(folder: str | Path, config: str = "queries") -> list[QueryRow]:
+    """Read and validate the queries dataset (raises ``InputError`` naming the folder, row and query id)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"--queries {folder}: no such folder")
+    table = read_table(folder, config)
+    missing = [c for c in ("query_id", "query") if c not in table.column_names]
+    if missing:
+        raise InputError(f"--queries {folder} (config {config!r}): missing column(s) {', '.join(missing)} "
+                         f"(columns: {', '.join(table.column_names)}); expected a dataset written by "
+                         "`drama-data generate`")
+    cols = {c: table.column(c).to_pylist() if c in table.column_names else None
+            for c in ("query_id", "query", "source", "language", "passage_id")}
+    rows, seen = [], {}
+    for i in range(table.num_rows):
+        qid = cols["query_id"][i]
+        if qid is None or str(qid) == "":
+            raise InputError(f"--queries {folder}: row {i + 1} has an empty query_id")
+        qid = str(qid)
+        if qid in seen:
+            raise InputError(f"--queries {folder}: query_id {qid!r} occurs twice (rows {seen[qid]} and {i + 1})")
+        seen[qid] = i + 1
+        get = lambda c: "" if cols[c] is None or cols[c][i] is None else str(cols[c][i])  # noqa: E731
+        rows.append(QueryRow(query_id=qid, query=get("query"), source=get("source"), language=get("language"),
+                             source_passage_id=get("passage_id")))
+    return rows
+
+
+def check_source_passages(rows: Sequence[QueryRow], passages: Sequence[Passage], *, queries: str, corpus: str,
+                          chunking: dict) -> None:
+    """Raise naming the query and passage id when a query's ``passage_id`` is not in the chunked corpus."""
+    passage_ids = {p.id for p in passages}
+    bad = [(i, r) for i, r in enumerate(rows) if r.source_passage_id and r.source_passage_id not in passage_ids]
+    if not bad:
+        return
+    i, r = bad[0]
+    chunks = [p.id for p in passages if p.doc_id == r.source_passage_id]
+    hint = (f" The document {r.source_passage_id!r} was split into {len(chunks)} chunks ({', '.join(map(repr, chunks[:3]))}"
+            f"{', ...' if len(chunks) > 3 else ''}): generate used other chunking options.") if chunks else ""
+    n_passages = len(passages)
+    more = f" ({len(bad)} queries in all, e.g. " + ", ".join(repr(x.query_id) for _, x in bad[1:4]) + ")" \
+        if len(bad) > 1 else ""
+    raise InputError(
+        f"--queries {queries}: row {i + 1}, query {r.query_id!r}: passage_id {r.source_passage_id!r} is not in "
+        f"the corpus {corpus} ({n_passages} passages after chunking with {chunking}){more}. "
+        "Mine with the same corpus and --chunk-tokens/--chunk-tokenizer/--*-field/--split options as generate."
+        + hint)
+
+
+def recorded_corpus(queries: str | Path) -> dict:
+    """The corpus and chunking options ``generate`` recorded in the queries' ``provenance.json`` ({} if none)."""
+    path = Path(queries) / "provenance.json"
+    if not path.is_file():
+        return {}
+    try:
+        corpus = json.loads(path.read_text(encoding="utf-8")).get("corpus") or {}
+    except (OSError, ValueError):
+        log.warning("%s: unreadable provenance.json; not using its corpus options", queries)
+        return {}
+    return corpus if isinstance(corpus, dict) else {}
+
+
+def resolve_corpus_options(queries, corpus, fields, split, max_tokens, chunk_tokenizer) -> tuple[str, dict, dict]:
+    """Fill the corpus options left as ``None`` from what ``generate`` recorded, then from the defaults.
+
+    Returns ``(corpus, options for load_passages, {option: "given" | "recorded" | "default"})``.
+    """
+    rec = recorded_corpus(queries)
+    origin: dict[str, str] = {}
+
+    def pick(name, value, recorded, default):
+        if value is not None:
+            origin[name] = "given"
+            if recorded not in (None, "", {}) and recorded != value:
+                log.warning("%s=%r differs from %r recorded by generate in %s", name, value, recorded, queries)
+            return value
+        if recorded not in (None, "", {}):
+            origin[name] = "recorded"
+            return recorded
+        origin[name] = "default"
+        return default
+
+    corpus = pick("corpus", corpus, rec.get("source"), None)
+    if not corpus:
+        raise ConfigError(f"--corpus: missing, and {queries}/provenance.json does not record the corpus")
+    if origin["corpus"] == "recorded" and not Path(corpus).expanduser().exists() and (
+            Path(corpus).is_absolute() or str(corpus).count("/") != 1):
+        raise ConfigError(f"--corpus: not given, and the corpus generate recorded ({corpus}) is not here; "
+                          "pass --corpus")
+    rec_fields = rec.get("fields") or {}
+    rec_fields = Fields(**{k: rec_fields.get(k) for k in ("id", "title", "text")}) if any(rec_fields.values()) else None
+    tok = rec.get("chunk_tokenizer")
+    options = {
+        "fields": pick("fields", fields, rec_fields, None),
+        "split": pick("split", split, rec.get("split"), "train"),
+        "max_tokens": pick("max_tokens", max_tokens, rec.get("max_tokens"), DEFAULT_MAX_TOKENS),
+        "chunk_tokenizer": pick("chunk_tokenizer", chunk_tokenizer, None if tok in (None, "words") else tok, None),
+    }
+    return str(corpus), options, origin
+
+
+def _write_atomic_parquet(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def _chunk_table(rows: Sequence[QueryRow], hits: Sequence[Sequence[tuple[str, float]]], retriever_line: str
+                 ) -> pa.Table:
+    records = []
+    for r, hs in zip(rows, hits):
+        cands, source_rank = [], None
+        for rank, (docid, score) in enumerate(hs, start=1):
+            is_source = bool(r.source_passage_id) and docid == r.source_passage_id
+            if is_source:
+                source_rank = rank
+            cands.append({"docid": docid, "score": score, "rank": rank, "is_source": is_source})
+        records.append({"query_id": r.query_id, "query": r.query, "source": r.source, "language": r.language,
+                        "source_passage_id": r.source_passage_id, "source_rank": source_rank,
+                        "candidates": cands, "retriever": retriever_line})
+    return pa.Table.from_pylist(records, schema=CANDIDATES_SCHEMA)
+
+
+def _prepare_index(retriever: Retriever, passages: Sequence[Passage], index_dir: Path) -> bool:
+    """Load the cached index in ``index_dir`` or build (and save) it there. Returns True when reused."""
+    marker = index_dir / "COMPLETE"
+    if marker.is_file():
+        try:
+            if retriever.load(index_dir) and retriever.size == len(passages):
+                return True
+        except Exception as exc:  # a damaged cache is rebuilt, not fatal
+            log.warning("cached index %s unusable (%s); rebuilding", index_dir, exc)
+    shutil.rmtree(index_dir, ignore_errors=True)
+    index_dir.mkdir(parents=True)
+    retriever.index(passages, folder=index_dir)
+    if retriever.save(index_dir):
+        marker.write_text(dumps(retriever.settings()), encoding="utf-8")
+    return False
+
+
+def mine(
+    queries: str | Path,
+    corpus: str | None,
+    output: str | Path,
+    *,
+    retriever: str | Retriever = "bm25s",
+    k: int = DEFAULT_K,
+    retriever_options: dict | None = None,
+    queries_config: str = "queries",
+    fields: Fields | None = None,
+    split: str | None = None,
+    max_tokens: int | None = None,
+    chunk_tokenizer: str | None = None,
+    work_dir: str | Path | None = None,
+    chunk_size: int = 10_000,
+    batch_size: int = 1_000,
+    overwrite: bool = False,
+    keep_work: bool = False,
+    progress: bool = True,
+) -> MineReport:
+    """Mine top-``k`` candidates for every query of ``queries`` over ``corpus`` into ``output``.
+
+    ``retriever`` is a name (``bm25s``, ``rank-bm25``, ``pyserini``, ``dense``) built with
+    ``retriever_options`` (e.g. ``{"language": "de", "k1": 1.2}`` or ``{"model": path}``) or a ready
+    :class:`~drama_data.mining.base.Retriever`. ``corpus``, ``fields``, ``split``, ``max_tokens`` and
+    ``chunk_tokenizer`` left as ``None`` are taken from the queries' ``provenance.json`` (what ``generate``
+    used), else the defaults (train, 256, word tokenizer). See the module docstring for the output and resuming.
+    Returns a :class:`MineReport`. Raises ``InputError``/``ConfigError`` before any work for bad input.
+    """
+    t0 = time.perf_counter()
+    if k < 1:
+        raise ConfigError(f"-k must be at least 1, got {k}")
+    if chunk_size < 1 or batch_size < 1:
+        raise ConfigError("--chunk-size and --batch-size must be at least 1")
+    output = check_output_folder(output, overwrite=overwrite)
+    rows = read_queries(queries, queries_config)
+    if not rows:
+        raise InputError(f"--queries {queries}: the dataset has no rows")
+    options = dict(retriever_options or {})
+    options.setdefault("progress", progress)
+    if isinstance(retriever, str):
+        retriever = make_retriever(retriever, **options)
+    corpus, copts, origin = resolve_corpus_options(queries, corpus, fields, split, max_tokens, chunk_tokenizer)
+    chunking = {"max_tokens": copts["max_tokens"], "chunk_tokenizer": copts["chunk_tokenizer"] or "words",
+                "split": copts["split"], "fields": asdict(copts["fields"]) if copts["fields"] else {}}
+    passages, corpus_report = load_passages(corpus, **copts)
+    if not passages:
+        raise InputError(f"--corpus {corpus}: the corpus is empty (no passages after chunking)")
+    by_id = {p.id: i for i, p in enumerate(passages)}
+    check_source_passages(rows, passages, queries=str(queries), corpus=str(corpus), chunking=chunking)
+    t_read = time.perf_counter()
+
+    report = MineReport(output=str(output), queries=len(rows), passages=len(passages), k=k,
+                        k_effective=min(k, len(passages)))
+    if k > len(passages):
+        log.warning("-k %d is larger than the corpus (%d passages); mining %d", k, len(passages), len(passages))
+    from drama_data.paths import cache_dir
+
+    work = Path(work_dir) if work_dir else cache_dir() / "mine"
+    fp = corpus_fingerprint(passages)
+    settings = retriever.settings()
+    index_key = _digest(settings, fp)[:16]
+    index_dir = work / "index" / f"{retriever.name}-{index_key}"
+    try:
+        report.index_reused = _prepare_index(retriever, passages, index_dir)
+        t_index = time.perf_counter()
+        line = retriever.describe()
+        run_key = _digest(index_key, k, chunk_size, [(r.query_id, r.query, r.source_passage_id) for r in rows])[:16]
+        run_dir = work / "runs" / run_key
+        run_dir.mkdir(parents=True, exist_ok=True)
+        n_chunks = -(-len(rows) // chunk_size)
+        report.chunks_total = n_chunks
+        paths = [run_dir / f"chunk-{c:06d}.parquet" for c in range(n_chunks)]
+        done = [p.is_file() for p in paths]
+        report.chunks_reused = sum(done)
+        initial = sum(min(chunk_size, len(rows) - c * chunk_size) for c in range(n_chunks) if done[c])
+        bar = tqdm(total=len(rows), initial=initial, desc=f"mine {retriever.name}", unit="q",
+                   disable=not progress, mininterval=0.5)
+        for c in range(n_chunks):
+            if done[c]:
+                continue
+            chunk = rows[c * chunk_size:(c + 1) * chunk_size]
+            hits: list = []
+            for s in range(0, len(chunk), batch_size):
+                batch = chunk[s:s + batch_size]
+                hits.extend(retriever.search([r.query for r in batch], k))
+                bar.update(len(batch))
+            _write_atomic_parquet(_chunk_table(chunk, hits, line), paths[c])
+        bar.close()
+        t_search = time.perf_counter()
+    finally:
+        retriever.close()
+
+    table = pa.concat_tables([pq.read_table(p, schema=CANDIDATES_SCHEMA) for p in paths])
+    cand_lists = table.column("candidates").to_pylist()
+    src_ids = table.column("source_passage_id").to_pylist()
+    src_ranks = table.column("source_rank").to_pylist()
+    referenced = {c["docid"] for cl in cand_lists for c in cl} | {s for s in src_ids if s}
+    unknown = referenced - set(by_id)
+    if unknown:  # a stale chunk from another corpus cannot get here (keys), but never write dangling ids
+        raise InputError(f"{work}: cached results reference passages not in the corpus, e.g. {sorted(unknown)[:3]}; "
+                         "delete the work folder and rerun")
+    keep = [p for p in passages if p.id in referenced]
+    ptable = pa.Table.from_pylist([{"id": p.id, "doc_id": p.doc_id, "title": p.title, "text": p.text} for p in keep],
+                                  schema=PASSAGES_SCHEMA)
+    report.no_candidates = sum(1 for cl in cand_lists if not cl)
+    report.empty_queries = sum(1 for r in rows if not r.query.strip())
+    report.with_source = sum(1 for s in src_ids if s)
+    report.source_retrieved = sum(1 for r in src_ranks if r is not None)
+    report.source_rank_1 = sum(1 for r in src_ranks if r == 1)
+    report.mean_candidates = round(sum(len(cl) for cl in cand_lists) / max(1, len(cand_lists)), 3)
+    report.retriever = {**settings, "describe": line, "index_dir": str(index_dir)}
+    report.seconds = {"read": round(t_read - t0, 3), "index": round(t_index - t_read, 3),
+                      "search": round(t_search - t_index, 3)}
+    provenance = {
+        "stage": "mine", "created": utc_now(), "queries": str(queries), "queries_config": queries_config,
+        "corpus": str(corpus), "corpus_report": corpus_report.as_dict(), "corpus_fingerprint": fp,
+        "chunking": chunking, "options_from": origin, "k": k, "report": report.as_dict(),
+    }
+    tables = {"candidates": table, "passages": ptable} if ptable.num_rows else {"candidates": table}
+    write_dataset(output, tables, default="candidates",
+                  card_body=_card(report, provenance, len(keep)),
+                  card_meta={"tags": ["retrieval", "hard-negatives", "drama"], "drama_stage": "mine",
+                             "drama_mine": {"k": k, "k_effective": report.k_effective, "retriever": retriever.name,
+                                            "queries": report.queries, "passages": len(keep)}},
+                  extra_files={"provenance.json": dumps(provenance)}, overwrite=True)
+    if not keep_work:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    report.seconds["total"] = round(time.perf_counter() - t0, 3)
+    return report
+
+
+def _pct(a: int, b: int) -> str:
+    return f"{100.0 * a / b:.1f}%" if b else "n/a"
+
+
+def _card(report: MineReport, prov: dict, n_passages_out: int) -> str:
+    s = report.retriever
+    settings = "\n".join(f"| {k} | `{v}` |" for k, v in s.items() if k not in ("describe", "index_dir"))
+    return f"""# Mined candidates
+
+Top-{report.k_effective} candidate passages per query, mined with **{s.get('name')}** by `drama-data mine`
+(DRAMA toolkit; Ma et al. 2025, "DRAMA: Diverse Augmentation from Large Language Models to Smaller Dense
+Retrievers", Sec. 3.2: top 50 for Sent/QGen, top 20 for Rerank). Created {prov['created']}.
+
+```python
+from datasets import load_dataset
+cands = load_dataset("path/to/this/folder", split="train")            # config "candidates"
+passages = load_dataset("path/to/this/folder", "passages", split="train")
+```
+
+## Configs
+
+- `candidates` (default): `query_id, query, source, language, source_passage_id, source_rank,
+  candidates[{{docid, score, rank, is_source}}], retriever`. `rank` is 1-based, best first; `is_source`
+  marks the passage the query was generated from; `source_rank` is its rank (null when not in the top k).
+- `passages`: `id, doc_id, title, text` of the {n_passages_out} passages referenced above.
+
+## Provenance
+
+| item | value |
+|---|---|
+| queries | `{prov['queries']}` (config `{prov['queries_config']}`) |
+| corpus | `{prov['corpus']}` ({report.passages} passages after chunking, fingerprint `{prov['corpus_fingerprint']}`) |
+| chunking | `{json.dumps(prov['chunking'])}` |
+| where the corpus options came from | `{json.dumps(prov['options_from'])}` (recorded = the queries' provenance.json) |
+| k (asked / used) | {report.k} / {report.k_effective} |
+| retriever | `{s.get('describe')}` |
+
+Retriever settings:
+
+| setting | value |
+|---|---|
+{settings}
+
+## Counts
+
+| item | count |
+|---|---|
+| queries | {report.queries} |
+| queries with no candidate (nothing matched) | {report.no_candidates} |
+| queries with an empty text | {report.empty_queries} |
+| mean candidates per query | {report.mean_candidates} |
+| queries with a source passage | {report.with_source} |
+| source passage retrieved in the top k | {report.source_retrieved} ({_pct(report.source_retrieved, report.with_source)}) |
+| source passage at rank 1 | {report.source_rank_1} ({_pct(report.source_rank_1, report.with_source)}) |
+
+Timings (s): {json.dumps(report.seconds)}. Full details in `provenance.json`.
+
+## Licence
+
+The rows quote passages of the source corpus: its licence applies to them. Generated queries are subject to
+the terms of the model that wrote them (see the queries dataset's card).
+
+## Citation
+
+```bibtex
+{PAPER_CITATION}
+```
+"""
