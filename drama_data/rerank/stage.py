@@ -12,11 +12,9 @@ whose answer needed repair (with the raw text) or whose request failed (kept in 
 """
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import pyarrow as pa
