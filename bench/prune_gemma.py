@@ -6,7 +6,8 @@ English text (the last 300 SciFact abstracts, never used for calibration or trai
 
 1. the source model (GGUF dequantised to fp32);
 2. after one-shot pruning (Minitron activation importance, ``prune(method="oneshot")``);
-3. after Sheared-LLaMA masks (``prune(method="sheared")``, a short CPU run);
+3. after Sheared-LLaMA masks (``prune(method="sheared")``, a short CPU run; ``--sheared-init activation`` warm-starts
+   the masks from the activation ranking instead of Sheared-LLaMA's uniform start);
 4. after a short continued-pretraining run of the Sheared model (``pretrain()``);
 then prunes the vocabulary of the result to the calibration corpus (``--vocab-from``) and reports the sizes.
 Every step goes through the same API the ``drama-models prune`` / ``pretrain`` commands use, with its wall time.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -41,6 +41,8 @@ def main() -> None:
     p.add_argument("--sheared-steps", type=int, default=24)
     p.add_argument("--pretrain-steps", type=int, default=24)
     p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--sheared-init", choices=["uniform", "activation"], default="uniform",
+                   help="uniform: Sheared-LLaMA's initial masks; activation: warm start from Minitron importance")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: 2 if the machine is idle, else 1)")
     p.add_argument("--no-vocab", action="store_true", help="skip the vocabulary-pruning step")
     p.add_argument("--quick", action="store_true", help="tiny settings, to check the script runs")
@@ -103,15 +105,18 @@ def main() -> None:
     sheared = ShearedSettings(steps=args.sheared_steps, batch_size=args.batch_size, mask_lr=0.3, lambda_lr=0.3,
                               warmup_fraction=0.5, droprate_init=0.1, train_weights="non-embedding", weight_lr=1e-4)
     sh = prune(str(src_dir), args.target, corpus, work / "sheared",
-               PruneSettings(**common, method="sheared", sheared=sheared, measure_before=False))
+               PruneSettings(**common, method="sheared", sheared=sheared, sheared_init=args.sheared_init,
+                             measure_before=False))
     tm = sh["timings"]
     last = sh["sheared"]["last"]
     print(f"[sheared] {args.sheared_steps} steps; last step: LM loss {last['lm_loss']:.3f}, expected kept fraction "
           f"layers {last['expected_layer']:.2f} heads {last['expected_head']:.2f} ffn {last['expected_ffn']:.2f} "
           f"hidden {last['expected_hidden']:.2f} (targets {last['target_layer']:.2f}/{last['target_head']:.2f}/"
           f"{last['target_ffn']:.2f}/{last['target_hidden']:.2f})", flush=True)
-    rows.append(("Sheared-LLaMA masks, sliced", sh["perplexity_after"], tm["sheared_s"] + tm["slice_s"],
-                 f"{args.sheared_steps} steps x {args.batch_size}x{args.seq_len} tokens"))
+    init = "uniform init" if args.sheared_init == "uniform" else "warm start from activation importance"
+    rows.append((f"Sheared-LLaMA masks ({init}), sliced", sh["perplexity_after"], tm["sheared_s"] + tm["slice_s"],
+                 f"{args.sheared_steps} steps x {args.batch_size}x{args.seq_len} tokens; masked LM loss "
+                 f"{sh['sheared']['first']['lm_loss']:.2f} -> {last['lm_loss']:.2f}"))
 
     # -- continued pretraining of the Sheared model
     t = time.time()
@@ -126,10 +131,11 @@ def main() -> None:
     t = time.time()
     ppl_pre = perplexity(model, heldout, args.batch_size, progress=False)
     ppl_s = time.time() - t
-    hist = summary["history"]
+    losses = [h["loss"] for h in summary["history"]]
+    k = min(4, len(losses))
     rows.append(("Sheared + continued pretraining", ppl_pre, pretrain_s,
-                 f"{args.pretrain_steps} steps, {summary['tokens_seen']} tokens; loss {hist[0]['loss']:.2f} -> "
-                 f"{hist[-1]['loss']:.2f}"))
+                 f"{args.pretrain_steps} steps, {summary['tokens_seen']} tokens, lr 3e-4; train loss (mean of "
+                 f"first / last {k} steps) {sum(losses[:k]) / k:.2f} -> {sum(losses[-k:]) / k:.2f}"))
 
     # -- vocabulary pruning to the calibration corpus
     vocab_line = ""

@@ -209,3 +209,53 @@ def tiny_causal_lm(family: str = "llama", seed: int = 0, vocab_size: int | None 
             if "norm" in name or name.endswith("bias"):
                 p.add_(0.1 * torch.randn_like(p))
     return model
+
+
+try:
+    import pytest as _pytest
+
+    @_pytest.fixture(autouse=False)
+    def one_torch_thread():
+        """Run a test with one intra-op thread, restoring the previous count after. Import it into a test module
+        with ``autouse`` semantics by naming it in ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+        Tiny models gain nothing from two threads, and on a shared 2-core machine a busy second core stalls
+        every small op at OpenMP's barrier."""
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+except ImportError:  # pytest not installed: the helpers above still work
+    pass
+
+
+def pruning_corpus_texts() -> list[str]:
+    """200 short multi-sentence documents built from ``SAMPLE_TEXTS`` (numbered so that they differ)."""
+    n = len(SAMPLE_TEXTS)
+    return [f"{SAMPLE_TEXTS[i]} {SAMPLE_TEXTS[(i + 3) % n]} Item {i}." for i in range(n)]
+
+
+def planted_model(family: str, vocab_size: int, head=(1, 3), neuron=(2, 7), channel=5, layer=3, seed: int = 0):
+    """``tiny_causal_lm`` with planted dead parts: query head ``head=(layer, index)`` (its ``o_proj`` columns
+    zeroed), FFN neuron ``neuron=(layer, index)`` (its ``up_proj`` row and ``down_proj`` column zeroed), hidden
+    channel ``channel`` (zero in the embedding and in every write to the residual stream) and decoder layer
+    ``layer`` (its ``o_proj`` and ``down_proj`` zeroed, so it adds nothing)."""
+    import torch
+
+    model = tiny_causal_lm(family, seed=seed, vocab_size=vocab_size, tie_word_embeddings=False)
+    base = model.model
+    hd = model.config.head_dim
+    with torch.no_grad():
+        base.layers[head[0]].self_attn.o_proj.weight[:, head[1] * hd : (head[1] + 1) * hd] = 0
+        base.layers[neuron[0]].mlp.up_proj.weight[neuron[1]] = 0
+        base.layers[neuron[0]].mlp.down_proj.weight[:, neuron[1]] = 0
+        base.embed_tokens.weight[:, channel] = 0
+        for block in base.layers:
+            block.self_attn.o_proj.weight[channel] = 0
+            block.mlp.down_proj.weight[channel] = 0
+        base.layers[layer].self_attn.o_proj.weight.zero_()
+        base.layers[layer].mlp.down_proj.weight.zero_()
+    return model

@@ -1,0 +1,152 @@
+"""``drama-models``: the command line, thin over the Python API.
+
+- ``drama-models train --config recipes/drama-0.1b.yaml [--max-steps 10 ...]`` -> :func:`drama_models.training.trainer.train`
+  (any recipe option can be given as a flag; flags override the recipe). Under ``torchrun`` as is.
+- ``drama-models evaluate --model PATH --data DIR [DIR ...] [--split test] [--bm25] [--output DIR]``
+  -> :func:`drama_models.evaluation.evaluate`, then prints the table.
+
+Other modules add commands through ``register(main)`` hooks (``drama_models.pruning.cli`` adds ``prune`` /
+``pretrain`` when present).
+"""
+from __future__ import annotations
+
+import logging
+import typing
+from dataclasses import fields
+
+import click
+
+from drama_models.training.config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """DRAMA models: prune, train and evaluate dense retrievers."""
+    level = logging.INFO - 10 * min(max(verbose - 1, 0), 1) if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbose:
+        logging.getLogger("drama_models").setLevel(level)
+
+
+# ---------------------------------------------------------------------- train
+
+
+class _Optional(click.ParamType):
+    """A number type that also accepts 'none'."""
+
+    def __init__(self, base: type):
+        self.base = base
+        self.name = f"{base.__name__}|none"
+
+    def convert(self, value, param, ctx):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return "none"
+        try:
+            return self.base(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a {self.base.__name__} or 'none'", param, ctx)
+
+
+def _train_options(func):
+    """One ``--flag`` per :class:`TrainConfig` field (``--dataset`` repeatable for ``datasets``)."""
+    hints = typing.get_type_hints(TrainConfig)
+    for f in reversed(fields(TrainConfig)):
+        hint = str(hints[f.name])
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata.get("help", "")
+        if f.name == "datasets":
+            opt = click.option("--dataset", "datasets", multiple=True, help=help_text)
+        elif "bool" in hint and "str" not in hint:
+            opt = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None, help=help_text)
+        elif "list" in hint:
+            opt = click.option(flag, f.name, type=str, default=None, help=help_text)
+        elif "int" in hint:
+            opt = click.option(flag, f.name, type=_Optional(int) if "None" in hint else int, default=None,
+                               help=help_text)
+        elif "float" in hint:
+            opt = click.option(flag, f.name, type=_Optional(float) if "None" in hint else float, default=None,
+                               help=help_text)
+        else:
+            opt = click.option(flag, f.name, type=str, default=None, help=help_text)
+        func = opt(func)
+    return func
+
+
+@main.command("train")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="YAML recipe (recipes/*.yaml); flags override its values.")
+@_train_options
+def train_command(config_path, **flags):
+    """Contrastive training (InfoNCE over in-batch + hard negatives; GradCache; Matryoshka; DDP/FSDP)."""
+    from drama_models.training.trainer import train
+
+    if not flags.get("datasets"):
+        flags.pop("datasets", None)
+    else:
+        flags["datasets"] = list(flags["datasets"])
+    try:
+        config = TrainConfig.from_yaml(config_path, overrides=flags)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    path = train(config)
+    click.echo(f"model saved to {path}")
+
+
+# ---------------------------------------------------------------------- evaluate
+
+
+@main.command("evaluate")
+@click.option("--model", default=None, help="Model folder or Hub id (omit with --bm25 for BM25 only).")
+@click.option("--data", "data", multiple=True, required=True,
+              help="BEIR-layout folder(s): --data A B C or --data A --data B.")
+@click.argument("more_data", nargs=-1, type=click.Path(exists=True, file_okay=False))
+@click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to evaluate.")
+@click.option("--bm25", is_flag=True, help="Add a BM25 baseline row (bm25s).")
+@click.option("--output", type=click.Path(file_okay=False), default=None,
+              help="Write <dataset>/<system>.trec, .metrics.json, results.json and results.md here.")
+@click.option("--name", default=None, help="System name in the table (default: the model folder's name).")
+@click.option("--dim", type=int, default=None, help="Matryoshka dimension to evaluate at.")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--max-length", type=int, default=None, help="Max tokens per text (default: the model's).")
+@click.option("--k", "k", type=int, default=100, show_default=True, help="Run depth (>= 100 for Recall@100).")
+@click.option("--search", "search_method", type=click.Choice(["auto", "exact", "faiss", "hnsw"]), default="auto",
+              show_default=True, help="auto = exact torch search for small corpora, faiss for large.")
+@click.option("--strict", is_flag=True, help="Fail on qrels naming unknown queries/documents (default: skip and count).")
+@click.option("--dtype", default=None, help="Model dtype, e.g. bfloat16.")
+def evaluate_command(model, data, more_data, split, bm25, output, name, dim, batch_size, max_length, k,
+                     search_method, strict, dtype):
+    """Evaluate on BEIR-layout folders: nDCG@10, Recall@100, MRR@10 (pytrec_eval)."""
+    from drama_models.beir import BeirFormatError
+    from drama_models.evaluation import evaluate, format_table
+
+    folders = list(data) + list(more_data)
+    encoder_kwargs = {k2: v for k2, v in {"max_length": max_length, "dtype": dtype}.items() if v is not None}
+    try:
+        results = evaluate(
+            model, folders, split=split, bm25=bm25, output_dir=output, name=name, dim=dim, k=k,
+            batch_size=batch_size, search_method=search_method, strict=strict, encoder_kwargs=encoder_kwargs,
+        )
+    except (BeirFormatError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(format_table(results))
+    if output:
+        click.echo(f"runs and metrics written to {output}")
+
+
+# ---------------------------------------------------------------------- other modules' commands
+
+try:
+    from drama_models.pruning.cli import register as _register_pruning
+except ImportError as _exc:  # the pruning commands are not there (yet)
+    if getattr(_exc, "name", None) not in ("drama_models.pruning", "drama_models.pruning.cli"):
+        logger.warning("pruning commands unavailable: %s", _exc)
+    _register_pruning = None
+if _register_pruning is not None:
+    _register_pruning(main)
+
+
+if __name__ == "__main__":
+    main()

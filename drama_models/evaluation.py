@@ -1,0 +1,215 @@
+"""Evaluate dense encoders (and a BM25 baseline) on BEIR-layout collections.
+
+``evaluate(model, [dir, ...], split="test", bm25=True, output_dir=...)`` reads each folder with
+:func:`drama_models.beir.load_beir`, encodes corpus and queries with a :class:`DramaEncoder`, searches the top
+``k`` (exact torch search for small corpora, faiss for large: :mod:`drama_models.search`), scores the run with
+pytrec_eval and, when ``output_dir`` is given, writes per dataset ``<dataset>/<system>.trec`` (TREC run file)
+and ``<dataset>/<system>.metrics.json``, plus ``results.json`` and ``results.md`` (the table) at the top.
+
+Metrics (the ones DRAMA and BEIR report): nDCG@10 (trec_eval ``ndcg_cut_10``: linear gains, log2 discount),
+Recall@100 (``recall_100``) and MRR@10 (``recip_rank`` on the run cut to its 10 best documents). Each is the
+mean over *every* judged query of the split; a query the system returns nothing for scores 0 (pytrec_eval alone
+would leave it out of the mean). Ties in score are ordered as trec_eval orders them: by document id, descending.
+
+Bad input is handled by the reader (see :mod:`drama_models.beir`): unknown ids in qrels are skipped and counted
+(reported in the metrics JSON under ``skipped`` and in a log warning), or raise with ``strict=True``; an empty
+split raises naming the file.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from drama_models.beir import BeirCollection, load_beir
+
+logger = logging.getLogger(__name__)
+
+METRICS = ("ndcg@10", "recall@100", "mrr@10")
+Run = dict[str, dict[str, float]]
+
+
+def ranked(docs: dict[str, float]) -> list[tuple[str, float]]:
+    """A query's results in trec_eval order: score descending, ties by document id descending."""
+    return sorted(docs.items(), key=lambda item: (item[1], item[0]), reverse=True)
+
+
+def compute_metrics(qrels: dict[str, dict[str, int]], run: Run) -> dict:
+    """nDCG@10, Recall@100, MRR@10 averaged over all queries of ``qrels`` (see the module docstring).
+
+    Returns ``{"ndcg@10": float, "recall@100": float, "mrr@10": float, "num_queries": int,
+    "per_query": {qid: {metric: value}}}``.
+    """
+    import pytrec_eval
+
+    if not qrels:
+        raise ValueError("qrels is empty: no judged query to evaluate")
+    judged_run = {q: {d: float(s) for d, s in run.get(q, {}).items()} for q in qrels if run.get(q)}
+    cut10 = {q: dict(ranked(docs)[:10]) for q, docs in judged_run.items()}
+    per_query = {q: {m: 0.0 for m in METRICS} for q in qrels}
+    if judged_run:
+        main = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.100"}).evaluate(judged_run)
+        rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(cut10)
+        for q, values in main.items():
+            per_query[q]["ndcg@10"] = values["ndcg_cut_10"]
+            per_query[q]["recall@100"] = values["recall_100"]
+        for q, values in rr.items():
+            per_query[q]["mrr@10"] = values["recip_rank"]
+    result = {m: float(np.mean([v[m] for v in per_query.values()])) for m in METRICS}
+    result["num_queries"] = len(per_query)
+    result["per_query"] = per_query
+    return result
+
+
+def write_trec_run(run: Run, path: str | Path, tag: str) -> Path:
+    """Write ``qid Q0 docid rank score tag`` lines, queries in input order, documents in trec_eval order."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tag = tag.replace(" ", "_") or "run"
+    with open(path, "w", encoding="utf-8") as f:
+        for qid, docs in run.items():
+            for rank, (doc_id, score) in enumerate(ranked(docs), 1):
+                f.write(f"{qid} Q0 {doc_id} {rank} {score:.6f} {tag}\n")
+    return path
+
+
+def dense_run(
+    encoder,
+    collection: BeirCollection,
+    *,
+    k: int = 100,
+    dim: int | None = None,
+    batch_size: int = 64,
+    search_method: str = "auto",
+    show_progress: bool = True,
+) -> Run:
+    """Encode ``collection``'s corpus and queries with ``encoder`` and return its top-``k`` run."""
+    from drama_models.search import search
+
+    doc_ids = list(collection.corpus)
+    qids = list(collection.queries)
+    docs = encoder.encode_documents(
+        collection.document_texts(doc_ids), dim=dim, batch_size=batch_size, show_progress=show_progress
+    )
+    queries = encoder.encode_queries(
+        [collection.queries[q] for q in qids], dim=dim, batch_size=batch_size, show_progress=show_progress
+    )
+    scores, indices = search(queries, docs, k, method=search_method)
+    return {
+        q: {doc_ids[j]: float(s) for j, s in zip(indices[row].tolist(), scores[row].tolist()) if j >= 0}
+        for row, q in enumerate(qids)
+    }
+
+
+def bm25_run(collection: BeirCollection, *, k: int = 100, language: str | None = None) -> Run:
+    """BM25 top-``k`` (:func:`drama_models.bm25.bm25_search`), language from the folder's SOURCE.md when not given."""
+    from drama_models.bm25 import bm25_search, detect_language
+
+    doc_ids = list(collection.corpus)
+    texts = collection.document_texts(doc_ids)
+    language = language or detect_language(collection.path, texts[:200])
+    return bm25_search(doc_ids, texts, collection.queries, k=k, language=language)
+
+
+def evaluate(
+    model,
+    data_dirs: Sequence[str | Path],
+    *,
+    split: str = "test",
+    bm25: bool = False,
+    output_dir: str | Path | None = None,
+    name: str | None = None,
+    dim: int | None = None,
+    k: int = 100,
+    batch_size: int = 64,
+    search_method: str = "auto",
+    strict: bool = False,
+    show_progress: bool = True,
+    encoder_kwargs: dict | None = None,
+) -> list[dict]:
+    """Evaluate ``model`` (a :class:`DramaEncoder`, a path / Hub id, or ``None`` for BM25 only) on each folder.
+
+    Returns one dict per (dataset, system): ``{"dataset", "system", "split", "ndcg@10", "recall@100", "mrr@10",
+    "num_queries", "num_docs", "skipped", "seconds", "run_file"}``. ``k`` must be >= 100 for Recall@100.
+    """
+    if k < 100:
+        raise ValueError(f"option `k`={k}: the run must hold at least 100 documents per query for Recall@100")
+    if not data_dirs:
+        raise ValueError("no data folder given")
+    if model is None and not bm25:
+        raise ValueError("nothing to evaluate: give a model, or bm25=True")
+    encoder = None
+    system = name
+    if model is not None:
+        from drama_models.encoder import DramaEncoder
+
+        if isinstance(model, DramaEncoder):
+            encoder = model
+            system = system or "model"
+        else:
+            encoder = DramaEncoder.from_pretrained(model, **(encoder_kwargs or {}))
+            system = system or Path(str(model).rstrip("/")).name
+    out = Path(output_dir) if output_dir is not None else None
+    results: list[dict] = []
+    for folder in data_dirs:
+        collection = load_beir(folder, split, strict=strict)
+        systems = []
+        if encoder is not None:
+            systems.append((system, lambda c=collection: dense_run(
+                encoder, c, k=k, dim=dim, batch_size=batch_size, search_method=search_method,
+                show_progress=show_progress)))
+        if bm25:
+            systems.append(("BM25", lambda c=collection: bm25_run(c, k=k)))
+        for sys_name, make_run in systems:
+            start = time.perf_counter()
+            run = make_run()
+            seconds = time.perf_counter() - start
+            metrics = compute_metrics(collection.qrels, run)
+            row = {
+                "dataset": collection.name,
+                "system": sys_name,
+                "split": split,
+                **{m: metrics[m] for m in METRICS},
+                "num_queries": metrics["num_queries"],
+                "num_docs": len(collection.corpus),
+                "skipped": collection.skipped,
+                "seconds": round(seconds, 2),
+                "run_file": None,
+            }
+            if out is not None:
+                safe = sys_name.replace("/", "_")
+                row["run_file"] = str(write_trec_run(run, out / collection.name / f"{safe}.trec", sys_name))
+                with open(out / collection.name / f"{safe}.metrics.json", "w", encoding="utf-8") as f:
+                    json.dump({**row, "per_query": metrics["per_query"]}, f, indent=2)
+            logger.info("%s / %s: nDCG@10 %.4f", collection.name, sys_name, row["ndcg@10"])
+            results.append(row)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        (out / "results.md").write_text(format_table(results) + "\n", encoding="utf-8")
+    return results
+
+
+def format_table(results: list[dict]) -> str:
+    """A markdown table: one row per (dataset, system), then each system's average over the datasets."""
+    lines = ["| dataset | system | nDCG@10 | Recall@100 | MRR@10 | queries | docs |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(
+            f"| {r['dataset']} | {r['system']} | {r['ndcg@10']:.4f} | {r['recall@100']:.4f} | {r['mrr@10']:.4f} "
+            f"| {r['num_queries']} | {r['num_docs']} |"
+        )
+    systems = list(dict.fromkeys(r["system"] for r in results))
+    datasets = list(dict.fromkeys(r["dataset"] for r in results))
+    if len(datasets) > 1:
+        for s in systems:
+            rows = [r for r in results if r["system"] == s]
+            avg = {m: float(np.mean([r[m] for r in rows])) for m in METRICS}
+            lines.append(
+                f"| **average ({len(rows)})** | {s} | {avg['ndcg@10']:.4f} | {avg['recall@100']:.4f} "
+                f"| {avg['mrr@10']:.4f} | | |"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,226 @@
+"""Training configuration: one dataclass, read from a YAML recipe and/or overridden field by field.
+
+``TrainConfig.from_yaml("recipes/drama-0.1b.yaml", overrides={"max_steps": 10})`` -> a validated config.
+Unknown keys raise ``ValueError`` naming the key and the file. Defaults follow the paper where it gives a number
+(Ma et al. 2025, section 4.1: one stage of InfoNCE with in-batch and hard negatives, group of 1 positive + 7
+negatives, batch 2048 for the 0.1B model, 200k steps, max length 256); other defaults are Tevatron's.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class DatasetSpec:
+    """One training dataset in Tevatron format: a folder ``datasets.load_dataset`` reads, a parquet/jsonl file, or
+    a Hub name; ``weight`` = share in the mixture (relative), ``split`` / ``name`` = split and config to load."""
+
+    path: str
+    weight: float = 1.0
+    split: str = "train"
+    name: str | None = None
+
+    @classmethod
+    def parse(cls, value: "str | dict | DatasetSpec") -> "DatasetSpec":
+        """From a mapping, or a string ``PATH`` / ``PATH:WEIGHT`` (weight after the last colon, when numeric)."""
+        if isinstance(value, DatasetSpec):
+            return value
+        if isinstance(value, dict):
+            unknown = set(value) - {f.name for f in fields(cls)}
+            if unknown:
+                raise ValueError(f"dataset entry {value!r}: unknown key(s) {sorted(unknown)}")
+            if "path" not in value:
+                raise ValueError(f"dataset entry {value!r}: missing 'path'")
+            return cls(**value)
+        text = str(value)
+        head, sep, tail = text.rpartition(":")
+        if sep and head and _is_number(tail):
+            return cls(path=head, weight=float(tail))
+        return cls(path=text)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs. ``help`` metadata doubles as the CLI help text."""
+
+    model: str = field(default="", metadata={"help": "Checkpoint to start from (folder or Hub id)."})
+    output_dir: str = field(default="", metadata={"help": "Where checkpoints, logs and the final model go."})
+    datasets: list[DatasetSpec] = field(default_factory=list, metadata={
+        "help": "Training data, Tevatron format; PATH or PATH:WEIGHT, repeatable."})
+
+    # encoder (None = the checkpoint's saved setting, else DRAMA's default; see DramaEncoder.from_pretrained)
+    pooling: str | None = field(default=None, metadata={"help": "mean | eos | cls (DRAMA: mean)."})
+    normalize: bool | None = field(default=None, metadata={"help": "L2-normalise embeddings (DRAMA: yes)."})
+    bidirectional: bool | None = field(default=None, metadata={"help": "Bidirectional attention for decoders."})
+    query_prefix: str | None = field(default=None, metadata={"help": "Query prefix (DRAMA: 'Query: ')."})
+    document_prefix: str | None = field(default=None, metadata={"help": "Document prefix (DRAMA: none)."})
+    query_max_len: int = field(default=64, metadata={"help": "Max query tokens (specials included)."})
+    passage_max_len: int = field(default=256, metadata={"help": "Max passage tokens; paper: 256."})
+
+    # contrastive objective
+    batch_size: int = field(default=2048, metadata={"help": "Queries per step over all devices; paper: 2048."})
+    train_group_size: int = field(default=8, metadata={"help": "Passages per query, 1 positive + N-1 negatives; paper: 8."})
+    temperature: float = field(default=0.01, metadata={"help": "InfoNCE temperature (Tevatron's default 0.01)."})
+    negatives_cross_device: bool = field(default=True, metadata={
+        "help": "Under DDP/FSDP, score each query against every device's passages."})
+    matryoshka_dims: list[int] | None = field(default=None, metadata={
+        "help": "Matryoshka dims for the loss, comma-separated, e.g. 768,256 (none: full dim only)."})
+    matryoshka_weights: list[float] | None = field(default=None, metadata={
+        "help": "Loss weight per Matryoshka dim (default: 1 each)."})
+    gradcache_chunk_size: int | None = field(default=None, metadata={
+        "help": "GradCache: sequences per forward chunk (memory ~ chunk, not batch); none = off."})
+    encode_chunk_size: int | None = field(default=None, metadata={
+        "help": "Without GradCache: encode passages in length-sorted chunks of this size (less padding)."})
+
+    # optimisation
+    learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate of AdamW."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (not on biases and norms)."})
+    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1."})
+    adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2."})
+    adam_epsilon: float = field(default=1e-8, metadata={"help": "AdamW epsilon."})
+    max_grad_norm: float | None = field(default=1.0, metadata={"help": "Gradient clipping norm; none = off."})
+    max_steps: int = field(default=200_000, metadata={"help": "Optimizer steps; paper: 200k."})
+    warmup_steps: int = field(default=1000, metadata={"help": "Linear warmup steps."})
+    lr_scheduler: str = field(default="linear", metadata={"help": "linear | cosine | constant (after warmup)."})
+    bf16: str = field(default="auto", metadata={
+        "help": "bf16 autocast: auto (on CUDA with bf16 support), true, false."})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward."})
+    fsdp: bool = field(default=False, metadata={"help": "Shard the model with FSDP2 (fully_shard) under torchrun."})
+    seed: int = field(default=42, metadata={"help": "Seed for data order, sampling and init."})
+
+    # bookkeeping
+    logging_steps: int = field(default=10, metadata={"help": "Log every N steps (console + train_log.jsonl)."})
+    save_steps: int = field(default=1000, metadata={"help": "Checkpoint every N steps (0: only at the end)."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Keep the newest N checkpoints."})
+    resume: str = field(default="auto", metadata={
+        "help": "auto (newest checkpoint in output_dir if any), none, or a checkpoint folder."})
+    show_progress: bool = field(default=True, metadata={"help": "tqdm progress bar on rank 0."})
+
+    def __post_init__(self) -> None:
+        self.datasets = [DatasetSpec.parse(d) for d in (self.datasets or [])]
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"{source}: unknown training option(s) {unknown}; known: {sorted(names)}")
+        return cls(**{k: _coerce(k, v, source) for k, v in values.items()})
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> "TrainConfig":
+        """Read a YAML recipe (a mapping of option -> value), apply ``overrides`` (``None`` values ignored), validate."""
+        values: dict[str, Any] = {}
+        source = "flags"
+        if path is not None:
+            import yaml
+
+            source = str(path)
+            with open(path, encoding="utf-8") as f:
+                try:
+                    loaded = yaml.safe_load(f)
+                except yaml.YAMLError as err:
+                    raise ValueError(f"{path}: not valid YAML ({err})") from None
+            if loaded is None:
+                loaded = {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{path}: a recipe must be a mapping of option: value")
+            values.update(loaded)
+        for key, value in (overrides or {}).items():
+            if value is not None:
+                values[key] = value
+        config = cls.from_dict(values, source)
+        config.validate(source)
+        return config
+
+    def validate(self, source: str = "config") -> None:
+        """Raise ``ValueError`` naming the option when a value cannot work."""
+        def bad(option: str, why: str):
+            raise ValueError(f"{source}: option `{option}` {why}")
+
+        if not self.model:
+            bad("model", "is required (a checkpoint folder or Hub id)")
+        if not self.output_dir:
+            bad("output_dir", "is required")
+        if not self.datasets:
+            bad("datasets", "needs at least one training dataset")
+        for d in self.datasets:
+            if not d.weight > 0:
+                bad("datasets", f"weight of {d.path!r} must be > 0, got {d.weight}")
+        if self.batch_size < 1:
+            bad("batch_size", f"must be >= 1, got {self.batch_size}")
+        if self.train_group_size < 1:
+            bad("train_group_size", f"must be >= 1 (1 positive + N-1 negatives), got {self.train_group_size}")
+        if not self.temperature > 0:
+            bad("temperature", f"must be > 0, got {self.temperature}")
+        if self.max_steps < 1:
+            bad("max_steps", f"must be >= 1, got {self.max_steps}")
+        if self.warmup_steps < 0:
+            bad("warmup_steps", "must be >= 0")
+        if self.lr_scheduler not in ("linear", "cosine", "constant"):
+            bad("lr_scheduler", f"must be linear, cosine or constant, got {self.lr_scheduler!r}")
+        if str(self.bf16).lower() not in ("auto", "true", "false"):
+            bad("bf16", f"must be auto, true or false, got {self.bf16!r}")
+        for name in ("gradcache_chunk_size", "encode_chunk_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                bad(name, f"must be >= 1 or none, got {value}")
+        if self.matryoshka_dims is not None:
+            if not self.matryoshka_dims or any(d < 1 for d in self.matryoshka_dims):
+                bad("matryoshka_dims", f"must be positive integers, got {self.matryoshka_dims}")
+            if self.matryoshka_weights is not None and len(self.matryoshka_weights) != len(self.matryoshka_dims):
+                bad("matryoshka_weights", f"needs one weight per dim ({len(self.matryoshka_dims)}), "
+                                          f"got {len(self.matryoshka_weights)}")
+        elif self.matryoshka_weights is not None:
+            bad("matryoshka_weights", "is set but `matryoshka_dims` is not")
+        if self.query_max_len < 2 or self.passage_max_len < 2:
+            bad("query_max_len/passage_max_len", "must be >= 2")
+        if self.logging_steps < 1:
+            bad("logging_steps", "must be >= 1")
+        if self.save_steps < 0:
+            bad("save_steps", "must be >= 0")
+
+    @property
+    def use_bf16(self) -> bool:
+        import torch
+
+        value = str(self.bf16).lower()
+        if value == "auto":
+            return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return value == "true"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    """YAML/CLI strings into the field's type: lists from comma-separated strings, 'none' -> None, bools."""
+    if isinstance(value, str) and value.strip().lower() in ("none", "null") and name not in ("resume",):
+        return None
+    if name == "matryoshka_dims" and isinstance(value, str):
+        return [int(v) for v in value.split(",") if v.strip()]
+    if name == "matryoshka_weights" and isinstance(value, str):
+        return [float(v) for v in value.split(",") if v.strip()]
+    if name == "datasets" and not isinstance(value, (list, tuple)):
+        value = [value]
+    if name == "bf16" and isinstance(value, bool):
+        return "true" if value else "false"
+    if name in ("learning_rate", "temperature", "weight_decay", "adam_epsilon") and isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads "1e-4" as a string
+        except ValueError:
+            raise ValueError(f"{source}: option `{name}` must be a number, got {value!r}") from None
+    return value

@@ -1,0 +1,119 @@
+"""Contrastive losses: InfoNCE over in-batch + hard negatives, its Matryoshka form, and cross-device gathering.
+
+Shapes: ``q`` ``[B, d]`` query embeddings, ``p`` ``[B * G, d]`` passage embeddings laid out query by query
+(rows ``i*G .. i*G+G-1`` belong to query ``i``; the first of them is its positive, the rest its hard negatives).
+Every query is scored against all ``B * G`` passages (the other queries' positives and negatives are in-batch
+negatives), as in DPR/Tevatron and DRAMA (Ma et al. 2025, section 4.1: "InfoNCE ... in-batch and hard negatives").
+
+Under ``torch.distributed``, :func:`gather_across_devices` concatenates every rank's ``q`` and ``p`` so each
+query meets the passages of all devices; the local shard keeps its autograd graph, the others are constants.
+The loss is then the global loss (identical on every rank). Gradient reaches each rank only through its own
+shard, and DDP averages gradients over ranks, so the caller multiplies the loss by the world size before
+``backward`` to get the gradient of the global loss (Tevatron does the same); :func:`backward_scale` says by how much.
+"""
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+
+def info_nce(q: torch.Tensor, p: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Mean cross-entropy of ``softmax(q @ p.T / temperature)`` against each query's positive (row ``i * G``)."""
+    if p.shape[0] % q.shape[0]:
+        raise ValueError(f"{p.shape[0]} passages for {q.shape[0]} queries: not a whole group per query")
+    group = p.shape[0] // q.shape[0]
+    scores = (q.float() @ p.float().T) / temperature
+    target = torch.arange(q.shape[0], device=q.device) * group
+    return F.cross_entropy(scores, target)
+
+
+def distributed_ready() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def gather_across_devices(t: torch.Tensor) -> torch.Tensor:
+    """All ranks' ``t`` concatenated in rank order; this rank's slice is ``t`` itself (keeps its gradient).
+
+    Every rank must pass a tensor of the same shape. Without an initialised process group, returns ``t``.
+    """
+    if not distributed_ready():
+        return t
+    parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, t.detach().contiguous())
+    parts[dist.get_rank()] = t
+    return torch.cat(parts, dim=0)
+
+
+def backward_scale(cross_device: bool) -> float:
+    """Factor to multiply a gathered (global) loss by before ``backward`` under DDP: the world size."""
+    return float(dist.get_world_size()) if cross_device and distributed_ready() else 1.0
+
+
+class InfoNCELoss(torch.nn.Module):
+    """``info_nce`` with a fixed temperature; ``cross_device=True`` gathers ``q`` and ``p`` over ranks first."""
+
+    def __init__(self, temperature: float = 0.01, cross_device: bool = False):
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"option `temperature`={temperature} must be > 0")
+        self.temperature = temperature
+        self.cross_device = cross_device
+
+    def forward(self, q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        if self.cross_device:
+            q, p = gather_across_devices(q), gather_across_devices(p)
+        return info_nce(q, p, self.temperature)
+
+
+class MatryoshkaLoss(torch.nn.Module):
+    """Weighted sum over ``dims`` of ``base`` on embeddings cut to each dim (re-normalised when ``normalize``).
+
+    Gathering across devices (when ``base.cross_device``) is done once, on the full embeddings. A dim larger than
+    the embedding raises ``ValueError`` naming ``matryoshka_dims``.
+    """
+
+    def __init__(self, base: InfoNCELoss, dims: list[int], weights: list[float] | None = None, normalize: bool = True):
+        super().__init__()
+        if not dims:
+            raise ValueError("option `matryoshka_dims` is empty")
+        weights = list(weights) if weights is not None else [1.0] * len(dims)
+        if len(weights) != len(dims):
+            raise ValueError(f"option `matryoshka_weights` needs {len(dims)} values, got {len(weights)}")
+        self.base = base
+        self.dims = list(dims)
+        self.weights = weights
+        self.normalize = normalize
+
+    def forward(self, q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        full = q.shape[-1]
+        too_big = [d for d in self.dims if d > full]
+        if too_big:
+            raise ValueError(f"option `matryoshka_dims` has {too_big}, larger than the embedding size {full}")
+        if self.base.cross_device:
+            q, p = gather_across_devices(q), gather_across_devices(p)
+        total = q.new_zeros((), dtype=torch.float32)
+        for dim, weight in zip(self.dims, self.weights):
+            qd, pd = q[:, :dim], p[:, :dim]
+            if self.normalize:
+                qd, pd = F.normalize(qd, dim=-1), F.normalize(pd, dim=-1)
+            total = total + weight * info_nce(qd, pd, self.base.temperature)
+        return total
+
+    @property
+    def cross_device(self) -> bool:
+        return self.base.cross_device
+
+
+def build_loss(
+    temperature: float,
+    cross_device: bool = False,
+    matryoshka_dims: list[int] | None = None,
+    matryoshka_weights: list[float] | None = None,
+    normalize: bool = True,
+) -> torch.nn.Module:
+    """InfoNCE, wrapped in Matryoshka when ``matryoshka_dims`` is given."""
+    base = InfoNCELoss(temperature, cross_device)
+    if matryoshka_dims:
+        return MatryoshkaLoss(base, matryoshka_dims, matryoshka_weights, normalize)
+    return base

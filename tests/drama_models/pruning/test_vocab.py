@@ -1,0 +1,104 @@
+"""Vocabulary pruning keeps the corpus tokenization (same token strings) and maps embeddings row by row."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from tiny_models import SAMPLE_TEXTS, pruning_corpus_texts, tiny_causal_lm
+
+from drama_models.pruning.errors import PruningError
+from drama_models.pruning.vocab import plan_vocabulary, prune_vocabulary, rebuild_tokenizer, verify_same_tokens
+
+ENGLISH = [t for t in pruning_corpus_texts() if "Katze" not in t and "猫" not in t][:40]
+OTHER = ["Zebras quietly hum über 漢字 and Ünïcödé!", "Die Katze sitzt auf der Matte."]
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_prune_vocabulary_keeps_tokens_and_rows(tokenizer, tied):
+    model = tiny_causal_lm("llama", vocab_size=len(tokenizer), tie_word_embeddings=tied)
+    old_model, old_tok = copy.deepcopy(model), tokenizer
+    model, new_tok, info = prune_vocabulary(model, tokenizer, ENGLISH, progress=False)
+    kept = info["kept_ids"]
+    assert info["kept"] == len(kept) < len(old_tok) and model.config.vocab_size == len(kept) == len(new_tok)
+    # same token strings on the corpus (prune_vocabulary verified it too), with and without special tokens
+    for text in ENGLISH:
+        assert new_tok.tokenize(text) == old_tok.tokenize(text)
+        assert new_tok.convert_ids_to_tokens(new_tok(text).input_ids) == old_tok.convert_ids_to_tokens(old_tok(text).input_ids)
+    # each kept token's embedding (and LM-head) row moved with it
+    old_vocab, new_vocab = old_tok.get_vocab(), new_tok.get_vocab()
+    for token, new_id in new_vocab.items():
+        old_id = old_vocab[token]
+        assert torch.equal(model.model.embed_tokens.weight[new_id], old_model.model.embed_tokens.weight[old_id])
+        assert torch.equal(model.lm_head.weight[new_id], old_model.lm_head.weight[old_id])
+    assert (model.lm_head.weight is model.model.embed_tokens.weight) == tied
+    assert model.config.bos_token_id == new_tok.bos_token_id and new_tok.bos_token == old_tok.bos_token
+    # the model computes the same logits over the kept vocabulary
+    text = ENGLISH[3]
+    with torch.no_grad():
+        old_logits = old_model(old_tok(text, return_tensors="pt").input_ids).logits[..., kept]
+        new_logits = model(new_tok(text, return_tensors="pt").input_ids).logits
+    torch.testing.assert_close(new_logits, old_logits)
+    # other text still tokenizes (byte-level fallback), without unknown tokens, and round-trips
+    for text in OTHER:
+        ids = new_tok(text, add_special_tokens=False).input_ids
+        assert new_tok.unk_token_id not in ids and new_tok.decode(ids) == text
+
+
+def _sentencepiece_like_bpe():
+    """A Gemma-style BPE: Metaspace pre-tokenizer, byte fallback tokens <0x00>..<0xFF>."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never", split=False)
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    specials = ["<pad>", "<bos>", "<eos>", "<unk>"] + [f"<0x{b:02X}>" for b in range(256)]
+    tok.train_from_iterator(SAMPLE_TEXTS, trainers.BpeTrainer(vocab_size=700, special_tokens=specials, show_progress=False))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
+                                   unk_token="<unk>")
+
+
+def _wordpiece():
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(SAMPLE_TEXTS, trainers.WordPieceTrainer(vocab_size=400, special_tokens=["[UNK]", "[PAD]"],
+                                                                     show_progress=False))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]")
+
+
+def _unigram():
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.train_from_iterator(SAMPLE_TEXTS, trainers.UnigramTrainer(vocab_size=300, special_tokens=["<unk>", "<pad>"],
+                                                                   unk_token="<unk>", show_progress=False))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>")
+
+
+@pytest.mark.parametrize("build", [_sentencepiece_like_bpe, _wordpiece, _unigram])
+def test_other_tokenizer_models_keep_tokenization(build):
+    tok = build()
+    kept, data, info = plan_vocabulary(tok, ENGLISH, progress=False)
+    assert len(kept) < len(tok)
+    new = rebuild_tokenizer(tok, data)
+    verify_same_tokens(tok, new, ENGLISH, progress=False)
+    if build is _sentencepiece_like_bpe:  # unseen characters fall back to kept byte tokens
+        assert info["fallback"] > 0
+        assert "<0xE6>" in new.tokenize("漢")
+
+
+def test_unsupported_tokenizer_is_refused_before_work():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    word = Tokenizer(models.WordLevel({"a": 0, "<unk>": 1}, unk_token="<unk>"))
+    word.pre_tokenizer = pre_tokenizers.Whitespace()
+    with pytest.raises(PruningError, match="--vocab-from: tokenizer model 'WordLevel' is not supported"):
+        plan_vocabulary(PreTrainedTokenizerFast(tokenizer_object=word), ["a"], progress=False)

@@ -1,0 +1,184 @@
+"""BEIR reader, metrics (against a hand computation), search, BM25 and the evaluate() API."""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tiny_models import one_torch_thread, tiny_model_dir  # noqa: F401
+
+from drama_models.beir import BeirFormatError, load_beir
+from drama_models.bm25 import bm25_search, detect_language, tokenize
+from drama_models.evaluation import compute_metrics, evaluate, format_table, write_trec_run
+from drama_models.search import exact_search, faiss_search, search
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tiny_models.one_torch_thread
+
+DOCS = {
+    "d1": "Aspirin reduces fever and pain in adults.",
+    "d2": "The Eiffel tower is in Paris, France.",
+    "d3": "Photosynthesis converts light into chemical energy.",
+    "d4": "Mount Everest is the highest mountain.",
+}
+QUERIES = {"q1": "does aspirin reduce fever", "q2": "where is the eiffel tower", "q3": "highest mountain on earth"}
+
+
+def make_beir(root: Path, qrels_lines, docs=DOCS, queries=QUERIES, gz=False) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "qrels").mkdir(exist_ok=True)
+    lines = "".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in docs.items())
+    if gz:
+        import gzip
+
+        with gzip.open(root / "corpus.jsonl.gz", "wt", encoding="utf-8") as f:
+            f.write(lines)
+    else:
+        (root / "corpus.jsonl").write_text(lines)
+    (root / "queries.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in queries.items()))
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(l + "\n" for l in qrels_lines))
+    return root
+
+
+GOOD_QRELS = ["q1\td1\t1", "q2\td2\t1", "q3\td4\t1"]
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def test_metrics_match_hand_computation():
+    qrels = {"q1": {"d1": 1, "d2": 2}, "q2": {"d3": 1}, "q3": {"d4": 1}, "q4": {"d5": 1}, "q5": {"a": 1}}
+    run = {
+        "q1": {"d3": 0.9, "d1": 0.8, "d4": 0.7, "d2": 0.6},  # relevant at ranks 2 (gain 1) and 4 (gain 2)
+        "q2": {"d3": 0.5, "d1": 0.4},  # relevant at rank 1
+        # q3: nothing retrieved -> counts as 0 in every mean
+        "q4": {**{f"x{i}": 1.0 - i / 20 for i in range(10)}, "d5": 0.01},  # relevant at rank 11
+        "q5": {"a": 0.5, "b": 0.5},  # tie: trec_eval puts "b" first (doc id descending), so "a" is rank 2
+    }
+    ndcg_q1 = (1 / math.log2(3) + 2 / math.log2(5)) / (2 / math.log2(2) + 1 / math.log2(3))
+    ndcg_q5 = (1 / math.log2(3)) / 1.0
+    m = compute_metrics(qrels, run)
+    assert m["num_queries"] == 5
+    assert m["ndcg@10"] == pytest.approx((ndcg_q1 + 1 + 0 + 0 + ndcg_q5) / 5, abs=1e-12)
+    assert m["recall@100"] == pytest.approx((1 + 1 + 0 + 1 + 1) / 5, abs=1e-12)
+    assert m["mrr@10"] == pytest.approx((0.5 + 1 + 0 + 0 + 0.5) / 5, abs=1e-12)
+    assert m["per_query"]["q4"] == {"ndcg@10": 0.0, "recall@100": 1.0, "mrr@10": 0.0}
+
+
+def test_trec_run_file(tmp_path):
+    path = write_trec_run({"q1": {"a": 0.5, "b": 0.9}, "q2": {"c": 0.1}}, tmp_path / "r.trec", "my model")
+    assert path.read_text().splitlines() == [
+        "q1 Q0 b 1 0.900000 my_model",
+        "q1 Q0 a 2 0.500000 my_model",
+        "q2 Q0 c 1 0.100000 my_model",
+    ]
+
+
+# ------------------------------------------------------------------ reader and bad input
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_reader(tmp_path, gz):
+    c = load_beir(make_beir(tmp_path / "c", GOOD_QRELS, gz=gz))
+    assert c.qrels == {"q1": {"d1": 1}, "q2": {"d2": 1}, "q3": {"d4": 1}}
+    assert set(c.queries) == {"q1", "q2", "q3"} and len(c.corpus) == 4
+    assert c.skipped == {"qrels_unknown_query": 0, "qrels_unknown_doc": 0, "queries_dropped": 0}
+
+
+def test_unknown_ids_in_qrels_are_skipped_and_counted_or_strict(tmp_path, caplog):
+    folder = make_beir(tmp_path / "c", GOOD_QRELS + ["q1\tnope\t1", "q9\td1\t1", "q2\tghost\t1"])
+    c = load_beir(folder)
+    assert c.skipped == {"qrels_unknown_query": 1, "qrels_unknown_doc": 2, "queries_dropped": 1}
+    assert c.qrels["q1"] == {"d1": 1} and "q9" not in c.qrels
+    assert "skipped 1 judgement(s) naming unknown queries" in caplog.text
+    with pytest.raises(BeirFormatError, match=r"test\.tsv: 1 query id\(s\) not in queries\.jsonl .*'q9'.*2 document"):
+        load_beir(folder, strict=True)
+
+
+def test_empty_split_names_the_file(tmp_path):
+    folder = make_beir(tmp_path / "c", [])
+    with pytest.raises(BeirFormatError, match=r"qrels/test\.tsv: empty split"):
+        load_beir(folder)
+    with pytest.raises(BeirFormatError, match=r"qrels/dev\.tsv: qrels file not found"):
+        load_beir(folder, "dev")
+
+
+def test_malformed_files_name_file_and_line(tmp_path):
+    folder = make_beir(tmp_path / "c", GOOD_QRELS)
+    with open(folder / "corpus.jsonl", "a") as f:
+        f.write("{not json\n")
+    with pytest.raises(BeirFormatError, match=r"corpus\.jsonl:5: not valid JSON"):
+        load_beir(folder)
+    folder = make_beir(tmp_path / "d", GOOD_QRELS + ["q1 d2 1"])
+    with pytest.raises(BeirFormatError, match=r"test\.tsv:5: expected 3 tab-separated fields"):
+        load_beir(folder)
+    folder = make_beir(tmp_path / "e", GOOD_QRELS)
+    with open(folder / "corpus.jsonl", "a") as f:
+        f.write(json.dumps({"_id": "d1", "text": "again"}) + "\n")
+    with pytest.raises(BeirFormatError, match=r"corpus\.jsonl:5: duplicate document id 'd1'"):
+        load_beir(folder)
+
+
+def test_all_judgements_unknown_is_an_error(tmp_path):
+    with pytest.raises(BeirFormatError, match="no judgement names a known query and document"):
+        load_beir(make_beir(tmp_path / "c", ["q1\tzzz\t1"]))
+
+
+# ------------------------------------------------------------------ search and BM25
+
+
+def test_exact_and_faiss_search_agree_with_brute_force():
+    rng = np.random.default_rng(0)
+    docs = rng.standard_normal((1000, 16)).astype(np.float32)
+    queries = rng.standard_normal((7, 16)).astype(np.float32)
+    truth = np.argsort(-(queries @ docs.T), axis=1)[:, :10]
+    s, i = exact_search(queries, docs, 10, query_chunk=3, doc_chunk=128)
+    assert (i == truth).all()
+    np.testing.assert_allclose(s, np.take_along_axis(queries @ docs.T, truth, 1), rtol=1e-5)
+    assert (faiss_search(queries, docs, 10)[1] == truth).all()
+    assert search(queries, docs, 5000)[1].shape == (7, 1000)  # k capped at the corpus size
+    with pytest.raises(ValueError, match="`search`"):
+        search(queries, docs, 5, method="annoy")
+
+
+def test_bm25_and_language_rules(tmp_path):
+    run = bm25_search(list(DOCS), list(DOCS.values()), QUERIES, k=2)
+    assert max(run["q1"], key=run["q1"].get) == "d1" and max(run["q3"], key=run["q3"].get) == "d4"
+    assert all(len(v) <= 2 for v in run.values())
+    assert tokenize(["Running runners ran"], "en") == [["run", "runner", "ran"]]
+    assert tokenize(["黑豹队"], "zh") == [["黑", "豹", "队", "黑豹", "豹队"]]
+    (tmp_path / "SOURCE.md").write_text("- **Language:** German\n")
+    assert detect_language(tmp_path) == "de"
+    assert detect_language(tmp_path / "nowhere", ["黑豹队的防守只丢了分"]) == "zh"
+
+
+# ------------------------------------------------------------------ evaluate() end to end
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("m") / "llama", "llama")
+
+
+def test_evaluate_writes_runs_metrics_and_table(tmp_path, tiny_model):
+    a = make_beir(tmp_path / "alpha", GOOD_QRELS)
+    b = make_beir(tmp_path / "beta", GOOD_QRELS + ["q1\tmissing\t1"])
+    out = tmp_path / "out"
+    results = evaluate(str(tiny_model), [a, b], bm25=True, output_dir=out, show_progress=False)
+    assert [(r["dataset"], r["system"]) for r in results] == [
+        ("alpha", "llama"), ("alpha", "BM25"), ("beta", "llama"), ("beta", "BM25")]
+    bm25_alpha = results[1]
+    assert bm25_alpha["ndcg@10"] == pytest.approx(1.0) and bm25_alpha["num_queries"] == 3
+    assert results[2]["skipped"]["qrels_unknown_doc"] == 1
+    lines = (out / "alpha" / "llama.trec").read_text().splitlines()
+    assert len(lines) == 3 * 4 and lines[0].split()[1] == "Q0"
+    metrics = json.loads((out / "beta" / "BM25.metrics.json").read_text())
+    assert set(metrics["per_query"]) == {"q1", "q2", "q3"}
+    table = (out / "results.md").read_text()
+    assert "| alpha | BM25 | 1.0000 |" in table and "average (2)" in table
+    assert json.loads((out / "results.json").read_text()) == results
+    assert format_table(results).splitlines()[0].startswith("| dataset | system | nDCG@10")
+
+
+def test_evaluate_rejects_shallow_runs(tmp_path):
+    with pytest.raises(ValueError, match="`k`=10"):
+        evaluate(None, [tmp_path], bm25=True, k=10)
