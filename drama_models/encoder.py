@@ -283,7 +283,7 @@ class DramaEncoder(torch.nn.Module):
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         encoder.to(device)
-        encoder.eval()
+        encoder.train(False)
         return encoder
 
     # ------------------------------------------------------------------ properties
@@ -382,7 +382,7 @@ class DramaEncoder(torch.nn.Module):
         device = self.device
         block = max(batch_size * 64, 8192)  # tokenize a block at once, sort it by length, encode it in batches
         was_training = self.training
-        self.eval()
+        self.train(False)
         try:
             with torch.inference_mode(), tqdm(
                 total=n, desc=f"encode {what}", unit={"queries": "query", "documents": "doc"}.get(what, what),

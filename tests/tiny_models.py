@@ -203,7 +203,7 @@ def tiny_causal_lm(family: str = "llama", seed: int = 0, vocab_size: int | None 
         params.setdefault("layer_types", (["sliding_attention", "full_attention"] * n)[:n])
     torch.manual_seed(seed)
     cfg = tiny_config(family, vocab_size=vocab_size or 512, **params)
-    model = AutoModelForCausalLM.from_config(cfg).float().eval()
+    model = AutoModelForCausalLM.from_config(cfg).float().train(False)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "norm" in name or name.endswith("bias"):

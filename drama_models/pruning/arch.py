@@ -16,6 +16,8 @@ The adapter is a small frozen description; everything that walks a model goes th
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 
 import torch
@@ -103,16 +105,7 @@ LLAMA = FamilyAdapter(
     norm_offset=0.0,
     scaled_embedding=False,
 )
-QWEN2 = FamilyAdapter(
-    name="qwen2",
-    model_types=("qwen2",),
-    layer_norms=("input_layernorm", "post_attention_layernorm"),
-    input_norms=("input_layernorm", "post_attention_layernorm"),
-    attn_out="self_attn.o_proj",
-    mlp_out="mlp.down_proj",
-    norm_offset=0.0,
-    scaled_embedding=False,
-)
+QWEN2 = dataclasses.replace(LLAMA, name="qwen2", model_types=("qwen2",))  # same layout; q/k/v biases ride along
 GEMMA3 = FamilyAdapter(
     name="gemma3",
     model_types=("gemma3_text",),

@@ -119,7 +119,7 @@ def activation_importance(
     handles.append(a.final_norm(model).register_forward_hook(norm_hook(hidden_acc[-1])))
     base = a.base(model)
     was_training = model.training
-    model.eval()
+    model.train(False)  # inference mode (nn.Module.eval)
     try:
         for batch in tqdm(list(batches(blocks, batch_size)), desc="importance (activations)", disable=not progress):
             base(input_ids=batch.to(device))

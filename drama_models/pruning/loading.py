@@ -81,4 +81,4 @@ def load_causal_lm(
                 del model.config.quantization_config
     if device is not None:
         model.to(device)
-    return model.eval()
+    return model.train(False)  # inference mode (nn.Module.eval)

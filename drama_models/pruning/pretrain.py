@@ -226,7 +226,7 @@ def pretrain(
             save(end)
         summary = {"finished": False, "step": end, "steps": st.steps}
         return summary
-    net.eval()
+    net.train(False)  # inference mode (nn.Module.eval)
     save(st.steps, final=True)
     summary = {
         "finished": True,

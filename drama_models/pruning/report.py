@@ -45,7 +45,7 @@ def perplexity(model, blocks: torch.Tensor, batch_size: int = 4, desc: str = "pe
     if len(blocks) == 0:
         raise ValueError("no held-out blocks to measure perplexity on")
     was_training = model.training
-    model.eval()
+    model.train(False)  # inference mode (nn.Module.eval)
     device = next(model.parameters()).device
     total, n = 0.0, 0
     for batch in tqdm(list(batches(blocks, batch_size)), desc=desc, disable=not progress, leave=False):

@@ -129,7 +129,7 @@ def retrieval_importance(
     for p, _ in flags:
         p.requires_grad_(False)
     was_training = model.training
-    model.eval()
+    model.train(False)  # inference mode (nn.Module.eval)
     try:
         with bidirectional(base), MaskedModel(model, gates):
             steps = [pairs[i : i + batch_size] for i in range(0, len(pairs), batch_size)]

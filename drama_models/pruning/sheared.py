@@ -197,7 +197,7 @@ def sheared_prune(
     finally:
         for p, flag in flags:
             p.requires_grad_(flag)
-        model.eval()
+        model.train(False)  # inference mode (nn.Module.eval)
     plan = PruningPlan.from_scores(masks.scores(), source, target)
     scales = None
     if st.fold_scales:
