@@ -1,7 +1,7 @@
 """Shared by the bench scripts: the test collections' location, the MiniLM model, and scifact training groups.
 
 ``training_rows`` turns scifact's *train* qrels into Tevatron rows (positives = judged documents, hard negatives =
-BM25 hits ranked 3-30 that are not judged, mined with :func:`drama_models.bm25.bm25_search`).
+BM25 hits ranked 3-30 that are not judged, mined with :func:`drama_models.evaluation.bm25_run`).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def scifact(data_root: str | Path):
 
 def training_rows(data_root: str | Path, n_queries: int | None = None, n_negatives: int = 7, seed: int = 0):
     """Tevatron rows from scifact's train split (see the module docstring)."""
-    from drama_models.bm25 import bm25_search
+    from drama_models.evaluation import bm25_run, ranked
 
     c = scifact(data_root)
     qids = sorted(c.qrels)
@@ -39,11 +39,11 @@ def training_rows(data_root: str | Path, n_queries: int | None = None, n_negativ
     qids = qids[:n_queries] if n_queries else qids
     doc_ids = list(c.corpus)
     texts = dict(zip(doc_ids, c.document_texts(doc_ids)))
-    run = bm25_search(doc_ids, [texts[d] for d in doc_ids], {q: c.queries[q] for q in qids}, k=30)
+    run = bm25_run(c, k=30, language="en")
     rows = []
     for q in qids:
-        ranked = sorted(run[q], key=run[q].get, reverse=True)
-        negatives = [d for d in ranked[2:] if d not in c.qrels[q]][:n_negatives]
+        ranking = [d for d, _ in ranked(run[q])]
+        negatives = [d for d in ranking[2:] if d not in c.qrels[q]][:n_negatives]
         rows.append({
             "query_id": q,
             "query": c.queries[q],

@@ -19,8 +19,10 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,27 @@ def join_title(title: str, text: str) -> str:
     """How a passage with a title becomes one string (Tevatron's convention: title, a space, text)."""
     title = (title or "").strip()
     return f"{title} {text}" if title else text
+
+
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def detect_language(folder: str | Path, sample_texts: Sequence[str] = ()) -> str:
+    """ISO code of a collection's language: the ``**Language:** X`` line of its SOURCE.md/README.md when it names
+    a known language, else ``"zh"`` if over 20% of the sampled characters are CJK, else ``"en"``."""
+    from drama_data.languages import NAMES
+
+    folder = Path(folder)
+    for name in ("SOURCE.md", "README.md"):
+        path = folder / name
+        if path.is_file():
+            match = re.search(r"\*?\*?Language:?\*?\*?:?\s*([^\s(,;]+)", path.read_text(encoding="utf-8"))
+            if match and match.group(1).lower() in NAMES:
+                return NAMES[match.group(1).lower()]
+    text = "".join(sample_texts)[:200_000]
+    if text and len(_CJK_CHAR.findall(text)) > 0.2 * len(text):
+        return "zh"
+    return "en"
 
 
 def _open_text(path: Path):

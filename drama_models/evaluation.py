@@ -2,7 +2,7 @@
 
 ``evaluate(model, [dir, ...], split="test", bm25=True, output_dir=...)`` reads each folder with
 :func:`drama_models.beir.load_beir`, encodes corpus and queries with a :class:`DramaEncoder`, searches the top
-``k`` (exact torch search for small corpora, faiss for large: :mod:`drama_models.search`), scores the run with
+``k`` (exact search for small corpora, faiss for large: :func:`dense_run`), scores the run with
 pytrec_eval and, when ``output_dir`` is given, writes per dataset ``<dataset>/<system>.trec`` (TREC run file)
 and ``<dataset>/<system>.metrics.json``, plus ``results.json`` and ``results.md`` (the table) at the top.
 
@@ -77,6 +77,9 @@ def write_trec_run(run: Run, path: str | Path, tag: str) -> Path:
     return path
 
 
+SEARCH_METHODS = ("auto", "exact", "faiss", "hnsw")
+
+
 def dense_run(
     encoder,
     collection: BeirCollection,
@@ -87,9 +90,15 @@ def dense_run(
     search_method: str = "auto",
     show_progress: bool = True,
 ) -> Run:
-    """Encode ``collection``'s corpus and queries with ``encoder`` and return its top-``k`` run."""
-    from drama_models.search import search
+    """Encode ``collection``'s corpus and queries with ``encoder`` and return its top-``k`` run.
 
+    Search is :class:`drama_data.mining.dense.DenseRetriever`'s: ``"exact"`` (blocked matmul), ``"faiss"``
+    (flat inner product), ``"hnsw"`` (approximate) or ``"auto"`` (exact for small corpora, faiss flat above).
+    """
+    from drama_data.mining.dense import DenseRetriever
+
+    if search_method not in SEARCH_METHODS:
+        raise ValueError(f"option `search`={search_method!r} must be one of {', '.join(map(repr, SEARCH_METHODS))}")
     doc_ids = list(collection.corpus)
     qids = list(collection.queries)
     docs = encoder.encode_documents(
@@ -98,21 +107,27 @@ def dense_run(
     queries = encoder.encode_queries(
         [collection.queries[q] for q in qids], dim=dim, batch_size=batch_size, show_progress=show_progress
     )
-    scores, indices = search(queries, docs, k, method=search_method)
-    return {
-        q: {doc_ids[j]: float(s) for j, s in zip(indices[row].tolist(), scores[row].tolist()) if j >= 0}
-        for row, q in enumerate(qids)
-    }
+    retriever = DenseRetriever.from_embeddings(doc_ids, docs, faiss_index="hnsw" if search_method == "hnsw" else "flat")
+    mode = {"auto": None, "exact": "exact"}.get(search_method, "faiss")
+    return {q: dict(hits) for q, hits in zip(qids, retriever.search_embeddings(queries, k, mode=mode))}
 
 
 def bm25_run(collection: BeirCollection, *, k: int = 100, language: str | None = None) -> Run:
-    """BM25 top-``k`` (:func:`drama_models.bm25.bm25_search`), language from the folder's SOURCE.md when not given."""
-    from drama_models.bm25 import bm25_search, detect_language
+    """BM25 top-``k`` with ``drama_data``'s default miner (:class:`drama_data.mining.bm25.BM25sRetriever`: bm25s,
+    k1=0.9, b=0.4, stemming and stopwords per language, CJK n-grams), title and text indexed; the language comes
+    from the folder's SOURCE.md when not given (:func:`drama_models.beir.detect_language`)."""
+    from drama_data.chunking import Passage
+    from drama_data.mining.bm25 import BM25sRetriever
+    from drama_models.beir import detect_language
 
     doc_ids = list(collection.corpus)
-    texts = collection.document_texts(doc_ids)
-    language = language or detect_language(collection.path, texts[:200])
-    return bm25_search(doc_ids, texts, collection.queries, k=k, language=language)
+    language = language or detect_language(collection.path, collection.document_texts(doc_ids[:200]))
+    retriever = BM25sRetriever(language, progress=False)
+    retriever.index([Passage(i, i, 0, collection.corpus[i]["title"] or "", collection.corpus[i]["text"])
+                     for i in doc_ids])
+    qids = list(collection.queries)
+    hits = retriever.search([collection.queries[q] for q in qids], k)
+    return {q: dict(h) for q, h in zip(qids, hits)}
 
 
 def evaluate(

@@ -137,17 +137,19 @@ def scifact_training_rows(data_root, n_queries: int | None = None, n_negatives: 
     are not judged (bm25s, mined here); passages cut to ``passage_chars`` characters to keep tests fast."""
     import random
 
-    from drama_models.bm25 import bm25_search
+    from drama_data.chunking import Passage
+    from drama_data.mining.bm25 import BM25sRetriever
 
     corpus, queries, qrels = scifact_texts(data_root)
     qids = sorted(qrels["train"], key=int)
     random.Random(seed).shuffle(qids)
     qids = qids[:n_queries] if n_queries else qids
-    doc_ids = list(corpus)
-    run = bm25_search(doc_ids, [corpus[d] for d in doc_ids], {q: queries[q] for q in qids}, k=30)
+    bm25 = BM25sRetriever("en", progress=False)
+    bm25.index([Passage(d, d, 0, "", text) for d, text in corpus.items()])
+    hits = bm25.search([queries[q] for q in qids], 30)
     rows = []
-    for q in qids:
-        ranked_ids = sorted(run[q], key=run[q].get, reverse=True)
+    for q, q_hits in zip(qids, hits):
+        ranked_ids = [d for d, _ in q_hits]
         negs = [d for d in ranked_ids[2:] if d not in qrels["train"][q]][:n_negatives]
         rows.append({
             "query_id": q,

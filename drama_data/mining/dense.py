@@ -13,8 +13,8 @@ array works; pass it as ``encoder=``), or a model path resolved by :func:`load_e
   (``model_type`` llama, qwen2, gemma3_text, ...), else ``sentence-transformers``.
 
 Search: embeddings are L2-normalised by default (inner product = cosine). Up to ``exact_max_docs`` passages
-(default 200,000) the search is exact: a chunked numpy matmul with top-k merged across chunks, ties broken
-by corpus order. Above it, faiss: ``faiss_index="flat"`` (exact inner product, multi-threaded BLAS) or
+(default 200,000) the search is exact: a numpy matmul over query x passage blocks with top-k merged across
+blocks, ties broken by corpus order. Above it, faiss: ``faiss_index="flat"`` (exact inner product, multi-threaded BLAS) or
 ``"hnsw"`` (HNSW32, approximate, for very large corpora; ``ef_search`` tunes recall). Passage embeddings
 are saved as ``embeddings.npy`` (float32) with ``ids.json``, so a rerun with the same corpus and encoder does
 not re-encode.
@@ -148,6 +148,16 @@ def load_encoder(path: str, kind: str = "auto", *, batch_size: int = 64, device:
     return SentenceTransformerEncoder(str(p), batch_size=batch_size, device=device, max_length=max_length), kind
 
 
+class _PrecomputedOnly:
+    """The encoder of a retriever built by :meth:`DenseRetriever.from_embeddings`: it has no model."""
+
+    def _refuse(self, texts):
+        raise RuntimeError("this DenseRetriever was built from precomputed embeddings: search it with "
+                           "search_embeddings(query_embeddings, k)")
+
+    encode_queries = encode_documents = _refuse
+
+
 class DenseRetriever(Retriever):
     """Dense top-k by inner product (see the module docstring).
 
@@ -185,6 +195,18 @@ class DenseRetriever(Retriever):
         self.embeddings: np.ndarray | None = None
         self._faiss = None
         self._fingerprint: str | None = None
+
+    @classmethod
+    def from_embeddings(cls, ids: Sequence[str], embeddings: np.ndarray, **options) -> "DenseRetriever":
+        """A retriever over passage embeddings computed elsewhere (row ``i`` is passage ``ids[i]``), used as is
+        (not re-normalised). Search it with :meth:`search_embeddings`; ``options`` as for the constructor
+        (``exact_max_docs``, ``faiss_index``, ``ef_search``, ``threads``)."""
+        emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if emb.ndim != 2 or emb.shape[0] != len(ids) or not len(ids):
+            raise ValueError(f"embeddings of shape {emb.shape} for {len(ids)} passage ids: need one row per id")
+        retriever = cls(encoder=_PrecomputedOnly(), progress=False, **options)
+        retriever.embeddings, retriever.ids = emb, list(ids)
+        return retriever
 
     def fingerprint(self) -> str:
         """A hash of the encoder's embedding of a fixed probe text: tells two models (or two versions of the
@@ -299,7 +321,11 @@ class DenseRetriever(Retriever):
             out.append([(self.ids[int(i)], float(s)) for i, s in zip(i_row[order], s_row[order])])
         return out
 
-    def _search_exact(self, q: np.ndarray, k: int, doc_chunk: int = 65_536) -> list[list[Hit]]:
+    def _search_exact(self, q: np.ndarray, k: int, query_chunk: int = 1024, doc_chunk: int = 65_536) -> list[list[Hit]]:
+        """Exact top-``k``: scores of ``query_chunk x doc_chunk`` blocks (at most ~256 MB), merged across blocks."""
+        if len(q) > query_chunk:
+            return [hits for s in range(0, len(q), query_chunk)
+                    for hits in self._search_exact(q[s:s + query_chunk], k, query_chunk, doc_chunk)]
         emb = self.embeddings
         n = emb.shape[0]
         best_s: np.ndarray | None = None

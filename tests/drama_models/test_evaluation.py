@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 from tiny_models import one_torch_thread, tiny_model_dir  # noqa: F401
 
-from drama_models.beir import BeirFormatError, load_beir
-from drama_models.bm25 import bm25_search, detect_language, tokenize
-from drama_models.evaluation import compute_metrics, evaluate, format_table, write_trec_run
-from drama_models.search import exact_search, faiss_search, search
+from drama_models.beir import BeirCollection, BeirFormatError, detect_language, load_beir
+from drama_models.evaluation import (bm25_run, compute_metrics, dense_run, evaluate, format_table, ranked,
+                                     write_trec_run)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tiny_models.one_torch_thread
 
@@ -126,29 +125,49 @@ def test_all_judgements_unknown_is_an_error(tmp_path):
 # ------------------------------------------------------------------ search and BM25
 
 
-def test_exact_and_faiss_search_agree_with_brute_force():
+class _FixedEncoder:
+    """Returns preset embeddings (documents then queries), as DramaEncoder's encode_* would."""
+
+    def __init__(self, docs, queries):
+        self.docs, self.queries = docs, queries
+
+    def encode_documents(self, texts, **_):
+        assert len(texts) == len(self.docs)
+        return self.docs
+
+    def encode_queries(self, texts, **_):
+        assert len(texts) == len(self.queries)
+        return self.queries
+
+
+@pytest.mark.parametrize("method", ["auto", "exact", "faiss"])
+def test_dense_run_agrees_with_brute_force(method):
     rng = np.random.default_rng(0)
     docs = rng.standard_normal((1000, 16)).astype(np.float32)
     queries = rng.standard_normal((7, 16)).astype(np.float32)
+    collection = BeirCollection(name="r", path=Path("."), split="test", corpus={f"d{i}": {"title": "", "text": "x"} for i in range(1000)},
+                                queries={f"q{i}": "x" for i in range(7)}, qrels={})
+    run = dense_run(_FixedEncoder(docs, queries), collection, k=10, search_method=method, show_progress=False)
     truth = np.argsort(-(queries @ docs.T), axis=1)[:, :10]
-    s, i = exact_search(queries, docs, 10, query_chunk=3, doc_chunk=128)
-    assert (i == truth).all()
-    np.testing.assert_allclose(s, np.take_along_axis(queries @ docs.T, truth, 1), rtol=1e-5)
-    assert (faiss_search(queries, docs, 10)[1] == truth).all()
-    assert search(queries, docs, 5000)[1].shape == (7, 1000)  # k capped at the corpus size
+    for row, (q, hits) in enumerate(run.items()):
+        assert [d for d, _ in ranked(hits)] == [f"d{i}" for i in truth[row]]
+        np.testing.assert_allclose(sorted(hits.values(), reverse=True), (queries @ docs.T)[row, truth[row]], rtol=1e-5)
     with pytest.raises(ValueError, match="`search`"):
-        search(queries, docs, 5, method="annoy")
+        dense_run(_FixedEncoder(docs, queries), collection, k=5, search_method="annoy")
 
 
-def test_bm25_and_language_rules(tmp_path):
-    run = bm25_search(list(DOCS), list(DOCS.values()), QUERIES, k=2)
+def test_bm25_run_and_language_rules(tmp_path):
+    collection = BeirCollection(name="t", path=tmp_path, split="test", corpus={d: {"title": "", "text": t} for d, t in DOCS.items()},
+                                queries=QUERIES, qrels={})
+    run = bm25_run(collection, k=2)
     assert max(run["q1"], key=run["q1"].get) == "d1" and max(run["q3"], key=run["q3"].get) == "d4"
     assert all(len(v) <= 2 for v in run.values())
-    assert tokenize(["Running runners ran"], "en") == [["run", "runner", "ran"]]
-    assert tokenize(["黑豹队"], "zh") == [["黑", "豹", "队", "黑豹", "豹队"]]
     (tmp_path / "SOURCE.md").write_text("- **Language:** German\n")
     assert detect_language(tmp_path) == "de"
+    (tmp_path / "SOURCE.md").write_text("- **Language:** Chinese (Simplified)\n")
+    assert detect_language(tmp_path) == "zh"
     assert detect_language(tmp_path / "nowhere", ["黑豹队的防守只丢了分"]) == "zh"
+    assert detect_language(tmp_path / "nowhere", ["plain English"]) == "en"
 
 
 # ------------------------------------------------------------------ evaluate() end to end
