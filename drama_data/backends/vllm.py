@@ -70,6 +70,23 @@ def cpu_memory_fraction(model_path: str, dtype: str, total_bytes: int | None = N
     return round(min(0.9, max(0.15, (2 * weights + (3 << 30)) / total_bytes)), 3)
 
 
+def local_chat_template(model_path: str) -> bool | None:
+    """For a local model folder: does it ship a chat template (``chat_template.jinja``/``.json`` or a
+    ``chat_template`` in ``tokenizer_config.json``)? ``None`` when that cannot be told from files."""
+    import json
+
+    folder = Path(model_path)
+    config = folder / "tokenizer_config.json"
+    if not config.is_file():
+        return None
+    if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
+        return True
+    try:
+        return bool(json.loads(config.read_text(encoding="utf-8")).get("chat_template"))
+    except (OSError, ValueError):
+        return None
+
+
 class VLLMBackend(Backend):
     """Generate with an in-process ``vllm.LLM``.
 
@@ -144,6 +161,12 @@ class VLLMBackend(Backend):
         return self._tokenizer
 
     def supports_chat(self) -> bool:
+        """Whether the model has a chat template. A local folder is answered from its files (loading a large
+        tokenizer just for this costs seconds: 4 s for Gemma-3's, which vLLM then loads again)."""
+        if self._llm is None and self._tokenizer is None:
+            local = local_chat_template(self.model_path)
+            if local is not None:
+                return local
         return bool(getattr(self.tokenizer, "chat_template", None))
 
     def info(self) -> dict:

@@ -32,6 +32,19 @@ def test_cpu_defaults_follow_the_hardware_and_the_checkpoint(tmp_path):
     assert cpu_memory_fraction("org/model", "float32", total_bytes=4 * gib) == 0.9  # the ceiling
 
 
+def test_chat_template_is_read_from_the_folder(tmp_path):
+    from drama_data.backends.vllm import local_chat_template
+
+    assert local_chat_template(str(tmp_path)) is None  # no tokenizer files: ask the tokenizer
+    (tmp_path / "tokenizer_config.json").write_text('{"bos_token": "<bos>"}')
+    assert local_chat_template(str(tmp_path)) is False
+    (tmp_path / "tokenizer_config.json").write_text('{"chat_template": "{{ messages }}"}')
+    assert local_chat_template(str(tmp_path)) is True
+    (tmp_path / "tokenizer_config.json").write_text("{}")
+    (tmp_path / "chat_template.jinja").write_text("{{ messages }}")
+    assert local_chat_template(str(tmp_path)) is True
+
+
 @pytest.fixture(scope="module")
 def tiny_vllm(tmp_path_factory):
     from tiny_models import tiny_model_dir
