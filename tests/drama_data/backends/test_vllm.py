@@ -45,6 +45,38 @@ def test_chat_template_is_read_from_the_folder(tmp_path):
     assert local_chat_template(str(tmp_path)) is True
 
 
+def test_engine_placement_on_cpu(monkeypatch, tmp_path):
+    import types
+
+    from drama_data.backends import vllm as vllm_backend
+
+    monkeypatch.setattr(vllm_backend, "_has_cuda", lambda: False)
+    for var in ("VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_NUM_OF_RESERVED_CPU"):
+        monkeypatch.delenv(var, raising=False)
+    backend = vllm_backend.VLLMBackend(str(tmp_path))
+    assert vllm_backend.module_blocking_in_process_engine() is None
+    assert backend.engine_env() == {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+
+    class Shapeless:  # like llvmlite's `lib`: slots, and any attribute (`__dict__` too) is a function wrapper
+        __slots__ = ()
+
+        def __getattr__(self, name):
+            return lambda *a: None
+
+    monkeypatch.setitem(sys.modules, "fake_llvmlite", types.SimpleNamespace(lib=Shapeless()))
+    assert vllm_backend.module_blocking_in_process_engine() == "fake_llvmlite"
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert backend.engine_env() == {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    monkeypatch.setattr(os, "cpu_count", lambda: 32)
+    assert backend.engine_env() == {}
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the user's choice wins
+    assert backend.engine_env() == {}
+    assert vllm_backend.VLLMBackend(str(tmp_path), tensor_parallel_size=2).engine_env() == {}
+    with vllm_backend._scoped_env({"DRAMA_TEST_SCOPED": "1"}):
+        assert os.environ["DRAMA_TEST_SCOPED"] == "1"
+    assert "DRAMA_TEST_SCOPED" not in os.environ
+
+
 @pytest.fixture(scope="module")
 def tiny_vllm(tmp_path_factory):
     from tiny_models import tiny_model_dir
