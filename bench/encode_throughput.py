@@ -40,7 +40,7 @@ def main() -> None:
     path = minilm_path()
     ours = DramaEncoder.from_pretrained(path, device="cpu")
     st = SentenceTransformer(path, device="cpu")
-    ours_bs = args.batch_size or 64   # encode_documents' default
+    ours_bs = args.batch_size or 32   # encode_documents' default
     st_bs = args.batch_size or 32     # SentenceTransformer.encode's default
     print(f"{len(docs)} scifact documents, max_length {ours.max_length}/{st.max_seq_length}, "
           f"threads {args.threads}, batch ours {ours_bs} / sentence-transformers {st_bs}")
