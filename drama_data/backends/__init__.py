@@ -48,7 +48,11 @@ def make_backend(name: str, model: str | None = None, *, echo=print, **options: 
     if name == "vllm":
         from drama_data.backends.vllm import VLLMBackend
 
+        from drama_data.embedded import FORMAT, is_embedded
+
         path, label = resolve_model(model, echo=echo)
+        if is_embedded(model):
+            options.setdefault("model_revision", f"format-{FORMAT}")
         return VLLMBackend(path, model_label=label, **options)
     if name == "openai":
         from drama_data.backends.openai import OpenAIBackend

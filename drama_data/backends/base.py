@@ -92,6 +92,12 @@ class Backend(abc.ABC):
     name: str = "base"
     model: str = ""
 
+    @property
+    def cache_model(self) -> str:
+        """The model's identity in request cache keys: ``model``, plus a revision where the same name has
+        meant different weights or tokenization (so completions of the old one are not reused)."""
+        return self.model
+
     @abc.abstractmethod
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[int, Completion]]:
         """Yield ``(index into requests, completion)`` as each request finishes, in any order.

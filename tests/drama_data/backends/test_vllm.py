@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import datasets
 import pytest
@@ -77,6 +78,40 @@ def test_engine_placement_on_cpu(monkeypatch, tmp_path):
     assert "DRAMA_TEST_SCOPED" not in os.environ
 
 
+def _step(ids, finished=False, reason=None):
+    return SimpleNamespace(finished=finished, outputs=[SimpleNamespace(token_ids=ids, finish_reason=reason)])
+
+
+def test_stop_strings_are_found_across_steps_and_cut_as_vllm_does(tmp_path):
+    from tiny_models import tiny_tokenizer
+
+    from drama_data.backends.codec import PromptCodec
+    from drama_data.backends.vllm import _Running
+
+    tiny_tokenizer().save_pretrained(tmp_path)
+    codec = PromptCodec(str(tmp_path))
+    ids = codec.encode("a query about cells\nPassage: next one")[1:]  # no <bos>
+    decode = codec.hf.decode
+    cut = next(i for i in range(1, len(ids) + 1) if "\nPassage:" in decode(ids[:i]))
+    run = _Running(0, 5, ("\nPassage:", "\n\n"), codec)
+    done = None
+    for t in ids[:cut]:  # one token per step, the stop string straddling several of them
+        assert done is None
+        done = run.feed(_step([t]))
+    assert done is not None and done.text == "a query about cells" and done.finish_reason == "stop"
+    assert done.completion_tokens == cut and done.prompt_tokens == 5
+    # the last step of a request that ran to max_tokens is still cut at a stop string in it
+    run = _Running(1, 5, ("\nPassage:",), codec)
+    assert run.feed(_step(ids[:2])) is None
+    done = run.feed(_step(ids[2:], finished=True, reason="length"))
+    assert done.text == "a query about cells" and done.finish_reason == "stop"
+    # without stop strings one final output carries every id; an abort is an error
+    done = _Running(2, 5, (), codec).feed(_step(ids, finished=True, reason="length"))
+    assert done.text == decode(ids) and done.finish_reason == "length" and done.completion_tokens == len(ids)
+    done = _Running(3, 5, (), codec).feed(_step(ids[:3], finished=True, reason="abort"))
+    assert not done.ok and done.error == "aborted by the engine"
+
+
 @pytest.fixture(scope="module")
 def tiny_vllm(tmp_path_factory):
     from tiny_models import tiny_model_dir
@@ -110,6 +145,39 @@ def test_tiny_model_answers_every_request_and_seeds_repeat(tiny_vllm):
     ids = tok.apply_chat_template(list(reqs[0].messages), tokenize=True, add_generation_prompt=True)
     ids = ids["input_ids"] if hasattr(ids, "keys") else ids
     assert got[0].prompt_tokens == len(ids)
+
+
+@pytest.mark.slow
+def test_same_completions_as_plain_vllm_with_its_tokenizer(tiny_vllm):
+    """The engine without a tokenizer, prompts encoded and stop strings checked here, gives what a plain
+    ``vllm.LLM.generate`` over text prompts gives (same seeds, same stop strings)."""
+    import json
+
+    stops = ("e", "t")  # letters the random model emits often: most requests stop early, some run to length
+    reqs = [Request(id=str(i), prompt=f"Passage: text {i}\nQuery:",
+                    sampling=Sampling(temperature=0.8, top_p=0.9, max_tokens=4, seed=i, stop=stops))
+            for i in range(12)]
+    ours = dict(tiny_vllm.generate(reqs))
+    # the plain engine runs in its own process: two in-process engines share vLLM's global parallel state
+    script = (
+        "import json, sys\n"
+        "from vllm import LLM, SamplingParams\n"
+        "kwargs, prompts, seeds, stops = json.loads(sys.argv[1])\n"
+        "llm = LLM(**kwargs)\n"
+        "outs = llm.generate(prompts, [SamplingParams(temperature=0.8, top_p=0.9, max_tokens=4, seed=s, stop=stops)"
+        " for s in seeds], use_tqdm=False)\n"
+        "print('RESULT ' + json.dumps([[o.outputs[0].text, o.outputs[0].finish_reason, len(o.prompt_token_ids)]"
+        " for o in outs]))\n"
+    )
+    kwargs = {**tiny_vllm.engine_kwargs, "skip_tokenizer_init": False}
+    arg = json.dumps([kwargs, [r.prompt for r in reqs], [r.sampling.seed for r in reqs], list(stops)])
+    env = dict(os.environ, **tiny_vllm.engine_env())
+    p = subprocess.run([sys.executable, "-c", script, arg], env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    line = next(x for x in p.stdout.splitlines() if x.startswith("RESULT "))
+    plain = [tuple(x) for x in json.loads(line[len("RESULT "):])]
+    assert [(ours[i].text, ours[i].finish_reason, ours[i].prompt_tokens) for i in range(12)] == plain
+    assert {c.finish_reason for c in ours.values()} == {"stop", "length"}
 
 
 @pytest.mark.slow
