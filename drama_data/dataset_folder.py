@@ -118,13 +118,14 @@ def write_dataset(
 
 
 def features_yaml(config: str, table: pa.Table) -> dict:
-    """The card's ``dataset_info`` entry of one config: typed features and the row count."""
+    """The card's ``dataset_info`` entry of one config: typed features, the row count and the size in bytes
+    (``datasets`` ignores a split entry without ``num_bytes``, with a warning on every load)."""
     import datasets
 
     features = datasets.Features.from_arrow_schema(table.schema)
     info = datasets.DatasetInfo(features=features, config_name=config)
     entry = info._to_yaml_dict()
-    entry["splits"] = [{"name": "train", "num_examples": table.num_rows}]
+    entry["splits"] = [{"name": "train", "num_bytes": table.nbytes, "num_examples": table.num_rows}]
     return entry
 
 

@@ -36,6 +36,9 @@ def test_generate_writes_a_loadable_dataset_with_card_and_failures(small_corpus,
     assert fails.num_rows == 2 and fails[0]["raw_text"] == "I am not sure what to say." and not fails[0]["final"]
     meta, body = read_card(tmp_path / "out")
     assert {c["config_name"] for c in meta["configs"]} == {"queries", "failures"}
+    # datasets ignores (and warns about) a split entry that lacks any of these
+    assert all(set(split) == {"name", "num_bytes", "num_examples"}
+               for info in meta["dataset_info"] for split in info["splits"])
     assert "queries.chat.j2" in body and "sha256" in body
     prov = json.loads((tmp_path / "out" / "provenance.json").read_text())
     assert prov["prompt"]["id"] == "queries.chat.j2" and prov["task"]["sampling"]["temperature"] == 0.8
