@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 from drama_data.errors import BackendError
 
 log = logging.getLogger(__name__)
+_UNSET = object()
 
 
 class PromptCodec:
@@ -34,6 +35,7 @@ class PromptCodec:
         self._rust = None
         self._rust_encodes = False
         self._loaded = False
+        self._eos = _UNSET
 
     # -- loading -------------------------------------------------------------------------------------
     @property
@@ -82,14 +84,16 @@ class PromptCodec:
     @property
     def eos_token_id(self) -> int | None:
         """The end-of-sequence id the tokenizer names (vLLM stops on it, and on the generation config's)."""
-        self._load()
-        config = Path(self.model_path) / "tokenizer_config.json"
-        if self._rust_encodes and config.is_file():
-            eos = _token_name(json.loads(config.read_text(encoding="utf-8")).get("eos_token"))
-            return self._rust.token_to_id(eos) if eos else None
-        return self.hf.eos_token_id
+        if self._eos is _UNSET:
+            self._load()
+            config = Path(self.model_path) / "tokenizer_config.json"
+            if self._rust_encodes:
+                eos = _token_name(json.loads(config.read_text(encoding="utf-8")).get("eos_token"))
+                self._eos = self._rust.token_to_id(eos) if eos else None
+            else:
+                self._eos = self.hf.eos_token_id
+        return self._eos
 
-    # -- ids -> text ---------------------------------------------------------------------------------
     def stream(self) -> Callable[[int], str]:
         """A function fed one generated id at a time that returns the text that id adds (``""`` while a
         character's bytes are incomplete), without special tokens and without clean-up of spaces."""
