@@ -34,6 +34,7 @@ class PromptCodec:
         self._hf = None
         self._rust = None
         self._rust_encodes = False
+        self._config: dict = {}
         self._loaded = False
         self._eos = _UNSET
 
@@ -59,7 +60,8 @@ class PromptCodec:
             from tokenizers import Tokenizer
 
             self._rust = Tokenizer.from_file(str(folder / "tokenizer.json"))
-            self._rust_encodes = rust_matches_config(self._rust, folder / "tokenizer_config.json")
+            self._config = read_config(folder / "tokenizer_config.json")
+            self._rust_encodes = rust_matches_config(self._rust, self._config)
             if not self._rust_encodes:
                 log.info("%s: tokenizer_config.json does not pin add_bos_token/add_eos_token to what tokenizer.json "
                          "does; prompts are encoded with transformers", folder)
@@ -86,9 +88,8 @@ class PromptCodec:
         """The end-of-sequence id the tokenizer names (vLLM stops on it, and on the generation config's)."""
         if self._eos is _UNSET:
             self._load()
-            config = Path(self.model_path) / "tokenizer_config.json"
             if self._rust_encodes:
-                eos = _token_name(json.loads(config.read_text(encoding="utf-8")).get("eos_token"))
+                eos = _token_name(self._config.get("eos_token"))
                 self._eos = self._rust.token_to_id(eos) if eos else None
             else:
                 self._eos = self.hf.eos_token_id
@@ -121,15 +122,20 @@ def _token_name(value) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def rust_matches_config(rust, config_path: Path) -> bool:
-    """Whether encoding with the Rust tokenizer gives transformers' ids: ``tokenizer_config.json`` must say
-    ``add_bos_token`` and the post-processor must add the BOS exactly when it says so (same for
+def read_config(path: Path) -> dict:
+    """A ``tokenizer_config.json`` as a dict (empty when missing or unreadable)."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def rust_matches_config(rust, config: dict) -> bool:
+    """Whether encoding with the Rust tokenizer gives transformers' ids: the ``tokenizer_config.json`` dict must
+    say ``add_bos_token`` and the post-processor must add the BOS exactly when it says so (same for
     ``add_eos_token`` when given). transformers rebuilds the post-processor from these flags with per-class
     defaults, so a folder that leaves them out is encoded with transformers."""
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
     if not isinstance(config.get("add_bos_token"), bool):
         return False
     probe = rust.encode("a", add_special_tokens=True).ids

@@ -4,7 +4,7 @@ import json
 import pytest
 from tiny_models import SAMPLE_TEXTS, tiny_tokenizer
 
-from drama_data.backends.codec import PromptCodec, rust_matches_config
+from drama_data.backends.codec import PromptCodec, read_config, rust_matches_config
 
 TEXTS = SAMPLE_TEXTS[:5] + ["", "  two  spaces\n\nand a blank line", "Passage: x\nQuery:", "<bos> literal"]
 
@@ -26,15 +26,15 @@ def test_fast_path_only_when_the_config_pins_what_the_post_processor_does(folder
     from tokenizers import Tokenizer
 
     rust = Tokenizer.from_file(str(folder / "tokenizer.json"))  # its post-processor adds <bos>
-    _set_flags(folder)
-    assert not rust_matches_config(rust, folder / "tokenizer_config.json")  # unstated: transformers decides
+    _set_flags(folder)  # unstated: transformers decides
+    assert not rust_matches_config(rust, read_config(folder / "tokenizer_config.json"))
     _set_flags(folder, add_bos_token=False)
-    assert not rust_matches_config(rust, folder / "tokenizer_config.json")
+    assert not rust_matches_config(rust, read_config(folder / "tokenizer_config.json"))
     _set_flags(folder, add_bos_token=True, add_eos_token=True)
-    assert not rust_matches_config(rust, folder / "tokenizer_config.json")
+    assert not rust_matches_config(rust, read_config(folder / "tokenizer_config.json"))
     _set_flags(folder, add_bos_token=True)
-    assert rust_matches_config(rust, folder / "tokenizer_config.json")
-    assert not rust_matches_config(rust, folder / "missing.json")
+    assert rust_matches_config(rust, read_config(folder / "tokenizer_config.json"))
+    assert not rust_matches_config(rust, read_config(folder / "missing.json"))
 
 
 @pytest.mark.parametrize("flags", [{}, {"add_bos_token": True}])
