@@ -44,6 +44,11 @@ def _float_or_none(v: str, option: str):
 @click.option("--group", default="default", show_default=True, help="Mixing group of the single input.")
 @click.option("--output", default=None, type=click.Path(file_okay=False), help="Output dataset folder (overrides output: in the config).")
 @click.option("--seed", type=int, default=None, help="Seed for mixing and shuffling (default 0).")
+@click.option("--miner", type=click.Choice(["weak", "strong"]), default=None,
+              help="How far the miner's ranks can be trusted; picks the default rules. weak (default: BM25, a "
+                   "small encoder): the source passage is the positive, LLM queries must find their source in "
+                   "the miner's top 20, cropped sentences are cut from their positive. strong (an LLM-based "
+                   "retriever, as the paper's): ranks 1-10 positive, 30-50 negative.")
 @click.option("--positives", multiple=True, metavar="RULE=LO-HI", help="Positive rank range of a rule, e.g. qgen=1-10.")
 @click.option("--negatives", multiple=True, metavar="RULE=LO-HI", help="Negative rank range of a rule, e.g. qgen=30-50.")
 @click.option("--source-positive", multiple=True, metavar="RULE=BOOL", help="Always use the source passage as a positive, e.g. qgen=false.")
@@ -60,7 +65,7 @@ def _float_or_none(v: str, option: str):
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder that is not a drama-toolkit dataset.")
 @click.option("--no-progress", is_flag=True)
 @clean_errors
-def command(config_path, candidates, queries, rerank, group, output, seed, positives, negatives, source_positive,
+def command(config_path, candidates, queries, rerank, group, output, seed, miner, positives, negatives, source_positive,
             max_negatives, fn_margin, mix, mix_by, mix_total, min_query_tokens, max_query_tokens, max_copy_rate,
             near_dup_threshold, min_agreement, overwrite, no_progress):
     """Label positives and hard negatives, filter, dedup and mix into a Tevatron-format training set."""
@@ -69,7 +74,7 @@ def command(config_path, candidates, queries, rerank, group, output, seed, posit
 
     if not config_path and not candidates:
         raise click.UsageError("give --config FILE.yaml or --candidates DIR")
-    overrides: dict = {"output": output, "seed": seed, "mix_by": mix_by, "mix_total": mix_total}
+    overrides: dict = {"output": output, "seed": seed, "mix_by": mix_by, "mix_total": mix_total, "miner": miner}
     if candidates:
         from pathlib import Path
 
