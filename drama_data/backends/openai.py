@@ -78,6 +78,7 @@ Base URL
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import json
 import logging
@@ -89,7 +90,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 from yarl import URL
@@ -185,6 +186,23 @@ def _server_message(raw: str) -> str:
                 return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     head = " ".join(raw.split())[:300]
     return head or "(empty body)"
+
+
+def request_body(req: Request, model: str, extra_body: dict | None = None) -> dict:
+    """The JSON body of ``req`` for ``/chat/completions`` (messages) or ``/completions`` (prompt)."""
+    s = req.sampling
+    body: dict[str, Any] = {"model": model}
+    if req.messages is not None:
+        body["messages"] = [dict(m) for m in req.messages]
+    else:
+        body["prompt"] = req.prompt
+    body.update(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens)
+    if s.stop:
+        body["stop"] = list(s.stop)
+    if s.seed is not None:
+        body["seed"] = s.seed
+    body.update(extra_body or {})
+    return body
 
 
 class _Redactor:
@@ -468,7 +486,8 @@ class OpenAIBackend(Backend):
         headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "drama-toolkit"}
         if self._userinfo:  # userinfo in the URL is sent as Basic auth instead of the key
             parts = urlsplit(self._endpoint(""))
-            headers["Authorization"] = aiohttp.encode_basic_auth(parts.username or "", parts.password or "")
+            user = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(user.encode("utf-8")).decode("ascii")
         else:
             headers["Authorization"] = f"Bearer {key}"
         # one connection per worker (+ the probe's); DNS answers cached for the run
@@ -568,19 +587,7 @@ class _Run:
             self.out.put((i, completion))
 
     def _body(self, req: Request) -> dict:
-        s = req.sampling
-        body: dict[str, Any] = {"model": self.b.model}
-        if req.messages is not None:
-            body["messages"] = [dict(m) for m in req.messages]
-        else:
-            body["prompt"] = req.prompt
-        body.update(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens)
-        if s.stop:
-            body["stop"] = list(s.stop)
-        if s.seed is not None:
-            body["seed"] = s.seed
-        body.update(self.b.extra_body)
-        return body
+        return request_body(req, self.b.model, self.b.extra_body)
 
     async def _request(self, req: Request) -> Completion:
         b = self.b

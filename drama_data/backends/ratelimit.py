@@ -109,6 +109,7 @@ class RateLimiter:
         self.pause_until = 0.0
         self._last = clock()
         self._lock: asyncio.Lock | None = None
+        self._changed: asyncio.Event | None = None  # set when a refund may shorten a wait
         #: Seen limits from the server (for the log line at the end of a run).
         self.server_limits: dict[str, float] = {}
 
@@ -129,14 +130,19 @@ class RateLimiter:
         if not self.active:
             return
         if self._lock is None:
-            self._lock = asyncio.Lock()
+            self._lock, self._changed = asyncio.Lock(), asyncio.Event()
         async with self._lock:  # arrival order
             while True:
                 now = self._refill()
                 wait = max(self.requests.wait(), self.tokens.wait() if tokens else 0.0, self.pause_until - now)
                 if wait <= 0:
                     break
-                await asyncio.sleep(wait)
+                self._changed.clear()
+                try:  # until the debt is paid, or a refund comes in first
+                    async with asyncio.timeout(wait):
+                        await self._changed.wait()
+                except TimeoutError:
+                    pass
             if self.requests.per_minute:
                 self.requests.level -= 1
             if self.tokens.per_minute:
@@ -147,6 +153,8 @@ class RateLimiter:
         if self.tokens.per_minute and actual != estimated:
             self._refill()
             self.tokens.level = min(self.tokens.rate * self.tokens.burst_seconds, self.tokens.level + estimated - actual)
+            if self._changed is not None and actual < estimated:
+                self._changed.set()
 
     def observe(self, headers: Any) -> None:
         """Adopt the server's ``x-ratelimit-*`` limits and pause everyone while a window is used up."""
