@@ -343,3 +343,12 @@ def test_parse_retry_after():
 def test_map_finish_reason():
     assert [map_finish_reason(r) for r in ("stop", None, "eos", "length", "max_tokens", "content_filter")] == [
         "stop", "stop", "stop", "length", "length", "error"]
+
+
+def test_userinfo_in_the_url_is_sent_as_basic_auth(srv, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    url = srv.base_url.replace("http://", "http://gw-user:hunter%2322@")
+    out = run_all(OpenAIBackend("fake-model", base_url=url, max_retries=0), [chat(0, "hi")])
+    assert out[0].ok
+    # base64("gw-user:hunter#22"); the key is not sent along
+    assert {r.headers["authorization"] for r in srv.records} == {"Basic Z3ctdXNlcjpodW50ZXIjMjI="}
