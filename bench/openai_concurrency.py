@@ -9,8 +9,9 @@ concurrency C (16, 64, 256) both clients send ``8 * C`` chat requests (8 per slo
 * SDK: ``openai.AsyncOpenAI(max_retries=0)`` with an ``asyncio.Semaphore(C)`` around
   ``client.chat.completions.create``, all requests gathered in one event loop.
 
-The ideal time is ``requests / C * latency`` (8 x latency). The client's CPU seconds are printed too: on a
-loaded machine a client that needs more CPU than it gets falls behind the ideal whatever its design.
+The ideal time is ``requests / C * latency`` (8 x latency). The CPU seconds of the client and of the server
+process are printed too: on a loaded machine, a client (or server) that needs more CPU than it gets falls
+behind the ideal whatever its design.
 Each level is run ``--repeats`` times,
 alternating ours and the SDK, and the best time of each is kept (the machine may be shared; the best of
 a few runs is the least disturbed). Failed requests are counted and reported: a run with failures does
@@ -105,11 +106,20 @@ def requests_for(n: int):
             for i in range(n)]
 
 
-def timed(fn, *args) -> tuple[float, int, float]:
-    """``(wall seconds, errors, client CPU seconds)`` of ``fn(*args)``."""
-    cpu = time.process_time()
+def server_cpu(pid: int) -> float:
+    """CPU seconds the server process has used so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def timed(server_pid: int, fn, *args) -> tuple[float, int, float, float]:
+    """``(wall seconds, errors, client CPU seconds, server CPU seconds)`` of ``fn(*args)``."""
+    cpu, srv = time.process_time(), server_cpu(server_pid)
     dt, errors = fn(*args)
-    return dt, errors, time.process_time() - cpu
+    return dt, errors, time.process_time() - cpu, server_cpu(server_pid) - srv
 
 
 def run_ours(base_url: str, c: int, n: int) -> tuple[float, int]:
@@ -169,12 +179,13 @@ def main() -> None:
             ideal = n / c * args.latency
             ours, sdk = [], []
             for _ in range(args.repeats):
-                ours.append(timed(run_ours, base_url, c, n))
-                sdk.append(timed(run_sdk, base_url, c, n))
-            (t_ours, e_ours, cpu_ours), (t_sdk, e_sdk, cpu_sdk) = min(ours), min(sdk)
+                ours.append(timed(proc.pid, run_ours, base_url, c, n))
+                sdk.append(timed(proc.pid, run_sdk, base_url, c, n))
+            (t_ours, e_ours, cpu_ours, srv_ours), (t_sdk, e_sdk, cpu_sdk, srv_sdk) = min(ours), min(sdk)
             ratio_at[c] = t_sdk / t_ours
-            print(f"C={c:<4d} requests={n:<5d} ours {t_ours:6.2f}s ({e_ours} errors, {cpu_ours:.2f}s CPU)  "
-                  f"sdk {t_sdk:6.2f}s ({e_sdk} errors, {cpu_sdk:.2f}s CPU)  ideal {ideal:5.2f}s  "
+            print(f"C={c:<4d} requests={n:<5d} ours {t_ours:6.2f}s ({e_ours} errors, CPU {cpu_ours:.2f}s client "
+                  f"{srv_ours:.2f}s server)  sdk {t_sdk:6.2f}s ({e_sdk} errors, CPU {cpu_sdk:.2f}s client "
+                  f"{srv_sdk:.2f}s server)  ideal {ideal:5.2f}s  "
                   f"ours/SDK {t_sdk / t_ours:4.2f}  ours/ideal {ideal / t_ours:4.2f}  "
                   f"(all runs: ours {[round(r[0], 2) for r in ours]}, sdk {[round(r[0], 2) for r in sdk]})",
                   flush=True)

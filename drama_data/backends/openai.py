@@ -594,7 +594,8 @@ class _Run:
         url = self.chat_url if req.messages is not None else self.completion_url
         body = self._body(req)
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        estimate = estimate_tokens(len(req.content()), req.sampling.max_tokens)
+        chars = len(req.prompt) if req.prompt is not None else sum(len(str(m.get("content") or "")) for m in req.messages)
+        estimate = estimate_tokens(chars, req.sampling.max_tokens)
         limiter = self.limiter
         attempt = 0
         while True:

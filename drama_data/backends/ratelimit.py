@@ -11,10 +11,10 @@ How it limits
     ``budget / 60`` per second; a request may start once neither bucket is in debt, and then takes one
     request and its estimated tokens (prompt characters / 4 + ``max_tokens``, the way the large providers
     reserve them). When the answer reports its real ``usage``, the difference is given back or charged
-    (:meth:`RateLimiter.settle`), so the long-run token rate is the real one. A bucket keeps at most
-    ``burst_seconds`` of unused budget, so the rate over any few seconds stays at the budget (the providers
-    measure per minute; a small burst allowance only matters after idle spells). Waiting requests start in
-    arrival order (one lock), so no worker starves.
+    (:meth:`RateLimiter.settle`), so the long-run token rate is the real one. The buckets start empty (no
+    burst at the start of a run) and keep at most ``burst_seconds`` (1 s) of unused budget: enough to make
+    up for a late start of a request, too little to exceed the budget over any few seconds (the providers
+    measure per minute). Waiting requests start in arrival order (one lock), so no worker starves.
 
 Server headers
     A ``limit`` header lowers the budget to the server's (never raises it above the user's); a
@@ -97,7 +97,7 @@ class RateLimiter:
     ``burst_seconds``: how much unused budget a bucket keeps (seconds' worth).
     """
 
-    def __init__(self, rpm: float | None = None, tpm: float | None = None, *, burst_seconds: float = 0.0,
+    def __init__(self, rpm: float | None = None, tpm: float | None = None, *, burst_seconds: float = 1.0,
                  clock=time.monotonic):
         for name, value in (("rpm", rpm), ("tpm", tpm)):
             if value is not None and not value > 0:

@@ -47,9 +47,9 @@ def test_limiter_arithmetic_with_a_fake_clock():
     assert lim.requests.wait() == pytest.approx(1.0) and lim.tokens.wait() == pytest.approx(3.0)
     lim.settle(30, 10)  # the answer used 10 tokens: 20 come back
     assert lim.tokens.wait() == pytest.approx(1.0)
-    now[0] += 5  # idle time is not banked (no burst beyond the budget)
+    now[0] += 5  # idle time is banked for 1 s at most (no burst beyond one second's budget)
     lim._refill()
-    assert lim.requests.level == 0 and lim.tokens.level == 0
+    assert lim.requests.level == 1 and lim.tokens.level == 10
     lim.observe({"x-ratelimit-limit-requests": "30", "x-ratelimit-limit-tokens": "100000",
                  "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1.5s"})
     assert lim.describe() == {"rpm": 30, "tpm": 600}  # the server lowers a budget, never raises it
