@@ -188,6 +188,17 @@ def _server_message(raw: str) -> str:
     return head or "(empty body)"
 
 
+def _env_proxy(scheme: str, host: str | None) -> str | None:
+    """The proxy the environment (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``, ``NO_PROXY``) sets for ``host``."""
+    import urllib.request
+
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy or not host or urllib.request.proxy_bypass(host):
+        return None
+    return proxy
+
+
 def request_body(req: Request, model: str, extra_body: dict | None = None) -> dict:
     """The JSON body of ``req`` for ``/chat/completions`` (messages) or ``/completions`` (prompt)."""
     s = req.sampling
@@ -492,8 +503,10 @@ class OpenAIBackend(Backend):
             headers["Authorization"] = f"Bearer {key}"
         # one connection per worker (+ the probe's); DNS answers cached for the run
         connector = aiohttp.TCPConnector(limit=self.concurrency + 1, limit_per_host=0, ttl_dns_cache=300)
+        # trust_env stays off: it would look up ~/.netrc in a thread for every request (and clash with our
+        # Authorization header); proxies from the environment are applied per request instead
         async with aiohttp.ClientSession(
-            headers=headers, connector=connector, trust_env=not self._loopback,
+            headers=headers, connector=connector, trust_env=False,
             timeout=aiohttp.ClientTimeout(total=None, connect=min(self.timeout, 10.0)),
         ) as session:
             del key, headers
@@ -517,6 +530,7 @@ class _Run:
         self.answered = 0
         self.errors = 0
         self.retries = 0
+        self.proxy = None if backend._loopback else _env_proxy(backend._scheme, urlsplit(backend.base_url).hostname)
         self.chat_url = self._url("/chat/completions")
         self.completion_url = self._url("/completions")
 
@@ -534,7 +548,8 @@ class _Run:
                 await asyncio.sleep(b.probe_delay * 2 ** (attempt - 1))
             try:
                 async with asyncio.timeout(min(b.timeout, 10.0)):
-                    async with self.session.get(self._url("/models"), allow_redirects=False) as resp:
+                    async with self.session.get(self._url("/models"), allow_redirects=False,
+                                                proxy=self.proxy) as resp:
                         status, raw = resp.status, await resp.read()
             except _CONNECT_ERRORS as exc:
                 last = f"{type(exc).__name__}: {exc}"
@@ -654,7 +669,7 @@ class _Run:
         b = self.b
         try:
             async with asyncio.timeout(b.timeout):
-                async with self.session.post(url, data=payload, allow_redirects=False) as resp:
+                async with self.session.post(url, data=payload, allow_redirects=False, proxy=self.proxy) as resp:
                     data = await resp.read()
                     status, headers = resp.status, resp.headers
         except _CONNECT_ERRORS as exc:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -53,9 +54,10 @@ def srv(monkeypatch):
         yield s
 
 
-def test_happy_path_and_a_failed_line(srv, tmp_path, monkeypatch):
+def test_happy_path_and_a_failed_line(srv, tmp_path, monkeypatch, caplog):
     """Chat and completion requests (two batches: one per endpoint), a duplicate, a line failing with 400."""
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    caplog.set_level(logging.DEBUG)
     texts = ["alpha", "beta", "alpha", f"bad {fault(400)}"]
     requests = [chat(i, t) for i, t in enumerate(texts)] + [completion(4, "gamma")]
     out = run_all(backend(srv, tmp_path), requests)
@@ -71,6 +73,7 @@ def test_happy_path_and_a_failed_line(srv, tmp_path, monkeypatch):
     assert all(line["body"]["seed"] == 1 and line["body"]["model"] == "fake-model" for line in uploaded)
     assert {r.headers["authorization"] for r in srv.records} == {f"Bearer {SECRET}"}
     assert state_files(tmp_path) == []  # handed over: nothing left to resume
+    assert "submitted 3 requests" in caplog.text and SECRET not in caplog.text  # the SDK's debug logs too
 
 
 def test_expired_and_failed_batches_answer_with_errors_and_a_rerun_resubmits_only_those(srv, tmp_path):
