@@ -19,10 +19,11 @@ Why aiohttp, and not ``openai.AsyncOpenAI`` or httpx
     every response, our own retry policy, tolerance for servers whose JSON is not quite OpenAI's, and
     hundreds of requests in flight on one core. Measured with ``bench/openai_concurrency.py`` (a local
     server answering after 0.5 s, 8 requests per slot, 256 in flight, 2048 requests): aiohttp needs about
-    0.2 ms of client CPU per request, the SDK's transport (``httpx2``) about 1.4 ms, and httpx 0.28 with
-    httpcore 1.0 scans its whole connection pool for every request (quadratic: 50 s instead of 4 s at
-    256). The SDK also validates bodies into pydantic models (a malformed body loses its raw text), runs
-    its own retry loop and hides statuses behind exception classes. The SDK is used where it fits: the
+    0.2 ms of client CPU per request, the SDK's transport (``httpx2``) alone about 1.4 ms, the whole SDK
+    about 4.5 ms (12 to 50 s instead of the ideal 4 s on a loaded 2-core machine, ours 5 s), and httpx 0.28
+    with httpcore 1.0 scans its whole connection pool for every request (quadratic: 50 s at 256).
+    The SDK also validates bodies into pydantic models (a malformed body loses its raw text), runs its own
+    retry loop and hides statuses behind exception classes. The SDK is used where it fits: the
     low-rate control calls of the Batch API (:mod:`drama_data.backends.openai_batch`).
 
 Rate limits
@@ -120,8 +121,8 @@ _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
     """Seconds to wait according to ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP-date).
 
-    ``headers``: any mapping with case-insensitive ``get`` (aiohttp or httpx headers). ``now``: the current Unix time
-    (defaults to ``time.time()``). Returns ``None`` when neither header is present or parseable; never
+    ``headers``: any mapping with case-insensitive ``get`` (aiohttp headers). ``now``: the current Unix
+    time (defaults to ``time.time()``). Returns ``None`` when neither header is present or parseable; never
     negative.
     """
     ms = headers.get("retry-after-ms")
@@ -609,7 +610,8 @@ class _Run:
         url = self.chat_url if req.messages is not None else self.completion_url
         body = self._body(req)
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        chars = len(req.prompt) if req.prompt is not None else sum(len(str(m.get("content") or "")) for m in req.messages)
+        chars = (len(req.prompt) if req.prompt is not None
+                 else sum(len(str(m.get("content") or "")) for m in req.messages))
         estimate = estimate_tokens(chars, req.sampling.max_tokens)
         limiter = self.limiter
         attempt = 0

@@ -233,7 +233,9 @@ class _BatchRun:
             for path, state in list(live):
                 batch = self.client.batches.retrieve(state["batch_id"])
                 counts = batch.request_counts
-                shown = f"{batch.status}" + (f", {counts.completed + counts.failed}/{counts.total} done" if counts else "")
+                shown = batch.status
+                if counts:
+                    shown += f", {counts.completed + counts.failed}/{counts.total} done"
                 if last_status.get(batch.id) != shown:
                     last_status[batch.id] = shown
                     self.b._say(f"openai-batch: batch {batch.id}: {shown}")

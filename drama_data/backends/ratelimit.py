@@ -152,7 +152,8 @@ class RateLimiter:
         """Correct a request's token charge once its real usage is known (a refund when ``actual`` is less)."""
         if self.tokens.per_minute and actual != estimated:
             self._refill()
-            self.tokens.level = min(self.tokens.rate * self.tokens.burst_seconds, self.tokens.level + estimated - actual)
+            cap = self.tokens.rate * self.tokens.burst_seconds
+            self.tokens.level = min(cap, self.tokens.level + estimated - actual)
             if self._changed is not None and actual < estimated:
                 self._changed.set()
 

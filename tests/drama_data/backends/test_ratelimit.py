@@ -89,3 +89,10 @@ def test_server_ratelimit_headers_set_the_budget():
         records = sorted(srv.completion_records(), key=lambda r: r.t_start)
     observed = rate(records[4:], lambda r: 1)  # the first 4 went out before any answer
     assert observed == pytest.approx(10.0, rel=0.05), observed
+
+
+def test_generate_options_reach_the_backend():
+    from drama_data.api import build_backend
+
+    b = build_backend("openai", "m", base_url="http://127.0.0.1:9/v1", concurrency=4, rpm=120.0, tpm=None)
+    assert (b.rpm, b.tpm) == (120.0, None) and b.info()["rpm"] == 120.0
