@@ -9,7 +9,7 @@ How it runs
     1. Each request becomes one JSONL line ``{"custom_id", "method": "POST", "url", "body"}``; its
        ``custom_id`` is a hash of the endpoint and body, so identical requests share one line and a rerun
        finds its lines again. Chat and completion requests go to separate batches (a batch has one
-       endpoint), at most ``max_batch_requests`` lines each (the provider's limit: 50,000).
+       endpoint), at most ``max_batch_requests`` lines (the provider's limit: 50,000) and 190 MB each.
     2. The file is uploaded (``POST /v1/files``, purpose ``batch``) and a batch created
        (``POST /v1/batches``), then polled (``GET /v1/batches/{id}``): after 1 s, then at doubling
        intervals up to ``poll_interval`` seconds.
@@ -51,8 +51,9 @@ log = logging.getLogger(__name__)
 
 #: Statuses after which a batch changes no more.
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
-#: The provider's limit on lines per batch.
+#: The provider's limits on lines per batch and bytes per input file (200 MB, with a margin).
 MAX_BATCH_REQUESTS = 50_000
+MAX_BATCH_BYTES = 190 * 1024 * 1024
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -225,8 +226,17 @@ class _BatchRun:
             if cid not in covered:
                 by_endpoint.setdefault(line["url"], []).append(cid)
         for endpoint, ids in by_endpoint.items():
-            for start in range(0, len(ids), self.b.max_batch_requests):
-                live.append(self._submit(endpoint, ids[start:start + self.b.max_batch_requests]))
+            chunk: list[str] = []
+            size = 0
+            for cid in ids:
+                n = len(json.dumps(self.lines[cid], ensure_ascii=False).encode("utf-8")) + 1
+                if chunk and (len(chunk) >= self.b.max_batch_requests or size + n > MAX_BATCH_BYTES):
+                    live.append(self._submit(endpoint, chunk))
+                    chunk, size = [], 0
+                chunk.append(cid)
+                size += n
+            if chunk:
+                live.append(self._submit(endpoint, chunk))
         last_status: dict[str, str] = {}
         delay = min(1.0, self.b.poll_interval)  # small batches on local servers end in seconds
         while live:

@@ -55,25 +55,25 @@ def srv(monkeypatch):
 
 
 def test_happy_path_and_a_failed_line(srv, tmp_path, monkeypatch, caplog):
-    """Chat and completion requests (two batches: one per endpoint), a duplicate, a line failing with 400."""
+    """Chat and completion requests (batches per endpoint, 2 lines at most), a duplicate, a line failing with 400."""
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     caplog.set_level(logging.DEBUG)
     texts = ["alpha", "beta", "alpha", f"bad {fault(400)}"]
     requests = [chat(i, t) for i, t in enumerate(texts)] + [completion(4, "gamma")]
-    out = run_all(backend(srv, tmp_path), requests)
+    out = run_all(backend(srv, tmp_path, max_batch_requests=2), requests)
     for i in (0, 1, 2, 4):
         prompt = texts[i] if i < 4 else "gamma"
         assert out[i].ok and out[i].text == expected_text(prompt) and out[i].finish_reason == "stop"
         assert out[i].prompt_tokens == len(prompt.split()) and out[i].completion_tokens == 2
         assert out[i].extra["batch_id"].startswith("batch-")
     assert not out[3].ok and out[3].error == "HTTP 400: injected HTTP 400" and out[3].extra["http_status"] == 400
-    assert srv.batch_counts() == {"uploads": 2, "batches": 2}
+    assert srv.batch_counts() == {"uploads": 3, "batches": 3}  # chat: 3 distinct lines in 2 batches
     uploaded = [json.loads(x) for data in srv._srv.files.values() for x in data.splitlines()][:4]
     assert {line["url"] for line in uploaded} == {"/v1/chat/completions", "/v1/completions"}
     assert all(line["body"]["seed"] == 1 and line["body"]["model"] == "fake-model" for line in uploaded)
     assert {r.headers["authorization"] for r in srv.records} == {f"Bearer {SECRET}"}
     assert state_files(tmp_path) == []  # handed over: nothing left to resume
-    assert "submitted 3 requests" in caplog.text and SECRET not in caplog.text  # the SDK's debug logs too
+    assert "submitted 2 requests" in caplog.text and "submitted 1 requests" in caplog.text and SECRET not in caplog.text  # the SDK's debug logs too
 
 
 def test_expired_and_failed_batches_answer_with_errors_and_a_rerun_resubmits_only_those(srv, tmp_path):
