@@ -103,6 +103,27 @@ class MineReport:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def render(self) -> str:
+        """The one-screen summary the CLI prints (``--json`` prints :meth:`as_dict`)."""
+        def pct(n: int) -> str:
+            return f"{100 * n / self.with_source:.1f}%" if self.with_source else "-"
+
+        sec = self.seconds or {}
+        lines = [
+            f"drama-data mine: done in {sec.get('total', 0.0):.1f} s",
+            f"  retriever        {self.retriever.get('describe') or self.retriever.get('name', '-')}",
+            f"  queries          {self.queries} ({self.empty_queries} with an empty text)",
+            f"  passages         {self.passages} (index {'reused' if self.index_reused else 'built'}; "
+            f"{self.chunks_reused} of {self.chunks_total} chunks reused)",
+            f"  candidates       top {self.k_effective} (asked {self.k}), {self.mean_candidates:g} per query; "
+            f"{self.no_candidates} queries with none",
+            f"  source passage   retrieved for {self.source_retrieved} of {self.with_source} queries "
+            f"({pct(self.source_retrieved)}), at rank 1 for {self.source_rank_1} ({pct(self.source_rank_1)})",
+            f"  output           {self.output}",
+            f"  next             drama-data build --candidates {self.output} --queries QUERIES --output DIR",
+        ]
+        return "\n".join(lines)
+
 
 def _digest(*parts: Any) -> str:
     h = hashlib.blake2b(digest_size=16)
