@@ -103,6 +103,8 @@ class TrainConfig:
     logging_steps: int = field(default=10, metadata={"help": "Log every N steps (console + train_log.jsonl)."})
     save_steps: int = field(default=1000, metadata={"help": "Checkpoint every N steps (0: only at the end)."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Keep the newest N checkpoints."})
+    keep_checkpoints: bool = field(default=False, metadata={
+        "help": "Keep the checkpoint-N folders after a successful run (default: only the final model stays)."})
     resume: str = field(default="auto", metadata={
         "help": "auto (newest checkpoint in output_dir if any), none, or a checkpoint folder."})
     show_progress: bool = field(default=True, metadata={"help": "tqdm progress bar on rank 0."})
@@ -117,7 +119,12 @@ class TrainConfig:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise ValueError(f"{source}: unknown training option(s) {unknown}; known: {sorted(names)}")
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], sorted(names), n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(sorted(names))}"
+            raise ValueError(f"{source}: unknown training option `{unknown[0]}`"
+                             f"{f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''}; {hint}")
         return cls(**{k: _coerce(k, v, source) for k, v in values.items()})
 
     @classmethod
@@ -129,6 +136,8 @@ class TrainConfig:
             import yaml
 
             source = str(path)
+            if not Path(path).is_file():
+                raise ValueError(f"--config {path}: no such recipe file")
             with open(path, encoding="utf-8") as f:
                 try:
                     loaded = yaml.safe_load(f)
