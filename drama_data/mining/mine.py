@@ -99,6 +99,7 @@ class MineReport:
     source_rank_1: int = 0
     mean_candidates: float = 0.0
     seconds: dict = field(default_factory=dict)
+    queries_from: str = ""  # the queries dataset folder that was mined
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -120,7 +121,8 @@ class MineReport:
             f"  source passage   retrieved for {self.source_retrieved} of {self.with_source} queries "
             f"({pct(self.source_retrieved)}), at rank 1 for {self.source_rank_1} ({pct(self.source_rank_1)})",
             f"  output           {self.output}",
-            f"  next             drama-data build --candidates {self.output} --queries QUERIES --output DIR",
+            f"  next             drama-data build --candidates {self.output} --queries {self.queries_from or 'QUERIES'} "
+            f"--output DIR",
         ]
         return "\n".join(lines)
 
@@ -333,7 +335,7 @@ def mine(
     check_source_passages(rows, passages, queries=str(queries), corpus=str(corpus), chunking=chunking)
     t_read = time.perf_counter()
 
-    report = MineReport(output=str(output), queries=len(rows), passages=len(passages), k=k,
+    report = MineReport(output=str(output), queries_from=str(queries), queries=len(rows), passages=len(passages), k=k,
                         k_effective=min(k, len(passages)))
     if k > len(passages):
         log.warning("-k %d is larger than the corpus (%d passages); mining %d", k, len(passages), len(passages))
