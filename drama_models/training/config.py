@@ -54,10 +54,12 @@ def _is_number(text: str) -> bool:
 class TrainConfig:
     """Everything one training run needs. ``help`` metadata doubles as the CLI help text."""
 
-    model: str = field(default="", metadata={"help": "Checkpoint to start from (folder or Hub id)."})
+    model: str = field(default="", metadata={
+        "help": "Checkpoint to start from: a folder, a Hub id or a bundled short name (all-MiniLM-L6-v2)."})
     output_dir: str = field(default="", metadata={"help": "Where checkpoints, logs and the final model go."})
     datasets: list[DatasetSpec] = field(default_factory=list, metadata={
-        "help": "Training data, Tevatron format; PATH or PATH:WEIGHT, repeatable."})
+        "help": "Training data, Tevatron format: the folder `drama-data build` wrote, a .parquet/.jsonl file or "
+                "a Hub dataset; PATH or PATH:WEIGHT, repeatable."})
 
     # encoder (None = the checkpoint's saved setting, else DRAMA's default; see DramaEncoder.from_pretrained)
     pooling: str | None = field(default=None, metadata={"help": "mean | eos | cls (DRAMA: mean)."})
