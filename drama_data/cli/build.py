@@ -106,7 +106,7 @@ def _show_template(ctx, _param, value):
 @click.option("--candidates", multiple=True, type=click.Path(file_okay=False), help="Candidates folder from `mine` (single-input form; several inputs: --input).")
 @click.option("--queries", multiple=True, type=click.Path(file_okay=False), help="Queries dataset the candidates were mined from (records not_mined).")
 @click.option("--rerank", multiple=True, type=click.Path(file_okay=False), help="Rankings folder from `generate --task rerank` over --candidates.")
-@click.option("--group", default="default", show_default=True, help="Mixing group of the --candidates input.")
+@click.option("--group", default=None, help="Mixing group of the --candidates input (default: default; with --input: group=).")
 @click.option("--output", default=None, type=click.Path(file_okay=False), help="Output dataset folder (overrides output: in the config).")
 @click.option("--seed", type=int, default=None, help="Seed for mixing and shuffling (default 0).")
 @click.option("--positives", multiple=True, metavar="RULE=LO-HI", help="Positive rank range of a rule, e.g. qgen=1-10.")
@@ -141,6 +141,8 @@ def command(config_path, inputs, candidates, queries, rerank, group, output, see
     if inputs and (candidates or queries or rerank):
         raise ConfigError("--candidates/--queries/--rerank and --input both given; describe every input with "
                           "--input candidates=DIR,queries=DIR[,rerank=DIR][,ratio=R]")
+    if inputs and group is not None:
+        raise ConfigError("--group applies to --candidates; with --input give group=NAME inside each --input")
     if not config_path and not candidates and not inputs:
         raise click.UsageError("give --input candidates=DIR,... (repeatable), --candidates DIR or --config FILE.yaml")
     overrides: dict = {"output": output, "seed": seed, "mix_by": mix_by, "mix_total": mix_total}
@@ -149,7 +151,7 @@ def command(config_path, inputs, candidates, queries, rerank, group, output, see
     elif candidates:
         from pathlib import Path
 
-        overrides["inputs"] = [InputSpec(candidates=candidates[0], name=Path(candidates[0]).name, group=group,
+        overrides["inputs"] = [InputSpec(candidates=candidates[0], name=Path(candidates[0]).name, group=group or "default",
                                          rerank=rerank[0] if rerank else None,
                                          queries=queries[0] if queries else None)]
     elif rerank or queries:
