@@ -68,6 +68,8 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
         if "=" not in v:
             raise ConfigError(f"{option} {v!r}: expected NAME=VALUE")
         k, val = v.split("=", 1)
+        if k.strip() in out:
+            raise ConfigError(f"{option} {k.strip()}= given twice ({out[k.strip()]} and {val.strip()}); give it once")
         out[k.strip()] = val.strip()
     return out
 

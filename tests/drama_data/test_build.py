@@ -447,6 +447,7 @@ def test_cli_several_inputs_with_a_ratio_each(tmp_path):
     (["--input", "candidates=A,ratio=two"], "ratio: 'two' is not a number"),
     (["--input", "candidates=A,colour=red"], "unknown key 'colour'"),
     (["--input", "candidates=A", "--group", "web"], "--group applies to --candidates"),
+    (["--candidates", "A", "--negatives", "qgen=30-50", "--negatives", "qgen=20-25"], "--negatives qgen= given twice"),
     (["--input", "candidates=A,ratio=1", "--input", "candidates=B"], "inputs[1].ratio: missing"),
     (["--input", "candidates=A,ratio=1", "--input", "candidates=B,ratio=1", "--mix", "x=1"],
      "ratios are given both per input"),
