@@ -90,7 +90,8 @@ def load_rows(spec: DatasetSpec):
         stage = _drama_stage(path)
         what = f"a `drama-data {stage}` output, " if stage and stage != "build" else ""
         raise ValueError(
-            f"{where}: {what}not a training set (no {', '.join(missing)} column; found {', '.join(ds.column_names)}); "
+            f"{where}: {what}not a training set (missing column(s) {', '.join(missing)}; found "
+            f"{', '.join(ds.column_names)}); "
             "`drama-models train` reads Tevatron rows (query_id, query, positive_passages, negative_passages) "
             "as `drama-data build` writes them"
         )

@@ -200,7 +200,7 @@ def test_train_names_a_dataset_that_is_not_a_training_set(tmp_path, model):
     base = ["train", "--model", str(model), "--output-dir", str(tmp_path / "run"), "--max-steps", "1"]
     one_line_error(CliRunner().invoke(main, [*base, "--dataset", str(tmp_path / "qgen")]),
                    f"training dataset {tmp_path / 'qgen'}: a `drama-data generate` output, not a training set "
-                   "(no positive_passages column")
+                   "(missing column(s) positive_passages")
     one_line_error(CliRunner().invoke(main, [*base, "--dataset", str(tmp_path / "nothing")]),
                    "no such file or folder")
     (tmp_path / "notes.txt").write_text("hello")
