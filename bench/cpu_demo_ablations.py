@@ -1,18 +1,22 @@
-"""Ablations behind the cpu-demo's data defaults: which generated training data makes all-MiniLM-L6-v2 better?
+"""Ablations behind the cpu-demo's defaults: which generated training data makes all-MiniLM-L6-v2 better?
 
-Dev split only: SciFact's *train* qrels (809 claims) over a fixed subset of the corpus (every document judged for
-those claims plus ``--distractors`` random others), so nothing here looks at the test queries. Each variant
-builds Tevatron rows from a generated-queries folder (``drama-data generate --task queries``) and/or cropped
-sentences, trains with :func:`drama_models.training.trainer.train` and reports dev nDCG@10.
+Dev split only: SciFact's *train* qrels (809 claims) over a fixed subset of the corpus (every document judged
+for those claims plus ``--distractors`` random others); the test queries are never looked at. Each variant runs
+the toolkit's own ``build`` (with the given rule options) over mined candidates (``drama-data mine``), trains
+with :func:`drama_models.training.trainer.train` and reports dev nDCG@10 next to the untrained model.
 
-    python bench/cpu_demo_ablations.py --qgen runs/sf-qgen --variants base,qgen-bm25,qgen-dense --steps 40
+    python bench/cpu_demo_ablations.py --qgen runs/qgen-cands --crop runs/crop-cands \\
+        --variants base,qgen,qgen+sent,qgen-strong --steps 40
 
-Variants (comma-separated; ``base`` = the untrained model):
-- ``qgen-bm25``: LLM queries, source passage positive, BM25 ranks 30-50 negatives (the paper's ranges);
-- ``qgen-dense``: LLM queries kept when the current encoder ranks their source in its top ``--roundtrip``,
-  source positive, negatives from the encoder's ranks 3-30 below the source's score minus a margin;
-- ``ict``: cropped sentences removed from their passage (inverse cloze), negatives as ``qgen-dense``;
-- ``qgen-dense+ict``: both, half each.
+Variants (comma-separated):
+- ``base``: the untrained model;
+- ``qgen``: LLM queries, build defaults (``miner: weak``: source passage positive, round trip, ranks 3-30
+  negatives);
+- ``sent``: cropped sentences, build defaults (inverse-cloze positives);
+- ``qgen+sent``: both inputs, one ratio each (1:1);
+- ``qgen-strong`` / ``sent-strong``: the paper's rules (``miner: strong``: ranks 1-10 positive, 30-50 negative);
+- ``qgen-noroundtrip``: ``qgen`` without the round-trip check;
+- ``sent-copy``: ``sent`` with the whole source passage as the positive (no inverse cloze).
 Last line: ``cpu_demo_dev_ndcg10: BEST_VARIANT VALUE (goal: > base + 0.03)``.
 """
 from __future__ import annotations
@@ -20,13 +24,23 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
+
+VARIANTS = {
+    "qgen": ({"qgen": {}}, "weak", {}),
+    "sent": ({"sent": {}}, "weak", {}),
+    "qgen+sent": ({"qgen": {}, "sent": {}}, "weak", {}),
+    "qgen-strong": ({"qgen": {}}, "strong", {}),
+    "sent-strong": ({"sent": {}}, "strong", {}),
+    "qgen-noroundtrip": ({"qgen": {}}, "weak", {"qgen": {"roundtrip_top": None}}),
+    "sent-copy": ({"sent": {}}, "weak", {"sent": {"positive_text": "passage"}}),
+    "qgen-bm25neg": ({"qgen": {}}, "weak", {"qgen": {"negatives": [30, 50]}}),
+}
 
 
 def dev_collection(data_root: Path, distractors: int, seed: int):
@@ -38,174 +52,82 @@ def dev_collection(data_root: Path, distractors: int, seed: int):
     random.Random(seed).shuffle(others)
     keep = judged | set(others[:distractors])
     corpus = {d: v for d, v in c.corpus.items() if d in keep}
-    queries = {q: c.queries[q] for q in c.qrels}
-    return BeirCollection(name="scifact-dev", path=c.path, split="train", corpus=corpus, queries=queries,
-                          qrels=c.qrels), c
-
-
-def read_generated(folder: str) -> list[dict]:
-    from drama_data.dataset_folder import read_table
-
-    return read_table(folder, "queries").to_pylist()
-
-
-_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(])")
-
-
-def ict_rows(full, n: int, seed: int) -> list[dict]:
-    """Inverse-cloze pairs: a random sentence of a document is the query, the document without it the positive."""
-    rng = random.Random(seed)
-    ids = sorted(full.corpus)
-    rng.shuffle(ids)
-    out = []
-    for d in ids:
-        sents = [s for s in _SENT.split(full.corpus[d]["text"]) if len(s.split()) >= 6]
-        if len(sents) < 3:
-            continue
-        i = rng.randrange(len(sents))
-        rest = " ".join(s for j, s in enumerate(sents) if j != i)
-        out.append({"query_id": f"{d}/ict", "query": sents[i], "doc_id": d,
-                    "positive_text": rest, "title": full.corpus[d]["title"]})
-        if len(out) >= n:
-            break
-    return out
+    return BeirCollection(name="scifact-dev", path=c.path, split="train", corpus=corpus,
+                          queries={q: c.queries[q] for q in c.qrels}, qrels=c.qrels)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
-    ap.add_argument("--qgen", default=None)
-    ap.add_argument("--variants", default="base,qgen-bm25,qgen-dense")
+    ap.add_argument("--qgen", default=None, help="mine output over generated queries")
+    ap.add_argument("--crop", default=None, help="mine output over cropped sentences")
+    ap.add_argument("--variants", default="base,qgen,qgen+sent")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--group", type=int, default=4)
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--temperature", type=float, default=0.05)
     ap.add_argument("--passage-len", type=int, default=128)
-    ap.add_argument("--roundtrip", type=int, default=20)
-    ap.add_argument("--ict", type=int, default=800)
     ap.add_argument("--distractors", type=int, default=1200)
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "ablations")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--world", choices=["all", "dev+qgen"], default="dev+qgen",
-                    help="documents to mine negatives from (dev+qgen: cheaper on 2 cores)")
     a = ap.parse_args()
 
-    import numpy as np
     from scifact_data import minilm_path
 
+    from drama_data.build import build
+    from drama_data.build_config import InputSpec, load_config
     from drama_models.encoder import DramaEncoder
-    from drama_models.evaluation import bm25_run, compute_metrics, dense_run, ranked
+    from drama_models.evaluation import compute_metrics, dense_run
     from drama_models.training.config import TrainConfig
     from drama_models.training.trainer import train
 
     a.out.mkdir(parents=True, exist_ok=True)
-    dev, full = dev_collection(a.data_root, a.distractors, a.seed)
+    dev = dev_collection(a.data_root, a.distractors, a.seed)
     base_model = minilm_path()
-    gen = read_generated(a.qgen) if a.qgen else []
-    if a.world == "dev+qgen":  # mine within the dev documents and the generated queries' documents only
-        keep = set(dev.corpus) | {r["doc_id"] for r in gen}
-        full.corpus = {d: v for d, v in full.corpus.items() if d in keep}
-    print(f"dev: {len(dev.queries)} queries, {len(dev.corpus)} documents; mining over {len(full.corpus)}",
-          flush=True)
+    print(f"dev: {len(dev.queries)} queries, {len(dev.corpus)} documents", flush=True)
+    results_path = a.out / "results.json"
+    results: dict[str, dict] = json.loads(results_path.read_text()) if results_path.is_file() else {}
 
-    def dev_ndcg(model_path: str) -> float:
+    def dev_metrics(model_path: str) -> dict:
         enc = DramaEncoder.from_pretrained(model_path)
         m = compute_metrics(dev.qrels, dense_run(enc, dev, k=100, show_progress=False))
-        return m["ndcg@10"]
+        return {"ndcg@10": round(m["ndcg@10"], 4), "recall@100": round(m["recall@100"], 4)}
 
-    results: dict[str, float] = {}
-    variants = [v.strip() for v in a.variants.split(",") if v.strip()]
-    full_ids = list(full.corpus)
-    texts = {d: full.corpus[d] for d in full_ids}
-
-    # the current encoder over the whole corpus (mining + round trip), computed once
-    dense_cache = a.out / f"dense_minilm_{a.world}_{len(full_ids)}.npy"
-    enc0 = None
-    if any("dense" in v or "ict" in v for v in variants):
-        enc0 = DramaEncoder.from_pretrained(base_model)
-        if dense_cache.is_file():
-            doc_emb = np.load(dense_cache)
-        else:
-            t = time.time()
-            doc_emb = np.asarray(enc0.encode_documents(full.document_texts(full_ids), batch_size=32,
-                                                       show_progress=True), dtype=np.float32)
-            np.save(dense_cache, doc_emb)
-            print(f"encoded {len(full_ids)} documents in {time.time() - t:.0f} s", flush=True)
-
-    def dense_hits(queries: list[str], k: int = 50):
-        q = np.asarray(enc0.encode_queries(queries, batch_size=64, show_progress=False), dtype=np.float32)
-        scores = q @ doc_emb.T
-        top = np.argsort(-scores, axis=1)[:, :k]
-        return [[(full_ids[j], float(scores[i, j])) for j in row] for i, row in enumerate(top)]
-
-    def passage(d: str) -> dict:
-        return {"docid": d, "title": texts[d]["title"], "text": texts[d]["text"]}
-
-    def dense_rows(items: list[dict], positive_text_key: str | None) -> list[dict]:
-        hits = dense_hits([it["query"] for it in items])
-        rows, dropped = [], 0
-        for it, h in zip(items, hits):
-            ranking = [d for d, _ in h]
-            if positive_text_key is None and it["doc_id"] not in ranking[:a.roundtrip]:
-                dropped += 1
-                continue
-            score = dict(h)
-            src = score.get(it["doc_id"], min(score.values()))
-            negs = [d for d, s in h[2:30] if d != it["doc_id"] and s < src - 0.05][:8]
-            if len(negs) < 2:
-                continue
-            pos = passage(it["doc_id"]) if positive_text_key is None else {
-                "docid": it["doc_id"], "title": it["title"], "text": it[positive_text_key]}
-            rows.append({"query_id": it["query_id"], "query": it["query"], "positive_passages": [pos],
-                         "negative_passages": [passage(d) for d in negs]})
-        print(f"  dense rows: {len(rows)} of {len(items)} ({dropped} failed the round trip)", flush=True)
-        return rows
-
-    qgen_items = [{"query_id": r["query_id"], "query": r["query"], "doc_id": r["doc_id"]} for r in gen
-                  if r["doc_id"] in texts]
-    for v in variants:
+    inputs = {"qgen": a.qgen, "sent": a.crop}
+    for v in [x.strip() for x in a.variants.split(",") if x.strip()]:
         t0 = time.time()
-        if v == "base":
-            results[v] = dev_ndcg(base_model)
-            print(f"{v}: dev nDCG@10 {results[v]:.4f} ({time.time() - t0:.0f} s)", flush=True)
+        key = v if v == "base" else f"{v}/steps{a.steps}/lr{a.lr}/g{a.group}/t{a.temperature}"
+        if key in results:
+            print(f"{key}: {results[key]} (cached)", flush=True)
             continue
-        if v == "qgen-bm25":
-            from drama_models.beir import BeirCollection
-
-            coll = BeirCollection(name="x", path=full.path, split="train", corpus=full.corpus,
-                                  queries={it["query_id"]: it["query"] for it in qgen_items}, qrels={})
-            run = bm25_run(coll, k=50, language="en")
-            rows = []
-            for it in qgen_items:
-                ranking = [d for d, _ in ranked(run[it["query_id"]])]
-                negs = [d for d in ranking[29:50] if d != it["doc_id"]]
-                if negs:
-                    rows.append({"query_id": it["query_id"], "query": it["query"],
-                                 "positive_passages": [passage(it["doc_id"])],
-                                 "negative_passages": [passage(d) for d in negs]})
-        elif v == "qgen-dense":
-            rows = dense_rows(qgen_items, None)
-        elif v == "ict":
-            rows = dense_rows(ict_rows(full, a.ict, a.seed), "positive_text")
-        elif v == "qgen-dense+ict":
-            q = dense_rows(qgen_items, None)
-            rows = q + dense_rows(ict_rows(full, len(q), a.seed), "positive_text")
+        if v == "base":
+            results[key] = dev_metrics(base_model)
         else:
-            raise SystemExit(f"unknown variant {v}")
-        data = a.out / f"{v}.jsonl"
-        data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        cfg = TrainConfig(model=base_model, output_dir=str(a.out / f"model-{v}"), datasets=[str(data)],
-                          query_max_len=32, passage_max_len=a.passage_len, batch_size=a.batch_size,
-                          train_group_size=a.group, temperature=a.temperature, learning_rate=a.lr,
-                          max_steps=a.steps, warmup_steps=max(1, a.steps // 10), logging_steps=10, save_steps=0,
-                          bf16="false", seed=a.seed, resume="none", show_progress=False)
-        path = train(cfg)
-        results[v] = dev_ndcg(str(path))
-        print(f"{v}: {len(rows)} rows, dev nDCG@10 {results[v]:.4f} ({time.time() - t0:.0f} s)", flush=True)
-    (a.out / "results.json").write_text(json.dumps(results, indent=2))
-    best = max((k for k in results if k != "base"), key=results.get, default="base")
-    print(f"cpu_demo_dev_ndcg10: {best} {results[best]:.4f} (goal: > base {results.get('base', float('nan')):.4f} + 0.03)")
+            if v not in VARIANTS:
+                raise SystemExit(f"unknown variant {v}; known: base, {', '.join(VARIANTS)}")
+            used, miner, rules = VARIANTS[v]
+            specs = [InputSpec(candidates=inputs[name], name=name, group=name) for name in used]
+            if any(s.candidates is None for s in specs):
+                raise SystemExit(f"{v} needs --{'/--'.join(used)}")
+            data = a.out / f"train-{v}"
+            cfg = load_config(None, inputs=specs, output=str(data), miner=miner, rules=rules,
+                              mix_ratios={name: 1 for name in used} if len(used) > 1 else None)
+            report = build(cfg, overwrite=True, progress=False)
+            cfg_t = TrainConfig(model=base_model, output_dir=str(a.out / f"model-{v}"), datasets=[str(data)],
+                                query_max_len=32, passage_max_len=a.passage_len, batch_size=a.batch_size,
+                                train_group_size=a.group, temperature=a.temperature, learning_rate=a.lr,
+                                max_steps=a.steps, warmup_steps=max(1, a.steps // 10), logging_steps=10,
+                                save_steps=0, bf16="false", seed=a.seed, resume="none", show_progress=False)
+            path = train(cfg_t)
+            results[key] = {**dev_metrics(str(path)), "rows": report.rows, "removed": report.removed}
+        results[key]["seconds"] = round(time.time() - t0)
+        print(f"{key}: {results[key]}", flush=True)
+        results_path.write_text(json.dumps(results, indent=2))
+    base = results.get("base", {}).get("ndcg@10", float("nan"))
+    trained = {k: r["ndcg@10"] for k, r in results.items() if k != "base"}
+    best = max(trained, key=trained.get) if trained else "base"
+    print(f"cpu_demo_dev_ndcg10: {best} {trained.get(best, base):.4f} (goal: > base {base:.4f} + 0.03)")
 
 
 if __name__ == "__main__":

@@ -99,11 +99,42 @@ class LoadedInput:
 
 @dataclass
 class BuildReport:
+    """What a build did; ``render()`` is the one-screen summary the CLI prints, ``as_dict()`` its ``--json``."""
+
     output: str
     rows: int = 0
     removed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    inputs: dict[str, int] = field(default_factory=dict)  # input name -> candidate rows read
+    labels: dict[str, dict] = field(default_factory=dict)  # rule -> rows, mean positives / negatives
+    mix: dict[str, Any] = field(default_factory=dict)  # by, ratios, available, kept (empty: no mixing)
+
+    def as_dict(self) -> dict:
+        return {"output": self.output, "rows": self.rows, "removed": self.removed, "counts": self.counts,
+                "inputs": self.inputs, "labels": self.labels, "mix": self.mix, "seconds": self.seconds}
+
+    def render(self) -> str:
+        lines = [f"drama-data build: done in {self.seconds:.1f} s",
+                 f"  inputs           " + ", ".join(f"{k} ({v} queries)" for k, v in self.inputs.items()),
+                 f"  rows written     {self.rows}",
+                 f"  removed          {sum(self.removed.values())}"]
+        for reason, n in sorted(self.removed.items(), key=lambda kv: -kv[1]):
+            lines.append(f"                     {n:>6}  {reason}")
+        for rule, st in self.labels.items():
+            lines.append(f"  rule {rule:<11} {st['rows']} rows, {st['mean_positives']:g} positives and "
+                         f"{st['mean_negatives']:g} negatives per row")
+        if self.mix:
+            kept = ", ".join(f"{k} {self.mix['kept'].get(k, 0)}/{self.mix['available'].get(k, 0)} (ratio {r:g})"
+                             for k, r in (self.mix.get("ratios") or {}).items())
+            lines.append(f"  mixed by {self.mix['by']:<7} {kept}")
+        for key in ("source", "language"):
+            if self.counts.get(key):
+                lines.append(f"  by {key:<13} " + ", ".join(f"{k} {v}" for k, v in self.counts[key].items()))
+        lines += [f"  output           {self.output}",
+                  f"  load it with     datasets.load_dataset({self.output!r}, 'train')",
+                  f"  train on it      drama-models train --dataset {self.output} ..."]
+        return "\n".join(lines)
 
 
 def _load_input(i: int, spec: InputSpec) -> LoadedInput:
@@ -372,6 +403,9 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
                          removed=dict(collections.Counter(r["reason"] for r in removed)))
     report.counts = _counts(train_rows)
     stats = _label_stats(train_rows, fn_dropped)
+    report.inputs = {i.spec.name: i.n_rows for i in inputs}
+    report.labels = stats
+    report.mix = mix_info
     prov = {"stage": "build", "created": utc_now(), "config": cfg.as_dict(), "mix": mix_info,
             "inputs": [{"name": i.spec.name, "candidates": i.spec.candidates, "rerank": i.spec.rerank,
                         "queries": i.spec.queries, "group": i.spec.group, "rows": i.n_rows, "k": i.k,

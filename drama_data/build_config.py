@@ -115,6 +115,7 @@ class InputSpec:
     rerank: str | None = None
     queries: str | None = None
     queries_config: str = "queries"
+    ratio: float | None = None  # share of this input in the mix (all inputs or none; mixes by input)
 
 
 @dataclass
@@ -284,6 +285,20 @@ def make_rules(overrides: Mapping[str, Mapping[str, Any]] | None = None, miner: 
     return rules
 
 
+def _ratio(value, option: str) -> float | None:
+    """A mixing ratio: a number > 0 (from YAML, or a string from the command line), or None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{option}: {value!r} is not a number") from None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise ConfigError(f"{option}: must be a number > 0, got {value!r}")
+    return int(value) if float(value).is_integer() else float(value)
+
+
 def _resolve(path: str | None, base: Path | None) -> str | None:
     if path is None or base is None:
         return path
@@ -294,10 +309,11 @@ def _resolve(path: str | None, base: Path | None) -> str | None:
 def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
     """Read a YAML config (relative paths resolve against its folder) and apply CLI-style ``overrides``.
 
-    Top-level YAML keys: ``inputs`` (list of {candidates, name, group, rerank, queries, queries_config}),
-    ``output``, ``seed``, ``miner`` (weak | strong: which default rules), ``rules`` ({rule: {positives, negatives, source_positive, ranking, fn_margin,
-    max_positives, max_negatives, min_negatives, exclude_source_from_negatives, roundtrip_top,
-    positive_text}}), ``source_rules``
+    Top-level YAML keys: ``inputs`` (list of {candidates, name, group, rerank, queries, queries_config, ratio};
+    ``ratio`` on every input mixes the inputs by those ratios, instead of ``mix.ratios``),
+    ``output``, ``seed``, ``miner`` (weak | strong: which default rules), ``rules`` ({rule: {positives,
+    negatives, source_positive, ranking, fn_margin, max_positives, max_negatives, min_negatives,
+    exclude_source_from_negatives, roundtrip_top, positive_text}}), ``source_rules``
     ({source: rule}), ``false_negatives`` ({mode}), ``filters`` (see ``DEFAULT_FILTERS``), ``mix`` ({by,
     ratios, total, shuffle}). ``overrides``: ``inputs``, ``output``, ``seed``, ``rules`` (merged per rule),
     ``filters`` (merged), ``mix_ratios``, ``mix_by``, ``mix_total``, ``fn_margin`` (all rules), ``miner``.
@@ -334,7 +350,8 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
         inputs.append(InputSpec(candidates=_resolve(item["candidates"], base),
                                 name=str(item.get("name") or ""), group=str(item.get("group") or "default"),
                                 rerank=_resolve(item.get("rerank"), base), queries=_resolve(item.get("queries"), base),
-                                queries_config=item.get("queries_config") or "queries"))
+                                queries_config=item.get("queries_config") or "queries",
+                                ratio=_ratio(item.get("ratio"), f"inputs[{i}].ratio")))
     given = {inp.name for inp in inputs if inp.name}
     for i, inp in enumerate(inputs):
         if not inp.name:  # default: the candidates folder's name, made unique with its position if needed
@@ -381,12 +398,26 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
     ratios = overrides.get("mix_ratios") or mix.get("ratios")
     if ratios is not None and not isinstance(ratios, dict):
         raise ConfigError("mix.ratios: expected a mapping KEY: RATIO")
+    mix_by = overrides.get("mix_by") or mix.get("by", "group")
+    with_ratio = [i for i, inp in enumerate(inputs) if inp.ratio is not None]
+    if with_ratio:  # ratios given per input: mix by input
+        without = [i for i, inp in enumerate(inputs) if inp.ratio is None]
+        if without:
+            raise ConfigError(f"inputs[{without[0]}].ratio: missing; give a ratio on every input or on none "
+                              f"(input {inputs[with_ratio[0]].name!r} has ratio={inputs[with_ratio[0]].ratio:g})")
+        if ratios:
+            raise ConfigError("mix.ratios: ratios are given both per input (ratio=) and in mix.ratios / --mix; "
+                              "use one of the two")
+        if mix_by != "input" and (overrides.get("mix_by") or mix.get("by")):
+            raise ConfigError(f"mix.by: {mix_by!r}, but per-input ratios mix by input; leave mix.by out")
+        mix_by = "input"
+        ratios = {inp.name: inp.ratio for inp in inputs}
     cfg = BuildConfig(
         inputs=inputs,
         output=overrides.get("output") or _resolve(raw.get("output"), base),
         seed=overrides["seed"] if overrides.get("seed") is not None else raw.get("seed", 0), miner=miner,
         rules=rules, source_rules=source_rules, fn_mode=fn.get("mode", "relative"), filters=filters,
-        mix_by=overrides.get("mix_by") or mix.get("by", "group"),
+        mix_by=mix_by,
         mix_ratios={str(k): v for k, v in ratios.items()} if ratios else None,
         mix_total=overrides.get("mix_total") or mix.get("total"),
         shuffle=bool(mix.get("shuffle", True)),

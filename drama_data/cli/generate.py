@@ -74,6 +74,7 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--rpm", type=float, default=None, help="openai: requests per minute at most (the server's x-ratelimit-* headers also apply).")
 @click.option("--tpm", type=float, default=None, help="openai: tokens per minute at most (prompt + completion).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for scripts).")
 @clean_errors
 def command(**o):
     """Generate queries (or crops, cross-lingual queries, rerank labels) for a corpus.
@@ -83,6 +84,7 @@ def command(**o):
     """
     from drama_data.api import run_generate
 
+    as_json = o.pop("as_json")
     o["engine_kwargs"] = _engine_args(o.pop("engine_arg"))
     summary = run_generate(echo=lambda m: click.echo(m, err=True), **o)
-    click.echo(summary.render())
+    click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else summary.render())

@@ -438,3 +438,64 @@ def test_default_input_names_are_unique(tmp_path):
     assert [i.name for i in c.inputs] == ["cands", "cands-1", "x"]
     with pytest.raises(ConfigError, match=r"inputs\[1\].name: 'x' is used twice"):
         load_config(None, inputs=[{"candidates": "a", "name": "x"}, {"candidates": "b", "name": "x"}], output="o")
+
+
+def test_cli_several_inputs_with_a_ratio_each(tmp_path):
+    from drama_data.cli import main
+
+    a = make_candidates(tmp_path / "qgen-cands", [row(f"a{i}", q(i, seed=1), "qgen", "", cands(50)) for i in range(20)])
+    b = make_candidates(tmp_path / "crop-cands", [row(f"b{i}", q(i, seed=2), "sent", "", cands(50)) for i in range(20)])
+    out = str(tmp_path / "train")
+    res = CliRunner().invoke(main, ["build", "--input", f"candidates={a},ratio=2", "--input",
+                                    f"candidates={b},ratio=1,name=crop", "--output", out, "--no-progress", "--miner", "strong"])
+    assert res.exit_code == 0, res.output
+    t = read_table(out, "train").to_pylist()
+    assert {n: sum(r["input"] == n for r in t) for n in ("qgen-cands", "crop")} == {"qgen-cands": 20, "crop": 10}
+    assert "drama-data build: done" in res.output and "rows written     30" in res.output
+    assert "mixed by input" in res.output and "crop 10/20 (ratio 1)" in res.output and "{" not in res.output
+    res = CliRunner().invoke(main, ["build", "--input", f"candidates={a}", "--input", f"candidates={b}",
+                                    "--output", out, "--no-progress", "--json", "--miner", "strong"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["rows"] == 40 and json.loads(res.output)["inputs"] == {"qgen-cands": 20,
+                                                                                       "crop-cands": 20}
+    # the same from YAML
+    path = tmp_path / "build.yaml"
+    path.write_text(yaml.safe_dump({"inputs": [{"candidates": "qgen-cands", "ratio": 1},
+                                               {"candidates": "crop-cands", "ratio": 3}], "output": "y",
+                                    "miner": "strong"}))
+    res = CliRunner().invoke(main, ["build", "--config", str(path), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert len(read_table(tmp_path / "y", "train")) == 26  # 20 crop rows hold 3/4: 6 + 20 (largest total)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--candidates", "A", "--candidates", "B"], "--candidates given 2 times; for several inputs use --input"),
+    (["--candidates", "A", "--queries", "Q1", "--queries", "Q2"], "--queries given 2 times"),
+    (["--candidates", "A", "--input", "candidates=B"], "--candidates/--queries/--rerank and --input both given"),
+    (["--input", "queries=Q"], "candidates=DIR is missing"),
+    (["--input", "candidates=A,ratio=two"], "ratio: 'two' is not a number"),
+    (["--input", "candidates=A,colour=red"], "unknown key 'colour'"),
+    (["--input", "candidates=A", "--group", "web"], "--group applies to --candidates"),
+    (["--candidates", "A", "--negatives", "qgen=30-50", "--negatives", "qgen=20-25"], "--negatives qgen= given twice"),
+    (["--input", "candidates=A,ratio=1", "--input", "candidates=B"], "inputs[1].ratio: missing"),
+    (["--input", "candidates=A,ratio=1", "--input", "candidates=B,ratio=1", "--mix", "x=1"],
+     "ratios are given both per input"),
+])
+def test_cli_refuses_ambiguous_inputs(tmp_path, args, message):
+    from drama_data.cli import main
+
+    res = CliRunner().invoke(main, ["build", *args, "--output", str(tmp_path / "o")])
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_help_shows_both_forms():
+    from drama_data.cli import main
+
+    res = CliRunner().invoke(main, ["build", "--help"])
+    assert "--input candidates=runs/qgen-cands,queries=runs/qgen,ratio=1" in res.output
+    assert "inputs:" in res.output and "--show-template" in res.output
+    res = CliRunner().invoke(main, ["build", "--show-template"])
+    assert res.exit_code == 0 and load_config  # the template parses (test_shipped_config_template_is_valid)
+    assert "inputs:" in res.output and "ratio" in res.output
