@@ -73,6 +73,8 @@ class RunSummary:
     failures: Counter = field(default_factory=Counter)
     stats: ExecutionStats = field(default_factory=ExecutionStats)
     skipped_documents: int = 0
+    skipped: list = field(default_factory=list)  # [{"id", "where", "reason"}] of documents/pages left out
+    stopped: str = ""  # why the run stopped before the end (--max-requests/--max-cost); "" when it ran through
     seconds: float = 0.0
     model: str = ""
 
@@ -89,7 +91,13 @@ class RunSummary:
         lines = [
             f"drama-data generate --task {self.task}: done in {self.seconds:.1f} s",
             f"  model            {self.model or '-'}",
-            f"  passages         {self.passages} ({self.skipped_documents} empty documents skipped)",
+            f"  passages         {self.passages} ({self.skipped_documents} documents or pages skipped)",
+        ]
+        for s in self.skipped[:5]:
+            lines.append(f"                     skipped {s['id']}: {s['reason']}")
+        if len(self.skipped) > 5:
+            lines.append(f"                     ... {len(self.skipped) - 5} more (see provenance.json)")
+        lines += [
             f"  rows written     {self.rows}",
             f"  failed           {self.failed_slots} without a row; {sum(self.failures.values())} failed attempts",
         ]
@@ -150,7 +158,7 @@ def generate(
                                      on_empty=corpus.on_empty)
     selected = select_passages(passages, limit=limit, num_shards=num_shards, shard_index=shard_index)
     summary = RunSummary(output=str(output), task=task.name, passages=len(selected),
-                         skipped_documents=len(report.skipped))
+                         skipped_documents=len(report.skipped), skipped=report.skipped)
     rows: dict[str, dict] = {}
     failures: list[dict] = []
     prompt = None
