@@ -43,6 +43,18 @@ def build_backend(backend_name: str, model: str | None, *, echo=print, **o: Any)
     return make_backend("openai", model, echo=echo, **opts)
 
 
+def plan_options(model: str | None, backend_name: str, o: dict):
+    """``(price, budget)`` from ``--prices``, ``--max-cost`` and ``--max-requests`` (price ``None`` if unknown)."""
+    from drama_data.budget import Budget
+    from drama_data.embedded import EMBEDDED_MODEL, is_embedded
+    from drama_data.prices import load_prices, price_for
+
+    label = EMBEDDED_MODEL if backend_name == "vllm" and is_embedded(model) else str(model)
+    price = price_for(label, load_prices(o.get("prices")))
+    budget = Budget(max_requests=o.get("max_requests"), max_cost=o.get("max_cost"), price=price)
+    return price, budget
+
+
 def run_generate(
     *,
     corpus: str,
@@ -84,12 +96,14 @@ def run_generate(
         built.append(build_backend(backend_name, model, echo=echo, **o))
         return built[0]
 
+    price, budget = plan_options(model, backend_name, o)
     cache = open_cache(o.get("cache_dir"), o.get("no_cache", False))
     try:
         return generate(
             task, corpus_opts, output, backend=backend_factory if task.uses_llm else None, prompt_format=o.get("prompt_format"),
             limit=o.get("limit"), num_shards=o.get("num_shards", 1), shard_index=o.get("shard_index", 0),
             cache=cache, overwrite=o.get("overwrite", False), progress=o.get("progress", True), echo=echo,
+            budget=budget, dry_run=o.get("dry_run", False), plan_sample=o.get("plan_sample") or 64, price=price,
         )
     finally:
         for backend in built:

@@ -69,6 +69,16 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--concurrency", default=16, show_default=True, help="openai: requests in flight.")
 @click.option("--timeout", default=120.0, show_default=True, help="openai: seconds per request.")
 @click.option("--max-retries", default=6, show_default=True, help="openai: retries per request.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (requests, tokens, cost, time) and exit: no model is "
+              "loaded and no request is sent.")
+@click.option("--plan-sample", type=int, default=64, show_default=True,
+              help="--dry-run: count prompt tokens on this many requests and extrapolate.")
+@click.option("--prices", default=None, type=click.Path(dir_okay=False),
+              help="YAML of $ per 1M tokens, MODEL: {input: X, output: Y}; overrides the built-in table.")
+@click.option("--max-requests", type=int, default=None,
+              help="Stop after sending this many requests (cached ones are free); rerun to continue.")
+@click.option("--max-cost", type=float, default=None,
+              help="Stop when the run has spent this many dollars (needs a price for the model); rerun to continue.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @clean_errors
 def command(**o):
@@ -82,3 +92,5 @@ def command(**o):
     o["engine_kwargs"] = _engine_args(o.pop("engine_arg"))
     summary = run_generate(echo=lambda m: click.echo(m, err=True), **o)
     click.echo(summary.render())
+    if getattr(summary, "reported", None):
+        click.echo(summary.reported)
