@@ -75,6 +75,7 @@ class RunSummary:
     stats: ExecutionStats = field(default_factory=ExecutionStats)
     skipped_documents: int = 0
     skipped: list = field(default_factory=list)  # [{"id", "where", "reason"}] of documents/pages left out
+    reported: str = ""  # the quality report's line (set by api.run_generate once the report is written)
     stopped: str = ""  # why the run stopped before the end (--max-requests/--max-cost); "" when it ran through
     seconds: float = 0.0
     model: str = ""

@@ -57,12 +57,16 @@ def _float_or_none(v: str, option: str):
 @click.option("--max-copy-rate", default=None, help="Copy-rate threshold (or 'none').")
 @click.option("--near-dup-threshold", default=None, help="Near-duplicate Jaccard threshold (or 'none').")
 @click.option("--min-agreement", default=None, help="Minimum rerank Kendall tau (or 'none').")
+@click.option("--exclude-contaminated", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Remove rows overlapping this evaluation collection (BEIR folder, test qrels); repeatable.")
+@click.option("--contamination", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Only report overlap with this evaluation collection in the card (see drama-data report).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder that is not a drama-toolkit dataset.")
 @click.option("--no-progress", is_flag=True)
 @clean_errors
 def command(config_path, candidates, queries, rerank, group, output, seed, positives, negatives, source_positive,
             max_negatives, fn_margin, mix, mix_by, mix_total, min_query_tokens, max_query_tokens, max_copy_rate,
-            near_dup_threshold, min_agreement, overwrite, no_progress):
+            near_dup_threshold, min_agreement, exclude_contaminated, contamination, overwrite, no_progress):
     """Label positives and hard negatives, filter, dedup and mix into a Tevatron-format training set."""
     from drama_data.build import build
     from drama_data.build_config import InputSpec, load_config
@@ -107,8 +111,13 @@ def command(config_path, candidates, queries, rerank, group, output, seed, posit
                    ("min_agreement", min_agreement)):
         if v is not None:
             filters[key] = _float_or_none(v, "--" + key.replace("_", "-"))
+    if exclude_contaminated:
+        filters["exclude_contaminated"] = list(exclude_contaminated)
     overrides["filters"] = filters
     cfg = load_config(config_path, **overrides)
     report = build(cfg, overwrite=overwrite, progress=not no_progress)
+    from drama_data.report.render import report_after_run
+
+    report_after_run(report.output, list(contamination) + list(exclude_contaminated), echo=click.echo)
     click.echo(json.dumps({"output": report.output, "rows": report.rows, "removed": report.removed,
                            "counts": report.counts, "seconds": report.seconds}, indent=2))

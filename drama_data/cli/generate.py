@@ -79,6 +79,8 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
               help="Stop after sending this many requests (cached ones are free); rerun to continue.")
 @click.option("--max-cost", type=float, default=None,
               help="Stop when the run has spent this many dollars (needs a price for the model); rerun to continue.")
+@click.option("--contamination", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Check the output against this evaluation collection (BEIR folder) in its quality report.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @clean_errors
 def command(**o):
