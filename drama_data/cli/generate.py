@@ -27,7 +27,7 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
               type=click.Choice(["queries", "crop", "crosslingual", "rerank"]), help="What to generate.")
 @click.option("--backend", "backend_name", default="vllm", show_default=True, type=click.Choice(["vllm", "openai"]))
 @click.option("--model", default=None, help="HF id, local folder or .gguf file; default: the embedded Gemma-3-270M.")
-@click.option("--corpus", required=True, help="BEIR folder, .jsonl[.gz]/.parquet file, HF dataset (for rerank: a mine output).")
+@click.option("--corpus", required=True, help="BEIR folder, .jsonl[.gz]/.parquet file, HF dataset, or a folder/file of .txt/.md/.html/.pdf (for rerank: a mine output).")
 @click.option("--output", required=True, type=click.Path(file_okay=False), help="Dataset folder to write.")
 @click.option("--limit", type=int, default=None, help="Use only the first N passages (queries for rerank).")
 @click.option("--split", default="train", show_default=True, help="Split of an HF dataset corpus.")

@@ -79,7 +79,7 @@ def copy_rate(stats: dict[str, dict], path: Path) -> str:
             ax.hist(vals, bins=bins, alpha=0.6 if len(stats) > 1 else 1.0, label=label,
                     weights=[1 / len(vals)] * len(vals))
     ax.axvline(s["copy_rate"]["threshold"], color="k", linestyle="--", linewidth=1)
-    ax.set_title("Query-passage copy rate (word 3-grams of the query found in its passage)")
+    ax.set_title("Query-passage copy rate (word 3-grams)")
     ax.set_xlabel("copy rate")
     ax.set_ylabel("share of rows")
     if len(stats) > 1:
