@@ -19,6 +19,7 @@ START = "<!-- drama-report:start -->"
 END = "<!-- drama-report:end -->"
 REPORT_DIR = "report"
 LIST_LIMIT = 50
+MAX_JSON_VALUES = 10_000
 
 
 def _pct(x: float) -> str:
@@ -126,7 +127,10 @@ def report_folder(folder: str | Path, *, contamination: list[str] | None = None,
         s["contamination"] = check_dataset(index, s["kind"], read_table(folder, s["kind"]).to_pylist())
     out = folder / REPORT_DIR
     figs = figures.write_figures({folder.name: s}, out)
-    (out / "quality.json").write_text(json.dumps(s, indent=1, ensure_ascii=False, default=str),
+    saved = s
+    if len(s["copy_rate"].get("values", [])) > MAX_JSON_VALUES:  # per-row rates: only small datasets keep them
+        saved = {**s, "copy_rate": {k: v for k, v in s["copy_rate"].items() if k != "values"}}
+    (out / "quality.json").write_text(json.dumps(saved, indent=1, ensure_ascii=False, default=str),
                                       encoding="utf-8")
     _put_section(folder / "README.md", section(s, figs))
     return s
