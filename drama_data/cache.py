@@ -96,18 +96,21 @@ class RequestCache:
                       prompt_sha256: str | None = None) -> dict | None:
         """Mean tokens and parse rate of earlier requests of this model and task with the same ``max_tokens``
         (and prompt, when ``prompt_sha256`` is given): ``{"requests", "prompt_tokens", "completion_tokens",
-        "parsed"}`` as means over ``requests`` rows, or ``None`` without history."""
-        sql = ("SELECT COUNT(*), AVG(prompt_tokens), AVG(completion_tokens), AVG(parsed) FROM usage "
+        "parsed"}`` as means over ``requests`` rows, ``completion_sd`` (standard deviation) and ``capped``
+        (answers that reached ``max_tokens``), or ``None`` without history."""
+        sql = ("SELECT COUNT(*), AVG(prompt_tokens), AVG(completion_tokens), AVG(parsed), "
+               "AVG(completion_tokens * completion_tokens), SUM(completion_tokens >= max_tokens) FROM usage "
                "WHERE backend = ? AND model = ? AND task = ? AND max_tokens = ?")
         args: list = [backend, model, task, max_tokens]
         if prompt_sha256:
             sql += " AND prompt_sha256 = ?"
             args.append(prompt_sha256)
         with self._lock:
-            n, p, c, ok = self._db.execute(sql, args).fetchone()
+            n, p, c, ok, c2, capped = self._db.execute(sql, args).fetchone()
         if not n:
             return None
-        return {"requests": n, "prompt_tokens": p, "completion_tokens": c, "parsed": ok}
+        return {"requests": n, "prompt_tokens": p, "completion_tokens": c, "parsed": ok,
+                "completion_sd": max(0.0, c2 - c * c) ** 0.5, "capped": capped or 0}
 
     def throughput_history(self, backend: str, model: str, task: str) -> dict | None:
         """Completion tokens per second over earlier runs of this model and task (engine start included)."""

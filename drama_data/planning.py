@@ -6,7 +6,9 @@ A plan counts passages and requests, how many are already in the request cache, 
   the engine would get; for an API model the Hugging Face tokenizer of that name when there is one, else
   about 4 characters per token, labelled as such) on an even sample of ``sample`` requests, extrapolated;
 - completion tokens: the mean of this model's earlier requests for the task (the cache's usage history, same
-  ``max_tokens``; same prompt when there are enough), else ``max_tokens`` as an upper bound;
+  ``max_tokens``; same prompt when there are enough), with a likely range (:attr:`Plan.completion_range`:
+  answer lengths are heavy-tailed, a model that rambles to ``max_tokens`` now and then moves the total a
+  lot), else ``max_tokens`` as an upper bound;
 - retries: from the share of earlier answers that did not parse (the task retries up to ``max_attempts``);
 - cost: tokens times the model's price (:mod:`drama_data.prices`); time: earlier runs' seconds per request.
 """
@@ -46,6 +48,7 @@ class Plan:
     parse_rate: float | None = None
     price: Price | None = None
     seconds_per_request: float | None = None
+    history: dict | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -69,6 +72,20 @@ class Plan:
         return self.expected_requests * self.completion_tokens_per_request
 
     @property
+    def completion_range(self) -> tuple[float, float] | None:
+        """A likely range (about 95%) of the completion tokens, from the history's spread: the sampling error
+        of N new answers and of the history's mean, ``1.96 * sd * sqrt(N + N^2 / n)``; when no earlier answer
+        reached ``max_tokens``, the high end also allows the share of such answers that ``n`` clean ones
+        cannot rule out (rule of three: 3 / n)."""
+        h = self.history
+        if not h:
+            return None
+        n, total, mean = h["requests"], self.expected_requests, self.completion_tokens_per_request
+        spread = 1.96 * h["completion_sd"] * (total + total * total / n) ** 0.5
+        tail = total * min(1.0, 3 / n) * max(0.0, self.max_tokens - mean) if not h["capped"] else 0.0
+        return max(0.0, self.completion_tokens - spread), self.completion_tokens + spread + tail
+
+    @property
     def cost(self) -> float | None:
         return self.price.cost(self.prompt_tokens, self.completion_tokens) if self.price else None
 
@@ -83,6 +100,7 @@ class Plan:
                 "sample": self.sample, "tokenizer": self.tokenizer,
                 "prompt_tokens": round(self.prompt_tokens), "completion_tokens": round(self.completion_tokens),
                 "completion_source": self.completion_source,
+                "completion_range": [round(x) for x in self.completion_range] if self.completion_range else None,
                 "cost_usd": None if self.cost is None else round(self.cost, 4),
                 "seconds": None if self.seconds is None else round(self.seconds, 1)}
 
@@ -101,11 +119,13 @@ class Plan:
         elif self.max_attempts > 1:
             lines.append(f"  with retries     up to {self.to_send * self.max_attempts} if answers do not parse "
                          f"(no history to estimate the rate)")
+        rng = self.completion_range
+        rng_text = f"; likely {rng[0]:,.0f}-{rng[1]:,.0f}" if rng else ""
         lines += [
             f"  prompt tokens    {self.prompt_tokens:,.0f} ({self.prompt_tokens_per_request:.1f} per request; "
             f"{self.tokenizer}; counted on {sample})",
             f"  completion tok.  {self.completion_tokens:,.0f} ({self.completion_tokens_per_request:.1f} per "
-            f"request; {self.completion_source})",
+            f"request; {self.completion_source}{rng_text})",
         ]
         if self.price is not None:
             lines.append(f"  cost             ${self.cost:,.4f} (${self.price.input}/1M in, ${self.price.output}/1M "
@@ -205,6 +225,7 @@ def make_plan(
         if thr:
             plan.seconds_per_request = thr["seconds_per_request"]
     if hist:
+        plan.history = hist
         plan.completion_tokens_per_request = hist["completion_tokens"]
         plan.parse_rate = hist["parsed"]
         plan.completion_source = (f"mean of {hist['requests']} earlier requests of this model and task in the "

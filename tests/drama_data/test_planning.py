@@ -113,3 +113,15 @@ def test_prices_builtin_override_and_matching(tmp_path):
 def test_even_sample():
     assert even_sample(5, 10) == [0, 1, 2, 3, 4]
     assert even_sample(100, 4) == [0, 25, 50, 75]
+
+
+def test_completion_range_from_the_history_spread():
+    plan = Plan(task="queries", backend="fake", model="m", form="chat", passages=77, requests=77, max_tokens=256,
+                completion_tokens_per_request=17.0)
+    plan.history = {"requests": 56, "completion_tokens": 17.0, "completion_sd": 5.0, "capped": 0, "parsed": 1.0}
+    low, high = plan.completion_range
+    spread = 1.96 * 5.0 * (77 + 77 * 77 / 56) ** 0.5
+    assert low == pytest.approx(77 * 17 - spread)
+    assert high == pytest.approx(77 * 17 + spread + 77 * 3 / 56 * (256 - 17))  # none capped: rule of three
+    plan.history["capped"] = 2
+    assert plan.completion_range[1] == pytest.approx(77 * 17 + spread)
