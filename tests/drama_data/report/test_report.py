@@ -163,3 +163,14 @@ def test_contamination_collection_errors(tmp_path):
     (tmp_path / "x").mkdir()
     with pytest.raises(InputError, match="no qrels/test.tsv"):
         load_index([str(tmp_path / "x")])
+
+
+def test_rankings_report(tmp_path):
+    out = tmp_path / "rr"
+    rows = [{"query_id": "a", "query": "what causes zinc deficiency in children", "language": "en", "repaired": 0},
+            {"query_id": "b", "query": "What causes zinc deficiency in children", "language": "en", "repaired": 3}]
+    write_dataset(out, {"rankings": pa.Table.from_pylist(rows)}, default="rankings", card_body="# r\n")
+    s = report_folder(out)
+    assert s["kind"] == "rankings" and s["duplicates"]["exact"] == 1
+    assert s["failures"] == {"queries_with_repaired_windows": 1, "rate": 0.5}
+    assert s["copy_rate"]["n"] == 0 and "no passage text" in (out / "README.md").read_text()
