@@ -50,6 +50,27 @@ def build_backend(backend_name: str, model: str | None, *, echo=print, **o: Any)
     return make_backend(backend_name, model, echo=echo, **opts)
 
 
+def _with_report(result, output: str, contamination: list[str]):
+    """A finished run's summary, after its quality report (``drama-data report``) has been written."""
+    if isinstance(result, RunSummary):
+        from drama_data.report.render import report_after_run
+
+        result.reported = report_after_run(output, contamination, echo=None)
+    return result
+
+
+def plan_options(model: str | None, backend_name: str, o: dict):
+    """``(price, budget)`` from ``--prices``, ``--max-cost`` and ``--max-requests`` (price ``None`` if unknown)."""
+    from drama_data.budget import Budget
+    from drama_data.embedded import EMBEDDED_MODEL, is_embedded
+    from drama_data.prices import load_prices, price_for
+
+    label = EMBEDDED_MODEL if backend_name == "vllm" and is_embedded(model) else str(model)
+    price = price_for(label, load_prices(o.get("prices")))
+    budget = Budget(max_requests=o.get("max_requests"), max_cost=o.get("max_cost"), price=price)
+    return price, budget
+
+
 def run_generate(
     *,
     corpus: str,
@@ -62,10 +83,12 @@ def run_generate(
 ) -> RunSummary:
     """Run ``drama-data generate`` (see ``drama-data generate --help`` for every option)."""
     o.setdefault("progress", not o.pop("no_progress", False))
+    contamination = list(o.pop("contamination", None) or [])
     if task_name == "rerank":
         from drama_data.rerank.stage import run_rerank
 
-        return run_rerank(corpus=corpus, output=output, backend_name=backend_name, model=model, echo=echo, **o)
+        result = run_rerank(corpus=corpus, output=output, backend_name=backend_name, model=model, echo=echo, **o)
+        return _with_report(result, output, contamination)
     task_opts: dict[str, Any] = {"seed": o.get("seed", 0), "prompt_path": o.get("prompt_path")}
     if task_name in ("queries", "crop", "crosslingual"):
         task_opts["queries_per_doc"] = o.get("queries_per_doc", 1)
@@ -91,13 +114,16 @@ def run_generate(
         built.append(build_backend(backend_name, model, echo=echo, **o))
         return built[0]
 
+    price, budget = plan_options(model, backend_name, o)
     cache = open_cache(o.get("cache_dir"), o.get("no_cache", False))
     try:
-        return generate(
+        result = generate(
             task, corpus_opts, output, backend=backend_factory if task.uses_llm else None, prompt_format=o.get("prompt_format"),
             limit=o.get("limit"), num_shards=o.get("num_shards", 1), shard_index=o.get("shard_index", 0),
             cache=cache, overwrite=o.get("overwrite", False), progress=o.get("progress", True), echo=echo,
+            budget=budget, dry_run=o.get("dry_run", False), plan_sample=o.get("plan_sample") or 64, price=price,
         )
+        return _with_report(result, output, contamination)
     finally:
         for backend in built:
             backend.close()

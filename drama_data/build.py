@@ -10,7 +10,8 @@ Per row, in this order, the first reason that applies removes it (recorded in th
 nothing disappears silently): ``not_reranked`` (input has rankings, this query has none), ``too_short`` /
 ``too_long`` (query tokens), ``copy_rate`` (query copies its source passage), ``low_agreement`` (rerank
 passes disagree), then labelling by the row's rule (:mod:`drama_data.labelling`: ``no_positive``,
-``too_few_negatives``), then ``duplicate`` / ``near_duplicate`` (against rows kept so far, inputs in
+``too_few_negatives``), then ``contaminated`` (``filters.exclude_contaminated``: the query or one of the row's
+passages overlaps an evaluation collection, :mod:`drama_data.report.contamination`), then ``duplicate`` / ``near_duplicate`` (against rows kept so far, inputs in
 order), then ``mixing`` (sampled out to hold the ratios, :mod:`drama_data.mixing`). The rule of a row is
 ``rerank`` when its input has rankings, else ``source_rules[row.source]`` (sent, qgen, crosslingual).
 
@@ -70,7 +71,7 @@ REMOVED_SCHEMA = pa.schema([
     ("detail", pa.string()),
 ])
 REASONS = ("not_mined", "not_reranked", "too_short", "too_long", "copy_rate", "low_agreement", "roundtrip",
-           "no_positive", "too_few_negatives", "duplicate", "near_duplicate", "mixing")
+           "no_positive", "too_few_negatives", "contaminated", "duplicate", "near_duplicate", "mixing")
 CANDIDATE_COLUMNS = ("query_id", "query", "source", "language", "source_passage_id", "candidates")
 
 
@@ -272,6 +273,12 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
     check_inputs(cfg, inputs)
     f = cfg.filters
     dedup = Deduplicator(exact=bool(f["dedup_exact"]), threshold=f["near_dup_threshold"], ngram=f["near_dup_ngram"])
+    leaks = None
+    if f.get("exclude_contaminated"):
+        from drama_data.report.contamination import load_index
+
+        leaks = load_index(list(f["exclude_contaminated"]), f.get("contamination_split") or "test")
+    passage_leak: dict[tuple[str, str], dict | None] = {}
     removed: list[dict] = []
     kept: list[dict] = []
     fn_dropped = collections.Counter()
@@ -340,6 +347,21 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
             if lab.reason:
                 removed.append(_removed(row, inp, rule_name, lab.reason, lab.detail))
                 continue
+            if leaks is not None:
+                hit = leaks.query(query)
+                what = f"query ~ {hit['eval_id']} (similarity {hit['similarity']})" if hit else ""
+                for d in ([source_id] if source_id else []) + list(lab.positives) + list(lab.negatives):
+                    if what:
+                        break
+                    key = (inp.spec.name, d)
+                    if key not in passage_leak:
+                        text = inp.passages.get(d, ("", ""))[1]
+                        passage_leak[key] = leaks.passage(text) if text else None
+                    if passage_leak[key]:
+                        what = f"passage {d!r} ~ {passage_leak[key]['eval_id']} (overlap {passage_leak[key]['overlap']})"
+                if what:
+                    removed.append(_removed(row, inp, rule_name, "contaminated", what))
+                    continue
             dup = dedup.check(f"{inp.spec.name}/{row['query_id']}", query)
             if dup is not None:
                 kind, kept_key, sim = dup

@@ -35,6 +35,11 @@ Filters: queries of fewer than 3 or more than 128 tokens are removed; ``qgen``/`
 word-trigram copy rate from their source passage exceeds 0.8 are removed (cropped sentences copy by design
 and are exempt); exact duplicates (after NFKC, case folding, punctuation and whitespace normalisation) and
 near duplicates (character-trigram Jaccard >= 0.8) are removed, the first kept.
+
+``filters.exclude_contaminated`` (``--exclude-contaminated DIR``, none by default): rows whose query matches
+a query of these evaluation collections (BEIR folders, ``contamination_split`` qrels, default ``test``), or
+whose source, positive or negative passages overlap a passage those qrels judge, are removed
+(reason ``contaminated``; tests in :mod:`drama_data.report.contamination`).
 """
 from __future__ import annotations
 
@@ -82,6 +87,7 @@ DEFAULT_FILTERS: dict[str, Any] = {
     "max_copy_rate": 0.8, "copy_ngram": 3, "copy_rate_sources": ["qgen", "crosslingual"],
     "dedup_exact": True, "near_dup_threshold": 0.8, "near_dup_ngram": 3,
     "min_agreement": None, "rerank_fallback": True,
+    "exclude_contaminated": [], "contamination_split": "test",
 }
 
 
@@ -253,6 +259,11 @@ def _check_filters(f: Mapping[str, Any]) -> None:
         raise ConfigError(f"filters.rerank_fallback: must be true or false, got {f.get('rerank_fallback')!r}")
     if not isinstance(f.get("copy_rate_sources", []), list):
         raise ConfigError("filters.copy_rate_sources: must be a list of query sources")
+    ex = f.get("exclude_contaminated", [])
+    if not isinstance(ex, list) or not all(isinstance(x, str) and x for x in ex):
+        raise ConfigError("filters.exclude_contaminated: must be a list of evaluation collection folders")
+    if not isinstance(f.get("contamination_split", "test"), str):
+        raise ConfigError("filters.contamination_split: must be a qrels split name such as test")
 
 
 def _unknown_keys(d: Mapping, allowed, where: str) -> None:
@@ -390,6 +401,9 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
     for key, value in (overrides.get("filters") or {}).items():
         _unknown_keys({key: value}, DEFAULT_FILTERS, "filters.")
         filters[key] = value
+    if isinstance(raw_filters.get("exclude_contaminated"), list) and not (overrides.get("filters") or {}).get(
+            "exclude_contaminated"):
+        filters["exclude_contaminated"] = [_resolve(str(x), base) for x in raw_filters["exclude_contaminated"]]
 
     mix = raw.get("mix") or {}
     if not isinstance(mix, dict):

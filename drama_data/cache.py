@@ -4,6 +4,11 @@ The key is the SHA-256 of the backend name, the model identity, the sampling set
 prompt form and the rendered prompt. A rerun of the same command finds every completion it already paid for,
 whatever the output folder, shard or order. Only successful completions are stored: failures are retried.
 Safe against kill -9 (WAL journal; each completion is its own transaction) and shared between processes.
+
+The same file keeps a usage history for plans (``drama-data generate --dry-run``): one ``usage`` row per
+request key (backend, model, task, prompt hash, max_tokens, token counts, whether the answer parsed) and one
+``throughput`` row per run that generated something (completion tokens and seconds), so a plan can say how
+many tokens a model writes for a task, how often it must retry, and how long it takes.
 """
 from __future__ import annotations
 
@@ -41,6 +46,15 @@ class RequestCache:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS usage (key TEXT PRIMARY KEY, backend TEXT, model TEXT, task TEXT, "
+            "prompt_sha256 TEXT, max_tokens INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER, "
+            "parsed INTEGER, created REAL)"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS throughput (backend TEXT, model TEXT, task TEXT, requests INTEGER, "
+            "prompt_tokens INTEGER, completion_tokens INTEGER, seconds REAL, created REAL)"
+        )
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Completion]:
         keys = list(dict.fromkeys(keys))
@@ -61,6 +75,53 @@ class RequestCache:
             self._db.execute(
                 "INSERT OR REPLACE INTO completions (key, value, created) VALUES (?, ?, ?)", (key, value, time.time())
             )
+
+    def record_usage(self, rows: Iterable[tuple]) -> None:
+        """Store ``(key, backend, model, task, prompt_sha256, max_tokens, prompt_tokens, completion_tokens,
+        parsed)`` tuples; a key already recorded keeps its first row (reruns do not count twice)."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR IGNORE INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 [(*r, now) for r in rows])
+            self._db.execute("COMMIT")
+
+    def record_throughput(self, backend: str, model: str, task: str, requests: int, prompt_tokens: int,
+                          completion_tokens: int, seconds: float) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO throughput VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (backend, model, task, requests, prompt_tokens, completion_tokens, seconds, time.time()))
+
+    def usage_history(self, backend: str, model: str, task: str, max_tokens: int,
+                      prompt_sha256: str | None = None) -> dict | None:
+        """Mean tokens and parse rate of earlier requests of this model and task with the same ``max_tokens``
+        (and prompt, when ``prompt_sha256`` is given): ``{"requests", "prompt_tokens", "completion_tokens",
+        "parsed"}`` as means over ``requests`` rows, ``completion_sd`` (standard deviation) and ``capped``
+        (answers that reached ``max_tokens``), or ``None`` without history."""
+        sql = ("SELECT COUNT(*), AVG(prompt_tokens), AVG(completion_tokens), AVG(parsed), "
+               "AVG(completion_tokens * completion_tokens), SUM(completion_tokens >= max_tokens) FROM usage "
+               "WHERE backend = ? AND model = ? AND task = ? AND max_tokens = ?")
+        args: list = [backend, model, task, max_tokens]
+        if prompt_sha256:
+            sql += " AND prompt_sha256 = ?"
+            args.append(prompt_sha256)
+        with self._lock:
+            n, p, c, ok, c2, capped = self._db.execute(sql, args).fetchone()
+        if not n:
+            return None
+        return {"requests": n, "prompt_tokens": p, "completion_tokens": c, "parsed": ok,
+                "completion_sd": max(0.0, c2 - c * c) ** 0.5, "capped": capped or 0}
+
+    def throughput_history(self, backend: str, model: str, task: str) -> dict | None:
+        """Completion tokens per second over earlier runs of this model and task (engine start included)."""
+        with self._lock:
+            n, req, c, sec = self._db.execute(
+                "SELECT COUNT(*), SUM(requests), SUM(completion_tokens), SUM(seconds) FROM throughput "
+                "WHERE backend = ? AND model = ? AND task = ?", (backend, model, task)).fetchone()
+        if not n or not sec:
+            return None
+        return {"runs": n, "requests": req, "completion_tokens": c, "seconds": sec,
+                "seconds_per_request": sec / max(req, 1)}
 
     def __len__(self) -> int:
         with self._lock:

@@ -1,4 +1,5 @@
-"""Corpus readers: a BEIR folder, a jsonl/parquet file, or a Hugging Face dataset, into ``Document`` records.
+"""Corpus readers: a BEIR folder, a jsonl/parquet file, a Hugging Face dataset, or a folder of your own
+documents (.txt, .md, .html, .pdf; see :mod:`drama_data.documents`), into ``Document`` records.
 
 Every reader validates as it goes and raises :class:`~drama_data.errors.InputError` naming the file and line
 (or the id) for a malformed json line, non-UTF-8 bytes, a missing id or text field, or a duplicate id.
@@ -39,7 +40,7 @@ class CorpusReport:
 
     def as_dict(self) -> dict:
         return {"source": self.source, "documents": self.documents, "skipped": len(self.skipped),
-                "skipped_examples": self.skipped[:20]}
+                "skipped_examples": self.skipped[:200]}
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,8 @@ def _iter_source_records(source: str, split: str) -> Iterator[tuple[str, dict]]:
         if name.endswith(".parquet"):
             yield from _iter_parquet(path)
             return
-        raise InputError(f"{path}: unknown corpus format (expected .jsonl, .jsonl.gz, .parquet or a BEIR folder)")
+        raise InputError(f"{path}: unknown corpus format (expected .jsonl, .jsonl.gz, .parquet, "
+                         f".txt, .md, .html, .pdf, a folder of those, or a BEIR folder)")
     if source.count("/") <= 1 and not source.startswith((".", "/", "~")) and not path.suffix:
         yield from _iter_hf_records(source, split, local=False)
         return
@@ -212,6 +214,16 @@ def read_documents(
     if on_empty not in ("skip", "error"):
         raise ValueError("on_empty must be 'skip' or 'error'")
     report = CorpusReport(source=str(source))
+    from drama_data.documents import is_document_file, is_document_folder, read_document_folder
+
+    path = Path(str(source)).expanduser()
+    if is_document_folder(path) or is_document_file(path):
+        docs, report.skipped = read_document_folder(path)
+        report.documents = len(docs)
+        if not docs:
+            reasons = "; ".join(f"{s['id']}: {s['reason']}" for s in report.skipped[:3])
+            raise InputError(f"{source}: no readable documents ({len(report.skipped)} skipped: {reasons})")
+        return docs, report
     docs = list(_records_to_documents(_iter_source_records(str(source), split), fields, report, on_empty))
     if not docs:
         raise InputError(f"{source}: the corpus has no documents with text ({len(report.skipped)} skipped)")

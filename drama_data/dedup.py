@@ -68,8 +68,13 @@ class Deduplicator:
         h = np.fromiter(sh, dtype=np.int64, count=len(sh)) % _PRIME
         return ((self._a[:, None] * h[None, :] + self._b[:, None]) % _PRIME).min(axis=1)
 
-    def check(self, key: str, text: str) -> tuple[str, str, float] | None:
-        """``None`` if ``text`` is new (and remember it), else ``(kind, kept_key, similarity)``."""
+    def find(self, text: str) -> tuple[str, str, float] | None:
+        """Like :meth:`check` but never remembers ``text``: ``(kind, kept_key, similarity)`` or ``None``."""
+        return self.check(None, text)
+
+    def check(self, key: str | None, text: str) -> tuple[str, str, float] | None:
+        """``None`` if ``text`` is new (and remember it under ``key``; ``key=None`` remembers nothing), else
+        ``(kind, kept_key, similarity)``."""
         norm = normalise_query(text)
         if self.exact and norm in self._exact:
             return ("duplicate", self._exact[norm], 1.0)
@@ -91,6 +96,8 @@ class Deduplicator:
                         best = (sim, idx)
             if best is not None:
                 return ("near_duplicate", self._kept[best[1]][0], round(best[0], 4))
+        if key is None:
+            return None
         if self.exact:
             self._exact[norm] = key
         if self.threshold is not None and norm:

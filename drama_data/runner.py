@@ -20,13 +20,14 @@ import pyarrow as pa
 
 from drama_data import __version__
 from drama_data.backends.base import Backend
-from drama_data.cache import RequestCache
+from drama_data.budget import Budget
+from drama_data.cache import RequestCache, request_key
 from drama_data.card import render_dataset_card
 from drama_data.chunking import Passage, load_passages
 from drama_data.corpus import Fields
 from drama_data.dataset_folder import LOG_FILE, check_output_folder, dumps, utc_now, write_dataset
 from drama_data.errors import ConfigError
-from drama_data.execution import ExecutionStats, execute
+from drama_data.execution import ExecutionStats
 from drama_data.tasks.base import ParseFailure, Task
 
 QUERY_COLUMNS: dict[str, pa.DataType] = {
@@ -73,6 +74,9 @@ class RunSummary:
     failures: Counter = field(default_factory=Counter)
     stats: ExecutionStats = field(default_factory=ExecutionStats)
     skipped_documents: int = 0
+    skipped: list = field(default_factory=list)  # [{"id", "where", "reason"}] of documents/pages left out
+    reported: str = ""  # the quality report's line (set by api.run_generate once the report is written)
+    stopped: str = ""  # why the run stopped before the end (--max-requests/--max-cost); "" when it ran through
     seconds: float = 0.0
     model: str = ""
 
@@ -82,14 +86,20 @@ class RunSummary:
                 "requests": self.stats.requests, "cached": self.stats.cached, "generated": self.stats.generated,
                 "backend_errors": self.stats.errors, "prompt_tokens": self.stats.prompt_tokens,
                 "completion_tokens": self.stats.completion_tokens, "skipped_documents": self.skipped_documents,
-                "seconds": round(self.seconds, 2)}
+                "seconds": round(self.seconds, 2), "stopped": self.stopped or None}
 
     def render(self) -> str:
         d = self.as_dict()
         lines = [
             f"drama-data generate --task {self.task}: done in {self.seconds:.1f} s",
             f"  model            {self.model or '-'}",
-            f"  passages         {self.passages} ({self.skipped_documents} empty documents skipped)",
+            f"  passages         {self.passages} ({self.skipped_documents} documents or pages skipped)",
+        ]
+        for s in self.skipped[:5]:
+            lines.append(f"                     skipped {s['id']}: {s['reason']}")
+        if len(self.skipped) > 5:
+            lines.append(f"                     ... {len(self.skipped) - 5} more (see provenance.json)")
+        lines += [
             f"  rows written     {self.rows}",
             f"  failed           {self.failed_slots} without a row; {sum(self.failures.values())} failed attempts",
         ]
@@ -102,6 +112,9 @@ class RunSummary:
             f"  output           {self.output}",
             f"  load it with     datasets.load_dataset({self.output!r})",
         ]
+        if self.stopped:
+            lines.insert(1, f"  STOPPED          {self.stopped}; the rows so far are written and every answer is "
+                            "cached: rerun the same command (with a larger limit) to continue")
         return "\n".join(lines)
 
 
@@ -137,20 +150,29 @@ def generate(
     overwrite: bool = False,
     progress: bool = True,
     echo: Callable[[str], None] | None = print,
-) -> RunSummary:
+    budget: Budget | None = None,
+    dry_run: bool = False,
+    plan_sample: int = 64,
+    price=None,
+):
     """Run ``task`` over ``corpus`` and write the dataset folder ``output``; return the run summary.
 
-    ``backend`` may be a zero-argument factory, called only once the corpus has been validated.
+    ``backend`` may be a zero-argument factory, called only once the corpus has been validated (building a
+    backend loads no model: engines start on the first request). ``budget`` stops the run early (see
+    :mod:`drama_data.budget`; ``summary.stopped`` says why). ``dry_run=True`` writes and sends nothing and
+    returns a :class:`~drama_data.planning.Plan` instead (``price``: the model's :class:`~drama_data.prices.Price`;
+    ``plan_sample``: requests whose prompt tokens are counted).
     Raises ``InputError``/``ConfigError`` before writing anything when the corpus or options are bad.
     """
     t0 = time.time()
-    output = check_output_folder(output, overwrite=overwrite)
+    if not dry_run:
+        output = check_output_folder(output, overwrite=overwrite)
     passages, report = load_passages(corpus.source, fields=corpus.fields, split=corpus.split,
                                      max_tokens=corpus.max_tokens, chunk_tokenizer=corpus.chunk_tokenizer,
                                      on_empty=corpus.on_empty)
     selected = select_passages(passages, limit=limit, num_shards=num_shards, shard_index=shard_index)
     summary = RunSummary(output=str(output), task=task.name, passages=len(selected),
-                         skipped_documents=len(report.skipped))
+                         skipped_documents=len(report.skipped), skipped=report.skipped)
     rows: dict[str, dict] = {}
     failures: list[dict] = []
     prompt = None
@@ -164,9 +186,23 @@ def generate(
         form = prompt_format or ("chat" if backend.supports_chat() else "completion")
         prompt = task.use_form(form)
         summary.model = backend.model
+        if dry_run:
+            from drama_data.planning import make_plan
+
+            requests = [task.request(p, slot, 0) for p in selected for slot in task.slots(p)]
+            return make_plan(task=task.name, backend=backend, form=form, passages=len(selected), requests=requests,
+                             cache=cache, prompt_sha256=prompt.sha256, max_tokens=task.sampling.max_tokens,
+                             max_attempts=task.max_attempts, price=price, sample=plan_sample)
         if echo:
             echo(f"{len(selected)} passages; prompt {prompt.id} ({form} form); model {backend.model}")
-        _run_llm_task(task, selected, backend, cache, rows, failures, summary, progress)
+        _run_llm_task(task, selected, backend, cache, rows, failures, summary, progress, budget or Budget())
+    elif dry_run:
+        from drama_data.planning import Plan
+
+        plan = Plan(task=task.name, backend="-", model="-", form="-", passages=len(selected), requests=0)
+        plan.notes.append(f"task {task.name} uses no LLM: {sum(len(task.slots(p)) for p in selected)} rows "
+                          "made directly from the passages")
+        return plan
     else:
         for p in selected:
             for slot, result in task.direct(p):
@@ -189,6 +225,7 @@ def generate(
         "corpus": {**corpus.as_dict(), **report.as_dict()},
         "selection": {"limit": limit, "num_shards": num_shards, "shard_index": shard_index,
                       "passages": len(selected)},
+        "stopped": summary.stopped or None,
         "counts": summary.as_dict(),
     }
     provenance["counts"].pop("output", None)
@@ -199,7 +236,7 @@ def generate(
     return summary
 
 
-def _run_llm_task(task, selected, backend, cache, rows, failures, summary, progress) -> None:
+def _run_llm_task(task, selected, backend, cache, rows, failures, summary, progress, budget: Budget) -> None:
     pending = [(p, slot) for p in selected for slot in task.slots(p)]
     prompt = task.prompt
     for attempt in range(task.max_attempts):
@@ -207,11 +244,17 @@ def _run_llm_task(task, selected, backend, cache, rows, failures, summary, progr
             break
         requests = [task.request(p, slot, attempt) for p, slot in pending]
         desc = f"{task.name}" + (f" (retry {attempt})" if attempt else "")
-        results, stats = execute(requests, backend, cache, desc=desc, progress=progress)
+        results, stats = budget.execute(requests, backend, cache, desc=desc, progress=progress)
         summary.stats.add(stats)
+        if cache is not None and stats.generated:
+            cache.record_throughput(backend.name, backend.cache_model, task.name, stats.generated,
+                                    stats.prompt_tokens, stats.completion_tokens, stats.seconds)
+        usage = []
         retry = []
         for (p, slot), req in zip(pending, requests):
-            c = results[req.id]
+            c = results.get(req.id)
+            if c is None:  # not sent: the budget ran out (summary.stopped says so)
+                continue
             last = attempt + 1 >= task.max_attempts
             if not c.ok:
                 failures.append(_failure(slot, p.id, attempt, "backend", c.error or "error", c.text,
@@ -220,17 +263,26 @@ def _run_llm_task(task, selected, backend, cache, rows, failures, summary, progr
             try:
                 parsed = task.parse(p, slot, prompt.response_prefix + c.text)
             except ParseFailure as exc:
+                usage.append((req, c, 0))
                 failures.append(_failure(slot, p.id, attempt, "parse", exc.reason, c.text, c.finish_reason,
                                          last, backend.model, prompt.sha256))
                 if not last:
                     retry.append((p, slot))
                 continue
+            usage.append((req, c, 1))
             prov = {"backend": backend.name, "model": backend.model, "prompt_id": prompt.id,
                     "prompt_sha256": prompt.sha256, "sampling": json.dumps(req.sampling.as_dict(), sort_keys=True),
                     "seed": req.sampling.seed, "attempt": attempt, "finish_reason": c.finish_reason,
                     "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
             rows[slot] = _row(p, slot, task, parsed, prov)
+        if cache is not None and usage:
+            cache.record_usage((request_key(backend.name, backend.cache_model, r), backend.name, backend.cache_model,
+                                task.name, prompt.sha256, r.sampling.max_tokens, c.prompt_tokens, c.completion_tokens,
+                                ok) for r, c, ok in usage)
         pending = retry
+        if budget.stopped:
+            break
+    summary.stopped = budget.stopped
 
 
 def _row(p: Passage, slot: str, task: Task, parsed: dict, prov: dict) -> dict:

@@ -6,7 +6,7 @@ import logging
 
 import click
 
-COMMANDS = ("generate", "mine", "build", "merge", "publish")
+COMMANDS = ("generate", "mine", "build", "merge", "publish", "report")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -129,6 +129,10 @@ def _show_template(ctx, _param, value):
 @click.option("--max-copy-rate", default=None, help="Copy-rate threshold (or 'none').")
 @click.option("--near-dup-threshold", default=None, help="Near-duplicate Jaccard threshold (or 'none').")
 @click.option("--min-agreement", default=None, help="Minimum rerank Kendall tau (or 'none').")
+@click.option("--exclude-contaminated", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Remove rows overlapping this evaluation collection (BEIR folder, test qrels); repeatable.")
+@click.option("--contamination", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Only report overlap with this evaluation collection in the card (see drama-data report).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder that is not a drama-toolkit dataset.")
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for scripts).")
@@ -137,7 +141,8 @@ def _show_template(ctx, _param, value):
 @clean_errors
 def command(config_path, inputs, candidates, queries, rerank, group, output, seed, miner, positives, negatives,
             source_positive, max_negatives, fn_margin, mix, mix_by, mix_total, min_query_tokens, max_query_tokens,
-            max_copy_rate, near_dup_threshold, min_agreement, overwrite, no_progress, as_json):
+            max_copy_rate, near_dup_threshold, min_agreement, exclude_contaminated, contamination, overwrite,
+            no_progress, as_json):
     from drama_data.build import build
     from drama_data.build_config import InputSpec, load_config
 
@@ -193,7 +198,14 @@ def command(config_path, inputs, candidates, queries, rerank, group, output, see
                    ("min_agreement", min_agreement)):
         if v is not None:
             filters[key] = _float_or_none(v, "--" + key.replace("_", "-"))
+    if exclude_contaminated:
+        filters["exclude_contaminated"] = list(exclude_contaminated)
     overrides["filters"] = filters
     cfg = load_config(config_path, **overrides)
     report = build(cfg, overwrite=overwrite, progress=not no_progress)
-    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.render())
+    from drama_data.report.render import report_after_run
+
+    summary = report.render()
+    report_after_run(report.output, list(contamination) + list(exclude_contaminated),
+                     echo=lambda m: click.echo(m, err=as_json))
+    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else summary)

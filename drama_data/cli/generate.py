@@ -29,7 +29,7 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
               help="vllm: in-process engine; openai: an OpenAI-compatible server; openai-batch: its Batch API "
                    "(half price at the large providers, answers within 24 h; a rerun resumes the same batches).")
 @click.option("--model", default=None, help="HF id, local folder or .gguf file; default: the embedded Gemma-3-270M.")
-@click.option("--corpus", required=True, help="BEIR folder, .jsonl[.gz]/.parquet file, HF dataset (for rerank: a mine output).")
+@click.option("--corpus", required=True, help="BEIR folder, .jsonl[.gz]/.parquet file, HF dataset, or a folder/file of .txt/.md/.html/.pdf (for rerank: a mine output).")
 @click.option("--output", required=True, type=click.Path(file_okay=False), help="Dataset folder to write.")
 @click.option("--limit", type=int, default=None, help="Use only the first N passages (queries for rerank).")
 @click.option("--split", default="train", show_default=True, help="Split of an HF dataset corpus.")
@@ -73,6 +73,18 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--max-retries", default=6, show_default=True, help="openai: retries per request.")
 @click.option("--rpm", type=float, default=None, help="openai: requests per minute at most (the server's x-ratelimit-* headers also apply).")
 @click.option("--tpm", type=float, default=None, help="openai: tokens per minute at most (prompt + completion).")
+@click.option("--dry-run", is_flag=True, help="Print the plan (requests, tokens, cost, time) and exit: no model is "
+              "loaded and no request is sent.")
+@click.option("--plan-sample", type=int, default=64, show_default=True,
+              help="--dry-run: count prompt tokens on this many requests and extrapolate.")
+@click.option("--prices", default=None, type=click.Path(dir_okay=False),
+              help="YAML of $ per 1M tokens, MODEL: {input: X, output: Y}; overrides the built-in table.")
+@click.option("--max-requests", type=int, default=None,
+              help="Stop after sending this many requests (cached ones are free); rerun to continue.")
+@click.option("--max-cost", type=float, default=None,
+              help="Stop when the run has spent this many dollars (needs a price for the model); rerun to continue.")
+@click.option("--contamination", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Check the output against this evaluation collection (BEIR folder) in its quality report.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for scripts).")
 @clean_errors
@@ -88,3 +100,5 @@ def command(**o):
     o["engine_kwargs"] = _engine_args(o.pop("engine_arg"))
     summary = run_generate(echo=lambda m: click.echo(m, err=True), **o)
     click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else summary.render())
+    if getattr(summary, "reported", None):
+        click.echo(summary.reported, err=as_json)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -177,6 +178,16 @@ def rerank(
             stats.add(st)
             for lst, req in zip(active, reqs):
                 job.apply(lst, r, results[req.id])
+            if cache is not None:  # usage history for plans (drama_data.planning)
+                from drama_data.cache import request_key
+
+                cache.record_usage((request_key(backend.name, backend.cache_model, q), backend.name,
+                                    backend.cache_model, "rerank", prompt.sha256, q.sampling.max_tokens,
+                                    results[q.id].prompt_tokens, results[q.id].completion_tokens, 1)
+                                   for q in reqs if results[q.id].ok)
+                if st.generated:
+                    cache.record_throughput(backend.name, backend.cache_model, "rerank", st.generated,
+                                            st.prompt_tokens, st.completion_tokens, st.seconds)
     by_query: dict[str, list[_List]] = {}
     for lst in lists:
         by_query.setdefault(lst.query_id, []).append(lst)
@@ -198,7 +209,11 @@ def run_rerank(*, corpus: str, output: str, backend_name: str = "vllm", model: s
     from drama_data.api import build_backend, open_cache
 
     t0 = time.time()
-    out = check_output_folder(output, overwrite=o.get("overwrite", False))
+    dry_run = o.get("dry_run", False)
+    if o.get("max_requests") is not None or o.get("max_cost") is not None:
+        raise ConfigError("--max-requests/--max-cost are not supported for --task rerank (its windows depend on "
+                          "each other); use --limit to rerank fewer queries, and --dry-run to see the cost first")
+    out = output if dry_run else check_output_folder(output, overwrite=o.get("overwrite", False))
     settings = RerankSettings(depth=o.get("depth") or 20, window=o.get("window", 20), stride=o.get("stride", 10),
                               passage_tokens=o.get("passage_tokens", 256), passes=max(1, o.get("passes", 1)),
                               seed=o.get("seed", 0), max_tokens=o.get("max_tokens"))
@@ -213,11 +228,13 @@ def run_rerank(*, corpus: str, output: str, backend_name: str = "vllm", model: s
                           f"e.g. query {rows[0]['query_id']!r}); lower --window or mine more candidates")
     backend = build_backend(backend_name, model, echo=echo, **o)
     if backend.log_path is None:
-        backend.log_path = out / LOG_FILE
+        backend.log_path = Path(out) / LOG_FILE
     cache = open_cache(o.get("cache_dir"), o.get("no_cache", False))
     try:
         form = o.get("prompt_format") or ("chat" if backend.supports_chat() else "completion")
         prompt = load_prompt("rerank", form, o.get("prompt_path"))
+        if dry_run:
+            return plan_rerank(rows, passages, backend, cache, settings, prompt, backend_name, model, o)
         if echo:
             echo(f"{len(rows)} queries x up to {settings.depth} candidates; windows {settings.window}/"
                  f"{settings.stride}; prompt {prompt.id}; model {backend.model}")
@@ -248,3 +265,24 @@ def run_rerank(*, corpus: str, output: str, backend_name: str = "vllm", model: s
                   extra_files={"provenance.json": dumps(provenance)}, overwrite=o.get("overwrite", False))
     summary.seconds = time.time() - t0
     return summary
+
+
+def plan_rerank(rows, passages, backend, cache, settings: RerankSettings, prompt, backend_name, model, o):
+    """``--dry-run`` of the rerank task: every window request, built on the initial candidate order (later
+    windows see reordered passages of the same lists, so their prompt lengths are estimated this way)."""
+    from drama_data.api import plan_options
+    from drama_data.planning import make_plan
+
+    job = RerankJob(settings, prompt, passages)
+    requests = []
+    for row in rows:
+        for p in range(settings.passes):
+            lst = _List(row["query_id"], row["query"], p, list(row["initial"]),
+                        window_spans(len(row["initial"]), settings.window, settings.stride))
+            requests += [job.request(lst, r) for r in range(len(lst.spans))]
+    price, _ = plan_options(model, backend_name, o)
+    plan = make_plan(task="rerank", backend=backend, form=prompt.form, passages=len(rows), requests=requests,
+                     cache=cache, prompt_sha256=prompt.sha256, max_tokens=settings.sampling("", 0).max_tokens,
+                     price=price, sample=o.get("plan_sample") or 64)
+    plan.notes.append("passages = queries to rerank; later windows' prompts estimated from the initial order")
+    return plan

@@ -456,7 +456,7 @@ def test_cli_several_inputs_with_a_ratio_each(tmp_path):
     res = CliRunner().invoke(main, ["build", "--input", f"candidates={a}", "--input", f"candidates={b}",
                                     "--output", out, "--no-progress", "--json", "--miner", "strong"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["rows"] == 40 and json.loads(res.output)["inputs"] == {"qgen-cands": 20,
+    assert json.loads(res.stdout)["rows"] == 40 and json.loads(res.stdout)["inputs"] == {"qgen-cands": 20,
                                                                                        "crop-cands": 20}
     # the same from YAML
     path = tmp_path / "build.yaml"

@@ -111,4 +111,4 @@ def test_summary_is_readable_and_json_on_request(tmp_path, corpus):
     assert res.exit_code == 0 and "drama-data generate --task crop: done" in res.output and "{" not in res.output
     res = CliRunner().invoke(main, [*base, "--output", str(tmp_path / "b"), "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output[res.output.index("{"):])["rows"] == len(SMALL_DOCS) * 10
+    assert json.loads(res.stdout[res.stdout.index("{"):])["rows"] == len(SMALL_DOCS) * 10

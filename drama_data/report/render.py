@@ -1,0 +1,171 @@
+"""The report as text: a ``## Quality report`` section in the dataset card, ``report/quality.json``, and a
+side-by-side comparison of several datasets.
+
+:func:`report_folder` computes the numbers (:mod:`~drama_data.report.stats`), the contamination check when
+evaluation collections are given (:mod:`~drama_data.report.contamination`), writes the PNG figures and
+``quality.json`` under ``<folder>/report/``, and puts the section into ``README.md`` between two HTML comments
+(a rerun replaces it; the card's YAML and the data are left as they are).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from drama_data.report import figures
+from drama_data.report.stats import dataset_stats
+
+START = "<!-- drama-report:start -->"
+END = "<!-- drama-report:end -->"
+REPORT_DIR = "report"
+LIST_LIMIT = 50
+MAX_JSON_VALUES = 10_000
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _top(counts: dict, n: int = 6) -> str:
+    items = list(counts.items())
+    total = sum(v for _, v in items) or 1
+    text = ", ".join(f"`{k}` {v} ({_pct(v / total)})" for k, v in items[:n])
+    return text + (f", ... ({len(items) - n} more)" if len(items) > n else "") if items else "-"
+
+
+def rows_of(s: dict) -> list[tuple[str, str]]:
+    """``(metric, value)`` lines of one dataset's numbers (the card table and the comparison share them)."""
+    ql, cr, dup, fail = s["query_length"], s["copy_rate"], s["duplicates"], s["failures"]
+    out = [
+        ("rows", str(s["rows"])),
+        ("query tokens: mean / median / p5-p95 / min-max",
+         f"{ql['mean']:.2f} / {ql['median']} / {ql['p5']}-{ql['p95']} / {ql['min']}-{ql['max']}"),
+        ("languages (detected)", _top(s["languages"]["detected"])),
+        ("declared language differs from detected", str(s["languages"]["mismatch"])),
+        ("copy rate: mean / median", f"{cr['mean']:.3f} / {cr['median']}" if cr["n"] else "- (no passage text)"),
+        (f"copy rate >= {cr['threshold']}", f"{cr['at_or_above']} ({_pct(cr['share_at_or_above'])})" if cr["n"] else "-"),
+        ("exact duplicates", f"{dup['exact']} ({_pct(dup['exact_rate'])})"),
+        (f"near duplicates (Jaccard >= {dup['threshold']})", f"{dup['near']} ({_pct(dup['near_rate'])})"),
+    ]
+    if "attempts_by_reason" in fail:
+        out += [("failed attempts by reason", ", ".join(f"{k}: {v}" for k, v in fail["attempts_by_reason"].items()) or "0"),
+                ("slots without a row (failure rate)", f"{fail['failed_slots']} ({_pct(fail['rate'])})")]
+    elif "removed_by_reason" in fail:
+        out += [("removed by reason", ", ".join(f"{k}: {v}" for k, v in fail["removed_by_reason"].items()) or "0"),
+                ("removed (share of input queries)", f"{fail['removed']} ({_pct(fail['rate'])})")]
+    else:
+        out += [("queries with repaired rerank windows", f"{fail['queries_with_repaired_windows']} ({_pct(fail['rate'])})")]
+    if "labels" in s:
+        lab = s["labels"]
+        pr = lab["positive_ranks"]
+        out += [("positives per query: mean (min-max)", f"{lab['positives_per_query']['mean']:.2f} "
+                 f"({lab['positives_per_query']['min']}-{lab['positives_per_query']['max']})"),
+                ("negatives per query: mean (min-max)", f"{lab['negatives_per_query']['mean']:.2f} "
+                 f"({lab['negatives_per_query']['min']}-{lab['negatives_per_query']['max']})"),
+                ("rank of positives", _top(pr["histogram"], 8)),]
+    if "contamination" in s:
+        c = s["contamination"]
+        out += [("contaminated queries", str(c["query_leaks"])), ("contaminated passages", str(c["passage_leaks"]))]
+    return out
+
+
+def section(s: dict, figs: list[tuple[str, str]]) -> str:
+    """The card's ``## Quality report`` section (Markdown)."""
+    lines = [START, "## Quality report", "",
+             "Made by `drama-data report` (numbers also in `report/quality.json`; definitions in the toolkit's "
+             "`drama_data.report.stats`).", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {m} | {v} |" for m, v in rows_of(s)]
+    lines.append("")
+    for title, name in figs:
+        lines += [f"![{title}]({REPORT_DIR}/{name})", ""]
+    if "contamination" in s:
+        c = s["contamination"]
+        cols = ", ".join(f"`{x['name']}` ({x['split']}: {x['queries']} queries, {x['judged_passages']} judged passages)"
+                         for x in c["collections"])
+        r = c["rules"]
+        lines += ["### Contamination", "",
+                  f"Checked against {cols}: a query matches an evaluation query at character-trigram Jaccard >= "
+                  f"{r['query_threshold']}; a passage shares >= {r['passage_share']:.0%} of its word "
+                  f"{r['passage_ngram']}-grams with a judged passage. `drama-data build --exclude-contaminated DIR` "
+                  "removes such rows.", ""]
+        for what, key, ev in (("Queries", "queries", "similarity"), ("Passages", "passages", "overlap")):
+            items = c[key]
+            lines.append(f"{what} ({len(items)}):" if items else f"{what}: none.")
+            for it in items[:LIST_LIMIT]:
+                lines.append(f"- `{it['id']}` ~ `{it['eval_id']}` ({ev} {it[ev]})")
+            if len(items) > LIST_LIMIT:
+                lines.append(f"- ... {len(items) - LIST_LIMIT} more in `report/quality.json`")
+            lines.append("")
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def _put_section(readme: Path, text: str) -> None:
+    card = readme.read_text(encoding="utf-8")
+    if START in card and END in card:
+        a, b = card.index(START), card.index(END) + len(END)
+        card = card[:a] + text.rstrip("\n") + card[b:]
+    else:
+        marker = "\n## Licence"
+        at = card.find(marker)
+        card = (card[:at] + "\n" + text + card[at:]) if at >= 0 else card.rstrip("\n") + "\n\n" + text
+    tmp = readme.with_suffix(".md.tmp")
+    tmp.write_text(card, encoding="utf-8")
+    os.replace(tmp, readme)
+
+
+def report_folder(folder: str | Path, *, contamination: list[str] | None = None, split: str = "test",
+                  index=None) -> dict:
+    """Report on one dataset folder (see module doc); returns the numbers (as written to quality.json)."""
+    folder = Path(folder)
+    s = dataset_stats(folder)
+    if contamination or index is not None:
+        from drama_data.dataset_folder import read_table
+        from drama_data.report.contamination import check_dataset, load_index
+
+        index = index or load_index(list(contamination), split)
+        s["contamination"] = check_dataset(index, s["kind"], read_table(folder, s["kind"]).to_pylist())
+    out = folder / REPORT_DIR
+    figs = figures.write_figures({folder.name: s}, out)
+    saved = s
+    if len(s["copy_rate"].get("values", [])) > MAX_JSON_VALUES:  # per-row rates: only small datasets keep them
+        saved = {**s, "copy_rate": {k: v for k, v in s["copy_rate"].items() if k != "values"}}
+    (out / "quality.json").write_text(json.dumps(saved, indent=1, ensure_ascii=False, default=str),
+                                      encoding="utf-8")
+    _put_section(folder / "README.md", section(s, figs))
+    return s
+
+
+def compare_text(stats: dict[str, dict]) -> str:
+    """A side-by-side Markdown table of several datasets' numbers (``{label: stats}``)."""
+    labels = list(stats)
+    rows = {label: dict(rows_of(s)) for label, s in stats.items()}
+    metrics: list[str] = []
+    for label in labels:
+        metrics += [m for m in rows[label] if m not in metrics]
+    lines = ["| metric | " + " | ".join(f"`{x}`" for x in labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    for m in metrics:
+        lines.append(f"| {m} | " + " | ".join(rows[x].get(m, "-") for x in labels) + " |")
+    return "\n".join(lines)
+
+
+def report_after_run(folder: str | Path, contamination: list[str] | None = None, echo=print) -> str:
+    """The report at the end of ``generate``/``build``: never fails the run (a problem is reported instead).
+    Returns the line to show."""
+    import logging
+
+    try:
+        s = report_folder(folder, contamination=contamination or None)
+    except Exception as exc:  # the data is written; a report problem must not turn the run into a failure
+        logging.getLogger(__name__).debug("report failed", exc_info=True)
+        line = f"  report           not written ({type(exc).__name__}: {exc}); run `drama-data report {folder}`"
+    else:
+        leaks = ""
+        if "contamination" in s:
+            c = s["contamination"]
+            leaks = f"; contamination: {c['query_leaks']} queries, {c['passage_leaks']} passages"
+        line = (f"  report           {Path(folder) / 'README.md'} (Quality report), {Path(folder) / REPORT_DIR}/*.png"
+                f"{leaks}")
+    if echo:
+        echo(line)
+    return line
