@@ -5,6 +5,9 @@
 - ``drama-models evaluate --model PATH --data DIR [DIR ...] [--split test] [--bm25] [--output DIR]``
   -> :func:`drama_models.evaluation.evaluate`, then prints the table.
 
+- ``drama-models recipe run recipes/cpu-demo.yaml [--dry-run]`` -> :mod:`drama_models.recipes` (whole flows);
+  ``drama-models zoo`` lists the published checkpoints (:mod:`drama_models.zoo`).
+
 Other modules add commands through ``register(main)`` hooks (``drama_models.pruning.cli`` adds ``prune`` /
 ``pretrain`` when present).
 """
@@ -123,6 +126,13 @@ def evaluate_command(model, data, more_data, split, bm25, output, name, dim, bat
     from drama_models.evaluation import evaluate, format_table
 
     folders = list(data) + list(more_data)
+    if model is not None:
+        from drama_models.zoo import ZooError, resolve_model
+
+        try:
+            model = resolve_model(model)
+        except ZooError as err:
+            raise click.ClickException(str(err)) from None
     encoder_kwargs = {k2: v for k2, v in {"max_length": max_length, "dtype": dtype}.items() if v is not None}
     try:
         results = evaluate(
@@ -146,6 +156,10 @@ except ImportError as _exc:  # the pruning commands are not there (yet)
     _register_pruning = None
 if _register_pruning is not None:
     _register_pruning(main)
+
+from drama_models.recipes.cli import register as _register_recipes  # noqa: E402
+
+_register_recipes(main)
 
 
 if __name__ == "__main__":
