@@ -53,7 +53,7 @@ def passage_stats(ctx, chunk_tokens: int = 256, corpus: str | None = None) -> tu
             return stats[0], stats[1], "collection"
     plan = ctx.recipe.plan
     if plan.get("passages"):
-        return int(plan["passages"]), float(plan.get("mean_passage_tokens", chunk_tokens * 0.8)), "the recipe's plan:"
+        return int(plan["passages"]), float(plan.get("mean_passage_tokens", chunk_tokens * 0.8)), "the recipe's plan"
     return None, None, "unknown (collection not found and no plan: in the recipe)"
 
 
@@ -119,6 +119,7 @@ def make_plan(run, only=None, from_stage=None) -> dict[str, Any]:
     forced = selected if (only or from_stage) else set()
     ctx = run.ctx
     stages = []
+    will_run: set[str] = set()
     for s in run.stages:
         if not s.spec.enabled:
             status = "disabled"
@@ -126,8 +127,12 @@ def make_plan(run, only=None, from_stage=None) -> dict[str, Any]:
             status = "not selected"
         elif s.name in forced:
             status = "run"
+        elif any(u.name in will_run for u in s.upstream(ctx)):
+            status = "run"  # an input will be rewritten
         else:
             status = "complete: skip" if run.is_complete(s, run.fingerprint(s)) else "run"
+        if status == "run":
+            will_run.add(s.name)
         entry = {"name": s.name, "kind": s.kind, "status": status, "gpus": s.gpus(), "command": s.command(ctx),
                  "estimate": s.estimate(ctx) if s.spec.enabled else {}}
         if hasattr(s, "config") and s.spec.enabled:
