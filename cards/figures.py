@@ -38,9 +38,22 @@ def loss_curve(records: Sequence[dict], path: str | Path, title: str = "training
     return path
 
 
+def _language(recorded: str, query: str) -> str:
+    """The row's language, or py3langid's guess marked ``*`` when the row records none (e.g. cropped sentences)."""
+    if recorded:
+        return recorded
+    try:
+        import py3langid
+
+        return py3langid.classify(query)[0] + "*"
+    except Exception:  # noqa: BLE001 - the figure still works without detection
+        return "(none)"
+
+
 def query_stats(queries: Sequence[str], languages: Sequence[str], path: str | Path,
                 title: str = "queries") -> Path | None:
-    """Two panels: histogram of query lengths in words, bar chart of languages (``""`` shown as ``(none)``)."""
+    """Two panels: histogram of query lengths in words, bar chart of languages (a row without one gets
+    py3langid's guess, marked ``*``)."""
     if not queries:
         return None
     plt = _plt()
@@ -50,9 +63,9 @@ def query_stats(queries: Sequence[str], languages: Sequence[str], path: str | Pa
     left.set_xlabel("query length (words)")
     left.set_ylabel("queries")
     left.set_title(f"{title}: {len(queries)} queries")
-    counts = Counter(lang or "(none)" for lang in languages).most_common(12)
+    counts = Counter(_language(lang, q) for lang, q in zip(languages, queries)).most_common(12)
     right.bar([c[0] for c in counts], [c[1] for c in counts], color="#55a868")
-    right.set_title("language")
+    right.set_title("language (* = detected: the row has none)")
     right.tick_params(axis="x", rotation=45)
     fig.tight_layout()
     path = Path(path)

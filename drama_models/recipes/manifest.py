@@ -68,19 +68,23 @@ class Manifest:
         (self.run_dir / "summary.md").write_text(render_summary(self.data), encoding="utf-8")
 
 
+def _flat(value: Any, depth: int = 0) -> str:
+    if isinstance(value, dict):
+        if depth >= 2:
+            return "{...}"
+        return ", ".join(f"{k} {_flat(v, depth + 1)}" for k, v in value.items()) or "-"
+    if isinstance(value, list):
+        return f"[{len(value)}]"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def _counts_line(counts: Any) -> str:
     if not isinstance(counts, dict) or not counts:
         return ""
-    parts = []
-    for k, v in counts.items():
-        if k == "results":
-            continue
-        if isinstance(v, dict):
-            inner = ", ".join(f"{kk} {vv}" for kk, vv in v.items() if not isinstance(vv, (dict, list)))
-            parts.append(f"{k}: {inner}")
-        elif not isinstance(v, list):
-            parts.append(f"{k} {v}")
-    return "; ".join(parts)
+    return "; ".join(f"{k}: {_flat(v)}" if isinstance(v, dict) else f"{k} {_flat(v)}"
+                     for k, v in counts.items() if k != "results")
 
 
 def render_summary(data: dict[str, Any]) -> str:

@@ -143,8 +143,9 @@ class GenerateStage(Stage):
         from cards.dataset_figures import add_query_figure
 
         add_query_figure(ctx.stage_dir(self.name), "queries")
-        return {k: d[k] for k in ("passages", "rows", "failed_slots", "requests", "cached", "generated",
-                                  "prompt_tokens", "completion_tokens", "model") if k in d}
+        keys = ("passages", "rows", "failed_slots") + (() if self.task == "crop" else (
+            "requests", "cached", "generated", "prompt_tokens", "completion_tokens", "model"))
+        return {k: d[k] for k in keys if k in d}
 
 
 class CropStage(GenerateStage):

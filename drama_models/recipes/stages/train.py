@@ -49,7 +49,10 @@ def _train_options() -> dict[str, Opt]:
             types = (float,)
         elif f.name == "bf16":
             types = (str, bool)
-        default = None if f.name == "model" else getattr(TrainConfig(), f.name)
+        # model: from the recipe; seed: the recipe's unless set; progress bars off inside a recipe run
+        default = None if f.name in ("model", "seed") else getattr(TrainConfig(), f.name)
+        if f.name == "show_progress":
+            default = False
         out[f.name] = Opt(types, default, True, f.metadata.get("help", ""))
     out["nproc_per_node"] = opt(int, default=1, nullable=False, help="> 1: torchrun with this many processes.")
     out["nnodes"] = opt(int, default=1, nullable=False, help="Nodes (torchrun --nnodes; launch once per node).")
@@ -126,7 +129,6 @@ class TrainStage(Stage):
         values.update(model=self.start_model(ctx), output_dir=str(ctx.stage_dir(self.name)),
                       datasets=self._datasets(ctx), seed=self.options.get("seed") if self.options.get("seed")
                       is not None else ctx.recipe.seed)
-        values.setdefault("show_progress", False)
         return values
 
     def fingerprint_options(self, ctx: RunContext) -> dict[str, Any]:
