@@ -88,3 +88,11 @@ def test_wheel_ships_the_card_templates(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"cards/__init__.py", "cards/dataset_card.md.j2", "cards/model_card.md.j2",
             "cards/model_card.py", "drama_models/recipes/runner.py"} <= names
+    site = tmp_path / "site"  # the installed layout (what `pip install .` puts in site-packages), outside the checkout
+    zipfile.ZipFile(wheel).extractall(site)
+    code = ("import pyarrow as pa; from drama_data.card import render_dataset_card; import cards; "
+            "print(cards.__file__); print(render_dataset_card({'stage': 's'}, pa.table({'query': ['q']}))[1][:20])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site), "PATH": ""},
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-1000:]
+    assert out.stdout.startswith(str(site))
