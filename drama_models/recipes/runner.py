@@ -147,6 +147,8 @@ class RecipeRun:
         selected = self.select(only, from_stage)
         forced = {s.name for s in selected} if (only or from_stage) else set()
         chosen = {s.name for s in selected}
+        for stage in selected:
+            stage.preflight(self.ctx)
         manifest = Manifest(self.run_dir, self.recipe, self.corpus, self.argv)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for stage in self.stages:

@@ -105,6 +105,9 @@ class Stage:
         """``--dry-run`` extras (LLM requests, tokens, notes)."""
         return {}
 
+    def preflight(self, ctx: RunContext) -> None:
+        """Cheap checks run for every selected stage before the first one starts (raise RecipeError)."""
+
     def prepare(self, ctx: RunContext) -> None:
         """Write the config files the equivalent command reads (also done by ``--dry-run``)."""
 

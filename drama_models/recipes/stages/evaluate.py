@@ -11,7 +11,7 @@ import json
 import shutil
 from typing import Any
 
-from drama_models.recipes.schema import opt
+from drama_models.recipes.schema import RecipeError, opt
 from drama_models.recipes.stages.base import RunContext, Stage, flags, join_command
 
 
@@ -89,7 +89,26 @@ class EvaluateStage(Stage):
                                        *common, "--output", ctx.stage_dir(self.name) / "systems" / _safe(name)]))
         return "\n".join(lines)
 
+    def preflight(self, ctx: RunContext) -> None:
+        """Every collection must have ``qrels/<split>.tsv``: found out before hours of generation, not after."""
+        from pathlib import Path
+
+        for folder in self.collections(ctx):
+            qrels = Path(folder) / "qrels" / f"{self.options['split']}.tsv"
+            if not qrels.is_file():
+                raise RecipeError(f"stages.{self.name}: {qrels} not found: the evaluate stage needs a BEIR folder "
+                                  f"with qrels/{self.options['split']}.tsv (set `split:`, `collections:`, or "
+                                  f"`enabled: false`)")
+
     def run(self, ctx: RunContext) -> dict[str, Any]:
+        from drama_models.beir import BeirFormatError
+
+        try:
+            return self._run(ctx)
+        except (BeirFormatError, ValueError) as exc:
+            raise RecipeError(f"stages.{self.name}: {exc}") from None
+
+    def _run(self, ctx: RunContext) -> dict[str, Any]:
         from drama_models.evaluation import evaluate, format_table
 
         out = ctx.stage_dir(self.name)

@@ -120,3 +120,14 @@ def test_recipe_list_and_validate_commands():
     assert "flow   cpu-demo.yaml" in result.output and "train  tiny-cpu.yaml" in result.output
     result = CliRunner().invoke(main, ["recipe", "validate", *map(str, FLOWS)])
     assert result.exit_code == 0 and result.output.count(": ok") == len(FLOWS)
+
+
+def test_a_collection_without_test_qrels_fails_before_any_work(tmp_path):
+    corpus = tmp_path / "beir"
+    corpus.mkdir()
+    (corpus / "corpus.jsonl").write_text('{"_id": "d1", "title": "", "text": "a passage about cells."}\n')
+    result = CliRunner().invoke(main, ["recipe", "run", str(RECIPES / "cpu-demo.yaml"), "--corpus", str(corpus),
+                                       "--output", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "qrels/test.tsv not found" in result.output and "stages.evaluate" in result.output
+    assert not (tmp_path / "run").exists()
