@@ -21,6 +21,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from drama_data.errors import DramaError
+
 
 @dataclass(frozen=True)
 class ZooModel:
@@ -64,8 +66,8 @@ SHORT_NAMES = {
 }
 
 
-class ZooError(ValueError):
-    """A model name that cannot be resolved (the message says what was tried)."""
+class ZooError(DramaError, ValueError):
+    """A model name that cannot be resolved (the message says what was tried); the CLIs print it as one line."""
 
 
 def lookup(name: str) -> ZooModel | None:

@@ -116,12 +116,8 @@ class Stage:
 
 
 def join_command(parts: list[Any]) -> str:
-    """A shell command from parts; ``None`` and ``False`` flags are dropped."""
-    out: list[str] = []
-    it = iter(parts)
-    for part in it:
-        out.append(shlex.quote(str(part)))
-    return " ".join(out)
+    """A shell-quoted command line from ``parts`` (paths and numbers become strings)."""
+    return " ".join(shlex.quote(str(part)) for part in parts)
 
 
 def flags(pairs: dict[str, Any]) -> list[str]:

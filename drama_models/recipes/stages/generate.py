@@ -137,7 +137,7 @@ class GenerateStage(Stage):
         o = self.options
         summary = run_generate(task_name=self.task, corpus=corpus, output=str(ctx.stage_dir(self.name)),
                                backend_name=o.get("backend", "vllm"), model=o.get("model"), echo=ctx.echo,
-                               progress=False, **self._kwargs(ctx))
+                               progress=True, **self._kwargs(ctx))
         ctx.echo(summary.render())
         d = summary.as_dict()
         from cards.dataset_figures import add_query_figure

@@ -101,7 +101,7 @@ class RerankStage(Stage):
         for n, path in self.inputs(ctx).items():
             out = ctx.stage_dir(self.name) / n
             summary = run_generate(task_name="rerank", corpus=path, output=str(out), backend_name=o["backend"],
-                                   model=o.get("model"), echo=ctx.echo, progress=False,
+                                   model=o.get("model"), echo=ctx.echo, progress=True,
                                    **backend_kwargs(o), **self._settings(ctx))
             table = read_table(out, "rankings")
             repaired = [r or 0 for r in table.column("repaired").to_pylist()] if table.num_rows else []
