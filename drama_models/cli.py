@@ -90,6 +90,12 @@ def train_command(config_path, **flags):
         flags.pop("datasets", None)
     else:
         flags["datasets"] = list(flags["datasets"])
+    if config_path:
+        from drama_models.recipes.schema import is_flow_recipe
+
+        if is_flow_recipe(config_path):
+            raise click.UsageError(f"{config_path} is a flow recipe (it has stages:); run it with "
+                                   f"`drama-models recipe run {config_path}`")
     try:
         config = TrainConfig.from_yaml(config_path, overrides=flags)
     except ValueError as err:

@@ -131,3 +131,8 @@ def test_a_collection_without_test_qrels_fails_before_any_work(tmp_path):
     assert result.exit_code == 2
     assert "qrels/test.tsv not found" in result.output and "stages.evaluate" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_train_points_a_flow_recipe_to_recipe_run():
+    result = CliRunner().invoke(main, ["train", "--config", str(RECIPES / "cpu-demo.yaml")])
+    assert result.exit_code == 2 and "drama-models recipe run" in result.output
