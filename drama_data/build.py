@@ -50,7 +50,7 @@ from drama_data.card import PAPER_CITATION
 from drama_data.dataset_folder import check_output_folder, dumps, read_card, read_table, utc_now, write_dataset
 from drama_data.dedup import Deduplicator
 from drama_data.errors import ConfigError, InputError
-from drama_data.filters import copy_rate, query_tokens
+from drama_data.filters import copy_rate, query_tokens, without_span
 from drama_data.labelling import label
 from drama_data.mixing import allocate, sample
 
@@ -62,15 +62,15 @@ TRAIN_SCHEMA = pa.schema([
     ("positive_passages", pa.list_(PASSAGE)), ("negative_passages", pa.list_(PASSAGE)),
     ("source", pa.string()), ("language", pa.string()), ("rule", pa.string()), ("group", pa.string()),
     ("input", pa.string()), ("source_passage_id", pa.string()), ("retriever", pa.string()),
-    ("agreement", pa.float32()),
+    ("agreement", pa.float32()), ("rerank_fallback", pa.string()),
 ])
 REMOVED_SCHEMA = pa.schema([
     ("query_id", pa.string()), ("query", pa.string()), ("source", pa.string()), ("language", pa.string()),
     ("input", pa.string()), ("group", pa.string()), ("rule", pa.string()), ("reason", pa.string()),
     ("detail", pa.string()),
 ])
-REASONS = ("not_mined", "not_reranked", "too_short", "too_long", "copy_rate", "low_agreement", "no_positive",
-           "too_few_negatives", "duplicate", "near_duplicate", "mixing")
+REASONS = ("not_mined", "not_reranked", "too_short", "too_long", "copy_rate", "low_agreement", "roundtrip",
+           "no_positive", "too_few_negatives", "duplicate", "near_duplicate", "mixing")
 CANDIDATE_COLUMNS = ("query_id", "query", "source", "language", "source_passage_id", "candidates")
 
 
@@ -99,11 +99,42 @@ class LoadedInput:
 
 @dataclass
 class BuildReport:
+    """What a build did; ``render()`` is the one-screen summary the CLI prints, ``as_dict()`` its ``--json``."""
+
     output: str
     rows: int = 0
     removed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    inputs: dict[str, int] = field(default_factory=dict)  # input name -> candidate rows read
+    labels: dict[str, dict] = field(default_factory=dict)  # rule -> rows, mean positives / negatives
+    mix: dict[str, Any] = field(default_factory=dict)  # by, ratios, available, kept (empty: no mixing)
+
+    def as_dict(self) -> dict:
+        return {"output": self.output, "rows": self.rows, "removed": self.removed, "counts": self.counts,
+                "inputs": self.inputs, "labels": self.labels, "mix": self.mix, "seconds": self.seconds}
+
+    def render(self) -> str:
+        lines = [f"drama-data build: done in {self.seconds:.1f} s",
+                 f"  inputs           " + ", ".join(f"{k} ({v} queries)" for k, v in self.inputs.items()),
+                 f"  rows written     {self.rows}",
+                 f"  removed          {sum(self.removed.values())}"]
+        for reason, n in sorted(self.removed.items(), key=lambda kv: -kv[1]):
+            lines.append(f"                     {n:>6}  {reason}")
+        for rule, st in self.labels.items():
+            lines.append(f"  rule {rule:<11} {st['rows']} rows, {st['mean_positives']:g} positives and "
+                         f"{st['mean_negatives']:g} negatives per row")
+        if self.mix:
+            kept = ", ".join(f"{k} {self.mix['kept'].get(k, 0)}/{self.mix['available'].get(k, 0)} (ratio {r:g})"
+                             for k, r in (self.mix.get("ratios") or {}).items())
+            lines.append(f"  mixed by {self.mix['by']:<7} {kept}")
+        for key in ("source", "language"):
+            if self.counts.get(key):
+                lines.append(f"  by {key:<13} " + ", ".join(f"{k} {v}" for k, v in self.counts[key].items()))
+        lines += [f"  output           {self.output}",
+                  f"  load it with     datasets.load_dataset({self.output!r}, 'train')",
+                  f"  train on it      drama-models train --dataset {self.output} ..."]
+        return "\n".join(lines)
 
 
 def _load_input(i: int, spec: InputSpec) -> LoadedInput:
@@ -244,6 +275,7 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
     removed: list[dict] = []
     kept: list[dict] = []
     fn_dropped = collections.Counter()
+    fallbacks = collections.Counter()
     n_total = sum(i.n_rows for i in inputs)
     bar = tqdm(total=n_total, desc="build", unit="q", disable=not progress, mininterval=0.5)
     for inp in inputs:
@@ -252,13 +284,28 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
         for row in inp.iter_rows():
             bar.update(1)
             rule_name = _rule_of(row["source"], inp, cfg)
-            rule: Rule = cfg.rules[rule_name]
             query = row["query"] or ""
             source_id = row["source_passage_id"] or ""
             rr = inp.rerank.get(row["query_id"]) if inp.rerank is not None else None
-            if inp.rerank is not None and rr is None:
-                removed.append(_removed(row, inp, rule_name, "not_reranked", "no ranking for this query in the rerank output"))
-                continue
+            fallback = ""
+            if inp.rerank is not None and (rr is None or not rr["ranking"]):
+                if not f["rerank_fallback"]:
+                    removed.append(_removed(row, inp, rule_name, "not_reranked",
+                                            "no ranking for this query in the rerank output"))
+                    continue
+                rr, fallback = None, "failed"
+            agreement = rr.get("agreement") if rr else None
+            if rr is not None and f["min_agreement"] is not None and agreement is not None \
+                    and agreement < f["min_agreement"]:
+                if not f["rerank_fallback"]:
+                    removed.append(_removed(row, inp, rule_name, "low_agreement",
+                                            f"Kendall tau {agreement:.3f} < {f['min_agreement']}"))
+                    continue
+                rr, fallback = None, "disagreed"
+            if fallback:  # the miner's order and the row's own rule instead of an untrusted ranking
+                rule_name = cfg.source_rules.get(row["source"] or "", rule_name)
+                fallbacks[fallback] += 1
+            rule: Rule = cfg.rules[rule_name]
             n_tok = len(query_tokens(query))
             if f["min_query_tokens"] is not None and n_tok < f["min_query_tokens"]:
                 removed.append(_removed(row, inp, rule_name, "too_short", f"{n_tok} tokens < {f['min_query_tokens']}"))
@@ -274,12 +321,6 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
                         removed.append(_removed(row, inp, rule_name, "copy_rate",
                                                 f"{rate:.3f} > {f['max_copy_rate']} ({f['copy_ngram']}-grams of {source_id!r})"))
                         continue
-            agreement = rr.get("agreement") if rr else None
-            if rr is not None and f["min_agreement"] is not None and agreement is not None \
-                    and agreement < f["min_agreement"]:
-                removed.append(_removed(row, inp, rule_name, "low_agreement",
-                                        f"Kendall tau {agreement:.3f} < {f['min_agreement']}"))
-                continue
             cands = row["candidates"] or []
             scores = {c["docid"]: float(c["score"]) for c in cands if c.get("score") is not None}
             if rr is not None:
@@ -289,6 +330,12 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
                     raise InputError(f"{inp.spec.name}: rerank output {inp.spec.rerank} row {rr['row']}, query "
                                      f"{row['query_id']!r}: docid {stray[0]!r} is not one of this query's candidates")
             ranking = rr["ranking"] if rule.ranking == "rerank" else [c["docid"] for c in cands]
+            if rule.roundtrip_top and source_id and source_id not in ranking[:rule.roundtrip_top]:
+                where = ranking.index(source_id) + 1 if source_id in ranking else None
+                removed.append(_removed(row, inp, rule_name, "roundtrip",
+                                        f"source passage {source_id!r} at rank {where or f'> {len(ranking)}'}, "
+                                        f"not in the top {rule.roundtrip_top}"))
+                continue
             lab = label(rule, ranking, scores, source_id, cfg.fn_mode)
             if lab.reason:
                 removed.append(_removed(row, inp, rule_name, lab.reason, lab.detail))
@@ -300,7 +347,7 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
                 continue
             fn_dropped[rule_name] += len(lab.fn_dropped)
             kept.append({"row": row, "inp": inp, "rule": rule_name, "pos": lab.positives, "neg": lab.negatives,
-                         "agreement": agreement})
+                         "agreement": agreement, "fallback": fallback})
     bar.close()
 
     mix_info: dict[str, Any] = {}
@@ -337,12 +384,18 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
         pos, neg = k["pos"], k["neg"]
         if not pos or set(pos) & set(neg):  # cannot happen after labelling; never write such a row
             raise AssertionError(f"query {row['query_id']!r}: invalid labels {pos} / {neg}")
+        positives = _passage_structs(pos, inp, row["query_id"])
+        if cfg.rules[k["rule"]].positive_text == "without_query":
+            src = row["source_passage_id"] or ""
+            for pstruct in positives:
+                if pstruct["docid"] == src:
+                    pstruct["text"] = without_span(pstruct["text"], row["query"] or "")
         train_rows.append({
-            "query_id": row["query_id"], "query": row["query"], "positive_passages": _passage_structs(pos, inp, row["query_id"]),
+            "query_id": row["query_id"], "query": row["query"], "positive_passages": positives,
             "negative_passages": _passage_structs(neg, inp, row["query_id"]), "source": row["source"] or "",
             "language": row["language"] or "", "rule": k["rule"], "group": inp.spec.group, "input": inp.spec.name,
             "source_passage_id": row["source_passage_id"] or "", "retriever": row.get("retriever") or "",
-            "agreement": k["agreement"],
+            "agreement": k["agreement"], "rerank_fallback": k["fallback"],
         })
     train = pa.Table.from_pylist(train_rows, schema=TRAIN_SCHEMA)
     removed_t = pa.Table.from_pylist(removed, schema=REMOVED_SCHEMA)
@@ -350,11 +403,15 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
                          removed=dict(collections.Counter(r["reason"] for r in removed)))
     report.counts = _counts(train_rows)
     stats = _label_stats(train_rows, fn_dropped)
+    report.inputs = {i.spec.name: i.n_rows for i in inputs}
+    report.labels = stats
+    report.mix = mix_info
     prov = {"stage": "build", "created": utc_now(), "config": cfg.as_dict(), "mix": mix_info,
             "inputs": [{"name": i.spec.name, "candidates": i.spec.candidates, "rerank": i.spec.rerank,
                         "queries": i.spec.queries, "group": i.spec.group, "rows": i.n_rows, "k": i.k,
                         "rerank_k": i.rerank_k, "retriever": i.retriever} for i in inputs],
-            "rows": train.num_rows, "removed": report.removed, "counts": report.counts, "labels": stats}
+            "rows": train.num_rows, "removed": report.removed, "counts": report.counts, "labels": stats,
+            "miner": cfg.miner, "rerank_fallback": dict(fallbacks)}
     # datasets 5.2 cannot load a split with no rows, so an empty config is left out (and the card says so)
     tables = {name: t for name, t in (("train", train), ("removed", removed_t)) if t.num_rows}
     write_dataset(output, tables, default="train" if train.num_rows else "removed",

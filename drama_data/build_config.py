@@ -1,34 +1,40 @@
 """The ``build`` configuration: inputs, labelling rules, filters and mixing, from YAML and/or CLI flags.
 
 Every value is checked by :func:`BuildConfig.validate` before any data is read; an error names the option
-(``rules.qgen.negatives``, ``mix.ratios.english_web``, ``filters.max_copy_rate``, ...). Defaults follow the
-DRAMA paper (Ma et al. 2025, Sec. 3.2) where it gives a number:
+(``rules.qgen.negatives``, ``mix.ratios.english_web``, ``filters.max_copy_rate``, ...).
 
-- ``sent`` (cropped-sentence queries) and ``qgen`` (LLM queries): ranks 1-10 of the retriever's top 50 are
-  positives, ranks 30-50 hard negatives.
-- ``rerank``: the LLM-reranked top-1 is the positive, reranked ranks 10-20 hard negatives.
-- mixing English web : multilingual Wikipedia : multilingual web = 2:1:1 (set ``mix.ratios`` to use it;
-  with no ``mix`` everything is kept).
+**The labelling rules follow the miner** (``miner: weak | strong``, CLI ``--miner``). The paper's rule for
+cropped sentences (Sent) and LLM queries (QGen), "ranks 1-10 of the retriever's top 50 are positives, ranks
+30-50 hard negatives" (Ma et al. 2025, Sec. 3.2), rests on its miner, LLM_Ret, a strong LLM-based dense
+retriever. With a weak miner the premise breaks: with BM25 only about 15% of ranks 1-10 come from the query's
+own document on SciFact, and all-MiniLM-L6-v2 trained on such rows got worse (0.645 -> 0.629 nDCG@10). So:
 
-Choices the paper does not make, and the defaults picked here:
+- ``miner: weak`` (the default; BM25, or a small dense encoder): the passage a query was made from is the one
+  positive (InPars/GPL practice). LLM queries are kept only when the miner ranks their source passage in its
+  top ``roundtrip_top`` (20; a round-trip consistency check, as Promptagator and InPars-v2 filter: a query its
+  own passage does not answer is noise). A cropped sentence is removed from its passage to make the positive
+  (``positive_text: without_query``, the inverse cloze task of Lee et al. 2019): otherwise the positive
+  contains the query verbatim and the encoder learns to find copies. Negatives are ranks 3-30 of the miner
+  (below the source's score minus the false-negative margin).
+- ``miner: strong``: the paper's rules as published (ranks 1-10 positive, 30-50 negative; the QGen source
+  passage is added as a positive).
+- ``rerank`` (either miner): the LLM-reranked top-1 is the positive, reranked ranks 10-20 hard negatives
+  (paper). A query whose rerank failed (no ranking) or disagreed across passes (``filters.min_agreement``)
+  falls back to its miner rule when ``filters.rerank_fallback`` is true (default), instead of being dropped:
+  a small model's rankings are not trusted blindly.
+- ``crosslingual``: the source passage is the only positive (lexical miners cannot rank across languages),
+  ranks 30-50 negatives.
 
-- ``qgen.source_positive: true``: the passage an LLM query was written from is always a positive (first in
-  the list) even if the retriever ranked it below 10. It is the one passage known to answer the query, and
-  BM25 misses it for a sizeable share of queries (the mine card reports the rate). Set it to false for the
-  paper's pure rank rule. ``sent`` keeps false (the sentence is copied verbatim, so the source is nearly
-  always rank 1 anyway); ``rerank`` keeps false (the LLM decides). Whatever the rule, the source passage is
-  never used as a negative (``exclude_source_from_negatives: true``).
-- ``crosslingual`` queries (query and passage in different languages; lexical retrieval cannot rank them):
-  the source passage is the only positive, ranks 30-50 negatives.
-- false-negative guard: a negative whose retriever score is >= ``ref - margin * |ref|`` (``mode:
-  relative``; ``ref - margin`` with ``mode: absolute``), ``ref`` being the lowest score among the row's
-  scored positives, is dropped. Default margin 0.05 for sent/qgen/crosslingual. For ``rerank`` it is off by
-  default: the LLM's ranking has no scores and already put those passages 9+ places below the positive;
-  set ``rules.rerank.fn_margin`` to guard with the retriever's scores anyway.
-- filters: queries of fewer than 3 or more than 128 tokens are removed; ``qgen``/``crosslingual`` queries
-  whose word-trigram copy rate from their source passage exceeds 0.8 are removed (cropped sentences copy
-  by design and are exempt); exact duplicates (after NFKC, case folding, punctuation and whitespace
-  normalisation) and near duplicates (character-trigram Jaccard >= 0.8) are removed, the first kept.
+Every training row carries the ``rule`` that produced it; the card lists the rules and what each removed.
+False-negative guard: a negative whose retriever score is >= ``ref - margin * |ref|`` (``mode: relative``;
+``ref - margin`` with ``mode: absolute``), ``ref`` being the lowest score among the row's scored positives,
+is dropped. Default margin 0.05 for sent/qgen/crosslingual; off for ``rerank`` (the LLM's ranking has no
+scores and already put those passages 9+ places below the positive).
+
+Filters: queries of fewer than 3 or more than 128 tokens are removed; ``qgen``/``crosslingual`` queries whose
+word-trigram copy rate from their source passage exceeds 0.8 are removed (cropped sentences copy by design
+and are exempt); exact duplicates (after NFKC, case folding, punctuation and whitespace normalisation) and
+near duplicates (character-trigram Jaccard >= 0.8) are removed, the first kept.
 """
 from __future__ import annotations
 
@@ -43,24 +49,39 @@ from drama_data.errors import ConfigError
 
 RULE_NAMES = ("sent", "qgen", "rerank", "crosslingual")
 RANKINGS = ("retriever", "rerank")
+POSITIVE_TEXTS = ("passage", "without_query")
 MIX_BY = ("group", "source", "rule", "language", "input")
 
-DEFAULT_RULES: dict[str, dict[str, Any]] = {
-    "sent": {"positives": [1, 10], "negatives": [30, 50], "source_positive": False, "ranking": "retriever",
-             "fn_margin": 0.05},
-    "qgen": {"positives": [1, 10], "negatives": [30, 50], "source_positive": True, "ranking": "retriever",
-             "fn_margin": 0.05},
-    "rerank": {"positives": [1, 1], "negatives": [10, 20], "source_positive": False, "ranking": "rerank",
-               "fn_margin": None},
-    "crosslingual": {"positives": None, "negatives": [30, 50], "source_positive": True, "ranking": "retriever",
-                     "fn_margin": 0.05},
+MINERS = ("weak", "strong")
+_RERANK = {"positives": [1, 1], "negatives": [10, 20], "source_positive": False, "ranking": "rerank",
+           "fn_margin": None}
+_CROSSLINGUAL = {"positives": None, "negatives": [30, 50], "source_positive": True, "ranking": "retriever",
+                 "fn_margin": 0.05}
+#: the rules per miner strength (see the module doc): ``strong`` is the paper's, ``weak`` the default
+MINER_RULES: dict[str, dict[str, dict[str, Any]]] = {
+    "weak": {
+        "sent": {"positives": None, "negatives": [3, 30], "source_positive": True, "ranking": "retriever",
+                 "fn_margin": 0.05, "positive_text": "without_query"},
+        "qgen": {"positives": None, "negatives": [3, 30], "source_positive": True, "ranking": "retriever",
+                 "fn_margin": 0.05, "roundtrip_top": 20},
+        "rerank": _RERANK, "crosslingual": _CROSSLINGUAL,
+    },
+    "strong": {
+        "sent": {"positives": [1, 10], "negatives": [30, 50], "source_positive": False, "ranking": "retriever",
+                 "fn_margin": 0.05},
+        "qgen": {"positives": [1, 10], "negatives": [30, 50], "source_positive": True, "ranking": "retriever",
+                 "fn_margin": 0.05},
+        "rerank": _RERANK, "crosslingual": _CROSSLINGUAL,
+    },
 }
+DEFAULT_MINER = "weak"
+DEFAULT_RULES = MINER_RULES[DEFAULT_MINER]
 DEFAULT_SOURCE_RULES = {"sent": "sent", "qgen": "qgen", "crosslingual": "crosslingual"}
 DEFAULT_FILTERS: dict[str, Any] = {
     "min_query_tokens": 3, "max_query_tokens": 128,
     "max_copy_rate": 0.8, "copy_ngram": 3, "copy_rate_sources": ["qgen", "crosslingual"],
     "dedup_exact": True, "near_dup_threshold": 0.8, "near_dup_ngram": 3,
-    "min_agreement": None,
+    "min_agreement": None, "rerank_fallback": True,
 }
 
 
@@ -78,6 +99,10 @@ class Rule:
     max_negatives: int | None = None
     min_negatives: int = 1
     exclude_source_from_negatives: bool = True
+    #: keep a query only when its source passage is in the first N of the ranking (round-trip check)
+    roundtrip_top: int | None = None
+    #: ``without_query``: the source passage minus the query's text (inverse cloze) is the positive
+    positive_text: str = "passage"
 
 
 @dataclass
@@ -90,6 +115,7 @@ class InputSpec:
     rerank: str | None = None
     queries: str | None = None
     queries_config: str = "queries"
+    ratio: float | None = None  # share of this input in the mix (all inputs or none; mixes by input)
 
 
 @dataclass
@@ -99,6 +125,7 @@ class BuildConfig:
     inputs: list[InputSpec]
     output: str | None = None
     seed: int = 0
+    miner: str = DEFAULT_MINER
     rules: dict[str, Rule] = field(default_factory=dict)
     source_rules: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SOURCE_RULES))
     fn_mode: str = "relative"
@@ -125,6 +152,8 @@ class BuildConfig:
             if inp.name in names:
                 raise ConfigError(f"inputs[{i}].name: {inp.name!r} is used twice")
             names.add(inp.name)
+        if self.miner not in MINERS:
+            raise ConfigError(f"miner: {self.miner!r}, use weak or strong")
         for name, rule in self.rules.items():
             _check_rule(rule)
         for source, rule in self.source_rules.items():
@@ -195,6 +224,12 @@ def _check_rule(rule: Rule) -> None:
         v = getattr(rule, key)
         if v is not None and (not isinstance(v, int) or v < 1):
             raise ConfigError(f"{o}.{key}: must be a positive integer or null, got {v!r}")
+    if rule.roundtrip_top is not None and (not isinstance(rule.roundtrip_top, int) or rule.roundtrip_top < 1):
+        raise ConfigError(f"{o}.roundtrip_top: must be a positive integer or null, got {rule.roundtrip_top!r}")
+    if rule.positive_text not in POSITIVE_TEXTS:
+        raise ConfigError(f"{o}.positive_text: {rule.positive_text!r}, use {' or '.join(POSITIVE_TEXTS)}")
+    if rule.positive_text == "without_query" and not rule.source_positive:
+        raise ConfigError(f"{o}.positive_text: without_query needs source_positive: true")
     if not isinstance(rule.min_negatives, int) or rule.min_negatives < 0:
         raise ConfigError(f"{o}.min_negatives: must be an integer >= 0, got {rule.min_negatives!r}")
 
@@ -214,6 +249,8 @@ def _check_filters(f: Mapping[str, Any]) -> None:
     v = f.get("min_agreement")
     if v is not None and (not isinstance(v, (int, float)) or not -1 <= v <= 1):
         raise ConfigError(f"filters.min_agreement: Kendall tau threshold must be in [-1, 1] or null, got {v!r}")
+    if not isinstance(f.get("rerank_fallback", True), bool):
+        raise ConfigError(f"filters.rerank_fallback: must be true or false, got {f.get('rerank_fallback')!r}")
     if not isinstance(f.get("copy_rate_sources", []), list):
         raise ConfigError("filters.copy_rate_sources: must be a list of query sources")
 
@@ -224,9 +261,13 @@ def _unknown_keys(d: Mapping, allowed, where: str) -> None:
         raise ConfigError(f"{where}{extra[0]}: unknown option (allowed: {', '.join(sorted(allowed))})")
 
 
-def make_rules(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Rule]:
-    """The default rules with ``overrides`` (rule name -> {field: value}) applied; names new rules too."""
-    merged = copy.deepcopy(DEFAULT_RULES)
+def make_rules(overrides: Mapping[str, Mapping[str, Any]] | None = None, miner: str = DEFAULT_MINER
+               ) -> dict[str, Rule]:
+    """The rules for ``miner`` (:data:`MINER_RULES`) with ``overrides`` (rule name -> {field: value}) applied;
+    names new rules too."""
+    if miner not in MINERS:
+        raise ConfigError(f"miner: {miner!r}, use weak or strong")
+    merged = copy.deepcopy(MINER_RULES[miner])
     for name, values in (overrides or {}).items():
         if values is None:
             values = {}
@@ -244,6 +285,20 @@ def make_rules(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict
     return rules
 
 
+def _ratio(value, option: str) -> float | None:
+    """A mixing ratio: a number > 0 (from YAML, or a string from the command line), or None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{option}: {value!r} is not a number") from None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise ConfigError(f"{option}: must be a number > 0, got {value!r}")
+    return int(value) if float(value).is_integer() else float(value)
+
+
 def _resolve(path: str | None, base: Path | None) -> str | None:
     if path is None or base is None:
         return path
@@ -254,12 +309,14 @@ def _resolve(path: str | None, base: Path | None) -> str | None:
 def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
     """Read a YAML config (relative paths resolve against its folder) and apply CLI-style ``overrides``.
 
-    Top-level YAML keys: ``inputs`` (list of {candidates, name, group, rerank, queries, queries_config}),
-    ``output``, ``seed``, ``rules`` ({rule: {positives, negatives, source_positive, ranking, fn_margin,
-    max_positives, max_negatives, min_negatives, exclude_source_from_negatives}}), ``source_rules``
+    Top-level YAML keys: ``inputs`` (list of {candidates, name, group, rerank, queries, queries_config, ratio};
+    ``ratio`` on every input mixes the inputs by those ratios, instead of ``mix.ratios``),
+    ``output``, ``seed``, ``miner`` (weak | strong: which default rules), ``rules`` ({rule: {positives,
+    negatives, source_positive, ranking, fn_margin, max_positives, max_negatives, min_negatives,
+    exclude_source_from_negatives, roundtrip_top, positive_text}}), ``source_rules``
     ({source: rule}), ``false_negatives`` ({mode}), ``filters`` (see ``DEFAULT_FILTERS``), ``mix`` ({by,
     ratios, total, shuffle}). ``overrides``: ``inputs``, ``output``, ``seed``, ``rules`` (merged per rule),
-    ``filters`` (merged), ``mix_ratios``, ``mix_by``, ``mix_total``, ``fn_margin`` (all rules).
+    ``filters`` (merged), ``mix_ratios``, ``mix_by``, ``mix_total``, ``fn_margin`` (all rules), ``miner``.
     """
     raw: dict[str, Any] = {}
     base = None
@@ -274,7 +331,8 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
         if not isinstance(raw, dict):
             raise ConfigError(f"--config {p}: expected a mapping at the top level")
         base = p.resolve().parent
-    _unknown_keys(raw, {"inputs", "output", "seed", "rules", "source_rules", "false_negatives", "filters", "mix"}, "")
+    _unknown_keys(raw, {"inputs", "output", "seed", "miner", "rules", "source_rules", "false_negatives", "filters",
+                        "mix"}, "")
 
     inputs = []
     raw_inputs = overrides.get("inputs") or raw.get("inputs") or []
@@ -292,7 +350,8 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
         inputs.append(InputSpec(candidates=_resolve(item["candidates"], base),
                                 name=str(item.get("name") or ""), group=str(item.get("group") or "default"),
                                 rerank=_resolve(item.get("rerank"), base), queries=_resolve(item.get("queries"), base),
-                                queries_config=item.get("queries_config") or "queries"))
+                                queries_config=item.get("queries_config") or "queries",
+                                ratio=_ratio(item.get("ratio"), f"inputs[{i}].ratio")))
     given = {inp.name for inp in inputs if inp.name}
     for i, inp in enumerate(inputs):
         if not inp.name:  # default: the candidates folder's name, made unique with its position if needed
@@ -308,7 +367,8 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
     if overrides.get("fn_margin", "unset") != "unset":
         for name in set(DEFAULT_RULES) | set(rule_over):
             rule_over.setdefault(name, {})["fn_margin"] = overrides["fn_margin"]
-    rules = make_rules(rule_over)
+    miner = str(overrides.get("miner") or raw.get("miner") or DEFAULT_MINER)
+    rules = make_rules(rule_over, miner)
 
     source_rules = dict(DEFAULT_SOURCE_RULES)
     if raw.get("source_rules") is not None:
@@ -338,12 +398,26 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
     ratios = overrides.get("mix_ratios") or mix.get("ratios")
     if ratios is not None and not isinstance(ratios, dict):
         raise ConfigError("mix.ratios: expected a mapping KEY: RATIO")
+    mix_by = overrides.get("mix_by") or mix.get("by", "group")
+    with_ratio = [i for i, inp in enumerate(inputs) if inp.ratio is not None]
+    if with_ratio:  # ratios given per input: mix by input
+        without = [i for i, inp in enumerate(inputs) if inp.ratio is None]
+        if without:
+            raise ConfigError(f"inputs[{without[0]}].ratio: missing; give a ratio on every input or on none "
+                              f"(input {inputs[with_ratio[0]].name!r} has ratio={inputs[with_ratio[0]].ratio:g})")
+        if ratios:
+            raise ConfigError("mix.ratios: ratios are given both per input (ratio=) and in mix.ratios / --mix; "
+                              "use one of the two")
+        if mix_by != "input" and (overrides.get("mix_by") or mix.get("by")):
+            raise ConfigError(f"mix.by: {mix_by!r}, but per-input ratios mix by input; leave mix.by out")
+        mix_by = "input"
+        ratios = {inp.name: inp.ratio for inp in inputs}
     cfg = BuildConfig(
         inputs=inputs,
         output=overrides.get("output") or _resolve(raw.get("output"), base),
-        seed=overrides["seed"] if overrides.get("seed") is not None else raw.get("seed", 0),
+        seed=overrides["seed"] if overrides.get("seed") is not None else raw.get("seed", 0), miner=miner,
         rules=rules, source_rules=source_rules, fn_mode=fn.get("mode", "relative"), filters=filters,
-        mix_by=overrides.get("mix_by") or mix.get("by", "group"),
+        mix_by=mix_by,
         mix_ratios={str(k): v for k, v in ratios.items()} if ratios else None,
         mix_total=overrides.get("mix_total") or mix.get("total"),
         shuffle=bool(mix.get("shuffle", True)),

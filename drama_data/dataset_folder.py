@@ -23,6 +23,8 @@ import yaml
 from drama_data.errors import ConfigError
 
 MARKER = "drama-toolkit"  # tag in every card we write; lets a rerun replace its own previous output
+LOG_DIR = "logs"          # a stage's logs, written while it runs; kept when the folder is (re)written
+LOG_FILE = f"{LOG_DIR}/engine.log"
 SHARD_ROWS = 100_000
 
 
@@ -45,7 +47,8 @@ def check_output_folder(folder: str | Path, overwrite: bool = False) -> Path:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--output {folder}: exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite and not _is_our_dataset(folder):
+    if folder.is_dir() and any(p.name != LOG_DIR for p in folder.iterdir()) and not overwrite \
+            and not _is_our_dataset(folder):
         raise ConfigError(f"--output {folder}: folder exists and is not a drama-toolkit dataset; choose another")
     return folder
 
@@ -104,6 +107,8 @@ def write_dataset(
         for rel, text in (extra_files or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp / rel).write_text(text, encoding="utf-8")
+        if (folder / LOG_DIR).is_dir():  # logs of this run (and earlier ones): kept with the new rows
+            shutil.copytree(folder / LOG_DIR, tmp / LOG_DIR, dirs_exist_ok=True)
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
             os.replace(folder, old)

@@ -2,11 +2,13 @@
 
 ``execute(requests, backend, cache)`` returns ``{request.id: Completion}`` for every request: cached ones
 are read back, the rest go to the backend (which is only started if something is missing), with a tqdm
-bar showing rate, ETA and token throughput. A Ctrl-C or kill loses only the requests in flight.
+bar showing rate, ETA and token throughput. The backend is started first, as its own step (an engine's start-up
+is not counted in the bar's rate or ETA). A Ctrl-C or kill loses only the requests in flight.
 """
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -54,6 +56,14 @@ def execute(
             missing.append((r, k))
     stats.cached = len(results)
     if missing:
+        label = backend.start_label()
+        if label and progress:
+            t_start = time.time()
+            tqdm.write(f"{label} ...", file=sys.stderr)
+            backend.start()
+            tqdm.write(f"engine ready in {time.time() - t_start:.0f} s", file=sys.stderr)
+        else:
+            backend.start()
         bar = tqdm(total=len(requests), initial=len(results), desc=desc, unit="req", disable=not progress,
                    dynamic_ncols=True, smoothing=0.1)
         tstart = time.time()

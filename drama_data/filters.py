@@ -8,6 +8,7 @@ after NFKC, so the same thresholds work for English, German and Chinese queries.
   that occur verbatim in the passage (n shrinks to the query length for queries shorter than n). 1.0 means
   the query is a span of the passage (what a cropped sentence is by design); an LLM query that just copies
   its passage scores near 1 and teaches a dense retriever nothing beyond lexical overlap.
+- :func:`without_span` ``(passage, span) -> str``: the passage with the span cut out (inverse cloze).
 - :func:`normalise_query` ``(text) -> str``: the key of exact-duplicate detection (NFKC, case folding,
   punctuation removed, whitespace collapsed).
 """
@@ -47,3 +48,17 @@ def normalise_query(text: str) -> str:
     text = unicodedata.normalize("NFKC", text or "").casefold()
     text = "".join(" " if unicodedata.category(ch)[0] in "PSZC" else ch for ch in text)
     return _SPACE_RE.sub(" ", text).strip()
+
+
+def without_span(passage: str, span: str) -> str:
+    """``passage`` with the first occurrence of ``span`` cut out (whitespace-insensitive), for inverse-cloze
+    positives (Lee et al. 2019): the cropped sentence is not in the passage it must retrieve. The passage is
+    returned unchanged when ``span`` is not in it or would leave nothing."""
+    words = span.split()
+    if not words:
+        return passage
+    m = re.search(r"\s+".join(re.escape(w) for w in words), passage)
+    if m is None:
+        return passage
+    rest = _SPACE_RE.sub(" ", passage[:m.start()] + " " + passage[m.end():]).strip()
+    return rest or passage

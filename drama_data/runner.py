@@ -24,7 +24,7 @@ from drama_data.cache import RequestCache
 from drama_data.card import render_dataset_card
 from drama_data.chunking import Passage, load_passages
 from drama_data.corpus import Fields
-from drama_data.dataset_folder import check_output_folder, dumps, utc_now, write_dataset
+from drama_data.dataset_folder import LOG_FILE, check_output_folder, dumps, utc_now, write_dataset
 from drama_data.errors import ConfigError
 from drama_data.execution import ExecutionStats, execute
 from drama_data.tasks.base import ParseFailure, Task
@@ -159,6 +159,8 @@ def generate(
             raise ConfigError(f"--task {task.name} needs a backend (--backend vllm|openai)")
         if not isinstance(backend, Backend):
             backend = backend()  # built only now: bad input fails before any model is prepared
+        if backend.log_path is None:
+            backend.log_path = Path(output) / LOG_FILE
         form = prompt_format or ("chat" if backend.supports_chat() else "completion")
         prompt = task.use_form(form)
         summary.model = backend.model

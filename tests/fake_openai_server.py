@@ -22,6 +22,15 @@ Faults are chosen by markers anywhere in the prompt text (so a test decides whic
 ``[[sleep=SECONDS]]``
     delay every successful answer of this prompt (for streaming-order and concurrency tests).
 
+The Batch API (the subset the ``openai-batch`` backend uses): ``POST /v1/files`` (multipart upload),
+``GET /v1/files/{id}/content``, ``POST /v1/batches``, ``GET /v1/batches/{id}``, ``GET /v1/batches`` (list)
+and ``POST /v1/batches/{id}/cancel``. A batch is ``validating``, then ``in_progress``, and ``batch_seconds``
+after its creation ends as ``batch_outcome`` says: ``"completed"`` (every line answered as the chat and
+completion endpoints would, a line whose prompt holds a status fault such as ``[[fault=400]]`` going to the
+error file), ``"expired"`` (only the first half of the lines answered, the rest reported expired in the
+error file), or ``"failed"`` (no output, ``errors`` says why). ``batch_counts()`` counts uploads and batch
+creations.
+
 Every request is recorded (:class:`Record`: path, headers, JSON body, prompt, start/end times, status,
 fault) so tests can count attempts, measure waits and read the Authorization header; ``max_in_flight``
 is the most completion requests handled at once. The server is bounded: it answers 503 once it has seen
@@ -30,6 +39,8 @@ crashed server (listening socket closed, open connections dropped).
 """
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import email.utils
 import hashlib
 import json
@@ -133,6 +144,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.dead.is_set():
             return self._drop()
         rec = self._begin(None, None)
+        if self.path.startswith(("/v1/files", "/v1/batches")):
+            status = 500
+            try:
+                status = self._batch_api(None)
+            finally:
+                self._end(rec, status)
+            return
         if self.path == "/v1/models":
             self._send(200, {"object": "list", "data": [{"id": self.server.model, "object": "model"}]})
             return self._end(rec, 200)
@@ -143,6 +161,14 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.dead.is_set():
             return self._drop()
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.startswith(("/v1/files", "/v1/batches")):
+            rec = self._begin(None, None)
+            status = 500
+            try:
+                status = self._batch_api(raw)
+            finally:
+                self._end(rec, status)
+            return
         try:
             body = json.loads(raw)
         except ValueError:
@@ -160,6 +186,122 @@ class _Handler(BaseHTTPRequestHandler):
             status = self._answer(rec, chat, body, prompt)
         finally:
             self._end(rec, status)
+
+    # -- batch API ---------------------------------------------------------------------------------------
+    def _batch_api(self, raw: bytes | None) -> int:
+        srv = self.server
+        path = self.path.split("?", 1)[0]
+        parts = path.strip("/").split("/")  # v1, files|batches, [id], [content|cancel]
+        if raw is not None and path == "/v1/files":
+            msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                b"Content-Type: " + self.headers.get("Content-Type", "").encode() + b"\r\n\r\n" + raw)
+            fields = {part.get_param("name", header="content-disposition"): part for part in msg.iter_parts()}
+            data = fields["file"].get_payload(decode=True)
+            with srv.lock:
+                srv.batch_stats["uploads"] += 1
+                fid = f"file-{len(srv.files) + 1}"
+                srv.files[fid] = data
+            self._send(200, {"id": fid, "object": "file", "bytes": len(data), "created_at": int(time.time()),
+                             "filename": fields["file"].get_filename() or "input.jsonl",
+                             "purpose": fields["purpose"].get_content().strip(), "status": "processed"})
+            return 200
+        if raw is None and len(parts) == 4 and parts[1] == "files" and parts[3] == "content":
+            data = srv.files.get(parts[2])
+            if data is None:
+                self._send(404, {"error": {"message": f"no file {parts[2]}"}})
+                return 404
+            self._send(200, data)
+            return 200
+        if raw is not None and path == "/v1/batches":
+            req = json.loads(raw)
+            if req.get("input_file_id") not in srv.files:
+                self._send(400, {"error": {"message": "unknown input_file_id"}})
+                return 400
+            with srv.lock:
+                srv.batch_stats["batches"] += 1
+                bid = f"batch-{len(srv.batches) + 1}"
+                srv.batches[bid] = {
+                    "id": bid, "object": "batch", "endpoint": req["endpoint"], "input_file_id": req["input_file_id"],
+                    "completion_window": req["completion_window"], "status": "validating",
+                    "created_at": int(time.time()), "metadata": req.get("metadata"), "_t": time.monotonic(),
+                }
+            self._send(200, self._batch_view(bid))
+            return 200
+        if raw is None and path == "/v1/batches":
+            self._send(200, {"object": "list", "data": [self._batch_view(b) for b in reversed(list(srv.batches))],
+                             "has_more": False})
+            return 200
+        if len(parts) >= 3 and parts[1] == "batches" and parts[2] in srv.batches:
+            if raw is not None and parts[3:] == ["cancel"]:
+                srv.batches[parts[2]]["_cancelled"] = True
+            self._send(200, self._batch_view(parts[2]))
+            return 200
+        self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+        return 404
+
+    def _batch_view(self, bid: str) -> dict:
+        """The batch as the API shows it now (finishing it when its time has come)."""
+        srv = self.server
+        with srv.lock:
+            b = srv.batches[bid]
+            if b["status"] in ("validating", "in_progress"):
+                age = time.monotonic() - b["_t"]
+                if b.get("_cancelled"):
+                    self._finish_batch(b, "cancelled")
+                elif age >= srv.batch_seconds:
+                    self._finish_batch(b, srv.batch_outcome)
+                elif age >= srv.batch_seconds / 3:
+                    b["status"] = "in_progress"
+            return {k: v for k, v in b.items() if not k.startswith("_")}
+
+    def _finish_batch(self, b: dict, outcome: str) -> None:
+        srv = self.server
+        lines = [json.loads(x) for x in srv.files[b["input_file_id"]].splitlines() if x.strip()]
+        now = int(time.time())
+        if outcome == "failed":
+            b.update(status="failed", failed_at=now, request_counts={"total": len(lines), "completed": 0, "failed": 0},
+                     errors={"object": "list", "data": [{"code": "invalid_request", "line": 1,
+                                                         "message": "injected batch failure"}]})
+            return
+        answered = lines if outcome == "completed" else lines[: len(lines) // 2]
+        out, err = [], []
+        for n, line in enumerate(lines):
+            cid = line["custom_id"]
+            if n >= len(answered):
+                err.append({"id": f"req-{n}", "custom_id": cid, "response": None,
+                            "error": {"code": "batch_expired", "message": "This request could not be executed "
+                                      "before the completion window expired."}})
+                continue
+            body = line["body"]
+            chat = line["url"].endswith("/chat/completions")
+            prompt = ("\n".join(str(m.get("content", "")) for m in body["messages"]) if chat else body["prompt"])
+            m = _FAULT.search(prompt)
+            if m and m.group(1).isdigit():
+                code = int(m.group(1))
+                err.append({"id": f"req-{n}", "custom_id": cid, "error": None, "response": {
+                    "status_code": code, "request_id": f"r{n}",
+                    "body": {"error": {"message": f"injected HTTP {code}", "type": "injected"}}}})
+                continue
+            text = (srv.responder or expected_text)(prompt)
+            choice = {"index": 0, "finish_reason": "stop"}
+            if chat:
+                choice["message"] = {"role": "assistant", "content": text}
+            else:
+                choice["text"] = text
+            out.append({"id": f"req-{n}", "custom_id": cid, "error": None, "response": {
+                "status_code": 200, "request_id": f"r{n}",
+                "body": {"id": f"cmpl-b{n}", "object": "chat.completion" if chat else "text_completion",
+                         "model": body.get("model"), "choices": [choice],
+                         "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": 2,
+                                   "total_tokens": len(prompt.split()) + 2}}}})
+        for name, rows in (("output_file_id", out), ("error_file_id", err)):
+            if rows:
+                fid = f"file-{len(srv.files) + 1}"
+                srv.files[fid] = "".join(json.dumps(r) + "\n" for r in rows).encode()
+                b[name] = fid
+        status = {"completed": "completed", "expired": "expired", "cancelled": "cancelled"}[outcome]
+        b.update(status=status, request_counts={"total": len(lines), "completed": len(out), "failed": len(err)})
+        b[f"{status}_at"] = now
 
     def _answer(self, rec: Record, chat: bool, body, prompt) -> int | str:
         srv = self.server
@@ -237,7 +379,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind != "nousage":
             answer["usage"] = {"prompt_tokens": len(prompt.split()), "completion_tokens": 2,
                                "total_tokens": len(prompt.split()) + 2}
-        self._send(200, answer)
+        self._send(200, answer, srv.answer_headers)
         return 200
 
 
@@ -245,8 +387,17 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, model: str, max_requests: int, responder=None, delay: float = 0.0):
+    request_queue_size = 128  # listen backlog (socketserver's default of 5 refuses bursts of connections)
+
+    def __init__(self, model: str, max_requests: int, responder=None, delay: float = 0.0,
+                 answer_headers: dict | None = None):
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.answer_headers = dict(answer_headers or {})
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.batch_stats = {"uploads": 0, "batches": 0}
+        self.batch_seconds = 0.3
+        self.batch_outcome = "completed"
         self.responder = responder
         self.delay = delay
         self.model = model
@@ -260,8 +411,10 @@ class FakeOpenAIServer:
     """Start with ``with FakeOpenAIServer() as srv:`` (or ``start()``/``stop()``); ``srv.base_url`` ends in /v1."""
 
     def __init__(self, model: str = "fake-model", max_requests: int = 5000, max_lifetime: float = 120.0,
-                 responder=None, delay: float = 0.0):
-        """``responder(prompt) -> text`` replaces :func:`expected_text`; ``delay`` seconds precede every answer."""
+                 responder=None, delay: float = 0.0, answer_headers: dict | None = None):
+        """``responder(prompt) -> text`` replaces :func:`expected_text`; ``delay`` seconds precede every answer;
+        ``answer_headers`` are sent with every successful completion (e.g. ``x-ratelimit-*``)."""
+        self.answer_headers = answer_headers
         self.responder = responder
         self.delay = delay
         self.model = model
@@ -273,7 +426,7 @@ class FakeOpenAIServer:
         self._stopped = False
 
     def start(self) -> "FakeOpenAIServer":
-        self._srv = _Server(self.model, self.max_requests, self.responder, self.delay)
+        self._srv = _Server(self.model, self.max_requests, self.responder, self.delay, self.answer_headers)
         self._thread = threading.Thread(target=self._srv.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True, name="fake-openai-server")
         self._thread.start()
@@ -302,6 +455,16 @@ class FakeOpenAIServer:
     def attempts(self, marker: str) -> list[Record]:
         """Completion records whose prompt contains ``marker``, in arrival order."""
         return [r for r in self.completion_records() if r.prompt and marker in r.prompt]
+
+    def batch_counts(self) -> dict:
+        """``{"uploads": files uploaded, "batches": batches created}`` so far."""
+        with self._srv.lock:
+            return dict(self._srv.batch_stats)
+
+    def set_batch_behaviour(self, outcome: str = "completed", seconds: float = 0.3) -> None:
+        """How batches created from now on end (``completed``, ``expired``, ``failed``) and after how long."""
+        assert outcome in ("completed", "expired", "failed")
+        self._srv.batch_outcome, self._srv.batch_seconds = outcome, seconds
 
     @property
     def max_in_flight(self) -> int:

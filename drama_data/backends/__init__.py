@@ -1,4 +1,5 @@
-"""Backends by name: ``vllm`` (in-process engine) and ``openai`` (any OpenAI-compatible server).
+"""Backends by name: ``vllm`` (in-process engine), ``openai`` (any OpenAI-compatible server) and
+``openai-batch`` (the same server's Batch API: half price, answers within 24 h).
 
 ``make_backend(name, model, **options)`` builds one; ``resolve_model(model)`` turns the embedded default
 (``None``) or a GGUF file into a folder vLLM can load, preparing it once in the user cache.
@@ -12,7 +13,7 @@ from typing import Any
 from drama_data.backends.base import Backend, Completion, Request, Sampling
 from drama_data.errors import ConfigError
 
-BACKENDS = ("vllm", "openai")
+BACKENDS = ("vllm", "openai", "openai-batch")
 
 
 def resolve_model(model: str | None, echo=print) -> tuple[str, str]:
@@ -61,6 +62,12 @@ def make_backend(name: str, model: str | None = None, *, echo=print, **options: 
         if not model:
             raise ConfigError("--backend openai needs --model (the model name the server serves)")
         return OpenAIBackend(model, **options)
+    if name == "openai-batch":
+        from drama_data.backends.openai_batch import OpenAIBatchBackend
+
+        if not model:
+            raise ConfigError("--backend openai-batch needs --model (the model name the server serves)")
+        return OpenAIBatchBackend(model, echo=echo, **options)
     raise ConfigError(f"--backend {name!r}: unknown (choose from {', '.join(BACKENDS)})")
 
 

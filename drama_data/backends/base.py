@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Iterator, Sequence
 
 
@@ -91,6 +92,8 @@ class Backend(abc.ABC):
 
     name: str = "base"
     model: str = ""
+    #: where an engine's own output (start-up log, warnings) is written; set by the runner
+    log_path: "Path | None" = None
 
     @property
     def cache_model(self) -> str:
@@ -104,6 +107,15 @@ class Backend(abc.ABC):
 
         Every request is answered exactly once (with an error completion if it failed).
         """
+
+    def start(self) -> object:
+        """Make the backend ready to answer (load an engine, open a session). Called before the first request
+        is timed, so progress rates leave start-up out; ``generate`` starts it anyway if not called."""
+        return None
+
+    def start_label(self) -> str | None:
+        """What :meth:`start` will do, for the user ("starting vLLM engine ..."); ``None`` when it is instant."""
+        return None
 
     def supports_chat(self) -> bool:
         """Whether the model has a chat template (decides the default prompt form)."""

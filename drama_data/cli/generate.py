@@ -25,7 +25,9 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.command()
 @click.option("--task", "task_name", default="queries", show_default=True,
               type=click.Choice(["queries", "crop", "crosslingual", "rerank"]), help="What to generate.")
-@click.option("--backend", "backend_name", default="vllm", show_default=True, type=click.Choice(["vllm", "openai"]))
+@click.option("--backend", "backend_name", default="vllm", show_default=True, type=click.Choice(["vllm", "openai", "openai-batch"]),
+              help="vllm: in-process engine; openai: an OpenAI-compatible server; openai-batch: its Batch API "
+                   "(half price at the large providers, answers within 24 h; a rerun resumes the same batches).")
 @click.option("--model", default=None, help="HF id, local folder or .gguf file; default: the embedded Gemma-3-270M.")
 @click.option("--corpus", required=True, help="BEIR folder, .jsonl[.gz]/.parquet file, HF dataset (for rerank: a mine output).")
 @click.option("--output", required=True, type=click.Path(file_okay=False), help="Dataset folder to write.")
@@ -69,7 +71,10 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--concurrency", default=16, show_default=True, help="openai: requests in flight.")
 @click.option("--timeout", default=120.0, show_default=True, help="openai: seconds per request.")
 @click.option("--max-retries", default=6, show_default=True, help="openai: retries per request.")
+@click.option("--rpm", type=float, default=None, help="openai: requests per minute at most (the server's x-ratelimit-* headers also apply).")
+@click.option("--tpm", type=float, default=None, help="openai: tokens per minute at most (prompt + completion).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for scripts).")
 @clean_errors
 def command(**o):
     """Generate queries (or crops, cross-lingual queries, rerank labels) for a corpus.
@@ -79,6 +84,7 @@ def command(**o):
     """
     from drama_data.api import run_generate
 
+    as_json = o.pop("as_json")
     o["engine_kwargs"] = _engine_args(o.pop("engine_arg"))
     summary = run_generate(echo=lambda m: click.echo(m, err=True), **o)
-    click.echo(summary.render())
+    click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else summary.render())

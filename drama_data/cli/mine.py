@@ -42,10 +42,11 @@ from drama_data.mining import RETRIEVERS
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder that is not a drama-toolkit dataset.")
 @click.option("--keep-work", is_flag=True, help="Keep the per-chunk results after success.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for scripts).")
 @clean_errors
 def command(queries, queries_config, corpus, output, retriever, k, language, k1, b, method, model, encoder_kind,
             exact_max_docs, faiss_index, encode_batch_size, dim, threads, no_title, split, max_tokens, chunk_tokenizer,
-            id_field, title_field, text_field, work_dir, chunk_size, batch_size, overwrite, keep_work, no_progress):
+            id_field, title_field, text_field, work_dir, chunk_size, batch_size, overwrite, keep_work, no_progress, as_json):
     """Retrieve the top-k candidate passages of every query; mark the passage each query came from."""
     from drama_data.corpus import Fields
     from drama_data.mining.mine import mine
@@ -62,7 +63,4 @@ def command(queries, queries_config, corpus, output, retriever, k, language, k1,
                   queries_config=queries_config, fields=fields, split=split, max_tokens=max_tokens,
                   chunk_tokenizer=chunk_tokenizer, work_dir=work_dir, chunk_size=chunk_size, batch_size=batch_size,
                   overwrite=overwrite, keep_work=keep_work, progress=not no_progress)
-    summary = {key: getattr(report, key) for key in ("output", "queries", "passages", "k_effective", "no_candidates",
-                                                     "with_source", "source_retrieved", "index_reused",
-                                                     "chunks_reused", "seconds")}
-    click.echo(json.dumps(summary, indent=2))
+    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.render())

@@ -99,9 +99,32 @@ class MineReport:
     source_rank_1: int = 0
     mean_candidates: float = 0.0
     seconds: dict = field(default_factory=dict)
+    queries_from: str = ""  # the queries dataset folder that was mined
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def render(self) -> str:
+        """The one-screen summary the CLI prints (``--json`` prints :meth:`as_dict`)."""
+        def pct(n: int) -> str:
+            return f"{100 * n / self.with_source:.1f}%" if self.with_source else "-"
+
+        sec = self.seconds or {}
+        lines = [
+            f"drama-data mine: done in {sec.get('total', 0.0):.1f} s",
+            f"  retriever        {self.retriever.get('describe') or self.retriever.get('name', '-')}",
+            f"  queries          {self.queries} ({self.empty_queries} with an empty text)",
+            f"  passages         {self.passages} (index {'reused' if self.index_reused else 'built'}; "
+            f"{self.chunks_reused} of {self.chunks_total} chunks reused)",
+            f"  candidates       top {self.k_effective} (asked {self.k}), {self.mean_candidates:g} per query; "
+            f"{self.no_candidates} queries with none",
+            f"  source passage   retrieved for {self.source_retrieved} of {self.with_source} queries "
+            f"({pct(self.source_retrieved)}), at rank 1 for {self.source_rank_1} ({pct(self.source_rank_1)})",
+            f"  output           {self.output}",
+            f"  next             drama-data build --candidates {self.output} --queries {self.queries_from or 'QUERIES'} "
+            f"--output DIR",
+        ]
+        return "\n".join(lines)
 
 
 def _digest(*parts: Any) -> str:
@@ -312,7 +335,7 @@ def mine(
     check_source_passages(rows, passages, queries=str(queries), corpus=str(corpus), chunking=chunking)
     t_read = time.perf_counter()
 
-    report = MineReport(output=str(output), queries=len(rows), passages=len(passages), k=k,
+    report = MineReport(output=str(output), queries_from=str(queries), queries=len(rows), passages=len(passages), k=k,
                         k_effective=min(k, len(passages)))
     if k > len(passages):
         log.warning("-k %d is larger than the corpus (%d passages); mining %d", k, len(passages), len(passages))

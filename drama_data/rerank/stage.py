@@ -24,7 +24,7 @@ from drama_data.backends.base import Backend, Request, Sampling
 from drama_data.cache import RequestCache
 from drama_data.card import render_dataset_card
 from drama_data.chunking import word_spans
-from drama_data.dataset_folder import check_output_folder, dumps, read_table, utc_now, write_dataset
+from drama_data.dataset_folder import LOG_FILE, check_output_folder, dumps, read_table, utc_now, write_dataset
 from drama_data.errors import ConfigError, InputError
 from drama_data.execution import ExecutionStats, execute
 from drama_data.prompting import PromptTemplate, load_prompt
@@ -212,6 +212,8 @@ def run_rerank(*, corpus: str, output: str, backend_name: str = "vllm", model: s
         raise ConfigError(f"--window {settings.window} is larger than every candidate list (longest: {longest}, "
                           f"e.g. query {rows[0]['query_id']!r}); lower --window or mine more candidates")
     backend = build_backend(backend_name, model, echo=echo, **o)
+    if backend.log_path is None:
+        backend.log_path = out / LOG_FILE
     cache = open_cache(o.get("cache_dir"), o.get("no_cache", False))
     try:
         form = o.get("prompt_format") or ("chat" if backend.supports_chat() else "completion")

@@ -1,7 +1,8 @@
 """``drama-models prune`` and ``drama-models pretrain``: thin click commands over :func:`pipeline.prune` and
 :func:`pretrain.pretrain`. ``register(group)`` adds them to the ``drama-models`` group (``drama_models/cli.py``).
 
-Bad input (:class:`errors.PruningError`) becomes a one-line usage error before any work starts.
+Bad input (:class:`errors.PruningError`, a missing model folder or tokenizer) becomes ``Error: <one line>``
+(exit 2) before any work starts.
 """
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import os
 
 import click
 
-from drama_models.pruning.errors import PruningError
+from drama_models.cli_common import CleanExit, clean_errors
+from drama_models.model_source import resolve_model
 from drama_models.pruning.targets import NAMED_TARGETS
 
 TARGET_HELP = (
@@ -19,8 +21,18 @@ TARGET_HELP = (
 )
 
 
-def _fail(err: Exception):
-    raise click.UsageError(str(err)) from None
+def _source(model: str, gguf_file: str | None) -> str:
+    """``--model`` checked before any work: a model folder with its tokenizer, a Hub id, or a folder with --gguf-file."""
+    if gguf_file:
+        from pathlib import Path
+
+        folder = Path(model).expanduser()
+        if folder.is_dir():
+            if not (folder / gguf_file).is_file():
+                raise CleanExit(f"--gguf-file {gguf_file}: not in --model folder {folder}")
+            return str(folder)
+        return resolve_model(model, tokenizer=False)
+    return resolve_model(model)
 
 
 @click.command("prune")
@@ -61,6 +73,7 @@ def _fail(err: Exception):
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out.")
 @click.option("--trust-remote-code", is_flag=True, help="Opt in to running the model repository's own code.")
 @click.option("--no-progress", is_flag=True)
+@clean_errors
 def prune_command(model, gguf_file, target, calibration, out, method, importance, layer_metric, vocab_from, vocab_docs,
                   heldout, heldout_skip_docs, heldout_blocks, seq_len, calibration_blocks, calibration_docs,
                   min_calibration_blocks, batch_size, sheared_steps, sheared_lr, sheared_weight_lr,
@@ -82,11 +95,8 @@ def prune_command(model, gguf_file, target, calibration, out, method, importance
         heldout_blocks=heldout_blocks, dtype=dtype, device=device, overwrite=overwrite, seed=seed,
         progress=not no_progress,
     )
-    try:
-        report = prune(model, target, calibration, out, settings, gguf_file=gguf_file,
-                       trust_remote_code=trust_remote_code)
-    except PruningError as err:
-        _fail(err)
+    report = prune(_source(model, gguf_file), target, calibration, out, settings, gguf_file=gguf_file,
+                   trust_remote_code=trust_remote_code)
     click.echo(report["summary"])
     for key in ("perplexity_before", "perplexity_after"):
         if key in report:
@@ -121,6 +131,7 @@ def prune_command(model, gguf_file, target, calibration, out, method, importance
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--trust-remote-code", is_flag=True)
 @click.option("--no-progress", is_flag=True)
+@clean_errors
 def pretrain_command(model, gguf_file, corpus, out, steps, batch_size, grad_accum, seq_len, lr, min_lr_ratio,
                      warmup_steps, weight_decay, save_every, keep_checkpoints, max_docs, heldout_docs, heldout_path,
                      heldout_skip_docs, heldout_blocks, stop_after, resume, dtype, seed, trust_remote_code, no_progress):
@@ -134,11 +145,8 @@ def pretrain_command(model, gguf_file, corpus, out, steps, batch_size, grad_accu
         heldout_skip_docs=heldout_skip_docs, heldout_blocks=heldout_blocks, seed=seed,
         stop_after=stop_after, progress=not no_progress,
     )
-    try:
-        summary = pretrain(model, corpus, out, settings, resume=resume, dtype=dtype, gguf_file=gguf_file,
-                           trust_remote_code=trust_remote_code)
-    except PruningError as err:
-        _fail(err)
+    summary = pretrain(_source(model, gguf_file), corpus, out, settings, resume=resume, dtype=dtype,
+                       gguf_file=gguf_file, trust_remote_code=trust_remote_code)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
         brief = {k: v for k, v in summary.items() if k not in ("history", "settings")}
         click.echo(json.dumps(brief))

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from drama_data.cli.common import clean_errors
+from drama_models.cli_common import clean_errors as clean_model_errors
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -30,6 +31,7 @@ def recipe_group() -> None:
               "(rerunning them even when complete).")
 @click.option("--dry-run", is_flag=True, help="Print the plan (stages, commands, LLM requests/tokens, GPUs); run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON.")
+@clean_model_errors
 @clean_errors
 def run_command(recipe_file, corpus, output, only, from_stage, dry_run, as_json):
     """Run RECIPE_FILE: each stage's output feeds the next in one run folder; complete stages are skipped, an

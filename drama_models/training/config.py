@@ -54,10 +54,12 @@ def _is_number(text: str) -> bool:
 class TrainConfig:
     """Everything one training run needs. ``help`` metadata doubles as the CLI help text."""
 
-    model: str = field(default="", metadata={"help": "Checkpoint to start from (folder or Hub id)."})
+    model: str = field(default="", metadata={
+        "help": "Checkpoint to start from: a folder, a Hub id or a bundled short name (all-MiniLM-L6-v2)."})
     output_dir: str = field(default="", metadata={"help": "Where checkpoints, logs and the final model go."})
     datasets: list[DatasetSpec] = field(default_factory=list, metadata={
-        "help": "Training data, Tevatron format; PATH or PATH:WEIGHT, repeatable."})
+        "help": "Training data, Tevatron format: the folder `drama-data build` wrote, a .parquet/.jsonl file or "
+                "a Hub dataset; PATH or PATH:WEIGHT, repeatable."})
 
     # encoder (None = the checkpoint's saved setting, else DRAMA's default; see DramaEncoder.from_pretrained)
     pooling: str | None = field(default=None, metadata={"help": "mean | eos | cls (DRAMA: mean)."})
@@ -103,6 +105,8 @@ class TrainConfig:
     logging_steps: int = field(default=10, metadata={"help": "Log every N steps (console + train_log.jsonl)."})
     save_steps: int = field(default=1000, metadata={"help": "Checkpoint every N steps (0: only at the end)."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Keep the newest N checkpoints."})
+    keep_checkpoints: bool = field(default=False, metadata={
+        "help": "Keep the checkpoint-N folders after a successful run (default: only the final model stays)."})
     resume: str = field(default="auto", metadata={
         "help": "auto (newest checkpoint in output_dir if any), none, or a checkpoint folder."})
     show_progress: bool = field(default=True, metadata={"help": "tqdm progress bar on rank 0."})
@@ -117,7 +121,12 @@ class TrainConfig:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise ValueError(f"{source}: unknown training option(s) {unknown}; known: {sorted(names)}")
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], sorted(names), n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(sorted(names))}"
+            raise ValueError(f"{source}: unknown training option `{unknown[0]}`"
+                             f"{f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''}; {hint}")
         return cls(**{k: _coerce(k, v, source) for k, v in values.items()})
 
     @classmethod
@@ -129,6 +138,8 @@ class TrainConfig:
             import yaml
 
             source = str(path)
+            if not Path(path).is_file():
+                raise ValueError(f"--config {path}: no such recipe file")
             with open(path, encoding="utf-8") as f:
                 try:
                     loaded = yaml.safe_load(f)

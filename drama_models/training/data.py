@@ -41,43 +41,82 @@ class Group:
 
 
 def load_rows(spec: DatasetSpec):
-    """Open one source as a ``datasets.Dataset`` (see the module docstring for what ``spec.path`` may be)."""
+    """Open one source as a ``datasets.Dataset`` (see the module docstring for what ``spec.path`` may be).
+
+    Bad input raises ``ValueError`` with one line naming the path: no such file or folder, a folder
+    ``datasets`` cannot read, a file of another format, or rows that are not Tevatron rows (with the stage
+    that wrote them when it is a ``drama-data`` folder).
+    """
     import datasets
 
-    path = Path(spec.path)
-    if path.is_dir():
-        if (path / "dataset_info.json").is_file() and (path / "state.json").is_file():
-            ds = datasets.load_from_disk(str(path))
-            if isinstance(ds, datasets.DatasetDict):
-                ds = _pick_split(ds, spec)
+    path = Path(spec.path).expanduser()
+    where = f"training dataset {spec.path}"
+    try:
+        if path.is_dir():
+            if (path / "dataset_info.json").is_file() and (path / "state.json").is_file():
+                ds = datasets.load_from_disk(str(path))
+                if isinstance(ds, datasets.DatasetDict):
+                    ds = _pick_split(ds, spec)
+            else:
+                ds = datasets.load_dataset(str(path), spec.name, split=spec.split)
+        elif path.is_file():
+            suffixes = [s.lower() for s in path.suffixes]
+            if ".parquet" in suffixes:
+                builder = "parquet"
+            elif ".jsonl" in suffixes or ".json" in suffixes:
+                builder = "json"
+            else:
+                raise ValueError(f"{where}: training files must be .parquet, .jsonl or .json(.gz)")
+            ds = datasets.load_dataset(builder, data_files=str(path), split="train")
+        elif spec.path.count("/") == 1 and not spec.path.startswith((".", "/", "~")):  # a Hub id: owner/name
+            try:
+                ds = datasets.load_dataset(spec.path, spec.name, split=spec.split)
+            except Exception as err:  # noqa: BLE001 - the Hub's many error types, one clear message
+                raise ValueError(
+                    f"{where}: not a local file or folder, and loading it from the Hub failed "
+                    f"({type(err).__name__}: {' '.join(str(err).split())[:300]})"
+                ) from None
         else:
-            ds = datasets.load_dataset(str(path), spec.name, split=spec.split)
-    elif path.is_file():
-        suffixes = [s.lower() for s in path.suffixes]
-        if ".parquet" in suffixes:
-            builder = "parquet"
-        elif ".jsonl" in suffixes or ".json" in suffixes:
-            builder = "json"
-        else:
-            raise ValueError(f"{path}: training files must be .parquet, .jsonl or .json(.gz)")
-        ds = datasets.load_dataset(builder, data_files=str(path), split="train")
-    elif spec.path.count("/") == 1 and not spec.path.startswith((".", "/", "~")):  # a Hub id: owner/name
-        try:
-            ds = datasets.load_dataset(spec.path, spec.name, split=spec.split)
-        except Exception as err:  # noqa: BLE001 - the Hub's many error types, one clear message
-            raise ValueError(
-                f"training dataset {spec.path!r}: not a local file or folder, and loading it from the Hub failed "
-                f"({type(err).__name__}: {err})"
-            ) from None
-    else:
-        raise ValueError(f"training dataset {spec.path!r}: no such file or folder")
+            raise ValueError(f"{where}: no such file or folder")
+    except ValueError:
+        raise
+    except Exception as err:  # noqa: BLE001 - datasets' many error types for a folder it cannot read
+        raise ValueError(
+            f"{where}: not a dataset `datasets` can read ({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
+            "give the folder `drama-data build` wrote, or a Tevatron .parquet/.jsonl file"
+        ) from None
     missing = [c for c in REQUIRED_COLUMNS if c not in ds.column_names]
     if missing:
+        stage = _drama_stage(path)
+        what = f"a `drama-data {stage}` output, " if stage and stage != "build" else ""
         raise ValueError(
-            f"training dataset {spec.path!r}: missing column(s) {missing}; found {ds.column_names}. "
-            "Expected Tevatron format: query_id, query, positive_passages, negative_passages"
+            f"{where}: {what}not a training set (missing column(s) {', '.join(missing)}; found "
+            f"{', '.join(ds.column_names)}); "
+            "`drama-models train` reads Tevatron rows (query_id, query, positive_passages, negative_passages) "
+            "as `drama-data build` writes them"
         )
     return ds
+
+
+def _drama_stage(path: Path) -> str | None:
+    """The ``stage`` recorded in a drama-data folder's provenance.json (``generate`` writes none: ``task``)."""
+    import json
+
+    for folder in (path, *path.parents[:3]):
+        prov = folder / "provenance.json"
+        if prov.is_file():
+            try:
+                data = json.loads(prov.read_text(encoding="utf-8"))
+            except ValueError:
+                return None
+            return data.get("stage") or ("generate" if "task" in data else None)
+    return None
+
+
+def check_sources(specs: list[DatasetSpec]) -> None:
+    """Open every training source once, before the model is loaded: bad input fails in seconds, in one line."""
+    for spec in specs:
+        load_rows(spec)
 
 
 def _pick_split(dsd, spec: DatasetSpec):

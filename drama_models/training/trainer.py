@@ -12,7 +12,8 @@ Runs unchanged under ``python -m drama_models.cli train`` and ``torchrun --nproc
 ``fsdp: true``). bf16 autocast when asked for (``bf16: auto`` = on CUDA with bf16 support). Rank 0 logs loss,
 learning rate and throughput to the console and ``<output_dir>/train_log.jsonl``. Every ``save_steps`` a
 checkpoint ``<output_dir>/checkpoint-<step>/`` holds the model (loadable as is), the optimizer, scheduler, step,
-data position and every rank's RNG state; ``resume: auto`` continues from the newest one.
+data position and every rank's RNG state; ``resume: auto`` continues from the newest one. After a successful run
+the checkpoints are removed and only the final model stays (``keep_checkpoints: true`` keeps them).
 """
 from __future__ import annotations
 
@@ -130,6 +131,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig):
         from drama_models.encoder import DramaEncoder
+        from drama_models.model_source import resolve_model
 
         config.validate()
         self.config = config
@@ -143,7 +145,10 @@ class Trainer:
         random.seed(config.seed + self.dist.rank)
         np.random.seed(config.seed + self.dist.rank)
 
-        source = self.resume_from / "model" if self.resume_from else config.model
+        if self.resume_from:
+            source = self.resume_from / "model"
+        else:
+            source = resolve_model(config.model, "model", hub_check=False)
         self.encoder = DramaEncoder.from_pretrained(
             source,
             pooling=config.pooling,
@@ -292,7 +297,16 @@ class Trainer:
             bar.close()
         self.save_model(self.output_dir)
         D.barrier()
+        if self.dist.is_main and not cfg.keep_checkpoints:
+            self._remove_checkpoints()
         return self.output_dir
+
+    def _remove_checkpoints(self) -> None:
+        """After a successful run only the final model stays (``keep_checkpoints: true`` keeps them)."""
+        for path in self.output_dir.glob("*checkpoint-*"):
+            if path.is_dir() and re.fullmatch(r"(\.tmp-)?checkpoint-\d+", path.name):
+                shutil.rmtree(path, ignore_errors=True)
+                logger.info("removed %s (keep_checkpoints: false)", path)
 
     # ------------------------------------------------------------------ saving / resuming
 

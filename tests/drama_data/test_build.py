@@ -62,7 +62,9 @@ def q(i, n=6, seed=0):
 
 
 def cfg(tmp_path, inputs, **over):
+    """A config with the paper's rules (``miner: strong``) unless the test says otherwise."""
     over.setdefault("output", str(tmp_path / "out"))
+    over.setdefault("miner", "strong")
     return load_config(None, inputs=inputs, **over)
 
 
@@ -122,7 +124,7 @@ def test_rerank_rule_uses_the_llm_order(tmp_path):
 
 
 def test_false_negative_guard_absolute_and_relative():
-    rule = make_rules({"sent": {"fn_margin": 0.5}})["sent"]
+    rule = make_rules({"sent": {"fn_margin": 0.5}}, miner="strong")["sent"]
     scores = {D(r): 10.0 for r in range(1, 11)} | {D(r): 9.6 for r in range(30, 40)} | {D(r): 5.0 for r in range(40, 51)}
     ranking = [D(r) for r in range(1, 51)]
     rel = label(rule, ranking, scores, fn_mode="relative")  # threshold 10 - 5 = 5: drops everything
@@ -186,10 +188,36 @@ def test_rerank_filters(tmp_path):
     c = make_candidates(tmp_path / "c", rows, k=20)
     rr = make_rerank(tmp_path / "r", {"q0": [D(r) for r in range(1, 21)], "q1": [D(r) for r in range(1, 21)]},
                      {"q0": 0.9, "q1": 0.1})
-    build(cfg(tmp_path, [{"candidates": c, "rerank": rr}], filters={"min_agreement": 0.5}), progress=False)
+    build(cfg(tmp_path, [{"candidates": c, "rerank": rr}], filters={"min_agreement": 0.5, "rerank_fallback": False}),
+          progress=False)
     assert set(by_qid(tmp_path / "out")) == {"q0"}
     removed = {r["query_id"]: r["reason"] for r in read_table(tmp_path / "out", "removed").to_pylist()}
     assert removed == {"q1": "low_agreement", "q2": "not_reranked"}
+    # by default a failed or disagreeing rerank falls back to the miner's order and the row's own rule
+    build(cfg(tmp_path, [{"candidates": c, "rerank": rr}], filters={"min_agreement": 0.5},
+              rules={"qgen": {"negatives": "11-20"}}), progress=False)
+    t = by_qid(tmp_path / "out")
+    assert {q: (r["rule"], r["rerank_fallback"]) for q, r in t.items()} == {
+        "q0": ("rerank", ""), "q1": ("qgen", "disagreed"), "q2": ("qgen", "failed")}
+
+
+def test_weak_miner_rules_source_positive_roundtrip_and_inverse_cloze(tmp_path):
+    """The default (``miner: weak``): the source passage is the only positive; an LLM query whose source the
+    miner does not rank in its top 20 is removed (round trip); a cropped sentence is cut out of its positive."""
+    text = "Alpha beta gamma delta. The crop sentence is here. Epsilon zeta eta."
+    rows = [row("q-in", "which passage answers this query", "qgen", D(5), cands(50)),
+            row("q-out", "another query whose source is far", "qgen", D(25), cands(50)),
+            row("s1", "The crop sentence is here.", "sent", D(2), cands(50))]
+    c = make_candidates(tmp_path / "c", rows, k=50, texts={D(2): text})
+    build(cfg(tmp_path, [{"candidates": c}], miner="weak"), progress=False)
+    t = by_qid(tmp_path / "out")
+    assert set(t) == {"q-in", "s1"}
+    assert [p["docid"] for p in t["q-in"]["positive_passages"]] == [D(5)]
+    negs = [p["docid"] for p in t["q-in"]["negative_passages"]]
+    assert negs == [D(r) for r in range(10, 31)]  # ranks 3-30, those within 5% of the source's score guarded
+    assert t["s1"]["positive_passages"][0]["text"] == "Alpha beta gamma delta. Epsilon zeta eta."
+    removed = {r["query_id"]: (r["reason"], r["detail"]) for r in read_table(tmp_path / "out", "removed").to_pylist()}
+    assert removed["q-out"][0] == "roundtrip" and "rank 25" in removed["q-out"][1]
 
 
 def test_text_helpers():
@@ -354,7 +382,7 @@ def test_cli_with_yaml_config_and_overrides(tmp_path):
     a = make_candidates(tmp_path / "a", [row(f"a{i}", q(i, seed=1), "qgen", "", cands(50)) for i in range(20)])
     b = make_candidates(tmp_path / "b", [row(f"b{i}", q(i, seed=2), "sent", "", cands(50)) for i in range(20)])
     conf = {"inputs": [{"candidates": "a", "group": "web"}, {"candidates": "b", "group": "wiki"}],
-            "output": "train", "seed": 1, "rules": {"qgen": {"negatives": [30, 40]}},
+            "output": "train", "seed": 1, "miner": "strong", "rules": {"qgen": {"negatives": [30, 40]}},
             "mix": {"ratios": {"web": 1, "wiki": 1}}}
     path = tmp_path / "build.yaml"
     path.write_text(yaml.safe_dump(conf))
@@ -410,3 +438,64 @@ def test_default_input_names_are_unique(tmp_path):
     assert [i.name for i in c.inputs] == ["cands", "cands-1", "x"]
     with pytest.raises(ConfigError, match=r"inputs\[1\].name: 'x' is used twice"):
         load_config(None, inputs=[{"candidates": "a", "name": "x"}, {"candidates": "b", "name": "x"}], output="o")
+
+
+def test_cli_several_inputs_with_a_ratio_each(tmp_path):
+    from drama_data.cli import main
+
+    a = make_candidates(tmp_path / "qgen-cands", [row(f"a{i}", q(i, seed=1), "qgen", "", cands(50)) for i in range(20)])
+    b = make_candidates(tmp_path / "crop-cands", [row(f"b{i}", q(i, seed=2), "sent", "", cands(50)) for i in range(20)])
+    out = str(tmp_path / "train")
+    res = CliRunner().invoke(main, ["build", "--input", f"candidates={a},ratio=2", "--input",
+                                    f"candidates={b},ratio=1,name=crop", "--output", out, "--no-progress", "--miner", "strong"])
+    assert res.exit_code == 0, res.output
+    t = read_table(out, "train").to_pylist()
+    assert {n: sum(r["input"] == n for r in t) for n in ("qgen-cands", "crop")} == {"qgen-cands": 20, "crop": 10}
+    assert "drama-data build: done" in res.output and "rows written     30" in res.output
+    assert "mixed by input" in res.output and "crop 10/20 (ratio 1)" in res.output and "{" not in res.output
+    res = CliRunner().invoke(main, ["build", "--input", f"candidates={a}", "--input", f"candidates={b}",
+                                    "--output", out, "--no-progress", "--json", "--miner", "strong"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["rows"] == 40 and json.loads(res.output)["inputs"] == {"qgen-cands": 20,
+                                                                                       "crop-cands": 20}
+    # the same from YAML
+    path = tmp_path / "build.yaml"
+    path.write_text(yaml.safe_dump({"inputs": [{"candidates": "qgen-cands", "ratio": 1},
+                                               {"candidates": "crop-cands", "ratio": 3}], "output": "y",
+                                    "miner": "strong"}))
+    res = CliRunner().invoke(main, ["build", "--config", str(path), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert len(read_table(tmp_path / "y", "train")) == 26  # 20 crop rows hold 3/4: 6 + 20 (largest total)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--candidates", "A", "--candidates", "B"], "--candidates given 2 times; for several inputs use --input"),
+    (["--candidates", "A", "--queries", "Q1", "--queries", "Q2"], "--queries given 2 times"),
+    (["--candidates", "A", "--input", "candidates=B"], "--candidates/--queries/--rerank and --input both given"),
+    (["--input", "queries=Q"], "candidates=DIR is missing"),
+    (["--input", "candidates=A,ratio=two"], "ratio: 'two' is not a number"),
+    (["--input", "candidates=A,colour=red"], "unknown key 'colour'"),
+    (["--input", "candidates=A", "--group", "web"], "--group applies to --candidates"),
+    (["--candidates", "A", "--negatives", "qgen=30-50", "--negatives", "qgen=20-25"], "--negatives qgen= given twice"),
+    (["--input", "candidates=A,ratio=1", "--input", "candidates=B"], "inputs[1].ratio: missing"),
+    (["--input", "candidates=A,ratio=1", "--input", "candidates=B,ratio=1", "--mix", "x=1"],
+     "ratios are given both per input"),
+])
+def test_cli_refuses_ambiguous_inputs(tmp_path, args, message):
+    from drama_data.cli import main
+
+    res = CliRunner().invoke(main, ["build", *args, "--output", str(tmp_path / "o")])
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_help_shows_both_forms():
+    from drama_data.cli import main
+
+    res = CliRunner().invoke(main, ["build", "--help"])
+    assert "--input candidates=runs/qgen-cands,queries=runs/qgen,ratio=1" in res.output
+    assert "inputs:" in res.output and "--show-template" in res.output
+    res = CliRunner().invoke(main, ["build", "--show-template"])
+    assert res.exit_code == 0 and load_config  # the template parses (test_shipped_config_template_is_valid)
+    assert "inputs:" in res.output and "ratio" in res.output

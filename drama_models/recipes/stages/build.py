@@ -3,8 +3,9 @@ queries when there are any) -> one Tevatron-format training set (:func:`drama_da
 
 The stage writes the build config it runs (``<run>/configs/<stage>.yaml``, the equivalent of
 ``drama-data build --config``): inputs named after their generate stage, mixing group per input
-(``groups: {queries: qgen}``; default: the generate stage's name), and the recipe's ``rules``, ``filters``,
-``mix``, ``source_rules``, ``false_negatives`` as the build config takes them (see ``drama_data.build_config``).
+(``groups: {queries: qgen}``; default: the generate stage's name), and the recipe's ``miner``, ``rules``,
+``filters``, ``mix``, ``source_rules``, ``false_negatives`` as the build config takes them (see
+``drama_data.build_config``).
 """
 from __future__ import annotations
 
@@ -18,13 +19,15 @@ from drama_data.errors import ConfigError
 from drama_models.recipes.schema import RecipeError, StageSpec, opt
 from drama_models.recipes.stages.base import RunContext, Stage, join_command
 
-CONFIG_KEYS = ("rules", "source_rules", "false_negatives", "filters", "mix")
+CONFIG_KEYS = ("miner", "rules", "source_rules", "false_negatives", "filters", "mix")
 
 
 class BuildStage(Stage):
     kind = "build"
     OPTIONS = {
         "groups": opt(dict, default={}, nullable=False, help="Mixing group per generate stage name."),
+        "miner": opt(str, help="weak (BM25, small encoders; build's default) or strong (LLM-based retriever): "
+                               "picks the default labelling rules."),
         "rules": opt(dict, default={}, nullable=False, help="Labelling rules (drama-data build config `rules`)."),
         "source_rules": opt(dict, default={}, nullable=False),
         "false_negatives": opt(dict, default={}, nullable=False),

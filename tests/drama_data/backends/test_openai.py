@@ -343,3 +343,27 @@ def test_parse_retry_after():
 def test_map_finish_reason():
     assert [map_finish_reason(r) for r in ("stop", None, "eos", "length", "max_tokens", "content_filter")] == [
         "stop", "stop", "stop", "length", "length", "error"]
+
+
+def test_userinfo_in_the_url_is_sent_as_basic_auth(srv, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    url = srv.base_url.replace("http://", "http://gw-user:hunter%2322@")
+    out = run_all(OpenAIBackend("fake-model", base_url=url, max_retries=0), [chat(0, "hi")])
+    assert out[0].ok
+    # base64("gw-user:hunter#22"); the key is not sent along
+    assert {r.headers["authorization"] for r in srv.records} == {"Basic Z3ctdXNlcjpodW50ZXIjMjI="}
+
+
+def test_proxy_from_the_environment_except_for_loopback(monkeypatch):
+    from drama_data.backends.openai import _env_proxy, _Run
+
+    for var in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+                "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "skip.example.com")
+    assert _env_proxy("https", "api.example.com") == "http://proxy.internal:3128"
+    assert _env_proxy("https", "skip.example.com") is None and _env_proxy("http", "api.example.com") is None
+    assert _Run(OpenAIBackend("m", base_url="https://api.example.com/v1"), [], None, None).proxy == \
+        "http://proxy.internal:3128"
+    assert _Run(OpenAIBackend("m", base_url="https://127.0.0.1:8000/v1"), [], None, None).proxy is None

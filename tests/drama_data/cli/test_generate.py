@@ -97,3 +97,18 @@ def test_output_folder_that_is_not_ours_is_refused(tmp_path, env, corpus):
     _, err = p.communicate(timeout=60)
     assert p.returncode == 2 and "not a drama-toolkit dataset" in err
     assert (tmp_path / "o" / "notes.txt").read_text() == "mine"
+
+
+def test_summary_is_readable_and_json_on_request(tmp_path, corpus):
+    import json
+
+    from click.testing import CliRunner
+
+    from drama_data.cli import main
+
+    base = ["generate", "--task", "crop", "--corpus", str(corpus), "--no-progress", "--no-cache"]
+    res = CliRunner().invoke(main, [*base, "--output", str(tmp_path / "a")])
+    assert res.exit_code == 0 and "drama-data generate --task crop: done" in res.output and "{" not in res.output
+    res = CliRunner().invoke(main, [*base, "--output", str(tmp_path / "b"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output[res.output.index("{"):])["rows"] == len(SMALL_DOCS) * 10

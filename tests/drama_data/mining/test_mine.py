@@ -160,6 +160,12 @@ def test_cli(tmp_path, queries_dir, sample_dir):
                                str(tmp_path / "out"), "-k", "5", "--work-dir", str(tmp_path / "w"), "--no-progress",
                                "--language", "en", "--k1", "1.2", "--b", "0.75"])
     assert res.exit_code == 0, res.output
+    assert "drama-data mine: done" in res.output and "  queries          20 " in res.output
+    assert "{" not in res.output  # a readable summary, not JSON
+    res = runner.invoke(main, ["mine", "--queries", str(queries_dir), "--corpus", str(sample_dir), "--output",
+                               str(tmp_path / "out"), "-k", "5", "--work-dir", str(tmp_path / "w"), "--no-progress",
+                               "--language", "en", "--k1", "1.2", "--b", "0.75", "--json"])
+    assert res.exit_code == 0, res.output
     assert json.loads(res.output[res.output.index("{"):])["queries"] == 20
     assert "k1=1.2" in read_table(tmp_path / "out", "candidates").column("retriever")[0].as_py()
     res = runner.invoke(main, ["mine", "--queries", str(queries_dir), "--corpus", str(sample_dir), "--output",

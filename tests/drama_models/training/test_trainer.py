@@ -127,8 +127,14 @@ def test_matryoshka_dim_larger_than_model_is_named(setup, tmp_path):
 
 def test_checkpoints_rotate(setup, tmp_path):
     model, data = setup
-    train(config(model, data, tmp_path / "rot", max_steps=6, save_steps=1, save_total_limit=2))
+    train(config(model, data, tmp_path / "rot", max_steps=6, save_steps=1, save_total_limit=2, keep_checkpoints=True))
     assert sorted(p.name for p in (tmp_path / "rot").glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-5"]
+
+
+def test_only_the_final_model_stays_after_success(setup, tmp_path):
+    model, data = setup
+    out = train(config(model, data, tmp_path / "run", max_steps=3, save_steps=1))
+    assert not list(out.glob("*checkpoint-*")) and (out / "config.json").is_file()
 
 
 def test_gradcache_training_matches_plain_training(setup, tmp_path):
@@ -156,7 +162,7 @@ def test_two_process_cross_device_negatives_match_one_process(setup, tmp_path, m
     model, data = setup
     single = train(config(model, data, tmp_path / "single", max_steps=2, matryoshka_dims=[128, 64]))
     values = config(model, data, tmp_path / mode, max_steps=2, matryoshka_dims=[128, 64], gradcache_chunk_size=3,
-                    fsdp=mode == "fsdp", save_steps=1).to_dict()  # save_steps: the checkpoint path runs too
+                    fsdp=mode == "fsdp", save_steps=1, keep_checkpoints=True).to_dict()  # the checkpoint path runs too
     script = tmp_path / "run_ddp.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
