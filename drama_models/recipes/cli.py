@@ -57,12 +57,20 @@ def run_command(recipe_file, corpus, output, only, from_stage, dry_run, as_json)
 
 @recipe_group.command("validate")
 @click.argument("recipe_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@clean_model_errors
 @clean_errors
 def validate_command(recipe_files):
-    """Check recipe files (every key, type and stage reference) without running anything."""
-    from drama_models.recipes.schema import load_recipe
+    """Check recipe files (every key, type and stage reference) without running anything; training configs
+    (no stages:) are checked as `drama-models train --config` reads them."""
+    from drama_models.recipes.schema import is_flow_recipe, load_recipe
 
     for path in recipe_files:
+        if Path(path).is_file() and not is_flow_recipe(path):
+            from drama_models.training.config import TrainConfig
+
+            TrainConfig.from_yaml(path, overrides={"model": "-", "output_dir": "-", "datasets": ["-"]})
+            click.echo(f"{path}: ok (a training config for `drama-models train --config`)")
+            continue
         recipe = load_recipe(path)
         enabled = [s.name for s in recipe.stages if s.enabled]
         click.echo(f"{path}: ok ({len(recipe.stages)} stages: {', '.join(enabled)})")

@@ -118,8 +118,9 @@ def test_recipe_list_and_validate_commands():
     result = CliRunner().invoke(main, ["recipe", "list"])
     assert result.exit_code == 0
     assert "flow   cpu-demo.yaml" in result.output and "train  tiny-cpu.yaml" in result.output
-    result = CliRunner().invoke(main, ["recipe", "validate", *map(str, FLOWS)])
-    assert result.exit_code == 0 and result.output.count(": ok") == len(FLOWS)
+    result = CliRunner().invoke(main, ["recipe", "validate", *map(str, FLOWS + TRAIN_CONFIGS)])
+    assert result.exit_code == 0 and result.output.count(": ok") == len(FLOWS) + len(TRAIN_CONFIGS)
+    assert result.output.count("a training config") == len(TRAIN_CONFIGS)
 
 
 def test_a_collection_without_test_qrels_fails_before_any_work(tmp_path):
