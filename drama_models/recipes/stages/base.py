@@ -7,7 +7,9 @@ requests, tokens). ``run`` does the work and returns the key counts for the mani
 """
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -131,3 +133,11 @@ def flags(pairs: dict[str, Any]) -> list[str]:
         else:
             out += [flag, str(value)]
     return out
+
+
+def run_torchrun(argv: list[str], stage_name: str) -> None:
+    """Run a ``python -m torch.distributed.run ...`` command line (multi-GPU stages); a non-zero exit becomes one
+    :class:`RecipeError` naming the stage."""
+    rc = subprocess.run(argv, check=False, env=dict(os.environ)).returncode
+    if rc != 0:
+        raise RecipeError(f"stages.{stage_name}: torchrun exited with status {rc} ({' '.join(argv[:8])} ...)")

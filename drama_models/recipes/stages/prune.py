@@ -9,13 +9,11 @@ a folder or a short name (``gemma`` / ``embedded:gemma-3-270m``: the embedded Ge
 """
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from typing import Any
 
 from drama_models.recipes.schema import Recipe, RecipeError, StageSpec, opt
-from drama_models.recipes.stages.base import RunContext, Stage, flags, join_command
+from drama_models.recipes.stages.base import RunContext, Stage, flags, join_command, run_torchrun
 
 
 def text_source(value: str | None, ctx: RunContext, stage: Stage) -> str | None:
@@ -188,11 +186,15 @@ class PretrainStage(Stage):
         return join_command(head + ["pretrain"] + self._argv(ctx))
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
+        if self.options["nnodes"] > 1:
+            raise RecipeError(f"stages.{self.name}: nnodes {self.options['nnodes']}: a multi-node job is launched on "
+                              f"every node by your scheduler; run this on each node (with torchrun's --node-rank "
+                              f"and --rdzv-endpoint): {self.command(ctx)}")
         o = self.options
         if o["nproc_per_node"] > 1:
             argv = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(o["nproc_per_node"]),
                     "-m", "drama_models.cli", "pretrain"] + [str(x) for x in self._argv(ctx)]
-            subprocess.run(argv, check=True, env=dict(os.environ))
+            run_torchrun(argv, self.name)
             return {"steps": o["steps"]}
         from drama_models.pruning.errors import PruningError
         from drama_models.pruning.pretrain import PretrainSettings, pretrain

@@ -11,8 +11,6 @@ The stage writes the training config it runs to ``<run>/configs/<stage>.yaml`` (
 """
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import typing
 from dataclasses import fields
@@ -22,7 +20,7 @@ from typing import Any
 import yaml
 
 from drama_models.recipes.schema import Opt, Recipe, RecipeError, StageSpec, opt
-from drama_models.recipes.stages.base import RunContext, Stage, join_command
+from drama_models.recipes.stages.base import RunContext, Stage, join_command, run_torchrun
 from drama_models.training.config import TrainConfig
 
 MODEL_KINDS = ("prune", "pretrain", "train")
@@ -151,11 +149,15 @@ class TrainStage(Stage):
         if not self._datasets(ctx):
             raise RecipeError(f"stages.{self.name}: no training data (no build stage before it; or set datasets:)")
         self.prepare(ctx)
+        if self.options["nnodes"] > 1:
+            raise RecipeError(f"stages.{self.name}: nnodes {self.options['nnodes']}: a multi-node job is launched on "
+                              f"every node by your scheduler; run this on each node (with torchrun's --node-rank "
+                              f"and --rdzv-endpoint): {self.command(ctx)}")
         path = ctx.config_path(self.name)
         if self.options["nproc_per_node"] > 1:
-            subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node",
-                            str(self.options["nproc_per_node"]), "-m", "drama_models.cli", "train", "--config",
-                            str(path)], check=True, env=dict(os.environ))
+            run_torchrun([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node",
+                          str(self.options["nproc_per_node"]), "-m", "drama_models.cli", "train", "--config",
+                          str(path)], self.name)
         else:
             try:
                 config = TrainConfig.from_yaml(path)
