@@ -1,4 +1,5 @@
-"""Dataset cards: YAML metadata plus a Markdown body rendered from ``templates/dataset_card.md.j2``.
+"""Dataset cards: YAML metadata plus a Markdown body rendered from ``cards/dataset_card.md.j2`` (the top-level
+``cards`` package, shipped with the distribution).
 
 The card states what a user needs to trust and reuse the data: the model, backend settings, prompt file
 and hash, sampling, source corpus and chunking, counts per source and language, failures by reason, date,
@@ -8,8 +9,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from importlib import resources
-
 import jinja2
 import pyarrow as pa
 
@@ -49,7 +48,9 @@ def render_dataset_card(provenance: dict, main: pa.Table, failures: pa.Table | N
     }
     if languages:
         meta["language"] = languages
-    src = resources.files("drama_data.templates").joinpath(template).read_text(encoding="utf-8")
+    from cards import template_text
+
+    src = template_text(template)
     env = jinja2.Environment(undefined=jinja2.ChainableUndefined, autoescape=False, trim_blocks=True,
                              lstrip_blocks=True)
     body = env.from_string(src).render(

@@ -5,6 +5,9 @@
 - ``drama-models evaluate --model PATH --data DIR [DIR ...] [--split test] [--bm25] [--output DIR]``
   -> :func:`drama_models.evaluation.evaluate`, then prints the table.
 
+- ``drama-models recipe run recipes/cpu-demo.yaml [--dry-run]`` -> :mod:`drama_models.recipes` (whole flows);
+  ``drama-models zoo`` lists the published checkpoints (:mod:`drama_models.zoo`).
+
 Other modules add commands through ``register(main)`` hooks (``drama_models.pruning.cli`` adds ``prune`` /
 ``pretrain`` when present).
 """
@@ -100,6 +103,12 @@ def train_command(config_path, **flags):
         flags.pop("datasets", None)
     else:
         flags["datasets"] = list(flags["datasets"])
+    if config_path:
+        from drama_models.recipes.schema import is_flow_recipe
+
+        if is_flow_recipe(config_path):
+            raise CleanExit(f"{config_path} is a flow recipe (it has stages:); run it with "
+                            f"`drama-models recipe run {config_path}`")
     config = TrainConfig.from_yaml(config_path, overrides=flags)
     config.model = resolve_model(config.model, "--model" if flags.get("model") else "model")
     check_sources(config.datasets)
@@ -144,8 +153,10 @@ def evaluate_command(model, data, more_data, split, bm25, output, name, dim, bat
                                        "queries.jsonl, qrels/<split>.tsv)")
     encoder_kwargs = {k2: v for k2, v in {"max_length": max_length, "dtype": dtype}.items() if v is not None}
     if model is not None:
+        from drama_models.zoo import resolve_model as zoo_model
+
         name = name or Path(str(model).rstrip("/")).name
-        model = resolve_model(model)
+        model = resolve_model(zoo_model(model))  # zoo names (facebook/drama-base) -> a local copy when there is one
     results = evaluate(
         model, folders, split=split, bm25=bm25, output_dir=output, name=name, dim=dim, k=k,
         batch_size=batch_size, search_method=search_method, strict=strict, encoder_kwargs=encoder_kwargs,
@@ -165,6 +176,10 @@ except ImportError as _exc:  # the pruning commands are not there (yet)
     _register_pruning = None
 if _register_pruning is not None:
     _register_pruning(main)
+
+from drama_models.recipes.cli import register as _register_recipes  # noqa: E402
+
+_register_recipes(main)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,85 @@
+"""A trained model folder's card (``README.md`` from ``model_card.md.j2``) and its loss curve (``loss_curve.png``).
+
+Filled from: the evaluation rows (``drama_models.evaluation.evaluate`` results: this model and the baselines,
+per collection), the training config (the dict ``drama-models train --config`` reads), the folder's
+``train_log.jsonl`` (loss curve) and each training dataset's ``provenance.json`` (written by ``drama-data
+build``: rows, counts by source/rule/language, inputs, what the filters removed).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import jinja2
+import yaml
+
+from cards import template_text
+from cards.figures import loss_curve
+
+SETTINGS = ("max_steps", "batch_size", "train_group_size", "learning_rate", "temperature", "warmup_steps",
+            "query_max_len", "passage_max_len", "matryoshka_dims", "gradcache_chunk_size", "seed")
+
+
+def _log(folder: Path) -> list[dict]:
+    path = folder / "train_log.jsonl"
+    out = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
+
+
+def _dataset_info(spec: str) -> dict[str, Any]:
+    path = str(spec).rsplit(":", 1)[0] if not Path(str(spec)).exists() and ":" in str(spec) else str(spec)
+    info: dict[str, Any] = {"path": path, "rows": None, "counts": {}, "inputs": [], "removed": {}}
+    prov = Path(path) / "provenance.json"
+    if prov.is_file():
+        data = json.loads(prov.read_text(encoding="utf-8"))
+        info.update(rows=data.get("rows"), counts=data.get("counts") or {}, removed=data.get("removed") or {},
+                    inputs=[{k: i.get(k) for k in ("name", "group", "rows", "retriever", "rerank")}
+                            for i in data.get("inputs") or []])
+    return info
+
+
+def render_model_card(*, title: str, system: str, results: Sequence[dict], train_config: dict,
+                      log: Sequence[dict], loss_png: str | None, recipe: str | None = None,
+                      manifest: str | None = None) -> str:
+    """The card's Markdown (with YAML front matter)."""
+    base = str(train_config.get("model", ""))
+    front: dict[str, Any] = {"library_name": "sentence-transformers", "pipeline_tag": "sentence-similarity",
+                             "tags": ["drama", "dense-retrieval", "sentence-transformers"]}
+    if base and not Path(base).exists():
+        front["base_model"] = base
+    by_dataset: dict[str, list[dict]] = {}
+    for r in results:
+        by_dataset.setdefault(r["dataset"], []).append(r)
+    env = jinja2.Environment(undefined=jinja2.ChainableUndefined, autoescape=False, trim_blocks=True,
+                             lstrip_blocks=True)
+    settings = [(k, train_config[k]) for k in SETTINGS if train_config.get(k) is not None]
+    return env.from_string(template_text("model_card.md.j2")).render(
+        front_matter=yaml.safe_dump(front, sort_keys=False).strip(), title=title, system=system, recipe=recipe,
+        base_model=base, results_by_dataset=list(by_dataset.items()),
+        datasets=[_dataset_info(d) for d in train_config.get("datasets") or []], settings=settings,
+        loss_png=loss_png, first_loss=f"{log[0]['loss']:.4f}" if log else None,
+        last_loss=f"{log[-1]['loss']:.4f}" if log else None, first_step=log[0]["step"] if log else None,
+        last_step=log[-1]["step"] if log else None, query_prefix=train_config.get("query_prefix") or "",
+        manifest=manifest,
+    )
+
+
+def write_model_card(model_dir: str | Path, *, results: Sequence[dict], system: str, train_config: dict,
+                     recipe: str | None = None, run_dir: str | Path | None = None) -> Path:
+    """Write ``<model_dir>/loss_curve.png`` (when the folder has a training log) and ``<model_dir>/README.md``."""
+    folder = Path(model_dir)
+    log = _log(folder)
+    png = loss_curve(log, folder / "loss_curve.png", title=f"{system}: training loss")
+    manifest = str(Path(run_dir) / "manifest.json") if run_dir else None
+    text = render_model_card(title=system, system=system, results=results,
+                             train_config={k: (v if not hasattr(v, "path") else v.path) for k, v in train_config.items()},
+                             log=log, loss_png=png.name if png else None, recipe=recipe, manifest=manifest)
+    (folder / "README.md").write_text(text, encoding="utf-8")
+    return folder / "README.md"

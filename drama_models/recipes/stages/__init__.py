@@ -1,0 +1,19 @@
+"""Stage adapters by kind (see :mod:`.base` for the interface). Order of the data flow:
+queries / crop / crosslingual -> mine -> rerank -> build -> prune -> pretrain -> train -> evaluate."""
+from __future__ import annotations
+
+from drama_models.recipes.stages.base import RunContext, Stage
+from drama_models.recipes.stages.build import BuildStage
+from drama_models.recipes.stages.evaluate import EvaluateStage
+from drama_models.recipes.stages.generate import CropStage, CrosslingualStage, GenerateStage
+from drama_models.recipes.stages.mine import MineStage
+from drama_models.recipes.stages.prune import PretrainStage, PruneStage
+from drama_models.recipes.stages.rerank import RerankStage
+from drama_models.recipes.stages.train import TrainStage
+
+STAGE_TYPES: dict[str, type[Stage]] = {
+    cls.kind: cls for cls in (GenerateStage, CropStage, CrosslingualStage, MineStage, RerankStage, BuildStage,
+                              PruneStage, PretrainStage, TrainStage, EvaluateStage)
+}
+
+__all__ = ["STAGE_TYPES", "RunContext", "Stage"]

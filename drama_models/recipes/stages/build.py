@@ -1,0 +1,113 @@
+"""The ``build`` stage: the candidates of every earlier ``mine`` output (with the ``rerank`` rankings of the same
+queries when there are any) -> one Tevatron-format training set (:func:`drama_data.build.build`).
+
+The stage writes the build config it runs (``<run>/configs/<stage>.yaml``, the equivalent of
+``drama-data build --config``): inputs named after their generate stage, mixing group per input
+(``groups: {queries: qgen}``; default: the generate stage's name), and the recipe's ``miner``, ``rules``,
+``filters``, ``mix``, ``source_rules``, ``false_negatives`` as the build config takes them (see
+``drama_data.build_config``).
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from drama_data.errors import ConfigError
+from drama_models.recipes.schema import RecipeError, StageSpec, opt
+from drama_models.recipes.stages.base import RunContext, Stage, join_command
+
+CONFIG_KEYS = ("miner", "rules", "source_rules", "false_negatives", "filters", "mix")
+
+
+class BuildStage(Stage):
+    kind = "build"
+    OPTIONS = {
+        "groups": opt(dict, default={}, nullable=False, help="Mixing group per generate stage name."),
+        "miner": opt(str, help="weak (BM25, small encoders; build's default) or strong (LLM-based retriever): "
+                               "picks the default labelling rules."),
+        "rules": opt(dict, default={}, nullable=False, help="Labelling rules (drama-data build config `rules`)."),
+        "source_rules": opt(dict, default={}, nullable=False),
+        "false_negatives": opt(dict, default={}, nullable=False),
+        "filters": opt(dict, default={}, nullable=False, help="Filters (drama-data build config `filters`)."),
+        "mix": opt(dict, default={}, nullable=False, help="Mixing {by, ratios, total, shuffle}."),
+        "seed": opt(int),
+    }
+
+    @classmethod
+    def validate(cls, spec: StageSpec, where: str, base: Path) -> None:
+        """Check the nested build options with the build config's own reader (so errors name the key)."""
+        from drama_data.build_config import InputSpec, load_config
+
+        raw = {k: spec.options[k] for k in CONFIG_KEYS if spec.options[k]}
+        mix = dict(raw.get("mix") or {})
+        mix.pop("ratios", None)  # ratios are checked against the inputs' groups at run time
+        if mix:
+            raw["mix"] = mix
+        else:
+            raw.pop("mix", None)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "build.yaml"
+            path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+            try:
+                load_config(path, inputs=[InputSpec(candidates="candidates", name="x")])
+            except ConfigError as exc:
+                raise RecipeError(f"{where}.{exc}") from None
+        ratios = (spec.options["mix"] or {}).get("ratios")
+        if ratios is not None and not isinstance(ratios, dict):
+            raise RecipeError(f"{where}.mix.ratios: expected a mapping KEY: RATIO")
+
+    def upstream(self, ctx: RunContext) -> list[Stage]:
+        return ctx.earlier(self, ("mine", "rerank"))
+
+    def _inputs(self, ctx: RunContext) -> list[dict[str, Any]]:
+        reranked: dict[str, str] = {}
+        for r in ctx.earlier(self, ("rerank",)):
+            reranked.update(r.outputs(ctx))
+        out = []
+        for mine in ctx.earlier(self, ("mine",)):
+            for source, path in mine.outputs(ctx).items():
+                item = {"candidates": path, "name": source,
+                        "group": str(self.options["groups"].get(source, source)),
+                        "queries": str(ctx.stage_dir(source))}
+                if source in reranked:
+                    item["rerank"] = reranked[source]
+                out.append(item)
+        return out
+
+    def inputs(self, ctx: RunContext) -> dict[str, Any]:
+        return {i["name"]: {k: v for k, v in i.items() if k != "name"} for i in self._inputs(ctx)}
+
+    def config(self, ctx: RunContext) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"inputs": self._inputs(ctx), "output": str(ctx.stage_dir(self.name)),
+                               "seed": ctx.seed(self)}
+        cfg.update({k: self.options[k] for k in CONFIG_KEYS if self.options[k]})
+        return cfg
+
+    def prepare(self, ctx: RunContext) -> None:
+        path = ctx.config_path(self.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(self.config(ctx), sort_keys=False), encoding="utf-8")
+
+    def command(self, ctx: RunContext) -> str:
+        return join_command(["drama-data", "build", "--config", ctx.config_path(self.name)])
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        from drama_data.build import build
+        from drama_data.build_config import load_config
+
+        if not self._inputs(ctx):
+            raise RecipeError(f"stages.{self.name}: needs a mine stage before it")
+        self.prepare(ctx)
+        try:
+            cfg = load_config(ctx.config_path(self.name))
+        except ConfigError as exc:
+            raise RecipeError(f"stages.{self.name}: {exc}") from None
+        report = build(cfg, overwrite=True, progress=False)
+        from cards.dataset_figures import add_query_figure
+
+        add_query_figure(ctx.stage_dir(self.name), "train")
+        ctx.echo(f"build: {report.rows} rows; removed {report.removed}")
+        return {"rows": report.rows, "removed": report.removed, "counts": report.counts}

@@ -1,0 +1,93 @@
+"""The ``mine`` stage: top-k candidates for every query dataset written by earlier generate stages
+(:func:`drama_data.mining.mine.mine`, once per input), into ``<run>/<stage>/<generate stage>/``.
+
+Resuming: mine keeps finished query chunks and the index in its work folder; a rerun reuses them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from drama_models.recipes.schema import Recipe, RecipeError, StageSpec, opt
+from drama_models.recipes.stages.base import RunContext, Stage, flags, join_command
+
+GENERATE_KINDS = ("queries", "crop", "crosslingual")
+
+
+class MineStage(Stage):
+    kind = "mine"
+    OPTIONS = {
+        "inputs": opt(list, help="Generate stages to mine for (default: every earlier one)."),
+        "retriever": opt(str, default="bm25s", nullable=False, help="bm25s, rank-bm25, pyserini or dense."),
+        "k": opt(int, default=50, nullable=False, help="Candidates per query (paper: 50)."),
+        "language": opt(str, help="BM25 analyzer language (default en)."),
+        "k1": opt(float), "b": opt(float), "method": opt(str),
+        "model": opt(str, help="dense: encoder (path or short name, e.g. minilm)."),
+        "dim": opt(int), "threads": opt(int),
+        "no_title": opt(bool, default=False, nullable=False),
+        "chunk_size": opt(int, default=10_000, nullable=False), "batch_size": opt(int, default=1_000, nullable=False),
+    }
+
+    @classmethod
+    def check_references(cls, spec: StageSpec, recipe: Recipe, where: str) -> None:
+        names = {s.name: s for s in recipe.stages}
+        for name in spec.options.get("inputs") or []:
+            if name not in names or names[name].kind not in GENERATE_KINDS:
+                raise RecipeError(f"{where}.inputs: {name!r} is not a generate stage of this recipe")
+
+    def upstream(self, ctx: RunContext) -> list[Stage]:
+        earlier = ctx.earlier(self, GENERATE_KINDS)
+        wanted = self.options.get("inputs")
+        return [s for s in earlier if wanted is None or s.name in wanted]
+
+    def inputs(self, ctx: RunContext) -> dict[str, Any]:
+        return {s.name: {"queries": str(ctx.stage_dir(s.name)), "corpus": s.corpus(ctx)} for s in self.upstream(ctx)}
+
+    def outputs(self, ctx: RunContext) -> dict[str, Any]:
+        return {s.name: str(ctx.stage_dir(self.name) / s.name) for s in self.upstream(ctx)}
+
+    def _retriever_options(self) -> dict[str, Any]:
+        o = self.options
+        options = {k: o[k] for k in ("language", "k1", "b", "method", "dim", "threads") if o[k] is not None}
+        if o["model"]:
+            from drama_models.zoo import resolve_model
+
+            options["model"] = resolve_model(o["model"])
+        if o["no_title"]:
+            options["include_title"] = False
+        return options
+
+    def command(self, ctx: RunContext) -> str:
+        o = self.options
+        lines = []
+        for s in self.upstream(ctx):
+            parts: list[Any] = ["drama-data", "mine", "--queries", ctx.stage_dir(s.name), "--corpus",
+                                s.corpus(ctx) or "CORPUS", "--output", ctx.stage_dir(self.name) / s.name,
+                                "--retriever", o["retriever"], "-k", o["k"]]
+            parts += flags({"--" + k.replace("_", "-"): o[k] for k in ("language", "k1", "b", "method", "model",
+                                                                      "dim", "threads")})
+            parts += flags({"--no-title": o["no_title"]})
+            lines.append(join_command(parts))
+        return "\n".join(lines) or "# mine: no generate stage before it"
+
+    def gpus(self) -> int:
+        return 1 if self.options["retriever"] == "dense" else 0
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        from drama_data.mining.mine import mine
+
+        ups = self.upstream(ctx)
+        if not ups:
+            raise RecipeError(f"stages.{self.name}: no generate stage (queries, crop, crosslingual) before it")
+        o = self.options
+        counts: dict[str, Any] = {}
+        for s in ups:
+            report = mine(str(ctx.stage_dir(s.name)), s.corpus(ctx) or ctx.require_corpus(self),
+                          str(ctx.stage_dir(self.name) / s.name), retriever=o["retriever"], k=o["k"],
+                          retriever_options=self._retriever_options(), chunk_size=o["chunk_size"],
+                          batch_size=o["batch_size"], progress=False)
+            counts[s.name] = {"queries": report.queries, "passages": report.passages,
+                              "no_candidates": report.no_candidates, "with_source": report.with_source,
+                              "source_retrieved": report.source_retrieved, "source_rank_1": report.source_rank_1}
+            ctx.echo(f"mine {s.name}: {report.queries} queries over {report.passages} passages; source passage "
+                     f"retrieved for {report.source_retrieved}/{report.with_source}")
+        return counts
