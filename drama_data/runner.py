@@ -216,7 +216,7 @@ def _run_llm_task(task, selected, backend, cache, rows, failures, summary, progr
                                          c.finish_reason, True, backend.model, prompt.sha256))
                 continue
             try:
-                parsed = task.parse(p, slot, prompt.response_prefix + c.text)
+                parsed = task.parse(p, slot, prompt.response_prefix + c.text, finish_reason=c.finish_reason)
             except ParseFailure as exc:
                 failures.append(_failure(slot, p.id, attempt, "parse", exc.reason, c.text, c.finish_reason,
                                          last, backend.model, prompt.sha256))
