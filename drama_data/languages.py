@@ -52,12 +52,12 @@ def _identifier(candidates):
     (about 2 s) and shared by the restricted copies."""
     import copy
 
+    if () not in _IDENTIFIERS:
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+        _IDENTIFIERS[()] = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     key = tuple(sorted(set(candidates or ())))
     if key not in _IDENTIFIERS:
-        if () not in _IDENTIFIERS:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-            _IDENTIFIERS[()] = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
         ident = copy.copy(_IDENTIFIERS[()])
         ident.set_languages(list(key))
         _IDENTIFIERS[key] = ident

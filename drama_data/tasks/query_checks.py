@@ -54,6 +54,8 @@ study studies passage text article paper research document abstract trial report
 result results finding findings conclusion conclusions outcome outcomes purpose aim goal objective topic subject
 main key primary major overall information effect effects role about describe explain summarize summarise
 show shows find found say says discuss author authors researchers scientists investigators question answer
+what which who whom whose when where why how does do did can could would should will may might many much
+wie was wer wen wem wo wann warum welche welcher welches
 """.split())
 #: words a finished query does not end with (English and German conjunctions and articles). Prepositions are
 #: left out on purpose: questions end on them ("what is it caused by", "where does it come from", German
