@@ -48,6 +48,7 @@ class Task(abc.ABC):
         self.max_attempts = max(1, max_attempts)
         self.prompt_path = prompt_path
         self.prompt: PromptTemplate | None = None
+        self._example_cache: dict[tuple, frozenset[str]] = {}
 
     # -- prompt ----------------------------------------------------------------------------------------
     def use_form(self, form: str) -> PromptTemplate:
@@ -97,10 +98,9 @@ class Task(abc.ABC):
             return frozenset()
         variables = {**self.variables(passage, slot), "title": "", "text": "", "passage_id": ""}
         key = (self.prompt.sha256, self.prompt.form, repr(sorted(variables.items())))
-        cache = self.__dict__.setdefault("_example_cache", {})
-        if key not in cache:
-            cache[key] = prompt_example_queries(self.prompt.render(**variables))
-        return cache[key]
+        if key not in self._example_cache:
+            self._example_cache[key] = prompt_example_queries(self.prompt.render(**variables))
+        return self._example_cache[key]
 
     def direct(self, passage: Passage) -> list[tuple[str, dict | ParseFailure]]:
         """For tasks with ``uses_llm = False``: rows for ``passage`` without any request."""

@@ -38,7 +38,8 @@ from drama_data.tasks.query_checks import check_not_an_example, check_not_generi
 PAPER_SAMPLING = Sampling(temperature=0.8, top_p=0.9, max_tokens=256)
 _FIELD_RE = re.compile(r"^[ \t]*\**[ \t]*(task|query|language)[ \t]*\**[ \t]*[:：][ \t]*\**[ \t]*(.*?)[ \t]*$",
                        re.IGNORECASE | re.MULTILINE)
-_ANY_FIELD_RE = re.compile(r"^[ \t]*\**[ \t]*[\w ]{1,30}?[ \t]*\**[ \t]*[:：]", re.UNICODE)
+_LABEL_RE = re.compile(r"^[ \t]*\**[ \t]*(task|query|language|query language|passage|answer|title|text)[ \t]*\**"
+                       r"[ \t]*[:：]", re.IGNORECASE)
 _QUOTES = '"“”«»\'`'
 MAX_QUERY_CHARS = 1000
 
@@ -90,7 +91,7 @@ def _next_line(text: str, pos: int) -> tuple[str, int]:
     end = text.find("\n", start)
     end = len(text) if end < 0 else end
     line = text[start:end].strip()
-    if not line or _ANY_FIELD_RE.match(line):
+    if not line or _LABEL_RE.match(line):
         return "", pos
     return line, end
 

@@ -22,7 +22,7 @@ import pytest
 SERVED_NAME = "tiny-llama"
 KV_CACHE_BYTES = 256 << 20  # plenty for a 2-layer model with a 512-token context
 MAX_MODEL_LEN = 512  # the tiny model's max_position_embeddings
-START_TIMEOUT_S = 300
+START_TIMEOUT_S = 600  # three processes import vLLM and torch: about a minute on 2 idle cores, far more on a busy machine
 
 
 def _free_port() -> int:

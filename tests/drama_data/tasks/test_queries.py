@@ -17,7 +17,8 @@ def test_parse_variants(text, query, lang):
 
 
 @pytest.mark.parametrize("text, reason", [("", "no 'Query:' line"), ("Task: x\nLanguage: English", "no 'Query:' line"),
-                                          ("Query:   \nLanguage: en", "empty query")])
+                                          ("Query:   \nLanguage: en", "empty query"),
+                                          ("Query:\nPassage: the next example", "empty query")])
 def test_parse_failures(text, reason):
     with pytest.raises(ParseFailure, match=reason):
         parse_task_query_language(text)
@@ -36,6 +37,7 @@ def test_requests_are_stable_and_seeds_differ_per_slot_and_attempt():
 @pytest.mark.parametrize("text, query", [
     ("Language: English\nQuery:\nhow do MDSCs expand in bone marrow", "how do MDSCs expand in bone marrow"),
     ("Task: t\n**Query:**\n\"how do MDSCs expand\"\nLanguage: English", "how do MDSCs expand"),
+    ("Query:\nAspirin: how does it prevent heart attacks?", "Aspirin: how does it prevent heart attacks?"),
 ])
 def test_query_on_the_line_after_its_label(text, query):
     assert parse_task_query_language(text)["query"] == query
