@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -48,39 +47,65 @@ def tiny_llama_server_model(tmp_path_factory) -> Path:
     return tiny_model_dir(tmp_path_factory.mktemp("tiny-llama-server"), "llama")
 
 
+class VLLMServer:
+    """A vLLM OpenAI-compatible server process: started at once, :meth:`wait_ready` blocks until it answers
+    (so a test can start other work, such as an in-process reference run, while the server imports)."""
+
+    def __init__(self, model_dir: Path, log_path: Path):
+        self.path = model_dir
+        self.model = SERVED_NAME
+        self.log = log_path
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.engine_args = {"dtype": "float32", "max_model_len": MAX_MODEL_LEN,
+                            "kv_cache_memory_bytes": KV_CACHE_BYTES, "max_num_seqs": 8, "enforce_eager": True}
+        cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+               "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(self.port),
+               "--dtype", "float32", "--max-model-len", str(MAX_MODEL_LEN),
+               "--kv-cache-memory-bytes", str(KV_CACHE_BYTES), "--max-num-seqs", "8", "--disable-log-stats",
+               "--enforce-eager"]  # as our vllm backend on CPU: torch.compile's g++ builds took minutes here
+        self.t0 = time.time()
+        self.start_seconds: float | None = None
+        with open(log_path, "wb") as log:  # vLLM's own CPU defaults otherwise (one core kept for the server)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self) -> "VLLMServer":
+        while self.start_seconds is None:
+            if _ready(self.base_url):
+                self.start_seconds = time.time() - self.t0
+                break
+            if self.proc.poll() is not None or time.time() - self.t0 > START_TIMEOUT_S:
+                why = f"exit {self.proc.returncode}" if self.proc.poll() is not None else "timeout"
+                pytest.fail(f"vLLM's OpenAI server did not start ({why}); its log ends:\n"
+                            f"{self.log.read_text(errors='replace')[-4000:]}")
+            time.sleep(0.5)
+        return self
+
+
 @pytest.fixture(scope="session")
 def vllm_openai_server(tiny_llama_server_model, tmp_path_factory):
-    """``SimpleNamespace(base_url, model, path, start_seconds, engine_args)`` of a running vLLM server."""
+    """A :class:`VLLMServer` on the tiny model, stopped at the end of the session (call ``wait_ready()``)."""
     if importlib.util.find_spec("vllm") is None:
         pytest.skip("vllm is not installed: vLLM's OpenAI-compatible server cannot be started")
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}/v1"
-    log_path = tmp_path_factory.mktemp("vllm-server") / "server.log"
-    engine_args = {"dtype": "float32", "max_model_len": MAX_MODEL_LEN, "kv_cache_memory_bytes": KV_CACHE_BYTES,
-                   "max_num_seqs": 8}
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_llama_server_model),
-           "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(port),
-           "--dtype", "float32", "--max-model-len", str(MAX_MODEL_LEN),
-           "--kv-cache-memory-bytes", str(KV_CACHE_BYTES), "--max-num-seqs", "8", "--disable-log-stats"]
-    env = dict(os.environ)
-    if (os.cpu_count() or 1) <= 4:  # vLLM keeps a core for its scheduler otherwise (as our vllm backend does)
-        env.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-    t0 = time.time()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    server = VLLMServer(tiny_llama_server_model, tmp_path_factory.mktemp("vllm-server") / "server.log")
     try:
-        while not _ready(base_url):
-            if proc.poll() is not None or time.time() - t0 > START_TIMEOUT_S:
-                tail = log_path.read_text(errors="replace")[-4000:]
-                pytest.fail(f"vLLM's OpenAI server did not start ({'exit ' + str(proc.returncode) if proc.poll() is not None else 'timeout'}):\n{tail}")
-            time.sleep(0.5)
-        yield SimpleNamespace(base_url=base_url, model=SERVED_NAME, path=tiny_llama_server_model,
-                              start_seconds=time.time() - t0, engine_args=engine_args, log=log_path)
+        yield server
     finally:
+        _stop(server.proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the server's process group (the server and the engine processes it started), SIGKILL it after
+    30 s, or at once if the wait is interrupted (a second Ctrl-C must not leave a server behind)."""
+    try:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server and the engine process it started
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt, ProcessLookupError):
+        pass
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
