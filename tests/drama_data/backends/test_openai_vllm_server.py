@@ -115,3 +115,5 @@ def test_openai_backend_on_vllm_server_equals_in_process_vllm(vllm_openai_server
               f"{sorted({f['reason'] for f in api_fails})}; e.g. {(api_fails or api_rows)[0]}"[:400])
         if form == "chat":  # the chat prompt asks for no "Query:" line: every slot is a recorded failure
             assert {f["reason"] for f in api_fails} == {"no 'Query:' line"}
+    texts = [f["raw_text"] for f in _tables(tmp_path / "api-chat")[1]]
+    assert len(set(texts)) > 1  # answers that differ by prompt: a real check of greedy decoding on both paths

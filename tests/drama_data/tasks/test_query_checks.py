@@ -47,7 +47,8 @@ def test_a_query_without_a_content_word_of_the_passage_is_rejected():
     check_not_generic("how long do MDSC live in the marrow", CELLS, "en", "en")  # one shared stem is enough
     check_not_generic("Where do suppressor cell populations expand?", CELLS, "en", "en")  # stemmed
     check_not_generic("Wie lange leben MDSC-Zellen?", CELLS, "de", "en")  # cross-lingual: not compared
-    check_not_generic("现存的长城主要是哪个朝代修建的", "长城是中国古代修建的军事防御工程。", "zh", "zh")  # CJK n-grams
+    # CJK: character n-grams
+    check_not_generic("现存的长城主要是哪个朝代修建的", "长城是中国古代修建的军事防御工程。", "zh", "zh")
 
 
 @pytest.mark.parametrize("query, finish, last, reason", [
