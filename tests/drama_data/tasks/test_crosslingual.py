@@ -36,3 +36,10 @@ def test_detection_with_and_without_candidates_in_any_order():
     assert detect("Die Zugspitze ist der höchste Berg Deutschlands.") == "de"  # all languages first
     assert detect("Wie hoch ist die Zugspitze?", ["en", "de"]) == "de"
     assert detect("Mount Everest is the highest mountain on Earth.") == "en"
+
+
+def test_varieties_count_as_their_macro_language():
+    from drama_data.languages import LanguageDetector
+
+    # standard Chinese that py3langid alone reads as Wu Chinese (wuu, 0.73)
+    assert LanguageDetector().passage("沃伊切赫波古斯洛斯基剧院 (Wojciech Bogusławski Theatre) (1922–26) 是“波兰纪念剧院”的最佳典范。") == "zh"

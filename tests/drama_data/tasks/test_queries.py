@@ -91,6 +91,13 @@ def test_a_query_cut_by_max_tokens_is_a_failure_only_if_it_was_still_being_writt
     assert row["query"] == "how do MDSCs suppress T cells" and row["task_description"] == "t"
 
 
+def test_a_short_passage_the_detector_is_unsure_of_is_read_among_common_languages():
+    from drama_data.languages import LanguageDetector
+
+    assert LanguageDetector().passage("Tesla starb am 7. Januar 1943.") == "de"
+    assert LanguageDetector().passage("") == ""
+
+
 def test_crop_rows_carry_the_detected_language():
     t = get_task("crop", min_words=3)
     (slot, row), = t.direct(Passage("d4", "d4", 0, "", "Die Zugspitze ist der höchste Berg Deutschlands. "
