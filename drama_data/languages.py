@@ -99,8 +99,9 @@ class LanguageDetector:
     """The language of generated queries, checked rather than claimed (issue: models claim 'de' on English text).
 
     ``passage(text)`` detects a passage's language among every language py3langid knows (passages are long:
-    reliable; a short one it is unsure of among :data:`CODES` only). ``query(text, passage_language)`` detects a query's language among the known LLM languages
-    (:data:`CODES`) plus the passage's, with the passage's language as prior (:data:`PASSAGE_PRIOR`):
+    reliable; a short one it is unsure of among :data:`CODES` only). ``query(text, passage_language)``
+    detects a query's language among the known LLM languages (:data:`CODES`) plus the passage's, with the
+    passage's language as prior (:data:`PASSAGE_PRIOR`):
     short queries are hard for any detector (two or three words, often technical terms), and the prompts ask
     for the passage's language, so on such queries the passage's language wins unless the query's own
     evidence for another language is clearly stronger. Returns ``(code, confidence)``, the confidence being
@@ -122,6 +123,8 @@ class LanguageDetector:
     def query(self, text: str, passage_language: str = "") -> tuple[str, float]:
         if not text or not text.strip():
             return "", 0.0
+        if passage_language not in _identifier(None).nb_classes:  # "" or a code py3langid does not know
+            passage_language = ""
         candidates = sorted(CODES | ({passage_language} if passage_language else set()))
         prior = {passage_language: self.prior} if passage_language else None
         code, p = identify_language(text, candidates, prior)

@@ -105,3 +105,5 @@ def test_crop_rows_carry_the_detected_language():
     assert row["language"] == row["passage_language"] == "de" and row["language_confidence"] > 0.5
     (slot, row), = get_task("crop", min_words=3, language="German").direct(MDSC)
     assert row["passage_language"] == "de" and row["language"] == "en"  # the user's corpus language is a prior
+    (slot, row), = get_task("crop", min_words=3, language="xx-unknown").direct(MDSC)
+    assert row["passage_language"] == "xx-unknown" and row["language"] == "en"  # a code langid lacks: no prior
