@@ -261,7 +261,7 @@ def _run_llm_task(task, selected, backend, cache, rows, failures, summary, progr
                                          c.finish_reason, True, backend.model, prompt.sha256))
                 continue
             try:
-                parsed = task.parse(p, slot, prompt.response_prefix + c.text)
+                parsed = task.parse(p, slot, prompt.response_prefix + c.text, finish_reason=c.finish_reason)
             except ParseFailure as exc:
                 usage.append((req, c, 0))
                 failures.append(_failure(slot, p.id, attempt, "parse", exc.reason, c.text, c.finish_reason,

@@ -39,7 +39,8 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--chunk-tokens", default=256, show_default=True, help="Passages have at most this many tokens (paper: 256).")
 @click.option("--chunk-tokenizer", default=None, help="HF tokenizer for counting chunk tokens (default: words).")
 @click.option("--queries-per-doc", default=1, show_default=True)
-@click.option("--language", default="", help="Language code of the corpus (recorded on crop rows).")
+@click.option("--language", default="",
+              help="crop: language code of the corpus (default: detected per passage); rows record the detected one.")
 @click.option("--target-languages", default="de,zh", show_default=True, help="crosslingual: languages to write queries in.")
 @click.option("--temperature", type=float, default=None, help="Default: the task's (queries 0.8, rerank 0).")
 @click.option("--top-p", type=float, default=None, help="Default: the task's (queries 0.9).")

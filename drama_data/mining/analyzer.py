@@ -68,9 +68,26 @@ def _stopwords(language: str) -> frozenset[str]:
     name = STOPWORD_LISTS.get(language)
     if name is None:
         return frozenset()
-    import bm25s.stopwords as sw
+    return frozenset(unicodedata.normalize("NFKC", w).casefold() for w in getattr(_bm25s_stopwords(), name))
 
-    return frozenset(unicodedata.normalize("NFKC", w).casefold() for w in getattr(sw, name))
+
+@lru_cache(maxsize=1)
+def _bm25s_stopwords():
+    """``bm25s.stopwords`` (plain tuples) without importing the ``bm25s`` package: its ``__init__`` imports
+    numba, whose llvmlite module keeps vLLM's engine from starting in-process (see
+    :func:`drama_data.backends.vllm.module_blocking_in_process_engine`); the queries task analyses text
+    between attempts, before a resumed run starts its engine."""
+    import importlib.util
+    import sys
+
+    if "bm25s.stopwords" in sys.modules:
+        return sys.modules["bm25s.stopwords"]
+    spec = importlib.util.find_spec("bm25s")
+    path = next(iter(spec.submodule_search_locations)) + "/stopwords.py"
+    file_spec = importlib.util.spec_from_file_location("_drama_bm25s_stopwords", path)
+    module = importlib.util.module_from_spec(file_spec)
+    file_spec.loader.exec_module(module)
+    return module
 
 
 class Analyzer:

@@ -48,6 +48,7 @@ class Task(abc.ABC):
         self.max_attempts = max(1, max_attempts)
         self.prompt_path = prompt_path
         self.prompt: PromptTemplate | None = None
+        self._example_cache: dict[tuple, frozenset[str]] = {}
 
     # -- prompt ----------------------------------------------------------------------------------------
     def use_form(self, form: str) -> PromptTemplate:
@@ -80,8 +81,26 @@ class Task(abc.ABC):
         return {"title": passage.title, "text": passage.text, "passage_id": passage.id}
 
     @abc.abstractmethod
-    def parse(self, passage: Passage, slot: str, text: str) -> dict:
-        """Read a completion (with the prompt's response prefix restored) into the task's columns."""
+    def parse(self, passage: Passage, slot: str, text: str, finish_reason: str | None = None) -> dict:
+        """Read a completion (with the prompt's response prefix restored) into the task's columns.
+
+        ``finish_reason`` is the backend's (``"stop"`` or ``"length"``): a task may reject an answer that
+        ``max_tokens`` cut off. Raises :class:`ParseFailure` for an answer that cannot make a row.
+        """
+
+    def example_queries(self, passage: Passage, slot: str) -> frozenset[str]:
+        """The normalised queries of the few-shot examples in this slot's prompt (read from the prompt rendered
+        with an empty passage, so they are exactly what the model saw; see
+        :func:`drama_data.tasks.query_checks.prompt_example_queries`)."""
+        from drama_data.tasks.query_checks import prompt_example_queries
+
+        if self.prompt is None:  # parsing without a prompt (tests, re-parsing stored text): nothing to compare
+            return frozenset()
+        variables = {**self.variables(passage, slot), "title": "", "text": "", "passage_id": ""}
+        key = (self.prompt.sha256, self.prompt.form, repr(sorted(variables.items())))
+        if key not in self._example_cache:
+            self._example_cache[key] = prompt_example_queries(self.prompt.render(**variables))
+        return self._example_cache[key]
 
     def direct(self, passage: Passage) -> list[tuple[str, dict | ParseFailure]]:
         """For tasks with ``uses_llm = False``: rows for ``passage`` without any request."""

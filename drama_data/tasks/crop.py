@@ -2,12 +2,18 @@
 
 Paper (DRAMA, Sec. 3.1): cropped sentences serve as queries; candidates are then mined with a retriever.
 The sentence is chosen with a seeded generator keyed by the passage id, so every run picks the same one.
+``language`` is the sentence's detected language (py3langid, the passage's language as prior: see
+:class:`drama_data.languages.LanguageDetector`), ``language_confidence`` its probability and
+``passage_language`` the passage's: detected, or the corpus language the user gave (``--language``).
 """
 from __future__ import annotations
 
 import random
 
+import pyarrow as pa
+
 from drama_data.chunking import Passage, sentence_spans
+from drama_data.languages import LanguageDetector, normalize_language
 from drama_data.tasks.base import ParseFailure, Task, derive_seed
 
 
@@ -17,6 +23,7 @@ class CropTask(Task):
     name = "crop"
     source = "sent"
     uses_llm = False
+    columns = {"language_confidence": pa.float32(), "passage_language": pa.string()}
 
     def __init__(self, *, queries_per_doc: int = 1, min_words: int = 4, max_words: int = 64,
                  language: str = "", **kw):
@@ -26,7 +33,8 @@ class CropTask(Task):
         self.queries_per_doc = queries_per_doc
         self.min_words = min_words
         self.max_words = max_words
-        self.language = language
+        self.language = normalize_language(language)
+        self.detector = LanguageDetector()
 
     @staticmethod
     def _length(sentence: str) -> int:
@@ -50,16 +58,19 @@ class CropTask(Task):
         rng = random.Random(derive_seed(self.seed, passage.id))
         picks = rng.sample(sentences, min(len(sentences), self.queries_per_doc)) if sentences else []
         rows: list = []
+        passage_language = (self.language or self.detector.passage(passage.text)) if picks else ""
         for k, slot in enumerate(self.slots(passage)):
             if k < len(picks):
-                rows.append((slot, {"query": picks[k], "language": self.language}))
+                language, confidence = self.detector.query(picks[k], passage_language)
+                rows.append((slot, {"query": picks[k], "language": language, "language_confidence": confidence,
+                                    "passage_language": passage_language}))
             else:
                 rows.append((slot, ParseFailure(f"fewer than {k + 1} sentences of {self.min_words}-{self.max_words} words")))
         return rows
 
-    def parse(self, passage, slot, text):  # pragma: no cover - never called: no LLM
+    def parse(self, passage, slot, text, finish_reason=None):  # pragma: no cover - never called: no LLM
         raise NotImplementedError
 
     def info(self) -> dict:
         return {"task": self.name, "source": self.source, "seed": self.seed, "queries_per_doc": self.queries_per_doc,
-                "min_words": self.min_words, "max_words": self.max_words}
+                "min_words": self.min_words, "max_words": self.max_words, "language": self.language or "detected"}

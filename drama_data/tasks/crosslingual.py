@@ -3,7 +3,8 @@
 Beyond the paper (the DRAMA card of this project adds it): DRAMA's multilingual data pairs queries and
 documents in one language; cross-lingual pairs teach the retriever to match across languages. Each query
 is checked with ``py3langid`` (restricted to the languages in play): a query not in the requested language
-is a recorded failure (and retried with a new seed), never a silently mislabelled row.
+is a recorded failure (and retried with a new seed), never a silently mislabelled row; so is a query that
+copies a few-shot example of the prompt or was cut off (:mod:`drama_data.tasks.query_checks`).
 """
 from __future__ import annotations
 
@@ -11,23 +12,12 @@ import pyarrow as pa
 
 from drama_data.backends.base import Sampling
 from drama_data.chunking import Passage
-from drama_data.languages import code_to_name, normalize_language
+from drama_data.languages import code_to_name, detect_language, normalize_language
 from drama_data.tasks.base import ParseFailure, Task
-from drama_data.tasks.queries import PAPER_SAMPLING, parse_task_query_language
+from drama_data.tasks.query_checks import check_not_an_example, check_not_truncated
+from drama_data.tasks.queries import PAPER_SAMPLING, read_answer
 
-_IDENTIFIERS: dict[tuple[str, ...], object] = {}
-
-
-def detect_language(text: str, candidates: list[str] | None = None) -> str:
-    """ISO 639-1 code of ``text`` (py3langid), optionally restricted to ``candidates``."""
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-    key = tuple(sorted(set(candidates or ())))
-    if key not in _IDENTIFIERS:
-        ident = LanguageIdentifier.from_model_file(MODEL_FILE)
-        ident.set_languages(list(key) or None)
-        _IDENTIFIERS[key] = ident
-    return _IDENTIFIERS[key].classify(text)[0]
+__all__ = ["CrossLingualTask", "detect_language"]
 
 
 class CrossLingualTask(Task):
@@ -56,14 +46,17 @@ class CrossLingualTask(Task):
         target = self.target_of(slot)
         return {**super().variables(passage, slot), "target_language": code_to_name(target), "target_code": target}
 
-    def parse(self, passage: Passage, slot: str, text: str) -> dict:
-        row = parse_task_query_language(text)
+    def parse(self, passage: Passage, slot: str, text: str, finish_reason: str | None = None) -> dict:
+        answer = read_answer(text)
         target = self.target_of(slot)
-        detected = detect_language(row["query"], self.check_languages)
+        check_not_an_example(answer.query, self.example_queries(passage, slot), passage.text, target)
+        check_not_truncated(answer.query, finish_reason, answer.query_was_last)
+        detected = detect_language(answer.query, self.check_languages)
         if detected != target:
             raise ParseFailure(f"query is in '{detected}', not '{target}'")
         passage_language = detect_language(passage.text, self.check_languages)
-        return {**row, "language": target, "detected_language": detected, "passage_language": passage_language}
+        return {"query": answer.query, "task_description": answer.task, "language": target,
+                "detected_language": detected, "passage_language": passage_language}
 
     def info(self) -> dict:
         return {**super().info(), "target_languages": self.targets, "queries_per_doc": self.queries_per_doc}

@@ -12,6 +12,7 @@ import pytest
 from conftest import SMALL_DOCS, write_jsonl
 from drama_data.dataset_folder import read_table
 from drama_data.runner import FAILURE_SCHEMA
+from fake_backend import passage_word
 from fake_openai_server import FakeOpenAIServer
 
 SECRET = "sk-test-" + "q" * 32
@@ -19,7 +20,7 @@ SECRET = "sk-test-" + "q" * 32
 
 def answer(prompt: str) -> str:
     h = hashlib.sha256(prompt.encode()).hexdigest()[:10]
-    return f"Task: find facts\nQuery: what about {h}\nLanguage: English"
+    return f"Task: find facts\nQuery: what about {h} {passage_word(prompt)}\nLanguage: English"
 
 
 def cli(args, env, **kw):

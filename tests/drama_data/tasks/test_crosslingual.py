@@ -27,3 +27,19 @@ def test_language_check_accepts_target_and_rejects_others():
 
 def test_detect_language():
     assert detect_language("现存的长城主要是哪个朝代修建的", ["en", "de", "zh"]) == "zh"
+
+
+def test_detection_with_and_without_candidates_in_any_order():
+    from drama_data.languages import _IDENTIFIERS, detect_language as detect
+
+    _IDENTIFIERS.clear()
+    assert detect("Die Zugspitze ist der höchste Berg Deutschlands.") == "de"  # all languages first
+    assert detect("Wie hoch ist die Zugspitze?", ["en", "de"]) == "de"
+    assert detect("Mount Everest is the highest mountain on Earth.") == "en"
+
+
+def test_varieties_count_as_their_macro_language():
+    from drama_data.languages import LanguageDetector
+
+    # standard Chinese that py3langid alone reads as Wu Chinese (wuu, 0.73)
+    assert LanguageDetector().passage("沃伊切赫波古斯洛斯基剧院 (Wojciech Bogusławski Theatre) (1922–26) 是“波兰纪念剧院”的最佳典范。") == "zh"
