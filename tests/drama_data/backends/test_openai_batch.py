@@ -155,7 +155,12 @@ def test_make_backend_and_the_generate_stage(srv, tmp_path):
 
     assert isinstance(make_backend("openai-batch", "fake-model", base_url=srv.base_url, echo=None),
                       OpenAIBatchBackend)
-    srv._srv.responder = lambda prompt: "Task: find facts\nQuery: what about it\nLanguage: English"
+    def responder(prompt: str) -> str:  # a query sharing a content word with the passage (not a generic one)
+        last = prompt.rsplit("Passage:", 1)[-1].split()
+        word = next((w.strip(".,;:()") for w in last if len(w.strip(".,;:()")) > 6), "passage")
+        return f"Task: find facts\nQuery: what is known about {word}\nLanguage: English"
+
+    srv._srv.responder = responder
     corpus = REPO / "drama_data" / "samples" / "scifact-sample"
     opts = dict(corpus=str(corpus), task_name="queries", backend_name="openai-batch", model="fake-model",
                 base_url=srv.base_url, limit=3, cache_dir=str(tmp_path / "cache"), no_progress=True, echo=None,

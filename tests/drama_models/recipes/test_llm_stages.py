@@ -16,7 +16,9 @@ def answer(prompt: str) -> str:
     if "RankGPT" in prompt:  # a rerank window
         return "[2] > [1] > [3]"
     h = hashlib.sha256(prompt.encode()).hexdigest()[:8]
-    return f"Task: find evidence\nQuery: which cells respond to treatment {h}\nLanguage: English"
+    words = [w.strip(".,;:()[]") for w in prompt.split()]  # share a word with the passage: not a generic query
+    word = max(words[-60:], key=len)
+    return f"Task: find evidence\nQuery: which cells respond to {word} {h}\nLanguage: English"
 
 
 def test_queries_and_rerank_stages_over_an_openai_server(tmp_path, monkeypatch):
