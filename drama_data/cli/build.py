@@ -205,7 +205,6 @@ def command(config_path, inputs, candidates, queries, rerank, group, output, see
     report = build(cfg, overwrite=overwrite, progress=not no_progress)
     from drama_data.report.render import report_after_run
 
-    summary = report.render()
+    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.render())
     report_after_run(report.output, list(contamination) + list(exclude_contaminated),
                      echo=lambda m: click.echo(m, err=as_json))
-    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else summary)
