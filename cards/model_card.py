@@ -22,15 +22,9 @@ SETTINGS = ("max_steps", "batch_size", "train_group_size", "learning_rate", "tem
 
 
 def _log(folder: Path) -> list[dict]:
-    path = folder / "train_log.jsonl"
-    out = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return out
+    from drama_models.training.trainer import read_train_log
+
+    return read_train_log(folder)
 
 
 def _dataset_info(spec: str) -> dict[str, Any]:

@@ -44,6 +44,20 @@ STATE_FILE = "trainer_state.pt"
 LOG_FILE = "train_log.jsonl"
 
 
+def read_train_log(folder: str | Path) -> list[dict]:
+    """The records of ``<folder>/train_log.jsonl`` (one per logged step: step, loss, lr, ...); a line that is not
+    JSON (a run killed mid-write) is skipped; ``[]`` when there is no log."""
+    path = Path(folder) / LOG_FILE
+    records = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
 class PairEncoder(torch.nn.Module):
     """The module DDP / FSDP wrap: one forward encodes queries and/or passages with the shared encoder."""
 

@@ -169,15 +169,9 @@ class TrainStage(Stage):
 
 def training_counts(log_path: Path) -> dict[str, Any]:
     """First/last logged loss and the step count, from ``train_log.jsonl``."""
-    import json
+    from drama_models.training.trainer import read_train_log
 
-    records = []
-    if log_path.is_file():
-        for line in log_path.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+    records = read_train_log(log_path.parent)
     if not records:
         return {}
     return {"steps": records[-1]["step"], "first_loss": round(records[0]["loss"], 4),
