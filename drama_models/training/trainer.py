@@ -42,6 +42,28 @@ logger = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.pt"
 LOG_FILE = "train_log.jsonl"
+DONE_FILE = "training_complete.json"  # written last: the final model in this folder is the one this config trains
+
+
+def _comparable(cfg: TrainConfig) -> dict:
+    """The config without the settings that do not change the model (progress, logging, checkpoints kept)."""
+    d = cfg.to_dict()
+    for key in ("show_progress", "logging_steps", "keep_checkpoints", "save_total_limit", "resume"):
+        d.pop(key, None)
+    return d
+
+
+def finished_run(config: TrainConfig) -> Path | None:
+    """``config.output_dir`` when it already holds the final model of this very config (``resume: auto``), else
+    ``None``: rerunning a finished training is a no-op instead of a new run (its checkpoints are gone)."""
+    done = Path(config.output_dir) / DONE_FILE
+    if str(config.resume).lower() != "auto" or not done.is_file():
+        return None
+    try:
+        recorded = json.loads(done.read_text(encoding="utf-8")).get("config")
+    except (OSError, ValueError):
+        return None
+    return Path(config.output_dir) if recorded == json.loads(json.dumps(_comparable(config))) else None
 
 
 def read_train_log(folder: str | Path) -> list[dict]:
@@ -311,8 +333,11 @@ class Trainer:
             bar.close()
         self.save_model(self.output_dir)
         D.barrier()
-        if self.dist.is_main and not cfg.keep_checkpoints:
-            self._remove_checkpoints()
+        if self.dist.is_main:
+            if not cfg.keep_checkpoints:
+                self._remove_checkpoints()
+            (self.output_dir / DONE_FILE).write_text(json.dumps({"step": self.step, "config": _comparable(cfg)},
+                                                                indent=2) + "\n")
         return self.output_dir
 
     def _remove_checkpoints(self) -> None:
@@ -420,7 +445,12 @@ class Trainer:
 
 
 def train(config: TrainConfig) -> Path:
-    """Train with ``config`` (see the module docstring); returns the folder of the final model."""
+    """Train with ``config`` (see the module docstring); returns the folder of the final model. With ``resume:
+    auto`` a folder that already holds this config's final model is returned as is (see :func:`finished_run`)."""
+    done = finished_run(config)
+    if done is not None:
+        logger.warning("%s already holds the final model of this config (%s); nothing to train", done, DONE_FILE)
+        return done
     trainer = Trainer(config)
     try:
         return trainer.train()

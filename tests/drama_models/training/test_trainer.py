@@ -135,6 +135,14 @@ def test_only_the_final_model_stays_after_success(setup, tmp_path):
     model, data = setup
     out = train(config(model, data, tmp_path / "run", max_steps=3, save_steps=1))
     assert not list(out.glob("*checkpoint-*")) and (out / "config.json").is_file()
+    # the same command again: already trained, nothing happens (no retraining from scratch)
+    stamp = (out / "config.json").stat().st_mtime_ns
+    assert train(config(model, data, tmp_path / "run", max_steps=3, save_steps=1, logging_steps=2,
+                        resume="auto")) == out
+    assert (out / "config.json").stat().st_mtime_ns == stamp
+    # another config trains anew
+    train(config(model, data, tmp_path / "run", max_steps=4, save_steps=1, resume="auto"))
+    assert (out / "config.json").stat().st_mtime_ns != stamp
 
 
 def test_gradcache_training_matches_plain_training(setup, tmp_path):
