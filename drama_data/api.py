@@ -10,10 +10,10 @@ from typing import Any, Callable
 
 from drama_data.backends import make_backend
 from drama_data.backends.base import Sampling
-from drama_data.cache import RequestCache
 from drama_data.corpus import Fields
+from drama_data.generate.cache import RequestCache
+from drama_data.generate.runner import CorpusOptions, RunSummary, generate
 from drama_data.paths import requests_cache_path
-from drama_data.runner import CorpusOptions, RunSummary, generate
 from drama_data.tasks import get_task
 
 
@@ -61,9 +61,9 @@ def _with_report(result, output: str, contamination: list[str]):
 
 def plan_options(model: str | None, backend_name: str, o: dict):
     """``(price, budget)`` from ``--prices``, ``--max-cost`` and ``--max-requests`` (price ``None`` if unknown)."""
-    from drama_data.budget import Budget
     from drama_data.embedded import EMBEDDED_MODEL, is_embedded
-    from drama_data.prices import load_prices, price_for
+    from drama_data.generate.budget import Budget
+    from drama_data.generate.prices import load_prices, price_for
 
     label = EMBEDDED_MODEL if backend_name == "vllm" and is_embedded(model) else str(model)
     price = price_for(label, load_prices(o.get("prices")))

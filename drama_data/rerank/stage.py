@@ -22,16 +22,16 @@ import pyarrow as pa
 
 from drama_data import __version__
 from drama_data.backends.base import Backend, Request, Sampling
-from drama_data.cache import RequestCache
 from drama_data.card import render_dataset_card
 from drama_data.chunking import word_spans
 from drama_data.dataset_folder import LOG_FILE, check_output_folder, dumps, read_table, utc_now, write_dataset
 from drama_data.errors import ConfigError, InputError
-from drama_data.execution import ExecutionStats, execute
-from drama_data.prompting import PromptTemplate, load_prompt
+from drama_data.generate.cache import RequestCache
+from drama_data.generate.execution import ExecutionStats, execute
+from drama_data.generate.prompting import PromptTemplate, load_prompt
+from drama_data.generate.runner import RunSummary
 from drama_data.rerank.permutation import parse_permutation
 from drama_data.rerank.windows import apply_window, kendall_tau, window_spans
-from drama_data.runner import RunSummary
 from drama_data.tasks.base import derive_seed
 
 RANKING_SCHEMA = pa.schema({
@@ -178,8 +178,8 @@ def rerank(
             stats.add(st)
             for lst, req in zip(active, reqs):
                 job.apply(lst, r, results[req.id])
-            if cache is not None:  # usage history for plans (drama_data.planning)
-                from drama_data.cache import request_key
+            if cache is not None:  # usage history for plans (drama_data.generate.planning)
+                from drama_data.generate.cache import request_key
 
                 cache.record_usage((request_key(backend.name, backend.cache_model, q), backend.name,
                                     backend.cache_model, "rerank", prompt.sha256, q.sampling.max_tokens,
@@ -271,7 +271,7 @@ def plan_rerank(rows, passages, backend, cache, settings: RerankSettings, prompt
     """``--dry-run`` of the rerank task: every window request, built on the initial candidate order (later
     windows see reordered passages of the same lists, so their prompt lengths are estimated this way)."""
     from drama_data.api import plan_options
-    from drama_data.planning import make_plan
+    from drama_data.generate.planning import make_plan
 
     job = RerankJob(settings, prompt, passages)
     requests = []

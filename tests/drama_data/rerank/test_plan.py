@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from drama_data.errors import ConfigError
-from drama_data.planning import Plan
+from drama_data.generate.planning import Plan
 
 _spec = importlib.util.spec_from_file_location("rerank_test_stage", Path(__file__).with_name("test_stage.py"))
 _stage_tests = importlib.util.module_from_spec(_spec)

@@ -10,7 +10,7 @@ A plan counts passages and requests, how many are already in the request cache, 
   answer lengths are heavy-tailed, a model that rambles to ``max_tokens`` now and then moves the total a
   lot), else ``max_tokens`` as an upper bound;
 - retries: from the share of earlier answers that did not parse (the task retries up to ``max_attempts``);
-- cost: tokens times the model's price (:mod:`drama_data.prices`); time: earlier runs' seconds per request.
+- cost: tokens times the model's price (:mod:`drama_data.generate.prices`); time: earlier runs' seconds per request.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from drama_data.backends.base import Backend, Request
-from drama_data.cache import RequestCache, request_key
-from drama_data.prices import Price
+from drama_data.generate.cache import RequestCache, request_key
+from drama_data.generate.prices import Price
 
 log = logging.getLogger(__name__)
 DEFAULT_SAMPLE = 64
