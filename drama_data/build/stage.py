@@ -47,13 +47,13 @@ import yaml
 from tqdm.auto import tqdm
 
 from drama_data.build.config import BuildConfig, InputSpec, Rule
-from drama_data.card import PAPER_CITATION
-from drama_data.dataset_folder import check_output_folder, dumps, read_card, read_table, utc_now, write_dataset
 from drama_data.build.dedup import Deduplicator
-from drama_data.errors import ConfigError, InputError
 from drama_data.build.filters import copy_rate, query_tokens, without_span
 from drama_data.build.labelling import label
 from drama_data.build.mixing import allocate, sample
+from drama_data.datasets.card import PAPER_CITATION
+from drama_data.datasets.folder import check_output_folder, dumps, read_card, read_table, utc_now, write_dataset
+from drama_data.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 

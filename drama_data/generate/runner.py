@@ -20,10 +20,10 @@ import pyarrow as pa
 
 from drama_data import __version__
 from drama_data.backends.base import Backend
-from drama_data.card import render_dataset_card
 from drama_data.chunking import Passage, load_passages
 from drama_data.corpus import Fields
-from drama_data.dataset_folder import LOG_FILE, check_output_folder, dumps, utc_now, write_dataset
+from drama_data.datasets.card import render_dataset_card
+from drama_data.datasets.folder import LOG_FILE, check_output_folder, dumps, utc_now, write_dataset
 from drama_data.errors import ConfigError
 from drama_data.generate.budget import Budget
 from drama_data.generate.cache import RequestCache, request_key

@@ -26,10 +26,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from drama_data.dataset_folder import read_card, read_table
 from drama_data.build.dedup import Deduplicator
-from drama_data.errors import InputError
 from drama_data.build.filters import copy_rate, query_tokens
+from drama_data.datasets.folder import read_card, read_table
+from drama_data.errors import InputError
 
 COPY_THRESHOLD = 0.8
 NEAR_DUP_THRESHOLD = 0.8

@@ -22,9 +22,9 @@ import pyarrow as pa
 
 from drama_data import __version__
 from drama_data.backends.base import Backend, Request, Sampling
-from drama_data.card import render_dataset_card
 from drama_data.chunking import word_spans
-from drama_data.dataset_folder import LOG_FILE, check_output_folder, dumps, read_table, utc_now, write_dataset
+from drama_data.datasets.card import render_dataset_card
+from drama_data.datasets.folder import LOG_FILE, check_output_folder, dumps, read_table, utc_now, write_dataset
 from drama_data.errors import ConfigError, InputError
 from drama_data.generate.cache import RequestCache
 from drama_data.generate.execution import ExecutionStats, execute

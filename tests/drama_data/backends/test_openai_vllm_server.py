@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("vllm")
 
 from conftest import SMALL_DOCS, write_jsonl  # noqa: E402
-from drama_data.dataset_folder import read_table  # noqa: E402
+from drama_data.datasets.folder import read_table  # noqa: E402
 from drama_data.generate.runner import FAILURE_SCHEMA  # noqa: E402
 
 # short prompts: the tiny model's context is 512 tokens and its byte-level vocabulary is small

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from drama_data.build import TRAIN_SCHEMA
-from drama_data.dataset_folder import read_card, write_dataset
+from drama_data.datasets.folder import read_card, write_dataset
 from drama_data.generate.runner import FAILURE_SCHEMA, PROVENANCE_COLUMNS, QUERY_COLUMNS
 from drama_data.report import report_folder
 from drama_data.report.contamination import load_index

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from fake_backend import FakeBackend
-from drama_data.dataset_folder import write_dataset
+from drama_data.datasets.folder import write_dataset
 from drama_data.errors import ConfigError, InputError
 from drama_data.generate.prompting import load_prompt
 from drama_data.rerank.stage import RerankSettings, _read_candidates, rerank
