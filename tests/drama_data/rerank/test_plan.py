@@ -34,7 +34,7 @@ def test_rerank_dry_run_then_history(tmp_path, monkeypatch):
         return made[-1]
 
     _stage_tests.make_candidates(tmp_path / "m")
-    monkeypatch.setattr("drama_data.api.build_backend", build)
+    monkeypatch.setattr("drama_data.rerank.stage.build_backend", build)
     opts = dict(corpus=str(tmp_path / "m"), echo=None, depth=20, window=10, stride=5, cache_dir=str(tmp_path / "c"),
                 progress=False)
     plan = stage.run_rerank(output=str(tmp_path / "r"), dry_run=True, **opts)

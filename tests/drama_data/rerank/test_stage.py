@@ -64,7 +64,7 @@ def test_cli_writes_rankings(tmp_path, monkeypatch):
     from drama_data.rerank import stage
 
     make_candidates(tmp_path / "m")
-    monkeypatch.setattr("drama_data.api.build_backend", lambda *a, **k: FakeBackend(answer=ranker))
+    monkeypatch.setattr("drama_data.rerank.stage.build_backend", lambda *a, **k: FakeBackend(answer=ranker))
     summary = stage.run_rerank(corpus=str(tmp_path / "m"), output=str(tmp_path / "r"), echo=None, depth=20,
                                window=10, stride=5, no_cache=True, progress=False)
     assert summary.rows == 3
