@@ -1,7 +1,8 @@
 """Backends by name: ``vllm`` (in-process engine), ``openai`` (any OpenAI-compatible server) and
 ``openai-batch`` (the same server's Batch API: half price, answers within 24 h).
 
-``make_backend(name, model, **options)`` builds one; ``resolve_model(model)`` turns the embedded default
+``make_backend(name, model, **options)`` builds one (``build_backend`` from CLI-style options, passing on
+those the backend understands); ``resolve_model(model)`` turns the embedded default
 (``None``) or a GGUF file into a folder vLLM can load, preparing it once in the user cache.
 """
 from __future__ import annotations
