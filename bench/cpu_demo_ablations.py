@@ -76,7 +76,7 @@ def main() -> None:
     from scifact_data import minilm_path
 
     from drama_data.build import build
-    from drama_data.build_config import InputSpec, load_config
+    from drama_data.build.config import InputSpec, load_config
     from drama_models.encoder import DramaEncoder
     from drama_models.evaluation import compute_metrics, dense_run
     from drama_models.training.config import TrainConfig

@@ -72,9 +72,9 @@ def main() -> None:
     from drama_data.backends import make_backend
     from drama_data.backends.base import Sampling
     from drama_data.backends.vllm import _scoped_env
-    from drama_data.cache import RequestCache
     from drama_data.chunking import load_passages
-    from drama_data.runner import CorpusOptions, generate, select_passages
+    from drama_data.generate.cache import RequestCache
+    from drama_data.generate.runner import CorpusOptions, generate, select_passages
     from drama_data.tasks import get_task
 
     backend = make_backend("vllm", None, max_model_len=a.max_model_len)

@@ -34,9 +34,9 @@ def main() -> None:
     root = Path(a.data_root) / "scifact"
 
     from drama_data.backends import make_backend
-    from drama_data.dataset_folder import write_dataset
+    from drama_data.datasets.folder import write_dataset
+    from drama_data.generate.prompting import load_prompt
     from drama_data.mining.mine import mine
-    from drama_data.prompting import load_prompt
     from drama_data.rerank.stage import RerankSettings, _read_candidates, rerank
 
     test_ids = []

@@ -1,6 +1,6 @@
 """Card templates (Jinja2) and the code that fills them.
 
-- ``dataset_card.md.j2``: the body of every dataset folder's README.md (rendered by ``drama_data.card``);
+- ``dataset_card.md.j2``: the body of every dataset folder's README.md (rendered by ``drama_data.datasets.card``);
 - ``model_card.md.j2``: a trained model folder's README.md (:mod:`cards.model_card`: metrics against the
   baselines, training data provenance, loss curve);
 - :mod:`cards.figures`: the PNGs the cards embed (loss curve; query length and language distribution);

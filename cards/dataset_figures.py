@@ -13,7 +13,7 @@ SECTION = "\n## Queries at a glance\n\n![Query length and language distribution]
 
 def add_query_figure(folder: str | Path, config: str) -> Path | None:
     """Draw the figure for the ``query``/``language`` columns of ``config`` in ``folder``; None if no rows."""
-    from drama_data.dataset_folder import read_table
+    from drama_data.datasets.folder import read_table
 
     folder = Path(folder)
     try:

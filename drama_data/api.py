@@ -5,15 +5,14 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
-from drama_data.backends import make_backend
+from drama_data.backends import build_backend
 from drama_data.backends.base import Sampling
-from drama_data.cache import RequestCache
 from drama_data.corpus import Fields
-from drama_data.paths import requests_cache_path
-from drama_data.runner import CorpusOptions, RunSummary, generate
+from drama_data.generate.cache import open_cache
+from drama_data.generate.planning import plan_options
+from drama_data.generate.runner import CorpusOptions, RunSummary, generate
 from drama_data.tasks import get_task
 
 
@@ -25,31 +24,6 @@ def _sampling(default: Sampling, temperature, top_p, max_tokens) -> Sampling:
     )
 
 
-def open_cache(cache_dir: str | None = None, no_cache: bool = False) -> RequestCache | None:
-    if no_cache:
-        return None
-    return RequestCache(Path(cache_dir) / "requests.sqlite" if cache_dir else requests_cache_path())
-
-
-def build_backend(backend_name: str, model: str | None, *, echo=print, **o: Any):
-    """A backend from CLI-style options (only the options that backend understands are passed on)."""
-    if backend_name == "vllm":
-        opts = {k: o[k] for k in ("tensor_parallel_size", "data_parallel_size", "max_model_len", "dtype",
-                                  "gpu_memory_utilization", "engine_kwargs", "trust_remote_code") if k in o}
-        return make_backend("vllm", model, echo=echo, **opts)
-    if backend_name == "openai-batch":
-        opts = {k: o[k] for k in ("base_url", "api_key_env", "timeout", "max_retries", "poll_interval",
-                                  "completion_window", "state_dir") if o.get(k) is not None}
-        if "state_dir" not in opts and o.get("cache_dir"):  # batch ids live next to the request cache
-            opts["state_dir"] = str(Path(o["cache_dir"]) / "batches")
-    else:
-        opts = {k: o[k] for k in ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "rpm", "tpm")
-                if k in o}
-    if o.get("prompt_format"):
-        opts["prompt_format"] = o["prompt_format"]
-    return make_backend(backend_name, model, echo=echo, **opts)
-
-
 def _with_report(result, output: str, contamination: list[str]):
     """A finished run's summary, after its quality report (``drama-data report``) has been written."""
     if isinstance(result, RunSummary):
@@ -57,18 +31,6 @@ def _with_report(result, output: str, contamination: list[str]):
 
         result.reported = report_after_run(output, contamination, echo=None)
     return result
-
-
-def plan_options(model: str | None, backend_name: str, o: dict):
-    """``(price, budget)`` from ``--prices``, ``--max-cost`` and ``--max-requests`` (price ``None`` if unknown)."""
-    from drama_data.budget import Budget
-    from drama_data.embedded import EMBEDDED_MODEL, is_embedded
-    from drama_data.prices import load_prices, price_for
-
-    label = EMBEDDED_MODEL if backend_name == "vllm" and is_embedded(model) else str(model)
-    price = price_for(label, load_prices(o.get("prices")))
-    budget = Budget(max_requests=o.get("max_requests"), max_cost=o.get("max_cost"), price=price)
-    return price, budget
 
 
 def run_generate(

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from drama_data.dataset_folder import write_dataset
+from drama_data.datasets.folder import write_dataset
 
 
 class HashEncoder:

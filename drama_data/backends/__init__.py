@@ -1,7 +1,8 @@
 """Backends by name: ``vllm`` (in-process engine), ``openai`` (any OpenAI-compatible server) and
 ``openai-batch`` (the same server's Batch API: half price, answers within 24 h).
 
-``make_backend(name, model, **options)`` builds one; ``resolve_model(model)`` turns the embedded default
+``make_backend(name, model, **options)`` builds one (``build_backend`` from CLI-style options, passing on
+those the backend understands); ``resolve_model(model)`` turns the embedded default
 (``None``) or a GGUF file into a folder vLLM can load, preparing it once in the user cache.
 """
 from __future__ import annotations
@@ -71,4 +72,24 @@ def make_backend(name: str, model: str | None = None, *, echo=print, **options: 
     raise ConfigError(f"--backend {name!r}: unknown (choose from {', '.join(BACKENDS)})")
 
 
-__all__ = ["Backend", "Completion", "Request", "Sampling", "make_backend", "resolve_model", "BACKENDS"]
+def build_backend(backend_name: str, model: str | None, *, echo=print, **o: Any):
+    """A backend from CLI-style options (only the options that backend understands are passed on)."""
+    if backend_name == "vllm":
+        opts = {k: o[k] for k in ("tensor_parallel_size", "data_parallel_size", "max_model_len", "dtype",
+                                  "gpu_memory_utilization", "engine_kwargs", "trust_remote_code") if k in o}
+        return make_backend("vllm", model, echo=echo, **opts)
+    if backend_name == "openai-batch":
+        opts = {k: o[k] for k in ("base_url", "api_key_env", "timeout", "max_retries", "poll_interval",
+                                  "completion_window", "state_dir") if o.get(k) is not None}
+        if "state_dir" not in opts and o.get("cache_dir"):  # batch ids live next to the request cache
+            opts["state_dir"] = str(Path(o["cache_dir"]) / "batches")
+    else:
+        opts = {k: o[k] for k in ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "rpm", "tpm")
+                if k in o}
+    if o.get("prompt_format"):
+        opts["prompt_format"] = o["prompt_format"]
+    return make_backend(backend_name, model, echo=echo, **opts)
+
+
+__all__ = ["Backend", "Completion", "Request", "Sampling", "build_backend", "make_backend", "resolve_model",
+           "BACKENDS"]

@@ -37,7 +37,7 @@ Every key with its default: drama_data/templates/build.yaml (printed by --show-t
 
 def _input_spec(value: str, position: int):
     """``--input candidates=DIR,queries=DIR[,rerank=DIR][,ratio=R][,name=N][,group=G]`` -> InputSpec."""
-    from drama_data.build_config import InputSpec, _ratio
+    from drama_data.build.config import InputSpec, _ratio
 
     where = f"--input {value!r}"
     fields: dict[str, str] = {}
@@ -144,7 +144,7 @@ def command(config_path, inputs, candidates, queries, rerank, group, output, see
             max_copy_rate, near_dup_threshold, min_agreement, exclude_contaminated, contamination, overwrite,
             no_progress, as_json):
     from drama_data.build import build
-    from drama_data.build_config import InputSpec, load_config
+    from drama_data.build.config import InputSpec, load_config
 
     for option, values in zip(SINGLE_INPUT, (candidates, queries, rerank)):
         if len(values) > 1:

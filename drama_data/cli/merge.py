@@ -13,7 +13,7 @@ from drama_data.cli.common import clean_errors
 @clean_errors
 def command(shards, output, overwrite):
     """Merge SHARDS (outputs of generate --num-shards N --shard-index I, for every I) into OUTPUT."""
-    from drama_data.merge import merge_shards
+    from drama_data.datasets.merge import merge_shards
 
     merged = merge_shards(shards, output, overwrite=overwrite)
     click.echo(f"merged {len(shards)} shards: {merged['counts'].get('rows', 0)} rows -> {output}")

@@ -16,7 +16,7 @@ from drama_data.cli.common import clean_errors
 @clean_errors
 def command(folder, repo_id, private, dry_run, revision, message):
     """Upload FOLDER (a dataset written by drama-data) to the Hub; the token comes from HF_TOKEN or `hf auth login`."""
-    from drama_data.publish import publish
+    from drama_data.datasets.publish import publish
 
     files = publish(folder, repo_id, private=private, dry_run=dry_run, revision=revision, commit_message=message)
     verb = "would upload" if dry_run else "uploaded"

@@ -48,8 +48,8 @@ from tqdm.auto import tqdm
 
 from drama_data.chunking import DEFAULT_MAX_TOKENS, Passage, load_passages
 from drama_data.corpus import Fields
-from drama_data.card import PAPER_CITATION
-from drama_data.dataset_folder import check_output_folder, dumps, read_table, utc_now, write_dataset
+from drama_data.datasets.card import PAPER_CITATION
+from drama_data.datasets.folder import check_output_folder, dumps, read_table, utc_now, write_dataset
 from drama_data.errors import ConfigError, InputError
 from drama_data.mining import make_retriever
 from drama_data.mining.base import Retriever

@@ -5,7 +5,7 @@ only the queries of the split's qrels and the passages they judge count (``split
 
 - a query leaks when its normalised text equals an evaluation query's, or their character-trigram Jaccard
   similarity is at least ``query_threshold`` (0.8; MinHash LSH with exact verification, the same test as
-  build's near-duplicate filter, :class:`drama_data.dedup.Deduplicator`);
+  build's near-duplicate filter, :class:`drama_data.build.dedup.Deduplicator`);
 - a passage leaks when at least ``passage_share`` (0.5) of its word ``passage_ngram``-grams (8; the n-gram
   overlap test of LLM contamination studies, shorter than GPT-3's 13 because passages are short) occur in one
   judged passage, or, for a passage shorter than n words, when its normalised text equals a judged passage's.
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drama_data.corpus import _beir_corpus_file, iter_jsonl
-from drama_data.dedup import Deduplicator
+from drama_data.build.dedup import Deduplicator
 from drama_data.errors import InputError
-from drama_data.filters import normalise_query, query_tokens
+from drama_data.build.filters import normalise_query, query_tokens
 
 
 @dataclass

@@ -120,7 +120,7 @@ def report_folder(folder: str | Path, *, contamination: list[str] | None = None,
     folder = Path(folder)
     s = dataset_stats(folder)
     if contamination or index is not None:
-        from drama_data.dataset_folder import read_table
+        from drama_data.datasets.folder import read_table
         from drama_data.report.contamination import check_dataset, load_index
 
         index = index or load_index(list(contamination), split)

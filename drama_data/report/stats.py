@@ -1,15 +1,15 @@
 """The numbers of a quality report for one dataset folder (a ``generate`` or ``build`` output).
 
-Definitions (tokens are :func:`drama_data.filters.query_tokens`: words, one per CJK character):
+Definitions (tokens are :func:`drama_data.build.filters.query_tokens`: words, one per CJK character):
 
 - query length: tokens per query; ``mean``, ``median``, ``p5``/``p95`` (nearest rank), ``min``/``max``;
 - languages: ``detected`` by py3langid on the query text, and ``declared`` (the ``language`` column);
   ``mismatch`` counts rows whose declared language (when given) differs from the detected one;
-- copy rate: :func:`drama_data.filters.copy_rate` (share of the query's word 3-grams found verbatim in its
+- copy rate: :func:`drama_data.build.filters.copy_rate` (share of the query's word 3-grams found verbatim in its
   source passage): ``mean`` and the share of queries at or above 0.8 (build's default filter threshold);
 - duplicates: in row order, a query is an ``exact`` duplicate when its normalised text equals an earlier
   one's, a ``near`` duplicate when its character-trigram Jaccard similarity with an earlier kept query is at
-  least 0.8 (MinHash LSH with exact verification, :class:`drama_data.dedup.Deduplicator`, as build uses);
+  least 0.8 (MinHash LSH with exact verification, :class:`drama_data.build.dedup.Deduplicator`, as build uses);
   rates are over all rows;
 - failures (generate output): failed attempts by reason; ``slots`` without a row; ``rate`` = failed slots /
   (rows + failed slots); (build output): removed queries by reason;
@@ -26,10 +26,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from drama_data.dataset_folder import read_card, read_table
-from drama_data.dedup import Deduplicator
+from drama_data.build.dedup import Deduplicator
+from drama_data.build.filters import copy_rate, query_tokens
+from drama_data.datasets.folder import read_card, read_table
 from drama_data.errors import InputError
-from drama_data.filters import copy_rate, query_tokens
 
 COPY_THRESHOLD = 0.8
 NEAR_DUP_THRESHOLD = 0.8

@@ -21,17 +21,19 @@ from typing import Callable
 import pyarrow as pa
 
 from drama_data import __version__
+from drama_data.backends import build_backend
 from drama_data.backends.base import Backend, Request, Sampling
-from drama_data.cache import RequestCache
-from drama_data.card import render_dataset_card
 from drama_data.chunking import word_spans
-from drama_data.dataset_folder import LOG_FILE, check_output_folder, dumps, read_table, utc_now, write_dataset
+from drama_data.datasets.card import render_dataset_card
+from drama_data.datasets.folder import LOG_FILE, check_output_folder, dumps, read_table, utc_now, write_dataset
 from drama_data.errors import ConfigError, InputError
-from drama_data.execution import ExecutionStats, execute
-from drama_data.prompting import PromptTemplate, load_prompt
+from drama_data.generate.cache import RequestCache, open_cache
+from drama_data.generate.execution import ExecutionStats, execute
+from drama_data.generate.planning import make_plan, plan_options
+from drama_data.generate.prompting import PromptTemplate, load_prompt
+from drama_data.generate.runner import RunSummary
 from drama_data.rerank.permutation import parse_permutation
 from drama_data.rerank.windows import apply_window, kendall_tau, window_spans
-from drama_data.runner import RunSummary
 from drama_data.tasks.base import derive_seed
 
 RANKING_SCHEMA = pa.schema({
@@ -178,8 +180,8 @@ def rerank(
             stats.add(st)
             for lst, req in zip(active, reqs):
                 job.apply(lst, r, results[req.id])
-            if cache is not None:  # usage history for plans (drama_data.planning)
-                from drama_data.cache import request_key
+            if cache is not None:  # usage history for plans (drama_data.generate.planning)
+                from drama_data.generate.cache import request_key
 
                 cache.record_usage((request_key(backend.name, backend.cache_model, q), backend.name,
                                     backend.cache_model, "rerank", prompt.sha256, q.sampling.max_tokens,
@@ -206,8 +208,6 @@ def rerank(
 def run_rerank(*, corpus: str, output: str, backend_name: str = "vllm", model: str | None = None,
                echo: Callable[[str], None] | None = print, **o) -> RunSummary:
     """``drama-data generate --task rerank``: see the module doc."""
-    from drama_data.api import build_backend, open_cache
-
     t0 = time.time()
     dry_run = o.get("dry_run", False)
     if o.get("max_requests") is not None or o.get("max_cost") is not None:
@@ -270,8 +270,6 @@ def run_rerank(*, corpus: str, output: str, backend_name: str = "vllm", model: s
 def plan_rerank(rows, passages, backend, cache, settings: RerankSettings, prompt, backend_name, model, o):
     """``--dry-run`` of the rerank task: every window request, built on the initial candidate order (later
     windows see reordered passages of the same lists, so their prompt lengths are estimated this way)."""
-    from drama_data.api import plan_options
-    from drama_data.planning import make_plan
 
     job = RerankJob(settings, prompt, passages)
     requests = []

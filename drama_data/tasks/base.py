@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from drama_data.backends.base import Request, Sampling
 from drama_data.chunking import Passage
-from drama_data.prompting import PromptTemplate, load_prompt
+from drama_data.generate.prompting import PromptTemplate, load_prompt
 
 
 class ParseFailure(Exception):

@@ -25,7 +25,7 @@ def test_templates_are_found():
 
 
 def test_dataset_cards_still_render_from_the_moved_template():
-    from drama_data.card import render_dataset_card
+    from drama_data.datasets.card import render_dataset_card
 
     table = pa.table({"query": ["a b c"], "source": ["qgen"], "language": ["en"]})
     meta, body = render_dataset_card({"stage": "generate", "tool": "drama-toolkit"}, table)
@@ -61,7 +61,7 @@ def test_model_card_has_metrics_data_and_loss_curve(tmp_path):
 
 
 def test_query_figure_is_added_to_a_dataset_folder(tmp_path):
-    from drama_data.dataset_folder import write_dataset
+    from drama_data.datasets.folder import write_dataset
 
     folder = write_dataset(tmp_path / "ds", {"queries": pa.table({
         "query": ["what causes fever", "Wie hoch ist die Zugspitze", "dense retrieval"],
@@ -90,7 +90,7 @@ def test_wheel_ships_the_card_templates(tmp_path):
             "cards/model_card.py", "drama_models/recipes/runner.py"} <= names
     site = tmp_path / "site"  # the installed layout (what `pip install .` puts in site-packages), outside the checkout
     zipfile.ZipFile(wheel).extractall(site)
-    code = ("import pyarrow as pa; from drama_data.card import render_dataset_card; import cards; "
+    code = ("import pyarrow as pa; from drama_data.datasets.card import render_dataset_card; import cards; "
             "print(cards.__file__); print(render_dataset_card({'stage': 's'}, pa.table({'query': ['q']}))[1][:20])")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site), "PATH": ""},
                          capture_output=True, text=True)

@@ -135,7 +135,7 @@ def test_single_file_and_all_unreadable(tmp_path, folder):
 
 def test_generate_over_folder_lists_skips(folder, tmp_path):
     from drama_data.corpus import Fields
-    from drama_data.runner import CorpusOptions, generate
+    from drama_data.generate.runner import CorpusOptions, generate
     from drama_data.tasks import get_task
 
     out = tmp_path / "crop"

@@ -193,7 +193,7 @@ def test_the_bundled_short_name_is_the_package_folder():
 def test_train_names_a_dataset_that_is_not_a_training_set(tmp_path, model):
     import pyarrow as pa
 
-    from drama_data.dataset_folder import write_dataset
+    from drama_data.datasets.folder import write_dataset
 
     write_dataset(tmp_path / "qgen", {"queries": pa.table({"query_id": ["q"], "query": ["x"]})}, default="queries",
                   card_body="test", extra_files={"provenance.json": json.dumps({"stage": "generate"})})
@@ -219,7 +219,7 @@ def test_train_reads_what_build_writes_under_any_name(tmp_path, model):
     import pyarrow as pa
 
     from drama_data.build import TRAIN_SCHEMA
-    from drama_data.dataset_folder import write_dataset
+    from drama_data.datasets.folder import write_dataset
 
     rows = [{**r, "source": "qgen", "language": "en", "rule": "qgen", "group": "default", "input": "x",
              "source_passage_id": "", "retriever": "", "agreement": None} for r in tevatron_rows()]

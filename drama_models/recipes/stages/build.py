@@ -5,7 +5,7 @@ The stage writes the build config it runs (``<run>/configs/<stage>.yaml``, the e
 ``drama-data build --config``): inputs named after their generate stage, mixing group per input
 (``groups: {queries: qgen}``; default: the generate stage's name), and the recipe's ``miner``, ``rules``,
 ``filters``, ``mix``, ``source_rules``, ``false_negatives`` as the build config takes them (see
-``drama_data.build_config``).
+``drama_data.build.config``).
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class BuildStage(Stage):
     @classmethod
     def validate(cls, spec: StageSpec, where: str, base: Path) -> None:
         """Check the nested build options with the build config's own reader (so errors name the key)."""
-        from drama_data.build_config import InputSpec, load_config
+        from drama_data.build.config import InputSpec, load_config
 
         raw = {k: spec.options[k] for k in CONFIG_KEYS if spec.options[k]}
         mix = dict(raw.get("mix") or {})
@@ -96,7 +96,7 @@ class BuildStage(Stage):
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         from drama_data.build import build
-        from drama_data.build_config import load_config
+        from drama_data.build.config import load_config
 
         if not self._inputs(ctx):
             raise RecipeError(f"stages.{self.name}: needs a mine stage before it")

@@ -92,7 +92,7 @@ class RerankStage(Stage):
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         from drama_data.api import run_generate
-        from drama_data.dataset_folder import read_table
+        from drama_data.datasets.folder import read_table
 
         if self._mine(ctx) is None:
             raise RecipeError(f"stages.{self.name}: needs a mine stage before it")

@@ -99,8 +99,8 @@ def test_expired_and_failed_batches_answer_with_errors_and_a_rerun_resubmits_onl
 _CHILD = textwrap.dedent("""
     import sys
     sys.path.insert(0, {repo!r})
-    from drama_data.backends.openai_batch import OpenAIBatchBackend
     from drama_data.backends.base import Request, Sampling
+    from drama_data.backends.openai_batch import OpenAIBatchBackend
     s = Sampling(temperature=0.0, top_p=1.0, max_tokens=16, seed=1)
     b = OpenAIBatchBackend("fake-model", base_url={url!r}, state_dir={state!r}, poll_interval=0.05)
     for i, c in b.generate([Request(id=f"r{{i}}", sampling=s, messages=({{"role": "user", "content": f"p{{i}}"}},))
@@ -151,7 +151,7 @@ def test_a_server_without_the_batch_api_fails_with_one_clear_error(srv, tmp_path
 def test_make_backend_and_the_generate_stage(srv, tmp_path):
     """Wired by name; a whole ``generate`` run through the batch API fills the dataset and the request cache."""
     from drama_data.api import run_generate
-    from drama_data.dataset_folder import read_table
+    from drama_data.datasets.folder import read_table
 
     assert isinstance(make_backend("openai-batch", "fake-model", base_url=srv.base_url, echo=None),
                       OpenAIBatchBackend)

@@ -17,8 +17,8 @@ import pytest
 pytest.importorskip("vllm")
 
 from conftest import SMALL_DOCS, write_jsonl  # noqa: E402
-from drama_data.dataset_folder import read_table  # noqa: E402
-from drama_data.runner import FAILURE_SCHEMA  # noqa: E402
+from drama_data.datasets.folder import read_table  # noqa: E402
+from drama_data.generate.runner import FAILURE_SCHEMA  # noqa: E402
 
 # short prompts: the tiny model's context is 512 tokens and its byte-level vocabulary is small
 PROMPTS = {
@@ -34,7 +34,7 @@ REFERENCE = """
 import json, sys
 from drama_data.backends import make_backend
 from drama_data.backends.base import Sampling
-from drama_data.runner import CorpusOptions, generate
+from drama_data.generate.runner import CorpusOptions, generate
 from drama_data.tasks import get_task
 a = json.loads(sys.argv[1])
 backend = make_backend("vllm", a["model"], max_model_len=a["max_model_len"], dtype="float32",

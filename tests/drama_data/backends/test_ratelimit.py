@@ -92,7 +92,7 @@ def test_server_ratelimit_headers_set_the_budget():
 
 
 def test_generate_options_reach_the_backend():
-    from drama_data.api import build_backend
+    from drama_data.backends import build_backend
 
     b = build_backend("openai", "m", base_url="http://127.0.0.1:9/v1", concurrency=4, rpm=120.0, tpm=None)
     assert (b.rpm, b.tpm) == (120.0, None) and b.info()["rpm"] == 120.0

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("vllm")
 
 from drama_data.backends.base import Request, Sampling  # noqa: E402
-from drama_data.dataset_folder import read_card, read_table  # noqa: E402
-from drama_data.runner import FAILURE_SCHEMA  # noqa: E402
+from drama_data.datasets.folder import read_card, read_table  # noqa: E402
+from drama_data.generate.runner import FAILURE_SCHEMA  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLE = REPO / "drama_data" / "samples" / "scifact-sample"

@@ -10,8 +10,8 @@ import datasets
 import pytest
 
 from conftest import SMALL_DOCS, write_jsonl
-from drama_data.dataset_folder import read_table
-from drama_data.runner import FAILURE_SCHEMA
+from drama_data.datasets.folder import read_table
+from drama_data.generate.runner import FAILURE_SCHEMA
 from fake_backend import passage_word
 from fake_openai_server import FakeOpenAIServer
 

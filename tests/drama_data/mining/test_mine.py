@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from drama_data.chunking import load_passages
-from drama_data.dataset_folder import read_card, read_table
+from drama_data.datasets.folder import read_card, read_table
 from drama_data.errors import ConfigError, InputError
 from drama_data.mining.bm25 import BM25sRetriever
 from drama_data.mining.mine import mine
@@ -80,7 +80,7 @@ def test_empty_corpus_and_bad_queries(tmp_path):
         mine(q, str(corpus), tmp_path / "out", work_dir=tmp_path / "w", progress=False)
     with pytest.raises(InputError, match="--queries .*no such folder"):
         mine(tmp_path / "nope", str(corpus), tmp_path / "out", progress=False)
-    from drama_data.dataset_folder import write_dataset
+    from drama_data.datasets.folder import write_dataset
     import pyarrow as pa
 
     write_dataset(tmp_path / "q2", {"queries": pa.table({"id": ["a"], "text": ["x"]})}, default="queries", card_body="")
@@ -181,7 +181,7 @@ def test_corpus_options_default_to_what_generate_recorded(tmp_path, sample_dir, 
     """generate records corpus and chunking in provenance.json; mine uses them when not given."""
     import pyarrow as pa
 
-    from drama_data.dataset_folder import write_dataset
+    from drama_data.datasets.folder import write_dataset
 
     passages, _ = load_passages(str(sample_dir), max_tokens=64)
     pid = next(p.id for p in passages if p.doc_id == sample_qrels["3"][0] and p.chunk == 1)

@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 from drama_data.build import TRAIN_SCHEMA
-from drama_data.dataset_folder import read_card, write_dataset
+from drama_data.datasets.folder import read_card, write_dataset
+from drama_data.generate.runner import FAILURE_SCHEMA, PROVENANCE_COLUMNS, QUERY_COLUMNS
 from drama_data.report import report_folder
 from drama_data.report.contamination import load_index
 from drama_data.report.stats import summary
-from drama_data.runner import FAILURE_SCHEMA, PROVENANCE_COLUMNS, QUERY_COLUMNS
 
 P1 = "Zinc deficiency in children is caused by poor diet and by diarrhoea, which also makes it worse."
 P2 = "Vitamin D supplements in older people were studied for side effects over two winters."

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from drama_data.errors import ConfigError
-from drama_data.planning import Plan
+from drama_data.generate.planning import Plan
 
 _spec = importlib.util.spec_from_file_location("rerank_test_stage", Path(__file__).with_name("test_stage.py"))
 _stage_tests = importlib.util.module_from_spec(_spec)
@@ -34,7 +34,7 @@ def test_rerank_dry_run_then_history(tmp_path, monkeypatch):
         return made[-1]
 
     _stage_tests.make_candidates(tmp_path / "m")
-    monkeypatch.setattr("drama_data.api.build_backend", build)
+    monkeypatch.setattr("drama_data.rerank.stage.build_backend", build)
     opts = dict(corpus=str(tmp_path / "m"), echo=None, depth=20, window=10, stride=5, cache_dir=str(tmp_path / "c"),
                 progress=False)
     plan = stage.run_rerank(output=str(tmp_path / "r"), dry_run=True, **opts)

@@ -5,9 +5,9 @@ import pyarrow as pa
 import pytest
 
 from fake_backend import FakeBackend
-from drama_data.dataset_folder import write_dataset
+from drama_data.datasets.folder import write_dataset
 from drama_data.errors import ConfigError, InputError
-from drama_data.prompting import load_prompt
+from drama_data.generate.prompting import load_prompt
 from drama_data.rerank.stage import RerankSettings, _read_candidates, rerank
 
 
@@ -64,7 +64,7 @@ def test_cli_writes_rankings(tmp_path, monkeypatch):
     from drama_data.rerank import stage
 
     make_candidates(tmp_path / "m")
-    monkeypatch.setattr("drama_data.api.build_backend", lambda *a, **k: FakeBackend(answer=ranker))
+    monkeypatch.setattr("drama_data.rerank.stage.build_backend", lambda *a, **k: FakeBackend(answer=ranker))
     summary = stage.run_rerank(corpus=str(tmp_path / "m"), output=str(tmp_path / "r"), echo=None, depth=20,
                                window=10, stride=5, no_cache=True, progress=False)
     assert summary.rows == 3

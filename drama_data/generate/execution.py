@@ -16,7 +16,7 @@ from typing import Sequence
 from tqdm.auto import tqdm
 
 from drama_data.backends.base import Backend, Completion, Request
-from drama_data.cache import RequestCache, request_key
+from drama_data.generate.cache import RequestCache, request_key
 
 
 @dataclass

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterable
 
 from drama_data.backends.base import Completion, Request
+from drama_data.paths import requests_cache_path
 
 
 def request_key(backend: str, model: str, request: Request) -> str:
@@ -130,3 +131,11 @@ class RequestCache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def open_cache(cache_dir: str | None = None, no_cache: bool = False) -> RequestCache | None:
+    """The request cache of ``--cache-dir`` (``requests.sqlite`` in it; default: the user cache), or ``None``
+    with ``--no-cache``."""
+    if no_cache:
+        return None
+    return RequestCache(Path(cache_dir) / "requests.sqlite" if cache_dir else requests_cache_path())

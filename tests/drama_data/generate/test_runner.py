@@ -6,11 +6,11 @@ import pytest
 import yaml
 
 from fake_backend import FakeBackend
-from drama_data.cache import RequestCache
-from drama_data.dataset_folder import read_card, read_table
+from drama_data.datasets.folder import read_card, read_table
+from drama_data.datasets.merge import merge_shards
 from drama_data.errors import InputError
-from drama_data.merge import merge_shards
-from drama_data.runner import FAILURE_SCHEMA, CorpusOptions, generate
+from drama_data.generate.cache import RequestCache
+from drama_data.generate.runner import FAILURE_SCHEMA, CorpusOptions, generate
 from drama_data.tasks import get_task
 
 

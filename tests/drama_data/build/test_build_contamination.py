@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 import pyarrow as pa
 
-from drama_data.dataset_folder import read_table, write_dataset
+from drama_data.datasets.folder import read_table, write_dataset
 from drama_data.mining.mine import CANDIDATES_SCHEMA, PASSAGES_SCHEMA
 
 

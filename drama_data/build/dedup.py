@@ -4,7 +4,7 @@
 kept_key, similarity))``: ``None`` keeps the query (it becomes a representative), otherwise it names the
 kept query it duplicates. Two passes in one:
 
-- exact: the :func:`~drama_data.filters.normalise_query` form equals a kept query's;
+- exact: the :func:`~drama_data.build.filters.normalise_query` form equals a kept query's;
 - near: Jaccard similarity of the character ``ngram`` shingle sets (of the normalised text, spaces included)
   >= ``threshold``. Candidates come from MinHash LSH over 128 hash functions, with the bands x rows split
   chosen for the threshold (:func:`lsh_params`; for 0.8: 18 bands of 7 rows, so a pair with Jaccard 0.8
@@ -19,7 +19,7 @@ import zlib
 
 import numpy as np
 
-from drama_data.filters import normalise_query
+from drama_data.build.filters import normalise_query
 
 _PRIME = (1 << 31) - 1  # Mersenne prime; (a * h + b) stays below 2**63
 NUM_PERM = 128

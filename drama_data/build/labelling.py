@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from drama_data.build_config import Rule
+from drama_data.build.config import Rule
 
 
 @dataclass

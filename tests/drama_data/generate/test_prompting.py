@@ -1,7 +1,7 @@
 import pytest
 
 from drama_data.errors import ConfigError
-from drama_data.prompting import load_prompt
+from drama_data.generate.prompting import load_prompt
 
 
 def test_chat_roles_cannot_be_forged_by_passage_text():

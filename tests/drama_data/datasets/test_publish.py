@@ -1,9 +1,9 @@
 import pyarrow as pa
 import pytest
 
-from drama_data.dataset_folder import write_dataset
+from drama_data.datasets.folder import write_dataset
+from drama_data.datasets.publish import files_to_upload, publish
 from drama_data.errors import ConfigError, InputError
-from drama_data.publish import files_to_upload, publish
 
 
 @pytest.fixture()

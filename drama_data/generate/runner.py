@@ -20,14 +20,14 @@ import pyarrow as pa
 
 from drama_data import __version__
 from drama_data.backends.base import Backend
-from drama_data.budget import Budget
-from drama_data.cache import RequestCache, request_key
-from drama_data.card import render_dataset_card
 from drama_data.chunking import Passage, load_passages
 from drama_data.corpus import Fields
-from drama_data.dataset_folder import LOG_FILE, check_output_folder, dumps, utc_now, write_dataset
+from drama_data.datasets.card import render_dataset_card
+from drama_data.datasets.folder import LOG_FILE, check_output_folder, dumps, utc_now, write_dataset
 from drama_data.errors import ConfigError
-from drama_data.execution import ExecutionStats
+from drama_data.generate.budget import Budget
+from drama_data.generate.cache import RequestCache, request_key
+from drama_data.generate.execution import ExecutionStats
 from drama_data.tasks.base import ParseFailure, Task
 
 QUERY_COLUMNS: dict[str, pa.DataType] = {
@@ -159,8 +159,8 @@ def generate(
 
     ``backend`` may be a zero-argument factory, called only once the corpus has been validated (building a
     backend loads no model: engines start on the first request). ``budget`` stops the run early (see
-    :mod:`drama_data.budget`; ``summary.stopped`` says why). ``dry_run=True`` writes and sends nothing and
-    returns a :class:`~drama_data.planning.Plan` instead (``price``: the model's :class:`~drama_data.prices.Price`;
+    :mod:`drama_data.generate.budget`; ``summary.stopped`` says why). ``dry_run=True`` writes and sends nothing and
+    returns a :class:`~drama_data.generate.planning.Plan` instead (``price``: the model's :class:`~drama_data.generate.prices.Price`;
     ``plan_sample``: requests whose prompt tokens are counted).
     Raises ``InputError``/``ConfigError`` before writing anything when the corpus or options are bad.
     """
@@ -187,7 +187,7 @@ def generate(
         prompt = task.use_form(form)
         summary.model = backend.model
         if dry_run:
-            from drama_data.planning import make_plan
+            from drama_data.generate.planning import make_plan
 
             requests = [task.request(p, slot, 0) for p in selected for slot in task.slots(p)]
             return make_plan(task=task.name, backend=backend, form=form, passages=len(selected), requests=requests,
@@ -197,7 +197,7 @@ def generate(
             echo(f"{len(selected)} passages; prompt {prompt.id} ({form} form); model {backend.model}")
         _run_llm_task(task, selected, backend, cache, rows, failures, summary, progress, budget or Budget())
     elif dry_run:
-        from drama_data.planning import Plan
+        from drama_data.generate.planning import Plan
 
         plan = Plan(task=task.name, backend="-", model="-", form="-", passages=len(selected), requests=0)
         plan.notes.append(f"task {task.name} uses no LLM: {sum(len(task.slots(p)) for p in selected)} rows "

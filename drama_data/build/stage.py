@@ -1,6 +1,6 @@
 """The ``build`` stage: mined candidates (+ LLM rerankings) -> a training set in Tevatron's format.
 
-Inputs (one or more, see :class:`~drama_data.build_config.InputSpec`): a candidates folder written by
+Inputs (one or more, see :class:`~drama_data.build.config.InputSpec`): a candidates folder written by
 ``drama-data mine`` (configs ``candidates`` and ``passages``), optionally the rankings folder written by
 ``drama-data generate --task rerank`` over it (config ``rankings``: ``query_id``, ``ranking`` list<str>,
 optional ``agreement``), and optionally the queries dataset it was mined from (its queries missing from the
@@ -9,10 +9,10 @@ candidates are recorded as ``not_mined``). Each input has a mixing ``group``.
 Per row, in this order, the first reason that applies removes it (recorded in the ``removed`` config,
 nothing disappears silently): ``not_reranked`` (input has rankings, this query has none), ``too_short`` /
 ``too_long`` (query tokens), ``copy_rate`` (query copies its source passage), ``low_agreement`` (rerank
-passes disagree), then labelling by the row's rule (:mod:`drama_data.labelling`: ``no_positive``,
+passes disagree), then labelling by the row's rule (:mod:`drama_data.build.labelling`: ``no_positive``,
 ``too_few_negatives``), then ``contaminated`` (``filters.exclude_contaminated``: the query or one of the row's
 passages overlaps an evaluation collection, :mod:`drama_data.report.contamination`), then ``duplicate`` / ``near_duplicate`` (against rows kept so far, inputs in
-order), then ``mixing`` (sampled out to hold the ratios, :mod:`drama_data.mixing`). The rule of a row is
+order), then ``mixing`` (sampled out to hold the ratios, :mod:`drama_data.build.mixing`). The rule of a row is
 ``rerank`` when its input has rankings, else ``source_rules[row.source]`` (sent, qgen, crosslingual).
 
 Output folder (``datasets.load_dataset(folder)`` gives ``train``):
@@ -46,14 +46,14 @@ import pyarrow.compute as pc
 import yaml
 from tqdm.auto import tqdm
 
-from drama_data.build_config import BuildConfig, InputSpec, Rule
-from drama_data.card import PAPER_CITATION
-from drama_data.dataset_folder import check_output_folder, dumps, read_card, read_table, utc_now, write_dataset
-from drama_data.dedup import Deduplicator
+from drama_data.build.config import BuildConfig, InputSpec, Rule
+from drama_data.build.dedup import Deduplicator
+from drama_data.build.filters import copy_rate, query_tokens, without_span
+from drama_data.build.labelling import label
+from drama_data.build.mixing import allocate, sample
+from drama_data.datasets.card import PAPER_CITATION
+from drama_data.datasets.folder import check_output_folder, dumps, read_card, read_table, utc_now, write_dataset
 from drama_data.errors import ConfigError, InputError
-from drama_data.filters import copy_rate, query_tokens, without_span
-from drama_data.labelling import label
-from drama_data.mixing import allocate, sample
 
 log = logging.getLogger(__name__)
 

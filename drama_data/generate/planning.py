@@ -10,7 +10,7 @@ A plan counts passages and requests, how many are already in the request cache, 
   answer lengths are heavy-tailed, a model that rambles to ``max_tokens`` now and then moves the total a
   lot), else ``max_tokens`` as an upper bound;
 - retries: from the share of earlier answers that did not parse (the task retries up to ``max_attempts``);
-- cost: tokens times the model's price (:mod:`drama_data.prices`); time: earlier runs' seconds per request.
+- cost: tokens times the model's price (:mod:`drama_data.generate.prices`); time: earlier runs' seconds per request.
 """
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from drama_data.backends.base import Backend, Request
-from drama_data.cache import RequestCache, request_key
-from drama_data.prices import Price
+from drama_data.generate.cache import RequestCache, request_key
+from drama_data.generate.budget import Budget
+from drama_data.generate.prices import Price, load_prices, price_for
 
 log = logging.getLogger(__name__)
 DEFAULT_SAMPLE = 64
@@ -234,3 +235,13 @@ def make_plan(
         plan.completion_tokens_per_request = float(max_tokens)
         plan.completion_source = f"upper bound: max_tokens {max_tokens} (no history for this model and task)"
     return plan
+
+
+def plan_options(model: str | None, backend_name: str, o: dict):
+    """``(price, budget)`` from ``--prices``, ``--max-cost`` and ``--max-requests`` (price ``None`` if unknown)."""
+    from drama_data.embedded import EMBEDDED_MODEL, is_embedded
+
+    label = EMBEDDED_MODEL if backend_name == "vllm" and is_embedded(model) else str(model)
+    price = price_for(label, load_prices(o.get("prices")))
+    budget = Budget(max_requests=o.get("max_requests"), max_cost=o.get("max_cost"), price=price)
+    return price, budget

@@ -4,12 +4,12 @@ from __future__ import annotations
 import pytest
 
 from fake_backend import FakeBackend
-from drama_data.budget import Budget
-from drama_data.cache import RequestCache
 from drama_data.errors import ConfigError
-from drama_data.planning import Plan, even_sample
-from drama_data.prices import Price, load_prices, price_for
-from drama_data.runner import CorpusOptions, generate
+from drama_data.generate.budget import Budget
+from drama_data.generate.cache import RequestCache
+from drama_data.generate.planning import Plan, even_sample
+from drama_data.generate.prices import Price, load_prices, price_for
+from drama_data.generate.runner import CorpusOptions, generate
 from drama_data.tasks import get_task
 
 

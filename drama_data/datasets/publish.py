@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from drama_data.dataset_folder import read_card
+from drama_data.datasets.folder import read_card
 from drama_data.errors import ConfigError, InputError
 
 

@@ -1,6 +1,6 @@
 """API prices per model (US dollars per 1M input/output tokens): a built-in table, overridable with YAML.
 
-The built-in table is ``templates/prices.yaml``; ``--prices FILE`` adds or replaces entries with the same
+The built-in table is ``drama_data/templates/prices.yaml``; ``--prices FILE`` adds or replaces entries with the same
 layout (``model: {input: 0.15, output: 0.60}``). Used by ``generate --dry-run`` (cost of a plan) and
 ``--max-cost`` (stop a run when its spend reaches the limit).
 """

@@ -8,14 +8,14 @@ import yaml
 from click.testing import CliRunner
 
 from drama_data.build import build
-from drama_data.build_config import load_config, make_rules
-from drama_data.dataset_folder import read_table, write_dataset
-from drama_data.dedup import Deduplicator
+from drama_data.build.config import load_config, make_rules
+from drama_data.build.dedup import Deduplicator
+from drama_data.build.filters import copy_rate, normalise_query, query_tokens
+from drama_data.build.labelling import label
+from drama_data.build.mixing import allocate
+from drama_data.datasets.folder import read_table, write_dataset
 from drama_data.errors import ConfigError, InputError
-from drama_data.filters import copy_rate, normalise_query, query_tokens
-from drama_data.labelling import label
 from drama_data.mining.mine import CANDIDATES_SCHEMA, PASSAGES_SCHEMA
-from drama_data.mixing import allocate
 
 WORDS = [f"{a}{b}" for a in ("ka", "lo", "mi", "ne", "po", "ru", "si", "tu", "va", "ze") for b in
          ("bar", "cen", "dol", "fim", "gus", "hap", "jor", "kel", "mun", "nix", "pal", "qua", "rin", "sot")]
@@ -399,7 +399,7 @@ def test_cli_with_yaml_config_and_overrides(tmp_path):
 
 
 def test_nothing_removed_and_everything_removed(tmp_path):
-    from drama_data.dataset_folder import read_card
+    from drama_data.datasets.folder import read_card
 
     ok = make_candidates(tmp_path / "ok", [row("a", q(1), "qgen", "", cands(50))])
     build(cfg(tmp_path, [{"candidates": ok}]), progress=False)
@@ -415,7 +415,7 @@ def test_shipped_config_template_is_valid():
     from pathlib import Path
 
     import drama_data
-    from drama_data.build_config import DEFAULT_FILTERS, DEFAULT_RULES
+    from drama_data.build.config import DEFAULT_FILTERS, DEFAULT_RULES
 
     path = Path(drama_data.__file__).parent / "templates" / "build.yaml"
     c = load_config(path)

@@ -1,6 +1,6 @@
 """Stop conditions of a run: ``--max-requests N`` and ``--max-cost DOLLARS``.
 
-:class:`Budget` wraps :func:`drama_data.execution.execute`: cached requests are always answered (they cost
+:class:`Budget` wraps :func:`drama_data.generate.execution.execute`: cached requests are always answered (they cost
 nothing); requests to send go out in chunks that fit what is left (``--max-requests`` exactly; ``--max-cost``
 from the mean cost per request so far: one request first, then chunks of at most 64 that the mean says fit), and once the budget is spent the
 rest are not sent and ``stopped`` says why. Everything sent is in the request cache, so rerunning the same
@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from drama_data.backends.base import Backend, Completion, Request  # noqa: F401
-from drama_data.cache import RequestCache, request_key
 from drama_data.errors import ConfigError
-from drama_data.execution import ExecutionStats, execute
-from drama_data.prices import Price
+from drama_data.generate.cache import RequestCache, request_key
+from drama_data.generate.execution import ExecutionStats, execute
+from drama_data.generate.prices import Price
 
 CHUNK = 64  # with --max-cost: requests per chunk once the cost per request is known (the first chunk is 1)
 

@@ -1,0 +1,12 @@
+"""The ``build`` stage: mined candidates (+ LLM rerankings) -> a training set in Tevatron's format.
+
+- :mod:`~drama_data.build.stage`: the stage itself (:func:`build`; re-exported here);
+- :mod:`~drama_data.build.config`: its configuration (rules, filters, mixing; ``templates/build.yaml``);
+- :mod:`~drama_data.build.labelling`: positives and negatives per row by its rule;
+- :mod:`~drama_data.build.filters`: query checks (length, copy rate);
+- :mod:`~drama_data.build.dedup`: exact and near-duplicate queries;
+- :mod:`~drama_data.build.mixing`: sampling inputs to the configured ratios.
+"""
+from drama_data.build.stage import REASONS, REMOVED_SCHEMA, TRAIN_SCHEMA, BuildReport, build, check_inputs
+
+__all__ = ["REASONS", "REMOVED_SCHEMA", "TRAIN_SCHEMA", "BuildReport", "build", "check_inputs"]
