@@ -123,6 +123,9 @@ def main() -> None:
             results[key] = {**dev_metrics(str(path)), "rows": report.rows, "removed": report.removed}
         results[key]["seconds"] = round(time.time() - t0)
         print(f"{key}: {results[key]}", flush=True)
+        # another run may have written results meanwhile: merge, do not overwrite
+        on_disk = json.loads(results_path.read_text()) if results_path.is_file() else {}
+        results = {**on_disk, **results}
         results_path.write_text(json.dumps(results, indent=2))
     base = results.get("base", {}).get("ndcg@10", float("nan"))
     trained = {k: r["ndcg@10"] for k, r in results.items() if k != "base"}
