@@ -84,6 +84,16 @@ class BuildStage(Stage):
         cfg: dict[str, Any] = {"inputs": self._inputs(ctx), "output": str(ctx.stage_dir(self.name)),
                                "seed": ctx.seed(self)}
         cfg.update({k: self.options[k] for k in CONFIG_KEYS if self.options[k]})
+        mix = dict(cfg.get("mix") or {})
+        if mix.get("ratios") and mix.get("by", "group") == "group":
+            # a generate stage that is disabled (e.g. no LLM queries) takes its group's ratio with it
+            groups = {i["group"] for i in cfg["inputs"]}
+            mix["ratios"] = {g: r for g, r in mix["ratios"].items() if g in groups}
+            if len(mix["ratios"]) < 2:
+                mix.pop("ratios")
+            cfg["mix"] = mix
+            if not mix or set(mix) <= {"by", "shuffle"}:
+                cfg.pop("mix")
         return cfg
 
     def prepare(self, ctx: RunContext) -> None:
