@@ -178,7 +178,7 @@ def generate(
     prompt = None
     if task.uses_llm:
         if backend is None:
-            raise ConfigError(f"--task {task.name} needs a backend (--backend vllm|openai)")
+            raise ConfigError(f"--task {task.name} needs a backend (--backend vllm|openai|openai-batch)")
         if not isinstance(backend, Backend):
             backend = backend()  # built only now: bad input fails before any model is prepared
         if backend.log_path is None:
