@@ -4,7 +4,6 @@
 - ``model_card.md.j2``: a trained model folder's README.md (:mod:`cards.model_card`: metrics against the
   baselines, training data provenance, loss curve);
 - :mod:`cards.figures`: the PNGs the cards embed (loss curve; query length and language distribution);
-- :mod:`cards.dataset_figures`: adds the query figure to a dataset folder's card.
 
 This folder is a package of the distribution (``pip install .`` ships the templates as package data), so the
 templates are found the same way in a checkout and in an installed copy: :func:`template_text`.

@@ -11,7 +11,6 @@ import pyarrow as pa
 import pytest
 
 from cards import template_text
-from cards.dataset_figures import add_query_figure
 from cards.model_card import write_model_card
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,19 +57,6 @@ def test_model_card_has_metrics_data_and_loss_curve(tmp_path):
     assert "input `queries` (group `qgen`): 23 candidate rows" in card
     assert "![Training loss](loss_curve.png)" in card and "Loss 2.0000 at step 1 -> 0.6667 at step 3" in card
     assert (model / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def test_query_figure_is_added_to_a_dataset_folder(tmp_path):
-    from drama_data.datasets.folder import write_dataset
-
-    folder = write_dataset(tmp_path / "ds", {"queries": pa.table({
-        "query": ["what causes fever", "Wie hoch ist die Zugspitze", "dense retrieval"],
-        "language": ["en", "de", ""]})}, default="queries", card_body="# data\n")
-    png = add_query_figure(folder, "queries")
-    assert png.read_bytes()[:4] == b"\x89PNG"
-    add_query_figure(folder, "queries")
-    assert (folder / "README.md").read_text().count("query_stats.png") == 1
-    assert add_query_figure(folder, "missing") is None
 
 
 @pytest.mark.slow

@@ -116,8 +116,8 @@ class BuildStage(Stage):
         except ConfigError as exc:
             raise RecipeError(f"stages.{self.name}: {exc}") from None
         report = build(cfg, overwrite=True, progress=False)
-        from cards.dataset_figures import add_query_figure
+        from drama_data.report.render import report_after_run
 
-        add_query_figure(ctx.stage_dir(self.name), "train")
+        report_after_run(ctx.stage_dir(self.name), echo=None)  # as `drama-data build` does: quality section + PNGs
         ctx.echo(f"build: {report.rows} rows; removed {report.removed}")
         return {"rows": report.rows, "removed": report.removed, "counts": report.counts}

@@ -139,10 +139,7 @@ class GenerateStage(Stage):
                                backend_name=o.get("backend", "vllm"), model=o.get("model"), echo=ctx.echo,
                                progress=True, **self._kwargs(ctx))
         ctx.echo(summary.render())
-        d = summary.as_dict()
-        from cards.dataset_figures import add_query_figure
-
-        add_query_figure(ctx.stage_dir(self.name), "queries")
+        d = summary.as_dict()  # run_generate already wrote the quality report (figures) into the card
         keys = ("passages", "rows", "failed_slots") + (() if self.task == "crop" else (
             "requests", "cached", "generated", "prompt_tokens", "completion_tokens", "model"))
         return {k: d[k] for k in keys if k in d}

@@ -78,7 +78,7 @@ def test_reduced_cpu_demo_survives_a_kill_and_resumes(tmp_path):
     card = (run_dir / "train-minilm" / "README.md").read_text()
     assert "(this model)" in card and "loss_curve.png" in card and "rows" in card
     assert (run_dir / "train-minilm" / "loss_curve.png").stat().st_size > 1000
-    assert (run_dir / "build" / "query_stats.png").is_file()
+    assert (run_dir / "build" / "report" / "query_length.png").is_file()  # the quality report's figures
     summary = (run_dir / "summary.md").read_text()
     assert "| crop | crop | skipped |" in summary and "drama-models train --config" in summary
     saved = json.loads((run_dir / "manifest.json").read_text())
