@@ -29,7 +29,7 @@ from typing import Any, Iterator, Sequence
 from drama_data.backends.base import Backend, Completion, Request
 from drama_data.backends.codec import PromptCodec
 from drama_data.backends.cpu_memory import (MAX_CPU_KV_BYTES, KVPlan, NodeMemory, fitting_max_model_len,
-                                            kv_bytes_per_token, kv_cache_plan, node_memory, weights_bytes)
+                                            kv_cache_plan, node_memory, weights_bytes)
 from drama_data.backends.engine_output import engine_output_to
 from drama_data.errors import BackendError
 
@@ -361,12 +361,12 @@ class VLLMBackend(Backend):
         where = f" (engine log: {self.log_path})" if self.log_path else ""
         if _has_cuda() or not re.search(r"memory|kv cache|KV cache", text):
             return f"{head}: {type(exc).__name__}: {text[:400]}{where}"
-        per_token = kv_bytes_per_token(self.model_path, kwargs["dtype"])
         node = node_memory()
-        if not per_token:
+        plan = kv_cache_plan(self.model_path, kwargs["dtype"], kwargs["max_model_len"], node=node)
+        per_token = plan.per_token
+        if not per_token:  # the model's shape is unknown
             return (f"{head}: not enough memory on {node.describe()}. Try --engine-arg "
                     f"kv_cache_memory_bytes=1073741824 or a smaller --max-model-len{where}")
-        plan = kv_cache_plan(self.model_path, kwargs["dtype"], kwargs["max_model_len"], node=node)
         if plan.fits:
             fit = max(plan.minimum, min(plan.room, MAX_CPU_KV_BYTES) // (256 << 20) * (256 << 20))
             hint = f"--engine-arg kv_cache_memory_bytes={fit} ({fit / (1 << 30):.2f} GiB fits)"
