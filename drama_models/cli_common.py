@@ -4,13 +4,9 @@ from __future__ import annotations
 import functools
 import logging
 
-import click
+from drama_data.cli.common import CleanExit  # ``Error: <one line>``, exit code 2, as drama-data's commands
 
-
-class CleanExit(click.ClickException):
-    """``Error: <one line>``, exit code 2 (as ``drama-data``)."""
-
-    exit_code = 2
+__all__ = ["CleanExit", "clean_errors"]
 
 
 def clean_errors(fn):
