@@ -7,8 +7,9 @@ Safe against kill -9 (WAL journal; each completion is its own transaction) and s
 
 The same file keeps a usage history for plans (``drama-data generate --dry-run``): one ``usage`` row per
 request key (backend, model, task, prompt hash, max_tokens, token counts, whether the answer parsed) and one
-``throughput`` row per run that generated something (completion tokens and seconds), so a plan can say how
-many tokens a model writes for a task, how often it must retry, and how long it takes.
+``throughput`` row per pass of a run that generated something (requests, tokens, the seconds spent generating
+and, apart, the seconds the engine took to start), so a plan can say how many tokens a model writes for a task,
+how often it must retry, how long the engine takes to start and how fast it then answers.
 """
 from __future__ import annotations
 
@@ -56,6 +57,9 @@ class RequestCache:
             "CREATE TABLE IF NOT EXISTS throughput (backend TEXT, model TEXT, task TEXT, requests INTEGER, "
             "prompt_tokens INTEGER, completion_tokens INTEGER, seconds REAL, created REAL)"
         )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(throughput)")}
+        if "start_seconds" not in columns:  # caches written before start-up was timed apart: NULL there
+            self._db.execute("ALTER TABLE throughput ADD COLUMN start_seconds REAL")
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Completion]:
         keys = list(dict.fromkeys(keys))
@@ -88,10 +92,15 @@ class RequestCache:
             self._db.execute("COMMIT")
 
     def record_throughput(self, backend: str, model: str, task: str, requests: int, prompt_tokens: int,
-                          completion_tokens: int, seconds: float) -> None:
+                          completion_tokens: int, seconds: float, start_seconds: float = 0.0) -> None:
+        """One pass of a run: ``requests`` generated in ``seconds`` (generation only), after an engine start of
+        ``start_seconds`` (0 when the engine was already running or there is none)."""
         with self._lock:
-            self._db.execute("INSERT INTO throughput VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             (backend, model, task, requests, prompt_tokens, completion_tokens, seconds, time.time()))
+            self._db.execute(
+                "INSERT INTO throughput (backend, model, task, requests, prompt_tokens, completion_tokens, seconds, "
+                "created, start_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (backend, model, task, requests, prompt_tokens, completion_tokens, seconds, time.time(),
+                 start_seconds))
 
     def usage_history(self, backend: str, model: str, task: str, max_tokens: int,
                       prompt_sha256: str | None = None) -> dict | None:
@@ -114,15 +123,20 @@ class RequestCache:
                 "completion_sd": max(0.0, c2 - c * c) ** 0.5, "capped": capped or 0}
 
     def throughput_history(self, backend: str, model: str, task: str) -> dict | None:
-        """Completion tokens per second over earlier runs of this model and task (engine start included)."""
+        """Generation speed of earlier passes of this model and task, engine start-up left out:
+        ``{"passes", "requests", "completion_tokens", "seconds", "seconds_per_request"}``, plus ``starts`` (engine
+        starts timed) and ``start_seconds`` (their mean; ``None`` without one), or ``None`` without history.
+        Rows from caches written before start-up was timed apart (their seconds include it) are not used."""
         with self._lock:
-            n, req, c, sec = self._db.execute(
-                "SELECT COUNT(*), SUM(requests), SUM(completion_tokens), SUM(seconds) FROM throughput "
-                "WHERE backend = ? AND model = ? AND task = ?", (backend, model, task)).fetchone()
+            n, req, c, sec, starts, start = self._db.execute(
+                "SELECT COUNT(*), SUM(requests), SUM(completion_tokens), SUM(seconds), SUM(start_seconds > 0), "
+                "AVG(CASE WHEN start_seconds > 0 THEN start_seconds END) FROM throughput "
+                "WHERE backend = ? AND model = ? AND task = ? AND start_seconds IS NOT NULL",
+                (backend, model, task)).fetchone()
         if not n or not sec:
             return None
-        return {"runs": n, "requests": req, "completion_tokens": c, "seconds": sec,
-                "seconds_per_request": sec / max(req, 1)}
+        return {"passes": n, "requests": req, "completion_tokens": c, "seconds": sec,
+                "seconds_per_request": sec / max(req, 1), "starts": starts or 0, "start_seconds": start}
 
     def __len__(self) -> int:
         with self._lock:

@@ -27,7 +27,9 @@ class ExecutionStats:
     errors: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # all of it: cache look-up, engine start, generation
+    start_seconds: float = 0.0  # starting the engine (0 when it was running already or there is none)
+    generate_seconds: float = 0.0  # from the first request sent to the last answer
 
     def add(self, other: "ExecutionStats") -> None:
         for f in self.__dataclass_fields__:
@@ -57,13 +59,14 @@ def execute(
     stats.cached = len(results)
     if missing:
         label = backend.start_label()
+        t_start = time.time()
         if label and progress:
-            t_start = time.time()
             tqdm.write(f"{label} ...", file=sys.stderr)
-            backend.start()
-            tqdm.write(f"engine ready in {time.time() - t_start:.0f} s", file=sys.stderr)
-        else:
-            backend.start()
+        backend.start()
+        if label:
+            stats.start_seconds = time.time() - t_start
+            if progress:
+                tqdm.write(f"engine ready in {stats.start_seconds:.0f} s", file=sys.stderr)
         bar = tqdm(total=len(requests), initial=len(results), desc=desc, unit="req", disable=not progress,
                    dynamic_ncols=True, smoothing=0.1)
         tstart = time.time()
@@ -80,6 +83,7 @@ def execute(
                 bar.update(1)
                 elapsed = max(time.time() - tstart, 1e-6)
                 bar.set_postfix_str(f"{stats.completion_tokens / elapsed:.0f} tok/s out", refresh=False)
+        stats.generate_seconds = time.time() - tstart
     for r, k in zip(requests, keys):
         if k in found:
             stats.prompt_tokens += found[k].prompt_tokens

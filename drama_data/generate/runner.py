@@ -189,10 +189,24 @@ def generate(
         if dry_run:
             from drama_data.generate.planning import make_plan
 
-            requests = [task.request(p, slot, 0) for p in selected for slot in task.slots(p)]
+            pending = [(p, slot) for p in selected for slot in task.slots(p)]
+            requests = [task.request(p, slot, 0) for p, slot in pending]
+
+            def retry(i, attempt, c):  # the next attempt after a cached answer, as _run_llm_task decides
+                p, slot = pending[i]
+                if not c.ok or attempt + 1 >= task.max_attempts:
+                    return None
+                try:
+                    task.parse(p, slot, prompt.response_prefix + c.text, finish_reason=c.finish_reason)
+                    return None
+                except ParseFailure:
+                    return task.request(p, slot, attempt + 1)
+
+            rate, tokens, source = task.plan_defaults(form)
             return make_plan(task=task.name, backend=backend, form=form, passages=len(selected), requests=requests,
                              cache=cache, prompt_sha256=prompt.sha256, max_tokens=task.sampling.max_tokens,
-                             max_attempts=task.max_attempts, price=price, sample=plan_sample)
+                             max_attempts=task.max_attempts, price=price, sample=plan_sample, retry=retry,
+                             default_parse_rate=rate, default_completion_tokens=tokens, default_source=source)
         if echo:
             echo(f"{len(selected)} passages; prompt {prompt.id} ({form} form); model {backend.model}")
         _run_llm_task(task, selected, backend, cache, rows, failures, summary, progress, budget or Budget())
@@ -248,7 +262,8 @@ def _run_llm_task(task, selected, backend, cache, rows, failures, summary, progr
         summary.stats.add(stats)
         if cache is not None and stats.generated:
             cache.record_throughput(backend.name, backend.cache_model, task.name, stats.generated,
-                                    stats.prompt_tokens, stats.completion_tokens, stats.seconds)
+                                    stats.prompt_tokens, stats.completion_tokens, stats.generate_seconds,
+                                    stats.start_seconds)
         usage = []
         retry = []
         for (p, slot), req in zip(pending, requests):

@@ -189,7 +189,8 @@ def rerank(
                                    for q in reqs if results[q.id].ok)
                 if st.generated:
                     cache.record_throughput(backend.name, backend.cache_model, "rerank", st.generated,
-                                            st.prompt_tokens, st.completion_tokens, st.seconds)
+                                            st.prompt_tokens, st.completion_tokens, st.generate_seconds,
+                                            st.start_seconds)
     by_query: dict[str, list[_List]] = {}
     for lst in lists:
         by_query.setdefault(lst.query_id, []).append(lst)

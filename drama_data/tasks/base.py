@@ -102,6 +102,12 @@ class Task(abc.ABC):
             self._example_cache[key] = prompt_example_queries(self.prompt.render(**variables))
         return self._example_cache[key]
 
+    def plan_defaults(self, form: str) -> tuple[float | None, float | None, str]:
+        """``(parse rate, completion tokens per request, where they come from)`` for a ``--dry-run`` when the
+        request cache has no history for the model and task (``None``: no default; the plan then counts no
+        retries and takes ``max_tokens`` as the upper bound of an answer)."""
+        return None, None, ""
+
     def direct(self, passage: Passage) -> list[tuple[str, dict | ParseFailure]]:
         """For tasks with ``uses_llm = False``: rows for ``passage`` without any request."""
         raise NotImplementedError

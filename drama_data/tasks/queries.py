@@ -122,6 +122,14 @@ class QueriesTask(Task):
     def slots(self, passage: Passage) -> list[str]:
         return [f"{passage.id}/qgen{k}" for k in range(self.queries_per_doc)]
 
+    def plan_defaults(self, form: str) -> tuple[float | None, float | None, str]:
+        """The completion form's figures with the embedded Gemma-3-270M on SciFact passages (paper sampling;
+        measured over 826 requests: 18-21 completion tokens per request, 87-94% of answers parse). No default
+        for the chat form: answer lengths there depend on the model."""
+        if form != "completion":
+            return None, None, ""
+        return 0.9, 20.0, "default: the embedded Gemma-3-270M's figures for this task and prompt form"
+
     def passage_language(self, passage: Passage) -> str:
         if passage.id not in self._passage_languages:
             self._passage_languages[passage.id] = self.detector.passage(passage.text)

@@ -125,3 +125,73 @@ def test_completion_range_from_the_history_spread():
     assert high == pytest.approx(77 * 17 + spread + 77 * 3 / 56 * (256 - 17))  # none capped: rule of three
     plan.history["capped"] = 2
     assert plan.completion_range[1] == pytest.approx(77 * 17 + spread)
+
+
+def test_plan_counts_the_retries_of_cached_answers_exactly(small_corpus, tmp_path):
+    cache = RequestCache(tmp_path / "c.sqlite")
+    run(small_corpus, tmp_path / "out", cache, CodecBackend(), budget=Budget(max_requests=4))  # d3's retry unsent
+    plan = run(small_corpus, tmp_path / "out", cache, CodecBackend(), dry_run=True)
+    assert plan.cached == 4 and plan.cached_retries == 0
+    assert plan.to_send == 3 and plan.retries_of_cached == 1  # d5, d6, and d3's retry (its answer does not parse)
+    assert plan.open == {1: 2, 0: 1}  # d5, d6 may still retry once; d3's retry is its last attempt
+    assert plan.parse_rate == pytest.approx(3 / 4)
+    assert plan.expected_requests == pytest.approx(2 * (1 + 1 / 4) + 1)
+    assert "+ 1 retries of cached answers that do not parse" in plan.render()
+    backend = CodecBackend()
+    run(small_corpus, tmp_path / "out", cache, backend)
+    assert backend.generated == 3
+    again = run(small_corpus, tmp_path / "out", cache, CodecBackend(), dry_run=True)
+    assert again.cached == 6 and again.cached_retries == 1 and again.to_send == 0 and again.seconds == 0
+    assert "everything is in the cache" in again.render()
+
+
+def test_no_history_uses_the_task_defaults(small_corpus, tmp_path):
+    chat = run(small_corpus, tmp_path / "out", RequestCache(tmp_path / "c.sqlite"), CodecBackend(), dry_run=True)
+    assert chat.parse_rate is None and chat.completion_tokens_per_request == 256  # chat form: no default
+    assert chat.expected_requests == 6 and "retries not counted" in chat.render()
+    completion = run(small_corpus, tmp_path / "out", RequestCache(tmp_path / "c.sqlite"), CodecBackend(chat=False),
+                     dry_run=True)
+    rate, tokens, source = get_task("queries").plan_defaults("completion")
+    assert completion.parse_rate == rate and completion.completion_tokens_per_request == tokens
+    assert completion.expected_requests == pytest.approx(6 * (1 + (1 - rate)))
+    assert completion.completion_tokens == pytest.approx(completion.expected_requests * tokens)
+    assert source in completion.render() and "(no history)" in completion.render()
+
+
+class EngineBackend(CodecBackend):
+    """The fake backend posing as an in-process engine that must start."""
+
+    def start_label(self):
+        return "starting the fake engine"
+
+
+def test_time_is_engine_start_plus_generation_from_history(small_corpus, tmp_path):
+    cache = RequestCache(tmp_path / "c.sqlite")
+    plan = run(small_corpus, tmp_path / "out", cache, EngineBackend(), dry_run=True)
+    assert plan.seconds is None and "time             unknown" in plan.render()  # not the embedded model
+    for start, req, sec in [(20.0, 100, 50.0), (0.0, 10, 10.0), (40.0, 90, 40.0)]:  # a run's retry: no start
+        cache.record_throughput("fake", "fake-model", "queries", req, 0, 0, sec, start)
+    plan = run(small_corpus, tmp_path / "out", cache, EngineBackend(), dry_run=True)
+    assert plan.seconds_per_request == pytest.approx(100 / 200) and plan.start_seconds == pytest.approx(30.0)
+    assert plan.seconds == pytest.approx(30.0 + plan.expected_requests * 0.5)
+    text = plan.render()
+    assert "engine start 30 s (history: mean of 2 earlier starts)" in text
+    assert "history: 200 requests generated in 100 s over 3 earlier passes, start-up left out" in text
+    api = run(small_corpus, tmp_path / "out", cache, CodecBackend(), dry_run=True)  # no engine to start
+    assert api.start_seconds == 0 and api.seconds == pytest.approx(api.expected_requests * 0.5)
+
+
+def test_throughput_rows_of_old_caches_are_not_used(tmp_path):
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "c.sqlite")  # a cache written before start-up was timed apart
+    db.execute("CREATE TABLE throughput (backend TEXT, model TEXT, task TEXT, requests INTEGER, "
+               "prompt_tokens INTEGER, completion_tokens INTEGER, seconds REAL, created REAL)")
+    db.execute("INSERT INTO throughput VALUES ('vllm', 'm', 'queries', 2, 800, 40, 40.7, 0)")
+    db.commit()
+    db.close()
+    cache = RequestCache(tmp_path / "c.sqlite")
+    assert cache.throughput_history("vllm", "m", "queries") is None
+    cache.record_throughput("vllm", "m", "queries", 30, 12000, 600, 45.0, 35.0)
+    hist = cache.throughput_history("vllm", "m", "queries")
+    assert hist["requests"] == 30 and hist["seconds_per_request"] == 1.5 and hist["start_seconds"] == 35.0
