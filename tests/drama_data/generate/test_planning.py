@@ -195,3 +195,17 @@ def test_throughput_rows_of_old_caches_are_not_used(tmp_path):
     cache.record_throughput("vllm", "m", "queries", 30, 12000, 600, 45.0, 35.0)
     hist = cache.throughput_history("vllm", "m", "queries")
     assert hist["requests"] == 30 and hist["seconds_per_request"] == 1.5 and hist["start_seconds"] == 35.0
+
+
+def test_a_small_history_is_pulled_toward_the_task_default(small_corpus, tmp_path):
+    cache = RequestCache(tmp_path / "c.sqlite")
+    run(small_corpus, tmp_path / "out", cache, CodecBackend(chat=False))  # a first run: a history of a few answers
+    plan = generate(get_task("queries", seed=1), CorpusOptions(str(small_corpus)), tmp_path / "o2",
+                    backend=CodecBackend(chat=False), cache=cache, progress=False, echo=None, dry_run=True)
+    rate, tokens, _ = get_task("queries").plan_defaults("completion")
+    h = cache.usage_history("fake", "fake-model", "queries", 256)
+    n = h["requests"]
+    assert n < 20 and h["completion_tokens"] == 5.0
+    assert plan.parse_rate == pytest.approx((n * h["parsed"] + 20 * rate) / (n + 20))
+    assert plan.completion_tokens_per_request == pytest.approx((n * 5 + 20 * tokens) / (n + 20))
+    assert f"history: {n} earlier answers, with the task's default counted as 20 more" in plan.render()
