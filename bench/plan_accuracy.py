@@ -12,7 +12,7 @@ Runs the vLLM engine twice (about 2 x (30 s start + 3 s per passage) on 2 CPU co
 
     python bench/plan_accuracy.py [--data-root ../shared/data] [--history-docs 20] [--docs 20] [--engine-arg K=V]
 
-Last line: ``plan_tokens_error: prompt <x>%, completion <y>%, time <z>% (goal: tokens within 10%)``.
+Last line: ``plan_tokens_error: requests <r>%, prompt <x>%, completion <y>%, time <z>% (goal: tokens within 10%)``.
 """
 from __future__ import annotations
 
@@ -60,7 +60,8 @@ def main() -> None:
         print(real.render())
     err = lambda est, got: 100.0 * (est - got) / max(got, 1)  # noqa: E731
     t_err = f"{err(plan.seconds, seconds):+.1f}%" if plan.seconds else "n/a"
-    print(f"plan_tokens_error: prompt {err(plan.prompt_tokens, real.stats.prompt_tokens):+.1f}%, completion "
+    print(f"plan_tokens_error: requests {err(plan.expected_requests, real.stats.generated):+.1f}%, "
+          f"prompt {err(plan.prompt_tokens, real.stats.prompt_tokens):+.1f}%, completion "
           f"{err(plan.completion_tokens, real.stats.completion_tokens):+.1f}%, time {t_err} (goal: tokens within 10%)")
 
 

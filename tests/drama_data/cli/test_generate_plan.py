@@ -14,7 +14,7 @@ def test_dry_run_with_an_api_model_prices_it_and_sends_nothing(tmp_path):
             "--cache-dir", str(tmp_path / "cache")]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
-    assert "requests         5 (0 already in the cache, 5 to send)" in res.output
+    assert "requests         5 first attempts (0 already in the cache, 5 to send)" in res.output
     assert "approximate: 4 characters per token" in res.output
     assert "$0.15/1M in, $0.6/1M out; built-in price table" in res.output
     assert not (tmp_path / "out").exists()
