@@ -21,7 +21,7 @@ SAMPLE = Path(__file__).resolve().parents[3] / "drama_data" / "samples" / "scifa
 
 
 @pytest.mark.slow
-def test_dry_run_lands_within_10_percent_of_the_real_run(tmp_path):
+def test_dry_run_lands_close_to_the_real_run(tmp_path):
     from drama_data.backends import make_backend
 
     backend = make_backend("vllm", None, echo=lambda m: None)  # the embedded model
