@@ -68,6 +68,11 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--temperature", type=float, default=0.05)
     ap.add_argument("--passage-len", type=int, default=128)
+    ap.add_argument("--distill-weight", type=float, default=0.0,
+                    help="KL distillation of the candidates' scores (use with `mine --retriever hybrid` candidates)")
+    ap.add_argument("--distill-temperature", type=float, default=1.0)
+    ap.add_argument("--contrastive-weight", type=float, default=1.0)
+    ap.add_argument("--rules", default=None, help='JSON rule overrides for every variant, e.g. {"qgen": {"negatives": [1, 16]}}')
     ap.add_argument("--distractors", type=int, default=1200)
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "ablations")
     ap.add_argument("--seed", type=int, default=0)
@@ -98,6 +103,12 @@ def main() -> None:
     for v in [x.strip() for x in a.variants.split(",") if x.strip()]:
         t0 = time.time()
         key = v if v == "base" else f"{v}/steps{a.steps}/lr{a.lr}/g{a.group}/t{a.temperature}"
+        if v != "base" and a.distill_weight:
+            key += f"/distill{a.distill_weight}@{a.distill_temperature}"
+        if v != "base" and a.contrastive_weight != 1.0:
+            key += f"/nce{a.contrastive_weight}"
+        if v != "base" and a.rules:
+            key += f"/rules{a.rules.replace(' ', '')}"
         if key in results:
             print(f"{key}: {results[key]} (cached)", flush=True)
             continue
@@ -107,16 +118,22 @@ def main() -> None:
             if v not in VARIANTS:
                 raise SystemExit(f"unknown variant {v}; known: base, {', '.join(VARIANTS)}")
             used, miner, rules = VARIANTS[v]
+            if a.rules:
+                extra = json.loads(a.rules)
+                rules = {src: {**rules.get(src, {}), **extra.get(src, {})} for src in {*rules, *extra}}
             specs = [InputSpec(candidates=inputs[name], name=name, group=name) for name in used]
             if any(s.candidates is None for s in specs):
                 raise SystemExit(f"{v} needs --{'/--'.join(used)}")
             data = a.out / f"train-{v}"
+            model_dir = a.out / f"model-{key.replace('/', '_')}"
             cfg = load_config(None, inputs=specs, output=str(data), miner=miner, rules=rules,
                               mix_ratios={name: 1 for name in used} if len(used) > 1 else None)
             report = build(cfg, overwrite=True, progress=False)
-            cfg_t = TrainConfig(model=base_model, output_dir=str(a.out / f"model-{v}"), datasets=[str(data)],
+            cfg_t = TrainConfig(model=base_model, output_dir=str(model_dir), datasets=[str(data)],
                                 query_max_len=32, passage_max_len=a.passage_len, batch_size=a.batch_size,
                                 train_group_size=a.group, temperature=a.temperature, learning_rate=a.lr,
+                                distill_weight=a.distill_weight, distill_temperature=a.distill_temperature,
+                                contrastive_weight=a.contrastive_weight,
                                 max_steps=a.steps, warmup_steps=max(1, a.steps // 10), logging_steps=10,
                                 save_steps=0, bf16="false", seed=a.seed, resume="none", show_progress=False)
             path = train(cfg_t)

@@ -77,6 +77,27 @@ def write_trec_run(run: Run, path: str | Path, tag: str) -> Path:
     return path
 
 
+def read_trec_run(path: str | Path) -> Run:
+    """The run in a ``qid Q0 docid rank score tag`` file (as :func:`write_trec_run` writes it)."""
+    run: Run = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            parts = line.split()
+            if len(parts) != 6:
+                raise ValueError(f"{path}:{n}: not a TREC run line (qid Q0 docid rank score tag)")
+            run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
+    return run
+
+
+def fused_run(lexical: Run, dense: Run, weight: float = 0.5) -> Run:
+    """BM25 and dense runs fused per query as the hybrid miner fuses them
+    (:func:`drama_data.mining.hybrid.z_fuse`; a passage outside a list gets that list's lowest score)."""
+    from drama_data.mining.hybrid import z_fuse
+
+    return {q: z_fuse(ranked(lexical.get(q, {})), ranked(dense.get(q, {})), weight)
+            for q in dict.fromkeys([*dense, *lexical])}
+
+
 SEARCH_METHODS = ("auto", "exact", "faiss", "hnsw")
 
 

@@ -17,8 +17,10 @@ order), then ``mixing`` (sampled out to hold the ratios, :mod:`drama_data.build.
 
 Output folder (``datasets.load_dataset(folder)`` gives ``train``):
 
-- ``train`` (default): ``query_id, query, positive_passages: list<{docid, title, text}>,
-  negative_passages: list<{docid, title, text}>, source, language`` (Tevatron's columns plus ours) and
+- ``train`` (default): ``query_id, query, positive_passages: list<{docid, title, text, score}>,
+  negative_passages: list<{docid, title, text, score}>, source, language`` (Tevatron's columns plus ours; ``score``
+  is the miner's score of that passage for the query, null when it was not a candidate: the teacher score
+  ``drama-models train --distill-weight`` distils) and
   provenance columns ``rule, group, input, source_passage_id, retriever, agreement`` (float, null unless
   reranked). Rows are shuffled with the seed when mixing (``mix.shuffle``). No row has an empty
   ``positive_passages`` or a positive among its negatives (checked before writing).
@@ -57,7 +59,7 @@ from drama_data.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 
-PASSAGE = pa.struct([("docid", pa.string()), ("title", pa.string()), ("text", pa.string())])
+PASSAGE = pa.struct([("docid", pa.string()), ("title", pa.string()), ("text", pa.string()), ("score", pa.float32())])
 TRAIN_SCHEMA = pa.schema([
     ("query_id", pa.string()), ("query", pa.string()),
     ("positive_passages", pa.list_(PASSAGE)), ("negative_passages", pa.list_(PASSAGE)),
@@ -249,14 +251,14 @@ def _removed(row: dict, inp: LoadedInput, rule: str, reason: str, detail: str) -
             "rule": rule or "", "reason": reason, "detail": detail}
 
 
-def _passage_structs(ids: list[str], inp: LoadedInput, qid: str) -> list[dict]:
+def _passage_structs(ids: list[str], inp: LoadedInput, qid: str, scores: dict[str, float]) -> list[dict]:
     out = []
     for d in ids:
         p = inp.passages.get(d)
         if p is None:
             raise InputError(f"{inp.spec.candidates}: query {qid!r} refers to passage {d!r}, which is not in its "
                              "'passages' config")
-        out.append({"docid": d, "title": p[0], "text": p[1]})
+        out.append({"docid": d, "title": p[0], "text": p[1], "score": scores.get(d)})
     return out
 
 
@@ -369,7 +371,7 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
                 continue
             fn_dropped[rule_name] += len(lab.fn_dropped)
             kept.append({"row": row, "inp": inp, "rule": rule_name, "pos": lab.positives, "neg": lab.negatives,
-                         "agreement": agreement, "fallback": fallback})
+                         "agreement": agreement, "fallback": fallback, "scores": scores})
     bar.close()
 
     mix_info: dict[str, Any] = {}
@@ -406,7 +408,7 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
         pos, neg = k["pos"], k["neg"]
         if not pos or set(pos) & set(neg):  # cannot happen after labelling; never write such a row
             raise AssertionError(f"query {row['query_id']!r}: invalid labels {pos} / {neg}")
-        positives = _passage_structs(pos, inp, row["query_id"])
+        positives = _passage_structs(pos, inp, row["query_id"], k["scores"])
         if cfg.rules[k["rule"]].positive_text == "without_query":
             src = row["source_passage_id"] or ""
             for pstruct in positives:
@@ -414,7 +416,7 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
                     pstruct["text"] = without_span(pstruct["text"], row["query"] or "")
         train_rows.append({
             "query_id": row["query_id"], "query": row["query"], "positive_passages": positives,
-            "negative_passages": _passage_structs(neg, inp, row["query_id"]), "source": row["source"] or "",
+            "negative_passages": _passage_structs(neg, inp, row["query_id"], k["scores"]), "source": row["source"] or "",
             "language": row["language"] or "", "rule": k["rule"], "group": inp.spec.group, "input": inp.spec.name,
             "source_passage_id": row["source_passage_id"] or "", "retriever": row.get("retriever") or "",
             "agreement": k["agreement"], "rerank_fallback": k["fallback"],
@@ -493,7 +495,7 @@ train = load_dataset("path/to/this/folder", split="train")        # Tevatron col
 removed = load_dataset("path/to/this/folder", "removed", split="train")
 ```
 
-Columns of `train`: `query_id, query, positive_passages[{{docid, title, text}}], negative_passages[...]`
+Columns of `train`: `query_id, query, positive_passages[{{docid, title, text, score}}], negative_passages[...]`
 (Tevatron's format, usable by its trainers as is), `source, language`, and provenance `rule, group, input,
 source_passage_id, retriever, agreement`. `removed` lists every dropped query with its `reason` (the filter)
 and a `detail`{' (nothing was removed, so the config is left out: `datasets` cannot load an empty split)' if not removed else ''}.

@@ -20,7 +20,9 @@ from drama_data.mining import RETRIEVERS
 @click.option("--k1", type=float, default=None, help="BM25 k1 (bm25s/pyserini default 0.9, rank-bm25 1.5).")
 @click.option("--b", "b", type=float, default=None, help="BM25 b (bm25s/pyserini default 0.4, rank-bm25 0.75).")
 @click.option("--method", default=None, help="bm25s variant: lucene (default), robertson, atire, bm25l, bm25+.")
-@click.option("--model", default=None, help="Dense: encoder path (sentence-transformers or DRAMA checkpoint).")
+@click.option("--model", default=None, help="Dense and hybrid: encoder path (sentence-transformers or DRAMA checkpoint) or short name (e.g. all-MiniLM-L6-v2).")
+@click.option("--weight", type=float, default=None, help="Hybrid: weight of the dense z-score against BM25's (default 0.5).")
+@click.option("--depth", type=int, default=None, help="Hybrid: hits taken from each retriever before fusing (default 100).")
 @click.option("--encoder", "encoder_kind", type=click.Choice(["auto", "sentence-transformers", "drama"]), default=None,
               help="Dense: how to load --model (default auto).")
 @click.option("--exact-max-docs", type=int, default=None, help="Dense: exact numpy search up to this many passages, faiss above (default 200000).")
@@ -44,7 +46,7 @@ from drama_data.mining import RETRIEVERS
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for scripts).")
 @clean_errors
-def command(queries, queries_config, corpus, output, retriever, k, language, k1, b, method, model, encoder_kind,
+def command(queries, queries_config, corpus, output, retriever, k, language, k1, b, method, model, weight, depth, encoder_kind,
             exact_max_docs, faiss_index, encode_batch_size, dim, threads, no_title, split, max_tokens, chunk_tokenizer,
             id_field, title_field, text_field, work_dir, chunk_size, batch_size, overwrite, keep_work, no_progress, as_json):
     """Retrieve the top-k candidate passages of every query; mark the passage each query came from."""
@@ -52,12 +54,12 @@ def command(queries, queries_config, corpus, output, retriever, k, language, k1,
     from drama_data.mining.mine import mine
 
     options = {"language": language, "k1": k1, "b": b, "method": method, "model": model,
-               "encoder_kind": encoder_kind, "exact_max_docs": exact_max_docs, "faiss_index": faiss_index, "dim": dim,
+               "weight": weight, "depth": depth, "encoder_kind": encoder_kind, "exact_max_docs": exact_max_docs, "faiss_index": faiss_index, "dim": dim,
                "threads": threads, "include_title": False if no_title else None}
-    if retriever == "dense":
+    if retriever in ("dense", "hybrid"):
         options["batch_size"] = encode_batch_size
     elif encode_batch_size is not None:
-        raise click.UsageError("--encode-batch-size applies to --retriever dense only")
+        raise click.UsageError("--encode-batch-size applies to --retriever dense or hybrid only")
     fields = Fields(id=id_field, title=title_field, text=text_field) if (id_field or title_field or text_field) else None
     report = mine(queries, corpus, output, retriever=retriever, k=k, retriever_options=options,
                   queries_config=queries_config, fields=fields, split=split, max_tokens=max_tokens,

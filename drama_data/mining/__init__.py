@@ -1,7 +1,7 @@
 """Candidate mining: retrievers behind one interface (:mod:`.base`) and the ``mine`` stage (:mod:`.mine`).
 
 ``make_retriever(name, **options)`` builds one by name: ``bm25s`` (default), ``rank-bm25``, ``pyserini``,
-``dense``. Each lives in its own module and imports its heavy dependencies lazily.
+``dense``, ``hybrid`` (BM25 + dense, z-score fusion). Each lives in its own module and imports its heavy dependencies lazily.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ RETRIEVERS = {
     "rank-bm25": ("drama_data.mining.rank_bm25", "RankBM25Retriever"),
     "pyserini": ("drama_data.mining.pyserini", "PyseriniRetriever"),
     "dense": ("drama_data.mining.dense", "DenseRetriever"),
+    "hybrid": ("drama_data.mining.hybrid", "HybridRetriever"),
 }
 
 

@@ -127,12 +127,14 @@ def load_encoder(path: str, kind: str = "auto", *, batch_size: int = 64, device:
     if kind not in ("auto", "sentence-transformers", "drama"):
         raise ConfigError(f"--encoder {kind!r}: use auto, sentence-transformers or drama")
     p = Path(path).expanduser()
-    if not p.exists():  # a bundled short name (all-MiniLM-L6-v2) or a Hub id, resolved as drama-models does
+    if not p.exists():  # a short name (minilm, all-MiniLM-L6-v2), a zoo name or a Hub id, as drama-models takes them
         from drama_models.model_source import ModelSourceError, resolve_model
+        from drama_models.zoo import ZooError
+        from drama_models.zoo import resolve_model as resolve_name
 
         try:
-            path = resolve_model(path, "--model", hub_check=False)
-        except ModelSourceError as exc:
+            path = resolve_model(resolve_name(path), "--model", hub_check=False)
+        except (ModelSourceError, ZooError) as exc:
             raise ConfigError(str(exc)) from None
         p = Path(path).expanduser()
     if kind == "auto":

@@ -74,6 +74,13 @@ class TrainConfig:
     batch_size: int = field(default=2048, metadata={"help": "Queries per step over all devices; paper: 2048."})
     train_group_size: int = field(default=8, metadata={"help": "Passages per query, 1 positive + N-1 negatives; paper: 8."})
     temperature: float = field(default=0.01, metadata={"help": "InfoNCE temperature (Tevatron's default 0.01)."})
+    distill_weight: float = field(default=0.0, metadata={
+        "help": "Weight of a KL term distilling the rows' teacher scores (each passage's `score`, e.g. from "
+                "`drama-data mine --retriever hybrid`) into the group's scores; 0 = InfoNCE only."})
+    contrastive_weight: float = field(default=1.0, metadata={
+        "help": "Weight of the InfoNCE term (0 with distill_weight > 0: pure distillation, as GPL trains)."})
+    distill_temperature: float = field(default=1.0, metadata={
+        "help": "Temperature of the teacher's softmax over a group (its scores divided by this)."})
     negatives_cross_device: bool = field(default=True, metadata={
         "help": "Under DDP/FSDP, score each query against every device's passages."})
     matryoshka_dims: list[int] | None = field(default=None, metadata={
@@ -177,6 +184,12 @@ class TrainConfig:
             bad("train_group_size", f"must be >= 1 (1 positive + N-1 negatives), got {self.train_group_size}")
         if not self.temperature > 0:
             bad("temperature", f"must be > 0, got {self.temperature}")
+        if self.distill_weight < 0:
+            bad("distill_weight", f"must be >= 0, got {self.distill_weight}")
+        if self.contrastive_weight < 0 or (self.contrastive_weight == 0 and self.distill_weight == 0):
+            bad("contrastive_weight", f"must be >= 0, and > 0 unless distill_weight > 0; got {self.contrastive_weight}")
+        if not self.distill_temperature > 0:
+            bad("distill_temperature", f"must be > 0, got {self.distill_temperature}")
         if self.max_steps < 1:
             bad("max_steps", f"must be >= 1, got {self.max_steps}")
         if self.warmup_steps < 0:
@@ -229,7 +242,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         value = [value]
     if name == "bf16" and isinstance(value, bool):
         return "true" if value else "false"
-    if name in ("learning_rate", "temperature", "weight_decay", "adam_epsilon") and isinstance(value, str):
+    if name in ("learning_rate", "temperature", "weight_decay", "adam_epsilon", "distill_weight",
+                "distill_temperature", "contrastive_weight") and isinstance(value, str):
         try:
             return float(value)  # YAML 1.1 reads "1e-4" as a string
         except ValueError:

@@ -10,7 +10,8 @@ state (how many rows each dataset has served), so every rank builds the same glo
 slice, and a resumed run continues exactly where it stopped. Each draw picks a dataset with probability
 proportional to its weight, then the dataset's next row in a per-epoch shuffled order; a group is one positive
 chosen at random from the row's positives and ``group_size - 1`` negatives sampled without replacement
-(with replacement when the row has fewer), as Tevatron does.
+(with replacement when the row has fewer), as Tevatron does. A passage may carry a teacher ``score`` (``build``
+writes the miner's); a group whose passages all have one keeps them in ``Group.scores`` for distillation.
 
 Bad rows: a row with no positive, or with no negative while ``group_size > 1``, raises ``ValueError`` naming
 the dataset, the row number and its ``query_id`` (checked for the whole dataset up front, in Arrow).
@@ -38,6 +39,7 @@ class Group:
     query_id: str
     query: str
     passages: list[str]
+    scores: list[float] | None = None  # teacher scores of ``passages`` (each passage's ``score``), None if any is missing
 
 
 def load_rows(spec: DatasetSpec):
@@ -243,5 +245,8 @@ class GroupStream:
             replace = len(negatives) < n_neg
             idx = rng.choice(len(negatives), size=n_neg, replace=replace)
             chosen = [negatives[int(i)] for i in idx]
-        passages = [join_title(p.get("title") or "", p.get("text") or "") for p in [pos_p, *chosen]]
-        return Group(query_id=qid, query=str(row["query"]), passages=passages)
+        group = [pos_p, *chosen]
+        passages = [join_title(p.get("title") or "", p.get("text") or "") for p in group]
+        scores = [p.get("score") for p in group]
+        return Group(query_id=qid, query=str(row["query"]), passages=passages,
+                     scores=None if any(s is None for s in scores) else [float(s) for s in scores])

@@ -28,6 +28,28 @@ def info_nce(q: torch.Tensor, p: torch.Tensor, temperature: float) -> torch.Tens
     return F.cross_entropy(scores, target)
 
 
+def group_distillation(q: torch.Tensor, p: torch.Tensor, teacher: torch.Tensor, temperature: float,
+                       teacher_temperature: float = 1.0) -> torch.Tensor:
+    """Mean KL(teacher || student) over each query's own group (its positive and hard negatives).
+
+    ``teacher`` is ``[B, G]`` (row ``i`` scores passages ``i*G .. i*G+G-1``; NaN marks a group without teacher
+    scores, left out of the mean). Student logits are ``q_i . p_j / temperature``, teacher logits
+    ``teacher / teacher_temperature``. This is listwise distillation from a stronger ranker, as GPL (Wang et al.
+    2022) distils a cross-encoder into a dense retriever, here over the group ``build`` wrote.
+    """
+    b = q.shape[0]
+    if p.shape[0] % b or teacher.shape != (b, p.shape[0] // b):
+        raise ValueError(f"teacher scores of shape {tuple(teacher.shape)} for {b} queries and {p.shape[0]} passages")
+    group = p.shape[0] // b
+    student = torch.einsum("bd,bgd->bg", q.float(), p.float().view(b, group, -1)) / temperature
+    known = ~torch.isnan(teacher).any(dim=1)
+    if not known.any():
+        return student.new_zeros(())
+    t = F.log_softmax(teacher[known].float() / teacher_temperature, dim=-1)
+    s = F.log_softmax(student[known], dim=-1)
+    return F.kl_div(s, t, log_target=True, reduction="batchmean")
+
+
 def distributed_ready() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 

@@ -36,7 +36,7 @@ from drama_models.training.batching import encode_in_chunks, tokenize_groups
 from drama_models.training.config import TrainConfig
 from drama_models.training.data import GroupStream
 from drama_models.training.gradcache import gradcache_step
-from drama_models.training.losses import backward_scale, build_loss
+from drama_models.training.losses import backward_scale, build_loss, group_distillation
 
 logger = logging.getLogger(__name__)
 
@@ -238,6 +238,16 @@ class Trainer:
             self.optimizer, lr_lambda(config.lr_scheduler, config.warmup_steps, config.max_steps)
         )
         self.stream = GroupStream.from_specs(config.datasets, config.train_group_size, config.seed)
+        if config.distill_weight > 0:
+            for ds, name in zip(self.stream.datasets, self.stream.names):
+                inner = ds.features["positive_passages"]
+                inner = inner.feature if hasattr(inner, "feature") else inner[0]
+                if "score" not in inner:
+                    raise ValueError(
+                        f"option `distill_weight`={config.distill_weight}: training dataset {name!r} has no teacher "
+                        "scores (a `score` per passage, as `drama-data build` writes from mined candidates); "
+                        "set distill_weight 0 or rebuild the data"
+                    )
         self.cross_device = config.negatives_cross_device and self.dist.enabled
         self.loss_fn = build_loss(
             config.temperature, self.cross_device, config.matryoshka_dims, config.matryoshka_weights,
@@ -266,12 +276,23 @@ class Trainer:
         groups = self.stream.next_batch(cfg.batch_size, self.dist.rank, self.dist.world_size)
         q_feats, p_feats = tokenize_groups(self.encoder, groups, cfg.query_max_len, cfg.passage_max_len)
         scale = backward_scale(self.cross_device)
+        loss_fn = self.loss_fn
+        if cfg.distill_weight > 0 or cfg.contrastive_weight != 1.0:
+            teacher = torch.tensor([g.scores if g.scores is not None else [float("nan")] * len(g.passages)
+                                    for g in groups], dtype=torch.float32, device=self.dist.device)
+
+            def loss_fn(q, p):
+                loss = cfg.contrastive_weight * self.loss_fn(q, p) if cfg.contrastive_weight else 0.0
+                if cfg.distill_weight:
+                    loss = loss + cfg.distill_weight * group_distillation(
+                        q, p, teacher, cfg.temperature, cfg.distill_temperature)
+                return loss
         if cfg.gradcache_chunk_size:
             loss = gradcache_step(
                 lambda feats: self.wrapped(queries=feats)[0],
                 q_feats,
                 p_feats,
-                self.loss_fn,
+                loss_fn,
                 cfg.gradcache_chunk_size,
                 loss_scale=scale,
                 autocast=self.autocast,
@@ -280,7 +301,7 @@ class Trainer:
         else:
             with self.autocast():
                 q, p = self.wrapped(queries=q_feats, passages=p_feats)
-            loss = self.loss_fn(q.float(), p.float())
+            loss = loss_fn(q.float(), p.float())
             (loss * scale).backward()
             loss = loss.detach()
         if cfg.max_grad_norm:

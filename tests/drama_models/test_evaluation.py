@@ -201,3 +201,24 @@ def test_evaluate_writes_runs_metrics_and_table(tmp_path, tiny_model):
 def test_evaluate_rejects_shallow_runs(tmp_path):
     with pytest.raises(ValueError, match="`k`=10"):
         evaluate(None, [tmp_path], bm25=True, k=10)
+
+
+def test_trec_round_trip_and_fused_run(tmp_path):
+    """A written run reads back; fusing a run with itself keeps its order; fusion is the miner's z-score fusion."""
+    from drama_data.mining.hybrid import z_fuse
+    from drama_models.evaluation import fused_run, read_trec_run, write_trec_run
+
+    lexical = {"q1": {"a": 12.0, "b": 9.0, "c": 1.5}, "q2": {"b": 3.0}}
+    dense = {"q1": {"c": 0.9, "a": 0.5, "d": 0.4}, "q2": {"a": 0.7, "b": 0.2}}
+    back = read_trec_run(write_trec_run(lexical, tmp_path / "x.trec", "bm25"))
+    assert back == {q: pytest.approx(d) for q, d in lexical.items()}
+    same = fused_run(dense, dense)
+    assert [d for d, _ in sorted(same["q1"].items(), key=lambda x: -x[1])] == ["c", "a", "d"]
+    fused = fused_run(lexical, dense, 0.5)
+    assert fused["q1"] == pytest.approx(z_fuse(sorted(lexical["q1"].items(), key=lambda x: -x[1]),
+                                                sorted(dense["q1"].items(), key=lambda x: -x[1]), 0.5))
+    # d is not in BM25's list: it gets BM25's lowest score (1.5), like c
+    assert fused["q1"]["d"] < fused["q1"]["c"]
+    (tmp_path / "bad.trec").write_text("q1 Q0 a 1\n")
+    with pytest.raises(ValueError, match="bad.trec:1"):
+        read_trec_run(tmp_path / "bad.trec")

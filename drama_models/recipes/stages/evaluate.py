@@ -26,6 +26,9 @@ class EvaluateStage(Stage):
         "batch_size": opt(int, default=64, nullable=False), "max_length": opt(int), "dim": opt(int),
         "k": opt(int, default=100, nullable=False), "search": opt(str, default="auto", nullable=False),
         "dtype": opt(str), "model_cards": opt(bool, default=True, nullable=False),
+        "teacher": opt(str, help="Add BM25 fused with this untrained model's run (the hybrid miner's teacher, "
+                                 "e.g. minilm): what distillation aims at."),
+        "teacher_weight": opt(float, default=0.5, nullable=False, help="Dense weight of that fusion."),
     }
 
     def collections(self, ctx: RunContext) -> list[str]:
@@ -119,6 +122,8 @@ class EvaluateStage(Stage):
         for name, path, _ in self.systems(ctx):
             ctx.echo(f"evaluate {name} ...")
             rows += evaluate(path, folders, name=name, output_dir=out / "systems" / _safe(name), **self._kwargs())
+        if self.options["teacher"]:
+            rows += self._teacher_rows(ctx, rows, out)
         (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
         table = format_table(rows)
         (out / "results.md").write_text(table + "\n", encoding="utf-8")
@@ -128,6 +133,30 @@ class EvaluateStage(Stage):
         if self.options["model_cards"]:
             self._cards(ctx, rows)
         return {"results": [{k: r[k] for k in ("dataset", "system", "ndcg@10", "recall@100")} for r in rows]}
+
+    def _teacher_rows(self, ctx: RunContext, rows: list[dict], out) -> list[dict]:
+        """``BM25 + <teacher>``: the BM25 and the teacher model's runs (already written) fused, per collection."""
+        from drama_models.beir import load_beir
+        from drama_models.evaluation import METRICS, compute_metrics, fused_run, read_trec_run
+        from drama_models.zoo import resolve_model
+
+        path = resolve_model(self.options["teacher"])
+        names = [name for name, p, stage in self.systems(ctx) if p == path and stage is None]
+        if not names or not self.options["bm25"]:
+            raise RecipeError(f"stages.{self.name}.teacher: {self.options['teacher']!r} needs `bm25: true` and that "
+                              "model among the untrained systems (a train stage starting from it, or `models:`)")
+        label = f"BM25 + {self.options['teacher']} (teacher)"
+        added = []
+        for folder in self.collections(ctx):
+            collection = load_beir(folder, self.options["split"])
+            runs = {r["system"]: r["run_file"] for r in rows if r["dataset"] == collection.name}
+            run = fused_run(read_trec_run(runs["BM25"]), read_trec_run(runs[names[0]]), self.options["teacher_weight"])
+            metrics = compute_metrics(collection.qrels, run)
+            added.append({"dataset": collection.name, "system": label, "split": self.options["split"],
+                          **{m: metrics[m] for m in METRICS}, "num_queries": metrics["num_queries"],
+                          "num_docs": len(collection.corpus), "skipped": collection.skipped, "seconds": 0.0,
+                          "run_file": None})
+        return added
 
     def _cards(self, ctx: RunContext, rows: list[dict]) -> None:
         from cards.model_card import write_model_card

@@ -17,11 +17,14 @@ class MineStage(Stage):
     kind = "mine"
     OPTIONS = {
         "inputs": opt(list, help="Generate stages to mine for (default: every earlier one)."),
-        "retriever": opt(str, default="bm25s", nullable=False, help="bm25s, rank-bm25, pyserini or dense."),
+        "retriever": opt(str, default="bm25s", nullable=False,
+                         help="bm25s, rank-bm25, pyserini, dense or hybrid (BM25 + dense, z-score fusion)."),
         "k": opt(int, default=50, nullable=False, help="Candidates per query (paper: 50)."),
         "language": opt(str, help="BM25 analyzer language (default en)."),
         "k1": opt(float), "b": opt(float), "method": opt(str),
-        "model": opt(str, help="dense: encoder (path or short name, e.g. minilm)."),
+        "model": opt(str, help="dense, hybrid: encoder (path or short name, e.g. minilm)."),
+        "weight": opt(float, help="hybrid: weight of the dense z-score (default 0.5)."),
+        "depth": opt(int, help="hybrid: hits taken from each retriever before fusing (default 100)."),
         "dim": opt(int), "threads": opt(int),
         "no_title": opt(bool, default=False, nullable=False),
         "chunk_size": opt(int, default=10_000, nullable=False), "batch_size": opt(int, default=1_000, nullable=False),
@@ -47,7 +50,8 @@ class MineStage(Stage):
 
     def _retriever_options(self) -> dict[str, Any]:
         o = self.options
-        options = {k: o[k] for k in ("language", "k1", "b", "method", "dim", "threads") if o[k] is not None}
+        options = {k: o[k] for k in ("language", "k1", "b", "method", "dim", "threads", "weight", "depth")
+                   if o[k] is not None}
         if o["model"]:
             from drama_models.zoo import resolve_model
 
@@ -64,13 +68,13 @@ class MineStage(Stage):
                                 s.corpus(ctx) or "CORPUS", "--output", ctx.stage_dir(self.name) / s.name,
                                 "--retriever", o["retriever"], "-k", o["k"]]
             parts += flags({"--" + k.replace("_", "-"): o[k] for k in ("language", "k1", "b", "method", "model",
-                                                                      "dim", "threads")})
+                                                                      "weight", "depth", "dim", "threads")})
             parts += flags({"--no-title": o["no_title"]})
             lines.append(join_command(parts))
         return "\n".join(lines) or "# mine: no generate stage before it"
 
     def gpus(self) -> int:
-        return 1 if self.options["retriever"] == "dense" else 0
+        return 1 if self.options["retriever"] in ("dense", "hybrid") else 0
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         from drama_data.mining.mine import mine

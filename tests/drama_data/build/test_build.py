@@ -95,7 +95,11 @@ def test_hand_made_example_gives_exactly_the_expected_labels(tmp_path):
     assert ids(t["C"]["negative_passages"]) == [D(r) for r in range(30, 51)]
     assert ids(t["D"]["positive_passages"]) == ["dY"]
     assert ids(t["D"]["negative_passages"]) == [D(r) for r in range(30, 51)]
-    assert t["A"]["positive_passages"][0] == {"docid": "d1", "title": "title d1", "text": "text of passage d1"}
+    # each passage carries the miner's score for this query (the teacher score distillation reads); null if
+    # it was not a candidate (C's source passage dX)
+    assert t["A"]["positive_passages"][0] == {"docid": "d1", "title": "title d1", "text": "text of passage d1",
+                                              "score": 99.0}
+    assert t["C"]["positive_passages"][0]["score"] is None
     assert {r["rule"] for r in t.values()} == {"sent", "qgen", "crosslingual"}
 
 
@@ -363,7 +367,7 @@ def test_load_dataset_reads_tevatron_rows(tmp_path):
                                     "language"}
     feats = ds.features["positive_passages"]
     inner = feats.feature if hasattr(feats, "feature") else feats[0]
-    assert set(inner) == {"docid", "title", "text"}
+    assert set(inner) == {"docid", "title", "text", "score"}  # Tevatron's fields + the teacher score
     for ex in ds:
         query, pos, negs = tevatron_group(ex)
         assert query and pos.startswith("title d") and len(negs) == 7

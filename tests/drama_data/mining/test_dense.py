@@ -117,5 +117,6 @@ def test_bundled_short_name_and_missing_folder():
 
     encoder, kind = load_encoder("all-MiniLM-L6-v2")
     assert kind == "sentence-transformers" and len(encoder.encode_queries(["what is p53"])[0]) == 384
+    assert load_encoder("minilm")[1] == "sentence-transformers"  # the short name recipes print in commands
     with pytest.raises(ConfigError, match="/nonexistent/model"):
         load_encoder("/nonexistent/model")

@@ -72,7 +72,7 @@ def test_reduced_cpu_demo_survives_a_kill_and_resumes(tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     systems = {r["system"] for r in results}
     assert systems == {"BM25", "minilm (untrained)", "prune (untrained)", "train-minilm (trained)",
-                       "train-gemma (trained)"}
+                       "train-gemma (trained)", "BM25 + minilm (teacher)"}
     assert all(0 <= r["ndcg@10"] <= 1 and r["num_queries"] == 20 for r in results)
     assert "| scifact-sample | BM25 |" in (run_dir / "results.md").read_text()
     card = (run_dir / "train-minilm" / "README.md").read_text()

@@ -10,6 +10,7 @@ from drama_models.training.losses import (
     backward_scale,
     build_loss,
     gather_across_devices,
+    group_distillation,
     info_nce,
 )
 
@@ -56,3 +57,28 @@ def test_single_process_gather_is_identity():
     assert backward_scale(True) == 1.0
     with pytest.raises(ValueError, match="temperature"):
         InfoNCELoss(0.0)
+
+
+def test_group_distillation_by_hand():
+    """KL(teacher || student) over each query's own group; a NaN row (no teacher scores) is left out."""
+    torch.manual_seed(0)
+    q = F.normalize(torch.randn(3, 8), dim=-1).requires_grad_(True)
+    p = F.normalize(torch.randn(6, 8), dim=-1)  # group 2
+    teacher = torch.tensor([[2.0, 0.5], [float("nan"), 1.0], [-1.0, 1.0]])
+    t, tt = 0.05, 0.5
+    loss = group_distillation(q, p, teacher, t, tt)
+    expected = 0.0
+    for i in (0, 2):
+        s = torch.stack([q[i] @ p[2 * i], q[i] @ p[2 * i + 1]]) / t
+        pt = F.softmax(teacher[i] / tt, dim=-1)
+        expected += (pt * (pt.log() - F.log_softmax(s, dim=-1))).sum()
+    assert loss.item() == pytest.approx(expected.item() / 2, rel=1e-5)
+    loss.backward()
+    assert q.grad[1].abs().sum() == 0 and q.grad[0].abs().sum() > 0
+    # a student that already agrees with the teacher has nothing to learn
+    logits = torch.tensor([[0.3, 0.1]])
+    qq, pp = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.3, 0.0], [0.1, 0.0]])
+    assert group_distillation(qq, pp, logits / 0.05, 0.05).item() == pytest.approx(0.0, abs=1e-6)
+    assert group_distillation(qq, pp, torch.tensor([[float("nan"), 1.0]]), 0.05).item() == 0.0
+    with pytest.raises(ValueError, match="teacher scores"):
+        group_distillation(q, p, torch.zeros(3, 3), t)

@@ -213,3 +213,28 @@ def test_real_training_on_scifact_raises_ndcg(tmp_path):
     assert log[-1]["loss"] < 0.5 * log[0]["loss"], log
     print(f"nDCG@10 untrained {before:.4f} -> trained {after:.4f}; loss {log[0]['loss']:.3f} -> {log[-1]['loss']:.3f}")
     assert after > before + 0.05, (before, after)
+
+
+def test_distillation_adds_the_teacher_term_on_both_paths(setup, tmp_path):
+    """distill_weight > 0: the loss grows by the KL term (a teacher that disagrees with the student), GradCache
+    and plain training agree on it, and data without teacher scores is refused in one line."""
+    model, data = setup
+    scored = tmp_path / "scored.parquet"
+    rows = synthetic_rows()
+    for r in rows:  # a teacher that prefers the last negative: the student cannot agree at step 1
+        for j, p in enumerate(r["positive_passages"] + r["negative_passages"]):
+            p["score"] = float(j)
+    datasets.Dataset.from_list(rows).to_parquet(str(scored))
+    base = train(config(model, scored, tmp_path / "base", max_steps=2))
+    plain = train(config(model, scored, tmp_path / "plain", max_steps=2, distill_weight=1.0))
+    cached = train(config(model, scored, tmp_path / "cached", max_steps=2, distill_weight=1.0,
+                          gradcache_chunk_size=3))
+    assert logged(plain)[0]["loss"] > logged(base)[0]["loss"] + 0.1
+    assert [r["loss"] for r in logged(cached)] == pytest.approx([r["loss"] for r in logged(plain)], abs=1e-4)
+    # pure distillation (GPL-style): the loss is the KL term alone
+    pure = train(config(model, scored, tmp_path / "pure", max_steps=1, distill_weight=1.0, contrastive_weight=0))
+    assert logged(pure)[0]["loss"] == pytest.approx(logged(plain)[0]["loss"] - logged(base)[0]["loss"], abs=1e-4)
+    with pytest.raises(ValueError, match="no teacher scores"):
+        Trainer(config(model, data, tmp_path / "refused", distill_weight=1.0))
+    with pytest.raises(ValueError, match="contrastive_weight"):
+        config(model, data, tmp_path / "nothing", contrastive_weight=0)
