@@ -17,6 +17,10 @@ Variants (comma-separated):
 - ``qgen-strong`` / ``sent-strong``: the paper's rules (``miner: strong``: ranks 1-10 positive, 30-50 negative);
 - ``qgen-noroundtrip``: ``qgen`` without the round-trip check;
 - ``sent-copy``: ``sent`` with the whole source passage as the positive (no inverse cloze).
+Training options apply to every variant and are part of the result key: ``--steps``, ``--lr``, ``--group``,
+``--temperature``, ``--distill-weight`` / ``--distill-temperature`` / ``--contrastive-weight`` (distil the
+candidates' scores: mine with ``--retriever hybrid``), ``--rules JSON`` (rule overrides, e.g.
+``'{"qgen": {"negatives": [1, 10], "fn_margin": null}}'``). Results accumulate in ``OUT/results.json``.
 Last line: ``cpu_demo_dev_ndcg10: BEST_VARIANT VALUE (goal: > base + 0.03)``.
 """
 from __future__ import annotations
