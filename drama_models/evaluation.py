@@ -151,6 +151,13 @@ def bm25_run(collection: BeirCollection, *, k: int = 100, language: str | None =
     return {q: dict(h) for q, h in zip(qids, hits)}
 
 
+def result_row(collection: BeirCollection, system: str, split: str, metrics: dict, seconds: float) -> dict:
+    """One row of :func:`evaluate`'s results (``run_file`` None until the run is written)."""
+    return {"dataset": collection.name, "system": system, "split": split, **{m: metrics[m] for m in METRICS},
+            "num_queries": metrics["num_queries"], "num_docs": len(collection.corpus),
+            "skipped": collection.skipped, "seconds": round(seconds, 2), "run_file": None}
+
+
 def evaluate(
     model,
     data_dirs: Sequence[str | Path],
@@ -205,17 +212,7 @@ def evaluate(
             run = make_run()
             seconds = time.perf_counter() - start
             metrics = compute_metrics(collection.qrels, run)
-            row = {
-                "dataset": collection.name,
-                "system": sys_name,
-                "split": split,
-                **{m: metrics[m] for m in METRICS},
-                "num_queries": metrics["num_queries"],
-                "num_docs": len(collection.corpus),
-                "skipped": collection.skipped,
-                "seconds": round(seconds, 2),
-                "run_file": None,
-            }
+            row = result_row(collection, sys_name, split, metrics, seconds)
             if out is not None:
                 safe = sys_name.replace("/", "_")
                 row["run_file"] = str(write_trec_run(run, out / collection.name / f"{safe}.trec", sys_name))

@@ -278,12 +278,14 @@ class Trainer:
         scale = backward_scale(self.cross_device)
         loss_fn = self.loss_fn
         if cfg.distill_weight > 0 or cfg.contrastive_weight != 1.0:
-            teacher = torch.tensor([g.scores if g.scores is not None else [float("nan")] * len(g.passages)
-                                    for g in groups], dtype=torch.float32, device=self.dist.device)
+            teacher = None
+            if cfg.distill_weight:  # only distillation reads the teacher scores
+                teacher = torch.tensor([g.scores if g.scores is not None else [float("nan")] * len(g.passages)
+                                        for g in groups], dtype=torch.float32, device=self.dist.device)
 
             def loss_fn(q, p):
                 loss = cfg.contrastive_weight * self.loss_fn(q, p) if cfg.contrastive_weight else 0.0
-                if cfg.distill_weight:
+                if teacher is not None:
                     loss = loss + cfg.distill_weight * group_distillation(
                         q, p, teacher, cfg.temperature, cfg.distill_temperature)
                 return loss

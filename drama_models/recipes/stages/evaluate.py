@@ -137,7 +137,7 @@ class EvaluateStage(Stage):
     def _teacher_rows(self, ctx: RunContext, rows: list[dict], out) -> list[dict]:
         """``BM25 + <teacher>``: the BM25 and the teacher model's runs (already written) fused, per collection."""
         from drama_models.beir import load_beir
-        from drama_models.evaluation import METRICS, compute_metrics, fused_run, read_trec_run
+        from drama_models.evaluation import compute_metrics, fused_run, read_trec_run, result_row
         from drama_models.zoo import resolve_model
 
         path = resolve_model(self.options["teacher"])
@@ -151,11 +151,8 @@ class EvaluateStage(Stage):
             collection = load_beir(folder, self.options["split"])
             runs = {r["system"]: r["run_file"] for r in rows if r["dataset"] == collection.name}
             run = fused_run(read_trec_run(runs["BM25"]), read_trec_run(runs[names[0]]), self.options["teacher_weight"])
-            metrics = compute_metrics(collection.qrels, run)
-            added.append({"dataset": collection.name, "system": label, "split": self.options["split"],
-                          **{m: metrics[m] for m in METRICS}, "num_queries": metrics["num_queries"],
-                          "num_docs": len(collection.corpus), "skipped": collection.skipped, "seconds": 0.0,
-                          "run_file": None})
+            added.append(result_row(collection, label, self.options["split"],
+                                    compute_metrics(collection.qrels, run), 0.0))
         return added
 
     def _cards(self, ctx: RunContext, rows: list[dict]) -> None:
