@@ -47,12 +47,11 @@ def z_fuse(lexical: Sequence[Hit], dense: Sequence[Hit], weight: float,
     d_vals = np.array([s for _, s in dense]) if dense else None
     b_mu, b_sd = _z(b_vals) if b_vals is not None else (0.0, 1.0)
     d_mu, d_sd = _z(d_vals) if d_vals is not None else (0.0, 1.0)
+    b_floor = float(b_vals.min()) if b_vals is not None else 0.0
+    d_floor = float(d_vals.min()) if d_vals is not None else 0.0
     for d in dict.fromkeys([d for d, _ in dense] + [d for d, _ in lexical]):
-        zb = (bm.get(d, float(b_vals.min())) - b_mu) / b_sd if b_vals is not None else 0.0
-        if d_vals is not None:
-            zd = (den.get(d, extra.get(d, float(d_vals.min()))) - d_mu) / d_sd
-        else:
-            zd = 0.0
+        zb = (bm.get(d, b_floor) - b_mu) / b_sd if b_vals is not None else 0.0
+        zd = (den.get(d, extra.get(d, d_floor)) - d_mu) / d_sd if d_vals is not None else 0.0
         out[d] = weight * zd + (1 - weight) * zb
     return out
 
@@ -60,8 +59,8 @@ def z_fuse(lexical: Sequence[Hit], dense: Sequence[Hit], weight: float,
 class HybridRetriever(Retriever):
     """BM25 (bm25s) + dense, z-score fusion (see the module docstring).
 
-    Args: ``model`` (dense encoder path) or ``encoder`` (an object, as for ``DenseRetriever``), ``weight`` (of the dense score, 0..1), ``depth`` (hits taken from
-    each retriever per query, at least ``k``); BM25 options ``language``, ``k1``, ``b``, ``method``; dense
+    Args: ``model`` (dense encoder path) or ``encoder`` (an object, as for ``DenseRetriever``), ``weight``
+    (of the dense score, 0..1), ``depth`` (hits taken from each retriever per query, at least ``k``); BM25 options ``language``, ``k1``, ``b``, ``method``; dense
     options ``encoder_kind``, ``batch_size``, ``max_length``, ``device``, ``dim``, ``exact_max_docs``,
     ``faiss_index``; ``threads``, ``include_title``, ``progress`` for both.
     """
