@@ -24,9 +24,10 @@ def _sampling(default: Sampling, temperature, top_p, max_tokens) -> Sampling:
     )
 
 
-def _with_report(result, output: str, contamination: list[str]):
-    """A finished run's summary, after its quality report (``drama-data report``) has been written."""
-    if isinstance(result, RunSummary):
+def _with_report(result, output: str, contamination: list[str], report: bool = True):
+    """A finished run's summary, after its quality report (``drama-data report``) has been written (unless
+    ``report`` is False: ``--no-report``)."""
+    if report and isinstance(result, RunSummary):
         from drama_data.report.render import report_after_run
 
         result.reported = report_after_run(output, contamination, echo=None)
@@ -46,11 +47,12 @@ def run_generate(
     """Run ``drama-data generate`` (see ``drama-data generate --help`` for every option)."""
     o.setdefault("progress", not o.pop("no_progress", False))
     contamination = list(o.pop("contamination", None) or [])
+    report = not o.pop("no_report", False)
     if task_name == "rerank":
         from drama_data.rerank.stage import run_rerank
 
         result = run_rerank(corpus=corpus, output=output, backend_name=backend_name, model=model, echo=echo, **o)
-        return _with_report(result, output, contamination)
+        return _with_report(result, output, contamination, report)
     task_opts: dict[str, Any] = {"seed": o.get("seed", 0), "prompt_path": o.get("prompt_path")}
     if task_name in ("queries", "crop", "crosslingual"):
         task_opts["queries_per_doc"] = o.get("queries_per_doc", 1)
@@ -85,7 +87,7 @@ def run_generate(
             cache=cache, overwrite=o.get("overwrite", False), progress=o.get("progress", True), echo=echo,
             budget=budget, dry_run=o.get("dry_run", False), plan_sample=o.get("plan_sample") or 64, price=price,
         )
-        return _with_report(result, output, contamination)
+        return _with_report(result, output, contamination, report)
     finally:
         for backend in built:
             backend.close()

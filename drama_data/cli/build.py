@@ -134,6 +134,8 @@ def _show_template(ctx, _param, value):
 @click.option("--contamination", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Only report overlap with this evaluation collection in the card (see drama-data report).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder that is not a drama-toolkit dataset.")
+@click.option("--no-report", is_flag=True,
+              help="Do not write the quality report at the end (run `drama-data report DIR` later).")
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for scripts).")
 @click.option("--show-template", is_flag=True, expose_value=False, is_eager=True, callback=_show_template,
@@ -142,7 +144,7 @@ def _show_template(ctx, _param, value):
 def command(config_path, inputs, candidates, queries, rerank, group, output, seed, miner, positives, negatives,
             source_positive, max_negatives, fn_margin, mix, mix_by, mix_total, min_query_tokens, max_query_tokens,
             max_copy_rate, near_dup_threshold, min_agreement, exclude_contaminated, contamination, overwrite,
-            no_progress, as_json):
+            no_report, no_progress, as_json):
     from drama_data.build import build
     from drama_data.build.config import InputSpec, load_config
 
@@ -206,5 +208,6 @@ def command(config_path, inputs, candidates, queries, rerank, group, output, see
     from drama_data.report.render import report_after_run
 
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.render())
-    report_after_run(report.output, list(contamination) + list(exclude_contaminated),
-                     echo=lambda m: click.echo(m, err=as_json))
+    if not no_report:
+        report_after_run(report.output, list(contamination) + list(exclude_contaminated),
+                         echo=lambda m: click.echo(m, err=as_json))

@@ -86,6 +86,8 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
               help="Stop when the run has spent this many dollars (needs a price for the model); rerun to continue.")
 @click.option("--contamination", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Check the output against this evaluation collection (BEIR folder) in its quality report.")
+@click.option("--no-report", is_flag=True,
+              help="Do not write the quality report at the end (run `drama-data report DIR` later).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for scripts).")
 @clean_errors

@@ -83,7 +83,8 @@ class EvaluateStage(Stage):
         o = self.options
         data = self.collections(ctx) if (ctx.corpus or o.get("collections")) else ["CORPUS"]
         lines = []
-        common = flags({"--split": o["split"], "--dim": o["dim"], "--batch-size": o["batch_size"]})
+        common = flags({"--split": o["split"], "--dim": o["dim"], "--batch-size": o["batch_size"],
+                        "--max-length": o["max_length"], "--dtype": o["dtype"]})
         if o["bm25"]:
             lines.append(join_command(["drama-models", "evaluate", "--bm25", "--data", *data, *common, "--output",
                                        ctx.stage_dir(self.name) / "systems" / "BM25"]))

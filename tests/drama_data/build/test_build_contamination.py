@@ -61,3 +61,18 @@ def test_exclude_contaminated_removes_leaking_rows(tmp_path):
     card = (tmp_path / "out" / "README.md").read_text()
     assert "## Quality report" in card and "Contamination" in card
     assert "contamination: 0 queries, 0 passages" in res.output  # the report checks the output: clean now
+
+
+def test_build_no_report_still_filters_but_writes_no_report(tmp_path):
+    from drama_data.cli import main
+
+    rows = [row("clean", q(1), "qgen", "", cands(50)),
+            row("leakq", "statins reduce heart attacks in old age!", "qgen", "", cands(50))]
+    c = make_candidates(tmp_path / "c", rows, texts={})
+    res = CliRunner().invoke(main, ["build", "--candidates", c, "--output", str(tmp_path / "out"), "--no-report",
+                                    "--exclude-contaminated", str(eval_folder(tmp_path)), "--no-progress",
+                                    "--miner", "strong"])
+    assert res.exit_code == 0, res.output
+    assert [r["query_id"] for r in read_table(tmp_path / "out", "train").to_pylist()] == ["clean"]
+    assert "## Quality report" not in (tmp_path / "out" / "README.md").read_text()
+    assert "report           " not in res.output

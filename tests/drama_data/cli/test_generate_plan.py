@@ -37,3 +37,12 @@ def test_generate_writes_the_quality_report(tmp_path):
     assert "report           " in res.output and "(Quality report)" in res.output
     assert "## Quality report" in (tmp_path / "o" / "README.md").read_text()
     assert (tmp_path / "o" / "report" / "query_length.png").is_file()
+
+
+def test_no_report_skips_the_quality_report(tmp_path):
+    res = CliRunner().invoke(main, ["generate", "--task", "crop", "--corpus", SAMPLE, "--output", str(tmp_path / "o"),
+                                    "--limit", "10", "--no-progress", "--no-report"])
+    assert res.exit_code == 0, res.output
+    assert "report           " not in res.output
+    assert "## Quality report" not in (tmp_path / "o" / "README.md").read_text()
+    assert not (tmp_path / "o" / "report").exists()
