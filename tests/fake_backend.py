@@ -15,11 +15,25 @@ def passage_word(prompt: str) -> str:
     return words[0] if words else ""
 
 
+_CJK_DIGITS = str.maketrans("0123456789abcdef", "零一二三四五六七八九甲乙丙丁戊己")
+
+
 def default_answer(request) -> str:
+    """A query in the passage's language (English, German or Chinese: the languages of the test corpora), so
+    that it passes the queries task's language checks; distinct per request and seed."""
     h = hashlib.sha256((request.content() + str(request.sampling.seed)).encode()).hexdigest()[:8]
     if "Photosynthesis" in request.content() and request.id.endswith("@0"):
         return "I am not sure what to say."  # unparseable on the first attempt, fine on the retry
-    return f"Task: find facts\nQuery: query {h} about {passage_word(request.content())}\nLanguage: English"
+    tail = request.content().rsplit("Passage:", 1)[-1].encode().decode("unicode_escape", "ignore") \
+        if "\\u" in request.content() else request.content().rsplit("Passage:", 1)[-1]
+    cjk = re.findall(r"[\u4e00-\u9fff]", tail)
+    if cjk:
+        query = f"{''.join(cjk[:2])}{h.translate(_CJK_DIGITS)}是哪个朝代修建的"
+    elif re.search(r"\b(der|die|ist)\b", tail):
+        query = f"Was sagt der Text über {passage_word(request.content())} {h}?"
+    else:
+        query = f"query {h} about {passage_word(request.content())}"
+    return f"Task: find facts\nQuery: {query}\nLanguage: English"
 
 
 class FakeBackend(Backend):
