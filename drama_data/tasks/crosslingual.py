@@ -5,7 +5,8 @@ documents in one language; cross-lingual pairs teach the retriever to match acro
 recorded per row in ``method``:
 
 - ``direct``: the LLM reads the passage and writes a query in the target language
-  (``query_id = "<passage_id>/xl-<lang><k>"``; prompt ``crosslingual.{chat,completion}.j2``).
+  (``query_id = "<passage_id>/xl-<lang><k>"``; prompt ``crosslingual.{chat,completion}.j2``). A target that
+  is the passage's own (detected) language is left out: in-language queries are ``--task queries``' work.
 - ``translate``: each query of an earlier ``--task queries`` output (``queries=DIR``) is translated into each
   target language and paired with the same passage (``query_id = "<source query id>/xl-<lang>"``, keeping
   ``source_query_id`` and ``source_query``; prompt ``crosslingual-translate.{chat,completion}.j2``). A query
@@ -140,7 +141,8 @@ class CrossLingualTask(Task):
 
     def slots(self, passage: Passage) -> list[str]:
         if self.method == "direct":
-            return [f"{passage.id}/xl-{t}{k}" for t in self.targets for k in range(self.queries_per_doc)]
+            own = self.passage_language(passage)
+            return [f"{passage.id}/xl-{t}{k}" for t in self.targets if t != own for k in range(self.queries_per_doc)]
         return [f"{row['query_id']}/xl-{t}" for row in self._sources.get(passage.id, [])
                 for t in self.targets if t != self._source_language(row)]
 
