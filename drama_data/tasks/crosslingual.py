@@ -76,7 +76,7 @@ def load_source_queries(folder: str | Path) -> tuple[list[Passage], dict[str, li
     try:
         table = read_table(folder, "queries")
     except InputError as exc:
-        raise InputError(f"--queries {exc} (expected a --task queries output)") from None
+        raise InputError(f"--queries {exc}") from None
     missing = [c for c in SOURCE_COLUMNS if c not in table.column_names]
     if missing:
         raise InputError(f"--queries {folder}: the queries config lacks column(s) {', '.join(missing)}")
