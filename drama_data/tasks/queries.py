@@ -149,6 +149,11 @@ class QueriesTask(Task):
             self._passage_languages[passage.id] = self.detector.passage(passage.text)
         return self._passage_languages[passage.id]
 
+    def variables(self, passage: Passage, slot: str) -> dict:
+        """Adds ``passage_language`` (detected): the completion form shows German, Chinese and Japanese
+        passages examples in their language."""
+        return {**super().variables(passage, slot), "passage_language": self.passage_language(passage)}
+
     def pair_of(self, passage: Passage, slot: str) -> tuple[str, str]:
         """(passage language, wanted query language): the queries task wants the passage's language."""
         language = self.passage_language(passage)

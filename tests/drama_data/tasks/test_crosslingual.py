@@ -207,3 +207,12 @@ def test_queries_task_checks_non_english_passages_queries():
     row = t.parse(de, "p/qgen0", "Query: Wie viele Punkte gab die Verteidigung der Panthers ab?\nLanguage: German")
     assert row["language"] == "de" and row["language_confidence"] > 0.9
     assert t.pair_of(de, "p/qgen0") == ("de", "de")
+
+
+def test_dry_run_plans_at_most_the_quota_per_pair(tmp_path):
+    corpus = sample_corpus(tmp_path, n=4)
+    task = get_task("crosslingual", target_languages=["en", "zh"], per_language=1)
+    plan = generate(task, CorpusOptions(str(corpus)), tmp_path / "out", backend=FakeBackend(answer=direct_answer),
+                    cache=None, progress=False, echo=None, dry_run=True)
+    assert plan.requests == 3  # de->en, de->zh, zh->en: one each
+    assert not (tmp_path / "out").exists()
