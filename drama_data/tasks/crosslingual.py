@@ -183,6 +183,21 @@ class CrossLingualTask(Task):
             out.update(query=row["query"], source_language=code_to_name(source), source_code=source)
         return out
 
+    def example_translations(self, passage: Passage, slot: str) -> frozenset[str]:
+        """The normalised ``Translation:`` lines of the few-shot examples in this slot's prompt (rendered with an
+        empty query; a small model answers with an example's translation: "how does low dose aspirin prevent
+        heart attacks" for a Chinese football question)."""
+        if self.prompt is None:
+            return frozenset()
+        variables = {**self.variables(passage, slot), "title": "", "text": "", "passage_id": "", "query": ""}
+        key = ("translation", self.prompt.sha256, self.prompt.form, repr(sorted(variables.items())))
+        if key not in self._example_cache:
+            rendered = self.prompt.render(**variables)
+            texts = [rendered] if isinstance(rendered, str) else [m.get("content", "") for m in rendered]
+            found = {normalise(m.group(1).strip(_QUOTES)) for t in texts for m in _TRANSLATION_RE.finditer(t)}
+            self._example_cache[key] = frozenset(found - {""})
+        return self._example_cache[key]
+
     # -- reading an answer -----------------------------------------------------------------------------------
     def parse(self, passage: Passage, slot: str, text: str, finish_reason: str | None = None) -> dict:
         target = self.target_of(slot)
@@ -198,6 +213,7 @@ class CrossLingualTask(Task):
             task_description = source_row.get("task_description") or ""
             if normalise(query) == normalise(source_row["query"]):
                 raise ParseFailure(REASON_UNTRANSLATED)
+            check_not_an_example(query, self.example_translations(passage, slot), passage.text, target)
         check_not_truncated(query, finish_reason, last)
         detected, confidence = identify_language(query, sorted(set(self.candidates) | {passage_language} - {""}))
         confidence = round(confidence, 4)

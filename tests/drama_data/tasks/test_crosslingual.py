@@ -216,3 +216,15 @@ def test_dry_run_plans_at_most_the_quota_per_pair(tmp_path):
                     cache=None, progress=False, echo=None, dry_run=True)
     assert plan.requests == 3  # de->en, de->zh, zh->en: one each
     assert not (tmp_path / "out").exists()
+
+
+def test_a_translation_that_copies_a_prompt_example_fails(tmp_path):
+    corpus = sample_corpus(tmp_path, n=1)
+    run(get_task("queries"), corpus, tmp_path / "qgen", queries_answer)
+    task = get_task("crosslingual", target_languages=["en"], method="translate", queries=str(tmp_path / "qgen"))
+    task.use_form("completion")
+    (p, slot), = [(p, s) for p in task.own_passages() for s in task.slots(p) if p.id == "zh-p0s0"]
+    assert "how does low dose aspirin prevent heart attacks" in task.example_translations(p, slot)
+    with pytest.raises(ParseFailure, match="copies a few-shot example"):
+        task.parse(p, slot, "Translation: how does low dose aspirin prevent heart attacks")
+    assert task.parse(p, slot, "Translation: how many points did the defense give up")["language"] == "en"
