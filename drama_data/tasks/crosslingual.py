@@ -29,8 +29,8 @@ import pyarrow as pa
 from drama_data.backends.base import Sampling
 from drama_data.chunking import Passage
 from drama_data.errors import ConfigError, InputError
-from drama_data.languages import CODES, LanguageDetector, code_to_name, detect_language, identify_language, \
-    normalize_language
+from drama_data.languages import (CODES, LanguageDetector, code_to_name, detect_language, identify_language,
+                                  known_languages, normalize_language)
 from drama_data.tasks.base import ParseFailure, Task
 from drama_data.tasks.query_checks import (MIN_LANGUAGE_CONFIDENCE, MIN_SCRIPT_SHARE, check_language,
                                            check_not_an_example, check_not_echo, check_not_truncated, normalise)
@@ -121,6 +121,10 @@ class CrossLingualTask(Task):
         self.targets = [normalize_language(t) for t in target_languages]
         if not self.targets:
             raise ConfigError("--target-languages: name at least one language")
+        unknown = [t for t in self.targets if t not in known_languages()]
+        if unknown:
+            raise ConfigError(f"--target-languages: {', '.join(unknown)} cannot be checked (py3langid knows "
+                              "ISO 639-1 codes such as en, de, zh, ja, ko, ru, ar, hi)")
         self.queries_per_doc = queries_per_doc
         self.method = method
         self.queries_dir = str(queries) if queries is not None else None

@@ -168,6 +168,9 @@ def test_translate_needs_queries_and_direct_refuses_them(tmp_path):
         get_task("crosslingual", method="translate")
     with pytest.raises(ConfigError, match="--method 'x'"):
         get_task("crosslingual", method="x")
+    with pytest.raises(ConfigError, match="klingon cannot be checked"):
+        get_task("crosslingual", target_languages=["Japanese", "klingon"])
+    assert get_task("crosslingual", target_languages=["Japanese", "ko"]).targets == ["ja", "ko"]
 
 
 def test_per_language_quota_stops_a_pair_and_refills_failures(tmp_path):
