@@ -75,10 +75,12 @@ def run_generate(
     if task_name == "crosslingual":
         task_opts["target_languages"] = [x.strip() for x in o.get("target_languages", "de,zh").split(",") if x.strip()]
         task_opts.update(method=method, queries=queries)
+        if o.get("round_trip") is not None:
+            task_opts["round_trip"] = o["round_trip"]
         if method == "translate" and corpus:
             raise ConfigError("--method translate reads its passages from --queries DIR: leave out --corpus")
-    elif method != "direct" or queries:
-        raise ConfigError("--method and --queries go with --task crosslingual")
+    elif method != "direct" or queries or o.get("round_trip") is not None:
+        raise ConfigError("--method, --queries and --round-trip go with --task crosslingual")
     task = get_task(task_name, **task_opts)
     corpus_opts = CorpusOptions(
         source=corpus or str(queries), split=o.get("split", "train"),

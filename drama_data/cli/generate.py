@@ -49,6 +49,10 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--queries", type=click.Path(exists=True, file_okay=False), default=None,
               help="crosslingual --method translate: an earlier --task queries output folder (its queries and "
                    "passages; no --corpus).")
+@click.option("--round-trip", type=float, default=None, metavar="MIN",
+              help="crosslingual --method translate: translate each accepted translation back (one more request) "
+                   "and reject it when the back-translation keeps less than MIN (0-1) of the source query's "
+                   "content words.")
 @click.option("--per-language", type=int, default=None,
               help="queries/crosslingual: at most N rows per (passage language, query language) pair; the run "
                    "stops asking for a pair once N rows passed the checks (per shard).")

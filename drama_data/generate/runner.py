@@ -213,10 +213,14 @@ def generate(
                     return task.request(p, slot, attempt + 1)
 
             rate, tokens, source = task.plan_defaults(form)
-            return make_plan(task=task.name, backend=backend, form=form, passages=len(selected), requests=requests,
+            plan = make_plan(task=task.name, backend=backend, form=form, passages=len(selected), requests=requests,
                              cache=cache, prompt_sha256=prompt.sha256, max_tokens=task.sampling.max_tokens,
                              max_attempts=task.max_attempts, price=price, sample=plan_sample, retry=retry,
                              default_parse_rate=rate, default_completion_tokens=tokens, default_source=source)
+            if getattr(task, "round_trip", None) is not None:
+                plan.notes.append("--round-trip: each accepted translation costs one more request (a "
+                                  "back-translation), not counted above")
+            return plan
         if echo:
             echo(f"{len(selected)} passages; prompt {prompt.id} ({form} form); model {backend.model}")
         _run_llm_task(task, selected, backend, cache, rows, failures, summary, progress, budget or Budget())
@@ -315,6 +319,8 @@ def _run_slots(task, pending, backend, cache, rows, failures, summary, progress,
                                     stats.start_seconds)
         usage = []
         retry = []
+        passed = []
+        last_attempt = attempt + 1 >= task.max_attempts
         for (p, slot), req in zip(pending, requests):
             c = results.get(req.id)
             if c is None:  # not sent: the budget ran out (summary.stopped says so)
@@ -339,6 +345,10 @@ def _run_slots(task, pending, backend, cache, rows, failures, summary, progress,
                     "seed": req.sampling.seed, "attempt": attempt, "finish_reason": c.finish_reason,
                     "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
             rows[slot] = _row(p, slot, task, parsed, prov)
+            passed.append((p, slot))
+        if passed:
+            retry += _run_followups(task, passed, attempt, last_attempt, backend, cache, rows, failures, summary,
+                                    progress, budget, desc)
         if cache is not None and usage:
             cache.record_usage((request_key(backend.name, backend.cache_model, r), backend.name, backend.cache_model,
                                 task.name, prompt.sha256, r.sampling.max_tokens, c.prompt_tokens, c.completion_tokens,
@@ -346,6 +356,40 @@ def _run_slots(task, pending, backend, cache, rows, failures, summary, progress,
         pending = retry
         if budget.stopped:
             break
+
+
+def _run_followups(task, passed, attempt, last, backend, cache, rows, failures, summary, progress, budget,
+                   desc) -> list:
+    """Send the follow-up requests of this attempt's rows (:meth:`Task.followup`) and check their answers; a
+    rejected row is removed and recorded as a failure (kind ``followup``). Returns the slots to retry."""
+    prompt = task.prompt
+    todo = [(p, slot, task.followup(p, slot, rows[slot], attempt)) for p, slot in passed]
+    todo = [(p, slot, r) for p, slot, r in todo if r is not None]
+    if not todo:
+        return []
+    results, stats = budget.execute([r for _, _, r in todo], backend, cache, desc=f"{desc} (follow-up)",
+                                    progress=progress)
+    summary.stats.add(stats)
+    retry = []
+    for p, slot, req in todo:
+        c = results.get(req.id)
+        if c is None:  # not sent (budget): the row stays unchecked, so it is not written; a rerun finishes it
+            rows.pop(slot)
+            continue
+        if not c.ok:
+            rows.pop(slot)
+            failures.append(_failure(slot, p.id, attempt, "backend", c.error or "error", c.text, c.finish_reason,
+                                     True, backend.model, prompt.sha256, task.pair_of(p, slot)))
+            continue
+        try:
+            rows[slot].update(task.check_followup(p, slot, rows[slot], prompt.response_prefix + c.text))
+        except ParseFailure as exc:
+            rows.pop(slot)
+            failures.append(_failure(slot, p.id, attempt, "followup", exc.reason, c.text, c.finish_reason, last,
+                                     backend.model, prompt.sha256, task.pair_of(p, slot), exc))
+            if not last:
+                retry.append((p, slot))
+    return retry
 
 
 def _row(p: Passage, slot: str, task: Task, parsed: dict, prov: dict) -> dict:

@@ -122,6 +122,16 @@ class Task(abc.ABC):
         runner counts quotas (``per_language``) and reports pass rates per pair with it."""
         return "", ""
 
+    def followup(self, passage: Passage, slot: str, row: dict, attempt: int) -> Request | None:
+        """A second request that checks a parsed row (the translate method's round trip), or ``None``. The
+        runner sends the follow-ups of an attempt together and hands each answer to :meth:`check_followup`."""
+        return None
+
+    def check_followup(self, passage: Passage, slot: str, row: dict, text: str) -> dict:
+        """Extra columns for ``row`` from the follow-up's answer (response prefix restored); raises
+        :class:`ParseFailure` to reject the row (the slot is then retried like any failed attempt)."""
+        return {}
+
     def own_passages(self) -> list[Passage] | None:
         """Passages the task brings itself (the translate method: those of its ``--queries`` folder), used
         instead of the corpus; ``None``: read the corpus."""

@@ -18,6 +18,11 @@ long copy of the passage) and the cut-off check; a direct query also must not co
 translation must not be its source query unchanged. A rejected query is a recorded failure with its reason
 and detected language, retried with a new seed up to ``max_attempts``. Rows record ``language`` (the target),
 ``passage_language``, ``detected_language`` with ``language_confidence``, and ``method``.
+
+Optional round trip (translate, ``round_trip=MIN``): each accepted translation is translated back into the
+source query's language (one more request, same prompt) and rejected when the back-translation keeps less
+than MIN of the source query's content words (:func:`round_trip_overlap`); rows then record
+``round_trip_query`` and ``round_trip_overlap``.
 """
 from __future__ import annotations
 
@@ -26,17 +31,18 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from drama_data.backends.base import Sampling
+from drama_data.backends.base import Request, Sampling
 from drama_data.chunking import Passage
 from drama_data.errors import ConfigError, InputError
 from drama_data.languages import (CODES, LanguageDetector, code_to_name, detect_language, identify_language,
                                   known_languages, normalize_language)
 from drama_data.tasks.base import ParseFailure, Task
 from drama_data.tasks.query_checks import (MIN_LANGUAGE_CONFIDENCE, MIN_SCRIPT_SHARE, check_language,
-                                           check_not_an_example, check_not_echo, check_not_truncated, normalise)
+                                           check_not_an_example, check_not_echo, check_not_truncated,
+                                           content_terms, normalise, shares_a_term)
 from drama_data.tasks.queries import MAX_QUERY_CHARS, PAPER_SAMPLING, read_answer
 
-__all__ = ["CrossLingualTask", "detect_language", "read_translation", "load_source_queries"]
+__all__ = ["CrossLingualTask", "detect_language", "read_translation", "load_source_queries", "round_trip_overlap"]
 
 METHODS = ("direct", "translate")
 REASON_UNTRANSLATED = "translation equals the source query"
@@ -64,6 +70,17 @@ def read_translation(text: str) -> tuple[str, bool]:
     if len(value) > MAX_QUERY_CHARS:
         raise ParseFailure("query longer than 1000 characters")
     return value, last
+
+
+def round_trip_overlap(source: str, back: str, language: str) -> float:
+    """Share of the content terms of ``source`` (stemmed, stopwords and :data:`GENERIC_WORDS` aside; CJK by
+    character n-grams: the BM25 analyzer of ``language``) that the back-translation ``back`` has (equal or
+    sharing a prefix, :func:`~drama_data.tasks.query_checks.shares_a_term`); 1.0 when ``source`` has none."""
+    terms = content_terms(source, language)
+    if not terms:
+        return 1.0
+    back_terms = content_terms(back, language)
+    return sum(1 for t in terms if shares_a_term({t}, back_terms)) / len(terms)
 
 
 def load_source_queries(folder: str | Path) -> tuple[list[Passage], dict[str, list[dict]]]:
@@ -103,13 +120,15 @@ class CrossLingualTask(Task):
     source = "crosslingual"
     columns = {"task_description": pa.string(), "passage_language": pa.string(), "detected_language": pa.string(),
                "language_confidence": pa.float32(), "method": pa.string(), "source_query_id": pa.string(),
-               "source_query": pa.string(), "source_language": pa.string()}
+               "source_query": pa.string(), "source_language": pa.string(), "round_trip_query": pa.string(),
+               "round_trip_overlap": pa.float32()}
 
     def __init__(self, *, target_languages: list[str] = ("de", "zh"), queries_per_doc: int = 1,
                  sampling: Sampling | None = None, max_attempts: int = 3, check_languages: list[str] | None = None,
                  method: str = "direct", queries: str | Path | None = None,
                  min_language_confidence: float = MIN_LANGUAGE_CONFIDENCE,
-                 min_script_share: float = MIN_SCRIPT_SHARE, per_language: int | None = None, **kw):
+                 min_script_share: float = MIN_SCRIPT_SHARE, per_language: int | None = None,
+                 round_trip: float | None = None, **kw):
         super().__init__(sampling=sampling or PAPER_SAMPLING, max_attempts=max_attempts, **kw)
         if method not in METHODS:
             raise ConfigError(f"--method {method!r}: choose from {', '.join(METHODS)}")
@@ -118,6 +137,9 @@ class CrossLingualTask(Task):
                               "goes only with --method translate")
         if per_language is not None and per_language < 1:
             raise ConfigError(f"--per-language must be at least 1, got {per_language}")
+        if round_trip is not None and (method != "translate" or not 0 < round_trip <= 1):
+            raise ConfigError("--round-trip MIN goes with --method translate, and MIN is a share in (0, 1]")
+        self.round_trip = round_trip
         self.targets = [normalize_language(t) for t in target_languages]
         if not self.targets:
             raise ConfigError("--target-languages: name at least one language")
@@ -235,8 +257,35 @@ class CrossLingualTask(Task):
                 "source_query_id": source_row.get("query_id", ""), "source_query": source_row.get("query", ""),
                 "source_language": source_language}
 
+    # -- the round trip (translate, ``round_trip`` set) ------------------------------------------------------
+    def followup(self, passage: Passage, slot: str, row: dict, attempt: int):
+        """The back-translation request of a translated row: the same prompt, the translation as the query,
+        from the target language into the source's (its own seed)."""
+        if self.round_trip is None:
+            return None
+        variables = {**self.variables(passage, slot), "query": row["query"],
+                     "source_language": code_to_name(row["language"]), "source_code": row["language"],
+                     "target_language": code_to_name(row["source_language"]), "target_code": row["source_language"]}
+        rendered = self.prompt.render(**variables)
+        sampling = self.sampling_for(f"{slot}/back", attempt)
+        rid = f"{slot}@{attempt}/back"
+        if self.prompt.form == "chat":
+            return Request(id=rid, messages=rendered, sampling=sampling)
+        return Request(id=rid, prompt=rendered, sampling=sampling)
+
+    def check_followup(self, passage: Passage, slot: str, row: dict, text: str) -> dict:
+        """Reject a translation whose back-translation keeps less than ``round_trip`` of the source query's
+        content words (:func:`round_trip_overlap`)."""
+        back, _ = read_translation(text)
+        overlap = round_trip_overlap(row["source_query"], back, row["source_language"])
+        if overlap < self.round_trip:
+            raise ParseFailure(f"round trip keeps too few source words (below {self.round_trip:g})",
+                               row["detected_language"], row["language_confidence"])
+        return {"round_trip_query": back, "round_trip_overlap": round(overlap, 4)}
+
     def info(self) -> dict:
         return {**super().info(), "method": self.method, "queries": self.queries_dir,
                 "target_languages": self.targets, "queries_per_doc": self.queries_per_doc,
                 "min_language_confidence": self.min_language_confidence,
-                "min_script_share": self.min_script_share, "per_language": self.per_language}
+                "min_script_share": self.min_script_share, "per_language": self.per_language,
+                "round_trip": self.round_trip}

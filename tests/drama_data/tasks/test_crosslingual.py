@@ -231,3 +231,33 @@ def test_a_translation_that_copies_a_prompt_example_fails(tmp_path):
     with pytest.raises(ParseFailure, match="copies a few-shot example"):
         task.parse(p, slot, "Translation: how does low dose aspirin prevent heart attacks")
     assert task.parse(p, slot, "Translation: how many points did the defense give up")["language"] == "en"
+
+
+def test_round_trip_rejects_a_translation_whose_back_translation_drifts(tmp_path):
+    corpus = sample_corpus(tmp_path, n=1)
+    run(get_task("queries"), corpus, tmp_path / "qgen", queries_answer)
+    sources = read_table(tmp_path / "qgen", "queries").to_pylist()
+    de_source = next(r["query"] for r in sources if r["passage_id"] == "de-p0s0")
+
+    def answer(request):
+        if request.id.endswith("/back"):  # the back-translation
+            if "xl-en@0" in request.id and "de-p0s0" in request.id:
+                return "Translation: LeBron James letzte Saison"  # drifted: rejected, then retried
+            target = wanted(request, r"into (\w+)")
+            return f"Translation: {de_source if target == 'German' else next(r['query'] for r in sources if r['passage_id'] == 'zh-p0s0')}"
+        return translate_answer(request)
+
+    task = get_task("crosslingual", target_languages=["en"], method="translate", queries=str(tmp_path / "qgen"),
+                    round_trip=0.5)
+    backend = FakeBackend(answer=answer)
+    summary = generate(task, CorpusOptions(str(tmp_path / "qgen")), tmp_path / "out", backend=backend, cache=None,
+                       progress=False, echo=None)
+    rows = read_table(tmp_path / "out", "queries").to_pylist()
+    assert summary.rows == 2 and summary.failed_slots == 0
+    assert {r["round_trip_overlap"] for r in rows} == {1.0} and rows[0]["round_trip_query"] == de_source
+    fails = read_table(tmp_path / "out", "failures").to_pylist()
+    assert [(f["kind"], f["reason"], f["query_id"]) for f in fails] == [
+        ("followup", "round trip keeps too few source words (below 0.5)", "de-p0s0/qgen0/xl-en")]
+    assert backend.generated == 2 + 2 + 2  # 2 translations + 2 back-translations + the retried pair
+    with pytest.raises(ConfigError, match="--round-trip MIN goes with --method translate"):
+        get_task("crosslingual", round_trip=0.5)
