@@ -38,10 +38,12 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--text-field", default=None, help="Record field holding the text (default: text/contents...).")
 @click.option("--chunk-tokens", default=256, show_default=True, help="Passages have at most this many tokens (paper: 256).")
 @click.option("--chunk-tokenizer", default=None, help="HF tokenizer for counting chunk tokens (default: words).")
-@click.option("--queries-per-doc", default=1, show_default=True)
+@click.option("--queries-per-doc", default=1, show_default=True,
+              help="queries: queries per passage; crosslingual --method direct: per passage and target language.")
 @click.option("--language", default="",
               help="crop: language code of the corpus (default: detected per passage); rows record the detected one.")
-@click.option("--target-languages", default="de,zh", show_default=True, help="crosslingual: languages to write queries in.")
+@click.option("--target-languages", default="de,zh", show_default=True, help="crosslingual: languages to write queries in (ISO codes or English names; a passage's own "
+                   "language is left out).")
 @click.option("--method", type=click.Choice(["direct", "translate"]), default="direct", show_default=True,
               help="crosslingual: direct (the LLM writes a query in each target language from the passage) or "
                    "translate (each query of --queries DIR is translated into each target language and paired "

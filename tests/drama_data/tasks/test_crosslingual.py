@@ -261,3 +261,18 @@ def test_round_trip_rejects_a_translation_whose_back_translation_drifts(tmp_path
     assert backend.generated == 2 + 2 + 2  # 2 translations + 2 back-translations + the retried pair
     with pytest.raises(ConfigError, match="--round-trip MIN goes with --method translate"):
         get_task("crosslingual", round_trip=0.5)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"task_name": "queries"}, "--corpus is required"),
+    ({"task_name": "crosslingual", "method": "translate", "queries": "q", "corpus": "c"}, "leave out --corpus"),
+    ({"task_name": "queries", "corpus": "c", "method": "translate"}, "go with --task crosslingual"),
+    ({"task_name": "crop", "corpus": "c", "per_language": 2}, "--per-language goes with"),
+])
+def test_cli_option_combinations_are_checked_before_anything_runs(tmp_path, kw, message):
+    from drama_data.api import run_generate
+
+    kw.setdefault("corpus", None)
+    with pytest.raises(ConfigError, match=message):
+        run_generate(output=str(tmp_path / "out"), echo=None, **kw)
+    assert not (tmp_path / "out").exists()
