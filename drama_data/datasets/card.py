@@ -35,8 +35,8 @@ def _counts(table: pa.Table, column: str) -> list[tuple[str, int]]:
 
 
 def language_pairs(main: pa.Table, failures: pa.Table | None) -> list[dict]:
-    """Per (method, passage language, query language): rows, failed parse attempts, pass rate (rows over rows
-    plus failed attempts) and the commonest rejection reasons. Empty when the rows carry no
+    """Per (method, passage language, query language): rows, failed attempts, slots left without a row, pass
+    rate (rows over rows plus failed attempts) and the commonest rejection reasons. Empty when the rows carry no
     ``passage_language`` (tasks that do not say)."""
     if "passage_language" not in main.column_names:
         return []
@@ -45,17 +45,20 @@ def language_pairs(main: pa.Table, failures: pa.Table | None) -> list[dict]:
     rows = Counter(keys)
     default_method = next((m for m in method if m), "")
     failed: Counter = Counter()
+    final: Counter = Counter()
     reasons: dict[tuple, Counter] = {}
     if failures is not None and failures.num_rows and "passage_language" in failures.column_names:
         for f in failures.to_pylist():
             key = (default_method, f.get("passage_language") or "", f.get("language") or "")
             failed[key] += 1
+            final[key] += bool(f.get("final"))
             reasons.setdefault(key, Counter())[f.get("reason") or ""] += 1
     out = []
     for key in sorted(set(rows) | set(failed), key=lambda k: tuple(x or "" for x in k)):
         n, bad = rows.get(key, 0), failed.get(key, 0)
         out.append({"method": key[0] or "", "passage_language": key[1] or "?", "language": key[2] or "?",
-                    "rows": n, "failed": bad, "pass_rate": n / (n + bad) if n + bad else 0.0,
+                    "rows": n, "failed": bad, "failed_slots": final.get(key, 0),
+                    "pass_rate": n / (n + bad) if n + bad else 0.0,
                     "reasons": reasons.get(key, Counter()).most_common(3)})
     return out
 
