@@ -13,6 +13,8 @@ rejection reasons. The outputs stay in ``--out`` (dataset folders with cards).
 
     python bench/xl_pass_rates.py [--data-root ../shared/data] [--passages 20] [--targets en,de,zh]
 
+(from a worktree whose code is not the installed one: ``PYTHONPATH=. python bench/xl_pass_rates.py``)
+
 Last line: ``xl_slot_pass_rate: queries X, direct Y, translate Z``.
 """
 from __future__ import annotations

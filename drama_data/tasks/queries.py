@@ -150,9 +150,13 @@ class QueriesTask(Task):
         return self._passage_languages[passage.id]
 
     def variables(self, passage: Passage, slot: str) -> dict:
-        """Adds ``passage_language`` (detected): the completion form shows German, Chinese and Japanese
-        passages examples in their language."""
-        return {**super().variables(passage, slot), "passage_language": self.passage_language(passage)}
+        """Adds ``passage_language`` (detected) when the prompt uses it: the completion form shows German,
+        Chinese and Japanese passages examples in their language. (Detection costs about 1-10 ms a passage,
+        which ``parse`` pays anyway; a ``--dry-run`` pays it only for prompts that use the variable.)"""
+        out = super().variables(passage, slot)
+        if self.prompt is not None and "passage_language" in self.prompt.source:
+            out["passage_language"] = self.passage_language(passage)
+        return out
 
     def pair_of(self, passage: Passage, slot: str) -> tuple[str, str]:
         """(passage language, wanted query language): the queries task wants the passage's language."""
