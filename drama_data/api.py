@@ -10,6 +10,7 @@ from typing import Any, Callable
 from drama_data.backends import build_backend
 from drama_data.backends.base import Sampling
 from drama_data.corpus import Fields
+from drama_data.errors import ConfigError
 from drama_data.generate.cache import open_cache
 from drama_data.generate.planning import plan_options
 from drama_data.generate.runner import CorpusOptions, RunSummary, generate
@@ -36,7 +37,7 @@ def _with_report(result, output: str, contamination: list[str], report: bool = T
 
 def run_generate(
     *,
-    corpus: str,
+    corpus: str | None,
     output: str,
     task_name: str = "queries",
     backend_name: str = "vllm",
@@ -48,6 +49,8 @@ def run_generate(
     o.setdefault("progress", not o.pop("no_progress", False))
     contamination = list(o.pop("contamination", None) or [])
     report = not o.pop("no_report", False)
+    if not corpus and not (task_name == "crosslingual" and o.get("method") == "translate"):
+        raise ConfigError("--corpus is required (except for --task crosslingual --method translate)")
     if task_name == "rerank":
         from drama_data.rerank.stage import run_rerank
 
@@ -64,11 +67,25 @@ def run_generate(
         task_opts["sampling"] = _sampling(PAPER_SAMPLING, o.get("temperature"), o.get("top_p"), o.get("max_tokens"))
         if o.get("max_attempts"):
             task_opts["max_attempts"] = o["max_attempts"]
+    if task_name in ("queries", "crosslingual"):
+        for key in ("per_language", "min_language_confidence", "min_script_share"):
+            if o.get(key) is not None:
+                task_opts[key] = o[key]
+    elif o.get("per_language") is not None:
+        raise ConfigError(f"--per-language goes with --task queries or crosslingual, not {task_name}")
+    method, queries = o.get("method") or "direct", o.get("queries")
     if task_name == "crosslingual":
         task_opts["target_languages"] = [x.strip() for x in o.get("target_languages", "de,zh").split(",") if x.strip()]
+        task_opts.update(method=method, queries=queries)
+        if o.get("round_trip") is not None:
+            task_opts["round_trip"] = o["round_trip"]
+        if method == "translate" and corpus:
+            raise ConfigError("--method translate reads its passages from --queries DIR: leave out --corpus")
+    elif method != "direct" or queries or o.get("round_trip") is not None:
+        raise ConfigError("--method, --queries and --round-trip go with --task crosslingual")
     task = get_task(task_name, **task_opts)
     corpus_opts = CorpusOptions(
-        source=corpus, split=o.get("split", "train"),
+        source=corpus or str(queries), split=o.get("split", "train"),
         fields=Fields(id=o.get("id_field"), title=o.get("title_field"), text=o.get("text_field")),
         max_tokens=o.get("chunk_tokens", 256), chunk_tokenizer=o.get("chunk_tokenizer"),
     )

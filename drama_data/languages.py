@@ -67,6 +67,11 @@ def _identifier(candidates):
     return _IDENTIFIERS[key]
 
 
+def known_languages() -> frozenset[str]:
+    """The ISO 639-1 codes py3langid can detect (97 languages)."""
+    return frozenset(_identifier(None).nb_classes)
+
+
 def detect_language(text: str, candidates=None) -> str:
     """ISO 639-1 code of ``text`` (py3langid), optionally restricted to ``candidates``."""
     return identify_language(text, candidates)[0]

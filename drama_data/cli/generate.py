@@ -29,7 +29,7 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
               help="vllm: in-process engine; openai: an OpenAI-compatible server; openai-batch: its Batch API "
                    "(half price at the large providers, answers within 24 h; a rerun resumes the same batches).")
 @click.option("--model", default=None, help="HF id, local folder or .gguf file; default: the embedded Gemma-3-270M.")
-@click.option("--corpus", required=True, help="BEIR folder, .jsonl[.gz]/.parquet file, HF dataset, or a folder/file of .txt/.md/.html/.pdf (for rerank: a mine output).")
+@click.option("--corpus", default=None, help="BEIR folder, .jsonl[.gz]/.parquet file, HF dataset, or a folder/file of .txt/.md/.html/.pdf (for rerank: a mine output). Required, except with --method translate.")
 @click.option("--output", required=True, type=click.Path(file_okay=False), help="Dataset folder to write.")
 @click.option("--limit", type=int, default=None, help="Use only the first N passages (queries for rerank).")
 @click.option("--split", default="train", show_default=True, help="Split of an HF dataset corpus.")
@@ -38,10 +38,32 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--text-field", default=None, help="Record field holding the text (default: text/contents...).")
 @click.option("--chunk-tokens", default=256, show_default=True, help="Passages have at most this many tokens (paper: 256).")
 @click.option("--chunk-tokenizer", default=None, help="HF tokenizer for counting chunk tokens (default: words).")
-@click.option("--queries-per-doc", default=1, show_default=True)
+@click.option("--queries-per-doc", default=1, show_default=True,
+              help="queries: queries per passage; crosslingual --method direct: per passage and target language.")
 @click.option("--language", default="",
               help="crop: language code of the corpus (default: detected per passage); rows record the detected one.")
-@click.option("--target-languages", default="de,zh", show_default=True, help="crosslingual: languages to write queries in.")
+@click.option("--target-languages", default="de,zh", show_default=True, help="crosslingual: languages to write queries in (ISO codes or English names; a passage's own "
+                   "language is left out).")
+@click.option("--method", type=click.Choice(["direct", "translate"]), default="direct", show_default=True,
+              help="crosslingual: direct (the LLM writes a query in each target language from the passage) or "
+                   "translate (each query of --queries DIR is translated into each target language and paired "
+                   "with its passage).")
+@click.option("--queries", type=click.Path(exists=True, file_okay=False), default=None,
+              help="crosslingual --method translate: an earlier --task queries output folder (its queries and "
+                   "passages; no --corpus).")
+@click.option("--round-trip", type=float, default=None, metavar="MIN",
+              help="crosslingual --method translate: translate each accepted translation back (one more request) "
+                   "and reject it when the back-translation keeps less than MIN (0-1) of the source query's "
+                   "content words.")
+@click.option("--per-language", type=int, default=None,
+              help="queries/crosslingual: at most N rows per (passage language, query language) pair; the run "
+                   "stops asking for a pair once N rows passed the checks (per shard).")
+@click.option("--min-language-confidence", type=float, default=None,
+              help="queries (non-English passages)/crosslingual: py3langid probability a query needs in its "
+                   "language (default 0.5).")
+@click.option("--min-script-share", type=float, default=None,
+              help="queries (non-English passages)/crosslingual: share of a query's words (CJK: characters) that "
+                   "must be in its language's script (default 0.6).")
 @click.option("--temperature", type=float, default=None, help="Default: the task's (queries 0.8, rerank 0).")
 @click.option("--top-p", type=float, default=None, help="Default: the task's (queries 0.9).")
 @click.option("--max-tokens", type=int, default=None, help="Max new tokens per completion (queries: 256).")
@@ -96,6 +118,8 @@ def command(**o):
 
     \b
     drama-data generate --task queries --backend vllm --corpus data/scifact --output out/qgen --limit 100
+    drama-data generate --task crosslingual --target-languages de,zh --corpus data/scifact --output out/xl
+    drama-data generate --task crosslingual --method translate --queries out/qgen --output out/xl-tr
     """
     from drama_data.api import run_generate
 

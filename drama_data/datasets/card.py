@@ -34,6 +34,35 @@ def _counts(table: pa.Table, column: str) -> list[tuple[str, int]]:
     return Counter(v or "(none)" for v in table.column(column).to_pylist()).most_common()
 
 
+def language_pairs(main: pa.Table, failures: pa.Table | None) -> list[dict]:
+    """Per (method, passage language, query language): rows, failed attempts, slots left without a row, pass
+    rate (rows over rows plus failed attempts) and the commonest rejection reasons. Empty when the rows carry no
+    ``passage_language`` (tasks that do not say)."""
+    if "passage_language" not in main.column_names:
+        return []
+    method = main.column("method").to_pylist() if "method" in main.column_names else [""] * main.num_rows
+    keys = list(zip(method, main.column("passage_language").to_pylist(), main.column("language").to_pylist()))
+    rows = Counter(keys)
+    default_method = next((m for m in method if m), "")
+    failed: Counter = Counter()
+    final: Counter = Counter()
+    reasons: dict[tuple, Counter] = {}
+    if failures is not None and failures.num_rows and "passage_language" in failures.column_names:
+        for f in failures.to_pylist():
+            key = (default_method, f.get("passage_language") or "", f.get("language") or "")
+            failed[key] += 1
+            final[key] += bool(f.get("final"))
+            reasons.setdefault(key, Counter())[f.get("reason") or ""] += 1
+    out = []
+    for key in sorted(set(rows) | set(failed), key=lambda k: tuple(x or "" for x in k)):
+        n, bad = rows.get(key, 0), failed.get(key, 0)
+        out.append({"method": key[0] or "", "passage_language": key[1] or "?", "language": key[2] or "?",
+                    "rows": n, "failed": bad, "failed_slots": final.get(key, 0),
+                    "pass_rate": n / (n + bad) if n + bad else 0.0,
+                    "reasons": reasons.get(key, Counter()).most_common(3)})
+    return out
+
+
 def render_dataset_card(provenance: dict, main: pa.Table, failures: pa.Table | None = None,
                         template: str = "dataset_card.md.j2") -> tuple[dict, str]:
     """Return ``(yaml_metadata, markdown_body)`` for a dataset folder."""
@@ -58,6 +87,7 @@ def render_dataset_card(provenance: dict, main: pa.Table, failures: pa.Table | N
         by_source=_counts(main, "source"), by_language=_counts(main, "language"),
         failures=_counts(failures, "reason") if failures is not None else [],
         n_failures=failures.num_rows if failures is not None else 0,
+        pairs=language_pairs(main, failures),
         provenance_json=json.dumps(provenance, indent=2, ensure_ascii=False, sort_keys=True, default=str),
         citation=PAPER_CITATION,
     )

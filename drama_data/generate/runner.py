@@ -42,7 +42,8 @@ PROVENANCE_COLUMNS: dict[str, pa.DataType] = {
 FAILURE_SCHEMA = pa.schema({
     "query_id": pa.string(), "passage_id": pa.string(), "attempt": pa.int32(), "kind": pa.string(),
     "reason": pa.string(), "raw_text": pa.string(), "finish_reason": pa.string(), "final": pa.bool_(),
-    "model": pa.string(), "prompt_sha256": pa.string(),
+    "model": pa.string(), "prompt_sha256": pa.string(), "language": pa.string(), "passage_language": pa.string(),
+    "detected_language": pa.string(), "language_confidence": pa.float32(),
 })
 
 
@@ -167,9 +168,15 @@ def generate(
     t0 = time.time()
     if not dry_run:
         output = check_output_folder(output, overwrite=overwrite)
-    passages, report = load_passages(corpus.source, fields=corpus.fields, split=corpus.split,
-                                     max_tokens=corpus.max_tokens, chunk_tokenizer=corpus.chunk_tokenizer,
-                                     on_empty=corpus.on_empty)
+    passages = task.own_passages()
+    if passages is None:
+        passages, report = load_passages(corpus.source, fields=corpus.fields, split=corpus.split,
+                                         max_tokens=corpus.max_tokens, chunk_tokenizer=corpus.chunk_tokenizer,
+                                         on_empty=corpus.on_empty)
+    else:
+        from drama_data.corpus import CorpusReport
+
+        report = CorpusReport(source=corpus.source, documents=len(passages))
     selected = select_passages(passages, limit=limit, num_shards=num_shards, shard_index=shard_index)
     summary = RunSummary(output=str(output), task=task.name, passages=len(selected),
                          skipped_documents=len(report.skipped), skipped=report.skipped)
@@ -190,6 +197,9 @@ def generate(
             from drama_data.generate.planning import make_plan
 
             pending = [(p, slot) for p in selected for slot in task.slots(p)]
+            if task.per_language:  # at most the quota per pair (an upper bound: failed slots are refilled)
+                seen: Counter = Counter()
+                pending = [ps for ps in pending if _take(seen, task.pair_of(*ps), task.per_language)]
             requests = [task.request(p, slot, 0) for p, slot in pending]
 
             def retry(i, attempt, c):  # the next attempt after a cached answer, as _run_llm_task decides
@@ -203,10 +213,14 @@ def generate(
                     return task.request(p, slot, attempt + 1)
 
             rate, tokens, source = task.plan_defaults(form)
-            return make_plan(task=task.name, backend=backend, form=form, passages=len(selected), requests=requests,
+            plan = make_plan(task=task.name, backend=backend, form=form, passages=len(selected), requests=requests,
                              cache=cache, prompt_sha256=prompt.sha256, max_tokens=task.sampling.max_tokens,
                              max_attempts=task.max_attempts, price=price, sample=plan_sample, retry=retry,
                              default_parse_rate=rate, default_completion_tokens=tokens, default_source=source)
+            if getattr(task, "round_trip", None) is not None:
+                plan.notes.append("--round-trip: each accepted translation costs one more request (a "
+                                  "back-translation), not counted above")
+            return plan
         if echo:
             echo(f"{len(selected)} passages; prompt {prompt.id} ({form} form); model {backend.model}")
         _run_llm_task(task, selected, backend, cache, rows, failures, summary, progress, budget or Budget())
@@ -221,7 +235,8 @@ def generate(
         for p in selected:
             for slot, result in task.direct(p):
                 if isinstance(result, ParseFailure):
-                    failures.append(_failure(slot, p.id, 0, "parse", result.reason, "", "", True, "", ""))
+                    failures.append(_failure(slot, p.id, 0, "parse", result.reason, "", "", True, "", "",
+                                             task.pair_of(p, slot), result))
                 else:
                     rows[slot] = _row(p, slot, task, result, {})
     ordered = [rows[s] for p in selected for s in task.slots(p) if s in rows]
@@ -250,14 +265,52 @@ def generate(
     return summary
 
 
+def _take(seen: Counter, key, limit: int) -> bool:
+    seen[key] += 1
+    return seen[key] <= limit
+
+
 def _run_llm_task(task, selected, backend, cache, rows, failures, summary, progress, budget: Budget) -> None:
-    pending = [(p, slot) for p in selected for slot in task.slots(p)]
+    """Every slot of ``selected``, each up to ``task.max_attempts``; with a quota (``task.per_language``) in
+    waves: each wave asks, per (passage language, query language) pair, for as many of the pair's next slots
+    as rows are still missing, and the next wave refills what failed, until every pair has its quota or no
+    slot left. Waves depend only on the answers (seeded), so a rerun replays them from the cache."""
+    slots = [(p, slot) for p in selected for slot in task.slots(p)]
+    quota = task.per_language
+    if not quota:
+        _run_slots(task, slots, backend, cache, rows, failures, summary, progress, budget)
+        summary.stopped = budget.stopped
+        return
+    queues: dict[tuple, list] = {}
+    for p, slot in slots:
+        queues.setdefault(task.pair_of(p, slot), []).append((p, slot))
+    passed: Counter = Counter()
+    wave_no = 0
+    while not budget.stopped:
+        wave = []
+        for pair, queue in queues.items():
+            need = quota - passed[pair]
+            wave += queue[:max(0, need)]
+            del queue[:max(0, need)]
+        if not wave:
+            break
+        _run_slots(task, wave, backend, cache, rows, failures, summary, progress, budget,
+                   label=f" (quota wave {wave_no})" if wave_no else "")
+        for p, slot in wave:
+            if slot in rows:
+                passed[task.pair_of(p, slot)] += 1
+        wave_no += 1
+    summary.stopped = budget.stopped
+
+
+def _run_slots(task, pending, backend, cache, rows, failures, summary, progress, budget: Budget,
+               label: str = "") -> None:
     prompt = task.prompt
     for attempt in range(task.max_attempts):
         if not pending:
             break
         requests = [task.request(p, slot, attempt) for p, slot in pending]
-        desc = f"{task.name}" + (f" (retry {attempt})" if attempt else "")
+        desc = f"{task.name}{label}" + (f" (retry {attempt})" if attempt else "")
         results, stats = budget.execute(requests, backend, cache, desc=desc, progress=progress)
         summary.stats.add(stats)
         if cache is not None and stats.generated:
@@ -266,6 +319,8 @@ def _run_llm_task(task, selected, backend, cache, rows, failures, summary, progr
                                     stats.start_seconds)
         usage = []
         retry = []
+        passed = []
+        last_attempt = attempt + 1 >= task.max_attempts
         for (p, slot), req in zip(pending, requests):
             c = results.get(req.id)
             if c is None:  # not sent: the budget ran out (summary.stopped says so)
@@ -273,14 +328,14 @@ def _run_llm_task(task, selected, backend, cache, rows, failures, summary, progr
             last = attempt + 1 >= task.max_attempts
             if not c.ok:
                 failures.append(_failure(slot, p.id, attempt, "backend", c.error or "error", c.text,
-                                         c.finish_reason, True, backend.model, prompt.sha256))
+                                         c.finish_reason, True, backend.model, prompt.sha256, task.pair_of(p, slot)))
                 continue
             try:
                 parsed = task.parse(p, slot, prompt.response_prefix + c.text, finish_reason=c.finish_reason)
             except ParseFailure as exc:
                 usage.append((req, c, 0))
                 failures.append(_failure(slot, p.id, attempt, "parse", exc.reason, c.text, c.finish_reason,
-                                         last, backend.model, prompt.sha256))
+                                         last, backend.model, prompt.sha256, task.pair_of(p, slot), exc))
                 if not last:
                     retry.append((p, slot))
                 continue
@@ -290,6 +345,10 @@ def _run_llm_task(task, selected, backend, cache, rows, failures, summary, progr
                     "seed": req.sampling.seed, "attempt": attempt, "finish_reason": c.finish_reason,
                     "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
             rows[slot] = _row(p, slot, task, parsed, prov)
+            passed.append((p, slot))
+        if passed:
+            retry += _run_followups(task, passed, attempt, last_attempt, backend, cache, rows, failures, summary,
+                                    progress, budget, desc)
         if cache is not None and usage:
             cache.record_usage((request_key(backend.name, backend.cache_model, r), backend.name, backend.cache_model,
                                 task.name, prompt.sha256, r.sampling.max_tokens, c.prompt_tokens, c.completion_tokens,
@@ -297,7 +356,40 @@ def _run_llm_task(task, selected, backend, cache, rows, failures, summary, progr
         pending = retry
         if budget.stopped:
             break
-    summary.stopped = budget.stopped
+
+
+def _run_followups(task, passed, attempt, last, backend, cache, rows, failures, summary, progress, budget,
+                   desc) -> list:
+    """Send the follow-up requests of this attempt's rows (:meth:`Task.followup`) and check their answers; a
+    rejected row is removed and recorded as a failure (kind ``followup``). Returns the slots to retry."""
+    prompt = task.prompt
+    todo = [(p, slot, task.followup(p, slot, rows[slot], attempt)) for p, slot in passed]
+    todo = [(p, slot, r) for p, slot, r in todo if r is not None]
+    if not todo:
+        return []
+    results, stats = budget.execute([r for _, _, r in todo], backend, cache, desc=f"{desc} (follow-up)",
+                                    progress=progress)
+    summary.stats.add(stats)
+    retry = []
+    for p, slot, req in todo:
+        c = results.get(req.id)
+        if c is None:  # not sent (budget): the row stays unchecked, so it is not written; a rerun finishes it
+            rows.pop(slot)
+            continue
+        if not c.ok:
+            rows.pop(slot)
+            failures.append(_failure(slot, p.id, attempt, "backend", c.error or "error", c.text, c.finish_reason,
+                                     True, backend.model, prompt.sha256, task.pair_of(p, slot)))
+            continue
+        try:
+            rows[slot].update(task.check_followup(p, slot, rows[slot], prompt.response_prefix + c.text))
+        except ParseFailure as exc:
+            rows.pop(slot)
+            failures.append(_failure(slot, p.id, attempt, "followup", exc.reason, c.text, c.finish_reason, last,
+                                     backend.model, prompt.sha256, task.pair_of(p, slot), exc))
+            if not last:
+                retry.append((p, slot))
+    return retry
 
 
 def _row(p: Passage, slot: str, task: Task, parsed: dict, prov: dict) -> dict:
@@ -308,6 +400,12 @@ def _row(p: Passage, slot: str, task: Task, parsed: dict, prov: dict) -> dict:
     return row
 
 
-def _failure(slot, pid, attempt, kind, reason, raw, finish, final, model, sha) -> dict:
+def _failure(slot, pid, attempt, kind, reason, raw, finish, final, model, sha, pair=("", ""),
+             exc: ParseFailure | None = None) -> dict:
+    """A failure row; ``pair``: the (passage, query) languages the slot asked for; ``exc``: what the language
+    check detected in the rejected text, when it ran."""
     return {"query_id": slot, "passage_id": pid, "attempt": attempt, "kind": kind, "reason": reason,
-            "raw_text": raw, "finish_reason": finish, "final": final, "model": model, "prompt_sha256": sha}
+            "raw_text": raw, "finish_reason": finish, "final": final, "model": model, "prompt_sha256": sha,
+            "passage_language": pair[0], "language": pair[1],
+            "detected_language": getattr(exc, "detected_language", "") or "",
+            "language_confidence": getattr(exc, "language_confidence", None)}

@@ -19,11 +19,17 @@ from drama_data.generate.prompting import PromptTemplate, load_prompt
 
 
 class ParseFailure(Exception):
-    """A completion that could not be read into a row; ``reason`` is short and stable (it is counted)."""
+    """A completion that could not be read into a row; ``reason`` is short and stable (it is counted).
 
-    def __init__(self, reason: str):
+    ``detected_language``/``language_confidence``: what the language check found in the rejected text, when it
+    ran (recorded with the failure).
+    """
+
+    def __init__(self, reason: str, detected_language: str = "", language_confidence: float | None = None):
         super().__init__(reason)
         self.reason = reason
+        self.detected_language = detected_language
+        self.language_confidence = language_confidence
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
@@ -107,6 +113,29 @@ class Task(abc.ABC):
         request cache has no history for the model and task (``None``: no default; the plan then counts no
         retries and takes ``max_tokens`` as the upper bound of an answer)."""
         return None, None, ""
+
+    #: rows wanted per (passage language, query language) pair; ``None``: no quota (see :meth:`pair_of`)
+    per_language: int | None = None
+
+    def pair_of(self, passage: Passage, slot: str) -> tuple[str, str]:
+        """``(passage language, query language)`` the slot asks for (``("", "")``: the task does not say). The
+        runner counts quotas (``per_language``) and reports pass rates per pair with it."""
+        return "", ""
+
+    def followup(self, passage: Passage, slot: str, row: dict, attempt: int) -> Request | None:
+        """A second request that checks a parsed row (the translate method's round trip), or ``None``. The
+        runner sends the follow-ups of an attempt together and hands each answer to :meth:`check_followup`."""
+        return None
+
+    def check_followup(self, passage: Passage, slot: str, row: dict, text: str) -> dict:
+        """Extra columns for ``row`` from the follow-up's answer (response prefix restored); raises
+        :class:`ParseFailure` to reject the row (the slot is then retried like any failed attempt)."""
+        return {}
+
+    def own_passages(self) -> list[Passage] | None:
+        """Passages the task brings itself (the translate method: those of its ``--queries`` folder), used
+        instead of the corpus; ``None``: read the corpus."""
+        return None
 
     def direct(self, passage: Passage) -> list[tuple[str, dict | ParseFailure]]:
         """For tasks with ``uses_llm = False``: rows for ``passage`` without any request."""

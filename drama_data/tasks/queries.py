@@ -20,7 +20,11 @@ Each row records what is true rather than what the model says:
   recopied ("Given a factual travel question, ..." on biomedical abstracts).
 
 A completion is a recorded failure (and retried with a new seed) when it has no query, or its query copies
-a few-shot example of the prompt, was cut off, or is generic (:mod:`drama_data.tasks.query_checks`).
+a few-shot example of the prompt, was cut off, or is generic (:mod:`drama_data.tasks.query_checks`). On a
+passage that is not in English, the query must also be in the passage's language and script and must not
+copy a long span of the passage (:func:`~drama_data.tasks.query_checks.check_language`,
+:func:`~drama_data.tasks.query_checks.check_not_echo`; issue 12: German, Chinese, Japanese passages get
+queries in their language). English passages keep the checks above only (their measured parse rate).
 """
 from __future__ import annotations
 
@@ -33,7 +37,9 @@ from drama_data.backends.base import Sampling
 from drama_data.chunking import Passage
 from drama_data.languages import LanguageDetector, normalize_language
 from drama_data.tasks.base import ParseFailure, Task
-from drama_data.tasks.query_checks import check_not_an_example, check_not_generic, check_not_truncated
+from drama_data.tasks.query_checks import (MIN_LANGUAGE_CONFIDENCE, MIN_SCRIPT_SHARE, check_language,
+                                           check_not_an_example, check_not_echo, check_not_generic,
+                                           check_not_truncated)
 
 PAPER_SAMPLING = Sampling(temperature=0.8, top_p=0.9, max_tokens=256)
 _FIELD_RE = re.compile(r"^[ \t]*\**[ \t]*(task|query|language)[ \t]*\**[ \t]*[:：][ \t]*\**[ \t]*(.*?)[ \t]*$",
@@ -111,11 +117,18 @@ class QueriesTask(Task):
     columns = {"task_description": pa.string(), "claimed_language": pa.string(),
                "language_confidence": pa.float32(), "passage_language": pa.string()}
 
-    def __init__(self, *, queries_per_doc: int = 1, sampling: Sampling | None = None, max_attempts: int = 2, **kw):
+    def __init__(self, *, queries_per_doc: int = 1, sampling: Sampling | None = None, max_attempts: int = 2,
+                 min_language_confidence: float = MIN_LANGUAGE_CONFIDENCE, min_script_share: float = MIN_SCRIPT_SHARE,
+                 per_language: int | None = None, **kw):
         super().__init__(sampling=sampling or PAPER_SAMPLING, max_attempts=max_attempts, **kw)
         if queries_per_doc < 1:
             raise ValueError("queries_per_doc must be at least 1")
+        if per_language is not None and per_language < 1:
+            raise ValueError("per_language must be at least 1")
         self.queries_per_doc = queries_per_doc
+        self.min_language_confidence = min_language_confidence
+        self.min_script_share = min_script_share
+        self.per_language = per_language
         self.detector = LanguageDetector()
         self._passage_languages: dict[str, str] = {}
 
@@ -136,6 +149,20 @@ class QueriesTask(Task):
             self._passage_languages[passage.id] = self.detector.passage(passage.text)
         return self._passage_languages[passage.id]
 
+    def variables(self, passage: Passage, slot: str) -> dict:
+        """Adds ``passage_language`` (detected) when the prompt uses it: the completion form shows German,
+        Chinese and Japanese passages examples in their language. (Detection costs about 1-10 ms a passage,
+        which ``parse`` pays anyway; a ``--dry-run`` pays it only for prompts that use the variable.)"""
+        out = super().variables(passage, slot)
+        if self.prompt is not None and "passage_language" in self.prompt.source:
+            out["passage_language"] = self.passage_language(passage)
+        return out
+
+    def pair_of(self, passage: Passage, slot: str) -> tuple[str, str]:
+        """(passage language, wanted query language): the queries task wants the passage's language."""
+        language = self.passage_language(passage)
+        return language, language
+
     def parse(self, passage: Passage, slot: str, text: str, finish_reason: str | None = None) -> dict:
         answer = read_answer(text)
         query = answer.query
@@ -145,9 +172,18 @@ class QueriesTask(Task):
         check_not_an_example(query, self.example_queries(passage, slot), passage_text, language)
         check_not_truncated(query, finish_reason, answer.query_was_last)
         check_not_generic(query, passage_text, language, passage_language)
+        if passage_language and passage_language != "en":
+            check_language(query, passage_language, language, confidence,
+                           min_confidence=self.min_language_confidence, min_script_share=self.min_script_share)
+            try:
+                check_not_echo(query, passage_text)
+            except ParseFailure as exc:
+                raise ParseFailure(exc.reason, language, confidence) from None
         return {"query": query, "task_description": answer.task, "language": language,
                 "language_confidence": confidence, "claimed_language": normalize_language(answer.language),
                 "passage_language": passage_language}
 
     def info(self) -> dict:
-        return {**super().info(), "queries_per_doc": self.queries_per_doc}
+        return {**super().info(), "queries_per_doc": self.queries_per_doc,
+                "min_language_confidence": self.min_language_confidence, "min_script_share": self.min_script_share,
+                "per_language": self.per_language}

@@ -12,7 +12,7 @@ import pytest
 from conftest import SMALL_DOCS, write_jsonl
 from drama_data.datasets.folder import read_table
 from drama_data.generate.runner import FAILURE_SCHEMA
-from fake_backend import passage_word
+from fake_backend import fake_query
 from fake_openai_server import FakeOpenAIServer
 
 SECRET = "sk-test-" + "q" * 32
@@ -20,7 +20,7 @@ SECRET = "sk-test-" + "q" * 32
 
 def answer(prompt: str) -> str:
     h = hashlib.sha256(prompt.encode()).hexdigest()[:10]
-    return f"Task: find facts\nQuery: what about {h} {passage_word(prompt)}\nLanguage: English"
+    return f"Task: find facts\nQuery: {fake_query(prompt, h)}\nLanguage: English"
 
 
 def cli(args, env, **kw):

@@ -72,3 +72,86 @@ def test_truncated_queries_are_rejected(query, finish, last, reason):
 ])
 def test_complete_queries_are_kept(query, finish, last):
     check_not_truncated(query, finish, last)
+
+
+# -- language and echo checks (issue 12) on real XQuAD-R sentences (drama_data/samples/xquad-r-*-sample) -------
+import json as _json
+from pathlib import Path as _Path
+
+from drama_data.languages import CODES, identify_language
+from drama_data.tasks.query_checks import REASON_ECHO, check_language, check_not_echo, echo_span, mixed_language
+
+_SAMPLES = _Path(__file__).resolve().parents[3] / "drama_data" / "samples"
+
+
+def _sample(lang):
+    path = _SAMPLES / f"xquad-r-{lang}-sample" / "corpus.jsonl"
+    return [_json.loads(line)["text"] for line in path.open(encoding="utf-8")]
+
+
+def _check(query, language):
+    code, p = identify_language(query, sorted(CODES))
+    check_language(query, language, code, p, mixed_candidates={"en"})
+
+
+@pytest.mark.parametrize("lang", ["de", "zh"])
+def test_real_sentences_pass_the_language_check_of_their_language(lang):
+    passed = 0
+    for text in _sample(lang):
+        try:
+            _check(text, lang)
+            passed += 1
+        except ParseFailure:
+            pass
+    assert passed >= len(_sample(lang)) - 1
+
+
+@pytest.mark.parametrize("query, language, reason", [
+    ("Zhongguo de changcheng shi shenme shihou jian de", "zh", "query not in the script of 'zh' (mostly Latin)"),
+    ("How many sacks did the Panthers defense record?", "zh", "query not in the script of 'zh' (mostly Latin)"),
+    ("黑豹队的防守丢了多少分", "de", "query not in the script of 'de' (mostly Han)"),
+    ("how many points did the Panthers defense give up", "de", "query is in 'en', not 'de'"),
+    ("Wie viele Sacks hatte Kawann Short in the 2015 season", "de", "query 'de' is half in 'en'"),
+    ("What is the Verteidigung der Panthers", "de", "query 'de' is half in 'en'"),
+    ("東京タワーの高さはどのくらいですか", "zh", "query not in the script of 'zh' (mostly Kana)"),
+    ("Mount Everest est la plus haute montagne du monde", "de", "query is in 'fr', not 'de'"),
+])
+def test_wrong_language_wrong_script_and_mixed_queries_fail(query, language, reason):
+    with pytest.raises(ParseFailure) as err:
+        _check(query, language)
+    assert err.value.reason == reason and err.value.detected_language
+
+
+@pytest.mark.parametrize("query, language", [
+    ("Wie viele Sacks erzielte Kawann Short in der Saison?", "de"),
+    ("Wer war der Head Coach der Denver Broncos beim Super Bowl 50?", "de"),
+    ("Kawann Short在2015赛季有多少次擒杀", "zh"),
+    ("NFL的哪个球队防守最好", "zh"),
+    ("東京タワーの高さはどのくらいですか", "ja"),
+])
+def test_right_language_with_names_in_latin_letters_passes(query, language):
+    _check(query, language)
+
+
+def test_uncertain_detection_fails_with_the_threshold():
+    with pytest.raises(ParseFailure, match="uncertain"):
+        check_language("Kawann Short Sacks", "de", "de", 0.41)
+    check_language("Kawann Short Sacks", "de", "de", 0.41, min_confidence=0.4)
+
+
+def test_mixed_language_needs_six_words_and_clear_halves():
+    assert mixed_language("Wie hoch ist der Mount Everest?", "de", {"en"}) == ""
+    assert mixed_language("Welche Rolle spielt die Verteidigung of the Carolina Panthers in the NFL", "de", {"en"}) == "en"
+
+
+def test_echo_check_on_real_sentences():
+    de, zh = _sample("de"), _sample("zh")
+    with pytest.raises(ParseFailure, match=REASON_ECHO):  # a passage sentence handed back as the query
+        check_not_echo(de[1], " ".join(de[:3]))
+    with pytest.raises(ParseFailure, match=REASON_ECHO):
+        check_not_echo(zh[0][:30], " ".join(zh[:3]))
+    check_not_echo("Wie viele Sacks erzielte Kawann Short?", " ".join(de[:3]))  # shares a name only
+    check_not_echo("卡万·肖特有多少次擒杀", " ".join(zh[:3]))
+    weight, share = echo_span("does aspirin therapy lower the risk of heart attack",
+                              "Low-dose aspirin therapy lowers the risk of heart attack in patients.")
+    assert weight == 5 and share == pytest.approx(5 / 9)
