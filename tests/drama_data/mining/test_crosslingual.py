@@ -46,3 +46,17 @@ def test_dense_retriever_mines_cross_lingual_rows_with_the_query(tmp_path, queri
                   work_dir=tmp_path / "work", progress=False)
     assert report.mined_with == {"query": 3} and "mined with their own query" in report.cross_lingual_line
     assert set(read_table(tmp_path / "dense", "candidates").column("mined_with").to_pylist()) == {"query"}
+
+
+def test_cli_error_is_one_line_and_says_what_to_do(tmp_path, queries):
+    from click.testing import CliRunner
+
+    from drama_data.cli import main
+
+    args = ["mine", "--queries", str(queries), "--corpus", str(ZH), "--output", str(tmp_path / "o"), "-k", "5",
+            "--language", "zh", "--work-dir", str(tmp_path / "w"), "--no-progress"]
+    res = CliRunner().invoke(main, args + ["--cross-lingual", "query"])
+    assert res.exit_code == 2 and res.output.count("\n") == 1 and "use --retriever dense --model M" in res.output
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "cross-lingual    2 of 3 rows: 1 with their source query, 1 with their passage text" in res.output
