@@ -17,7 +17,9 @@ Ways (recorded per row in the candidates' ``mined_with`` column):
   next to it in the ranking are in the passage's language and on its topic. Labelling then uses the source
   passage as the only positive and far ranks (the ``crosslingual`` rule: 30-50) as negatives, because near
   ranks of a "more like this" search are likely to answer the query too. We search with the whole passage rather
-  than its title: titles are often missing (XQuAD-R has none) or shared by every chunk of a document.
+  than its title: titles are often missing (XQuAD-R has none) or shared by every chunk of a document. The text
+  is cut after :data:`MAX_PASSAGE_QUERY_UNITS` words (a CJK character counts as one): Lucene (pyserini) refuses
+  a query of more than 1,024 terms, and a 3,000-character Chinese passage as one query returned nothing.
 
 Modes (``cross_lingual``): ``auto`` (default): a retriever that crosses languages (dense) uses ``query``; a
 lexical one (bm25s, rank-bm25, pyserini, and hybrid, whose BM25 half cannot) uses ``source_query`` where
@@ -28,6 +30,7 @@ mined that way (a lexical retriever with ``query``, a row without a usable sourc
 from __future__ import annotations
 
 import collections
+import re
 from typing import Callable, Mapping, Sequence
 
 from drama_data.errors import ConfigError
@@ -36,6 +39,18 @@ from drama_data.languages import LanguageDetector, normalize_language
 MODES = ("auto", "query", "source-query", "passage")
 WAYS = ("query", "source_query", "passage")
 CROSSLINGUAL_SOURCE = "crosslingual"
+#: at most this many words (CJK characters count one each) of a passage searched as a query: under Lucene's
+#: 1,024-clause limit even with one bigram per CJK character, and enough for the passage to find itself first
+MAX_PASSAGE_QUERY_UNITS = 300
+_UNIT_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]|[^\s\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
+
+
+def passage_query(text: str, max_units: int = MAX_PASSAGE_QUERY_UNITS) -> str:
+    """``text`` cut after ``max_units`` words (each CJK character one unit): a passage searched as a query."""
+    for n, m in enumerate(_UNIT_RE.finditer(text), start=1):
+        if n == max_units:
+            return text[:m.end()]
+    return text
 
 
 def is_cross_lingual(row, passage_language: str) -> bool:
@@ -98,7 +113,7 @@ def plan(rows: Sequence, passage_text: Callable[[str], str], *, mode: str = "aut
             way = "passage"
         row.mined_with = way
         row.search_text = {"query": row.query, "source_query": row.source_query,
-                           "passage": passage_text(row.source_passage_id)}[way]
+                           "passage": passage_query(passage_text(row.source_passage_id))}[way]
         counts[way] += 1
     return dict(counts), n_cross
 

@@ -60,3 +60,13 @@ def test_cli_error_is_one_line_and_says_what_to_do(tmp_path, queries):
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "cross-lingual    2 of 3 rows: 1 with their source query, 1 with their passage text" in res.output
+
+
+def test_a_passage_searched_as_a_query_is_cut_under_lucenes_clause_limit():
+    from drama_data.mining.crosslingual import MAX_PASSAGE_QUERY_UNITS, passage_query
+
+    zh = "黑豹队的防守" * 200
+    assert len(passage_query(zh)) == MAX_PASSAGE_QUERY_UNITS and zh.startswith(passage_query(zh))
+    en = " ".join(f"w{i}" for i in range(1000))
+    assert passage_query(en).split() == en.split()[:MAX_PASSAGE_QUERY_UNITS]
+    assert passage_query("kurz und gut") == "kurz und gut"
