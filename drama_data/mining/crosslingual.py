@@ -42,7 +42,8 @@ CROSSLINGUAL_SOURCE = "crosslingual"
 #: at most this many words (CJK characters count one each) of a passage searched as a query: under Lucene's
 #: 1,024-clause limit even with one bigram per CJK character, and enough for the passage to find itself first
 MAX_PASSAGE_QUERY_UNITS = 300
-_UNIT_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]|[^\s\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"  # kana, Han, Hangul
+_UNIT_RE = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
 
 
 def passage_query(text: str, max_units: int = MAX_PASSAGE_QUERY_UNITS) -> str:
@@ -63,8 +64,8 @@ def is_cross_lingual(row, passage_language: str) -> bool:
 def plan(rows: Sequence, passage_text: Callable[[str], str], *, mode: str = "auto", crosses_languages: bool = False,
          retriever: str = "bm25s", queries: str = "QUERIES") -> tuple[dict[str, int], int]:
     """Set ``row.search_text`` and ``row.mined_with`` on every row (see the module docstring); return the
-    count of rows per way and the number of cross-lingual rows. ``passage_text(passage_id)`` gives the indexed text of a passage. Raises ``ConfigError``
-    naming the first row that cannot be mined as ``mode`` asks."""
+    count of rows per way and the number of cross-lingual rows. ``passage_text(passage_id)`` gives the indexed
+    text of a passage. Raises ``ConfigError`` naming the first row that cannot be mined as ``mode`` asks."""
     if mode not in MODES:
         raise ConfigError(f"--cross-lingual {mode!r}: use one of {', '.join(MODES)}")
     detector = LanguageDetector()

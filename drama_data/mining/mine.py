@@ -2,7 +2,8 @@
 
 Input: a queries dataset written by ``drama-data generate`` (config ``queries``; columns ``query_id``,
 ``query``, ``passage_id`` (the passage the query was made from; optional column, may be empty), ``source``,
-``language``) and the corpus it was generated from, chunked with the *same* options as ``generate``
+``language``; optional ``passage_language``, ``source_query``, ``source_language``, written by
+``--task crosslingual``) and the corpus it was generated from, chunked with the *same* options as ``generate``
 (``max_tokens``, ``chunk_tokenizer``, ``fields``, ``split``) so that passage ids line up: options not given
 are read from the queries' ``provenance.json`` where ``generate`` recorded them (the corpus path too). Every non-empty
 ``passage_id`` must exist in the chunked corpus; otherwise nothing is mined and the error names the query
@@ -24,6 +25,11 @@ Output folder (``datasets.load_dataset(folder)`` gives ``candidates``):
   empty split).
 - ``README.md`` card and ``provenance.json``: retriever settings, corpus and chunking, k, counts, the rate
   at which the source passage was retrieved, timings, date.
+
+Cross-lingual rows (``--task crosslingual``, query language not the passage's) are searched with the query
+only by a retriever that crosses languages (dense); under a lexical one with their source query (translations)
+or their passage's own text (direct queries), or the run stops with a one-line error
+(``cross_lingual``; :mod:`drama_data.mining.crosslingual`). ``mined_with`` records the way per row.
 
 Resumable: the index is cached under ``<work_dir>/index/<retriever>-<key>`` where the key hashes the
 retriever settings and the chunked corpus content (a ``COMPLETE`` marker is written last; an incomplete
@@ -381,8 +387,8 @@ def mine(
         report.index_reused = _prepare_index(retriever, passages, index_dir)
         t_index = time.perf_counter()
         line = retriever.describe()
-        run_key = _digest(index_key, k, chunk_size, [(r.query_id, r.query, r.source_passage_id, r.mined_with, r.search_text)
-                                                        for r in rows])[:16]
+        run_key = _digest(index_key, k, chunk_size, [(r.query_id, r.query, r.source_passage_id, r.mined_with,
+                                                      r.search_text) for r in rows])[:16]
         run_dir = work / "runs" / run_key
         run_dir.mkdir(parents=True, exist_ok=True)
         n_chunks = -(-len(rows) // chunk_size)
@@ -449,6 +455,10 @@ def mine(
     return report
 
 
+def _ways(counts: dict) -> str:
+    return " / ".join(str(counts.get(w, 0)) for w in ("query", "source_query", "passage"))
+
+
 def _pct(a: int, b: int) -> str:
     return f"{100.0 * a / b:.1f}%" if b else "n/a"
 
@@ -503,7 +513,7 @@ Retriever settings:
 | queries with a source passage | {report.with_source} |
 | source passage retrieved in the top k | {report.source_retrieved} ({_pct(report.source_retrieved, report.with_source)}) |
 | source passage at rank 1 | {report.source_rank_1} ({_pct(report.source_rank_1, report.with_source)}) |
-| rows mined with their query / source query / passage text | {report.mined_with.get('query', 0)} / {report.mined_with.get('source_query', 0)} / {report.mined_with.get('passage', 0)} |
+| rows mined with their query / source query / passage text | {_ways(report.mined_with)} |
 
 Cross-lingual rows (query language not the passage's, from `generate --task crosslingual`): {report.cross_lingual_line}.
 The `mined_with` column says per row what was searched: `query` (the query itself), `source_query` (a translated
