@@ -23,7 +23,10 @@ own document on SciFact, and all-MiniLM-L6-v2 trained on such rows got worse (0.
   falls back to its miner rule when ``filters.rerank_fallback`` is true (default), instead of being dropped:
   a small model's rankings are not trusted blindly.
 - ``crosslingual``: the source passage is the only positive (lexical miners cannot rank across languages),
-  ranks 30-50 negatives.
+  ranks 30-50 negatives. Under a lexical retriever ``mine`` ranked such a row with its source query (translated
+  rows) or its passage's own text (direct rows) instead of the query (``mined_with``,
+  :mod:`drama_data.mining.crosslingual`), so the negatives are in the passage's language; far ranks, because
+  the near ranks of those searches are likely to answer the query too.
 
 Every training row carries the ``rule`` that produced it; the card lists the rules and what each removed.
 False-negative guard: a negative whose retriever score is >= ``ref - margin * |ref|`` (``mode: relative``;

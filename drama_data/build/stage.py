@@ -22,7 +22,9 @@ Output folder (``datasets.load_dataset(folder)`` gives ``train``):
   is the miner's score of that passage for the query, null when it was not a candidate: the teacher score
   ``drama-models train --distill-weight`` distils) and
   provenance columns ``rule, group, input, source_passage_id, retriever, agreement`` (float, null unless
-  reranked). Rows are shuffled with the seed when mixing (``mix.shuffle``). No row has an empty
+  reranked), ``rerank_fallback``, ``mined_with`` (what ``mine`` searched for the row: ``query``; for a
+  cross-lingual row under a lexical retriever ``source_query`` or ``passage``, see
+  :mod:`drama_data.mining.crosslingual`; ``query`` for candidates mined before the column existed). Rows are shuffled with the seed when mixing (``mix.shuffle``). No row has an empty
   ``positive_passages`` or a positive among its negatives (checked before writing).
 - ``removed``: ``query_id, query, source, language, input, group, rule, reason, detail`` (left out when
   nothing was removed: ``datasets`` 5.2 cannot load a split with no rows). When *every* query is removed,
@@ -65,15 +67,20 @@ TRAIN_SCHEMA = pa.schema([
     ("positive_passages", pa.list_(PASSAGE)), ("negative_passages", pa.list_(PASSAGE)),
     ("source", pa.string()), ("language", pa.string()), ("rule", pa.string()), ("group", pa.string()),
     ("input", pa.string()), ("source_passage_id", pa.string()), ("retriever", pa.string()),
-    ("agreement", pa.float32()), ("rerank_fallback", pa.string()),
+    ("agreement", pa.float32()), ("rerank_fallback", pa.string()), ("mined_with", pa.string()),
 ])
 REMOVED_SCHEMA = pa.schema([
     ("query_id", pa.string()), ("query", pa.string()), ("source", pa.string()), ("language", pa.string()),
     ("input", pa.string()), ("group", pa.string()), ("rule", pa.string()), ("reason", pa.string()),
-    ("detail", pa.string()),
+    ("detail", pa.string()), ("mined_with", pa.string()),
 ])
 REASONS = ("not_mined", "not_reranked", "too_short", "too_long", "copy_rate", "low_agreement", "roundtrip",
            "no_positive", "too_few_negatives", "contaminated", "duplicate", "near_duplicate", "mixing")
+#: what each ``mined_with`` value of the candidates means (mine: :mod:`drama_data.mining.crosslingual`)
+WAY_WORDS = {"query": "the row's own query",
+             "source_query": "cross-lingual translations labelled by their source query's ranking (passage's language)",
+             "passage": "cross-lingual direct queries labelled by their passage's own ranking (source passage "
+                        "positive, negatives in its language)"}
 CANDIDATE_COLUMNS = ("query_id", "query", "source", "language", "source_passage_id", "candidates")
 
 
@@ -134,6 +141,12 @@ class BuildReport:
         for key in ("source", "language"):
             if self.counts.get(key):
                 lines.append(f"  by {key:<13} " + ", ".join(f"{k} {v}" for k, v in self.counts[key].items()))
+        ways = self.counts.get("mined_with") or {}
+        if ways:
+            lines.append("  mined with       " + ", ".join(f"{k} {v}" for k, v in ways.items()))
+            for way in ("source_query", "passage"):
+                if ways.get(way):
+                    lines.append(f"                     {way}: {WAY_WORDS[way]}")
         lines += [f"  output           {self.output}",
                   f"  load it with     datasets.load_dataset({self.output!r}, 'train')",
                   f"  train on it      drama-models train --dataset {self.output} ..."]
@@ -150,7 +163,9 @@ def _load_input(i: int, spec: InputSpec) -> LoadedInput:
     if missing:
         raise InputError(f"{where}: {folder} config 'candidates' lacks column(s) {', '.join(missing)}; "
                          "expected the output of `drama-data mine`")
-    table = table.select([c for c in (*CANDIDATE_COLUMNS, "retriever") if c in table.column_names])
+    table = table.select([c for c in (*CANDIDATE_COLUMNS, "retriever", "mined_with") if c in table.column_names])
+    if "mined_with" not in table.column_names:  # mined before mine recorded it: every row searched its query
+        table = table.append_column("mined_with", pa.array(["query"] * table.num_rows, pa.string()))
     ptable = read_table(folder, "passages")
     for c in ("id", "title", "text"):
         if c not in ptable.column_names:
@@ -248,7 +263,7 @@ def check_inputs(cfg: BuildConfig, inputs: list[LoadedInput]) -> None:
 def _removed(row: dict, inp: LoadedInput, rule: str, reason: str, detail: str) -> dict:
     return {"query_id": row["query_id"], "query": row.get("query") or "", "source": row.get("source") or "",
             "language": row.get("language") or "", "input": inp.spec.name, "group": inp.spec.group,
-            "rule": rule or "", "reason": reason, "detail": detail}
+            "rule": rule or "", "reason": reason, "detail": detail, "mined_with": row.get("mined_with") or ""}
 
 
 def _passage_structs(ids: list[str], inp: LoadedInput, qid: str, scores: dict[str, float]) -> list[dict]:
@@ -419,7 +434,7 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
             "negative_passages": _passage_structs(neg, inp, row["query_id"], k["scores"]), "source": row["source"] or "",
             "language": row["language"] or "", "rule": k["rule"], "group": inp.spec.group, "input": inp.spec.name,
             "source_passage_id": row["source_passage_id"] or "", "retriever": row.get("retriever") or "",
-            "agreement": k["agreement"], "rerank_fallback": k["fallback"],
+            "agreement": k["agreement"], "rerank_fallback": k["fallback"], "mined_with": row.get("mined_with") or "query",
         })
     train = pa.Table.from_pylist(train_rows, schema=TRAIN_SCHEMA)
     removed_t = pa.Table.from_pylist(removed, schema=REMOVED_SCHEMA)
@@ -435,7 +450,7 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
                         "queries": i.spec.queries, "group": i.spec.group, "rows": i.n_rows, "k": i.k,
                         "rerank_k": i.rerank_k, "retriever": i.retriever} for i in inputs],
             "rows": train.num_rows, "removed": report.removed, "counts": report.counts, "labels": stats,
-            "miner": cfg.miner, "rerank_fallback": dict(fallbacks)}
+            "miner": cfg.miner, "rerank_fallback": dict(fallbacks), "rule_ways": _rule_ways(train_rows)}
     # datasets 5.2 cannot load a split with no rows, so an empty config is left out (and the card says so)
     tables = {name: t for name, t in (("train", train), ("removed", removed_t)) if t.num_rows}
     write_dataset(output, tables, default="train" if train.num_rows else "removed",
@@ -451,7 +466,14 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
 
 def _counts(rows: list[dict]) -> dict[str, dict[str, int]]:
     return {key: dict(sorted(collections.Counter(r[key] or "(none)" for r in rows).items()))
-            for key in ("source", "language", "rule", "group")}
+            for key in ("source", "language", "rule", "group", "mined_with")}
+
+
+def _rule_ways(rows: list[dict]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for (rule, way), n in sorted(collections.Counter((r["rule"], r["mined_with"]) for r in rows).items()):
+        out.setdefault(rule, {})[way] = n
+    return out
 
 
 def _label_stats(rows: list[dict], fn_dropped: collections.Counter) -> dict[str, dict]:
@@ -463,6 +485,20 @@ def _label_stats(rows: list[dict], fn_dropped: collections.Counter) -> dict[str,
                      "mean_negatives": round(sum(len(r["negative_passages"]) for r in rs) / len(rs), 3),
                      "negatives_dropped_as_false_negatives": fn_dropped.get(rule, 0)}
     return out
+
+
+def _ways(prov: dict) -> str:
+    """The card's section on labelling ways: rows per rule and ``mined_with``, with what each way means."""
+    per = prov.get("rule_ways") or {}
+    lines = ["| rule | mined with | rows |", "|---|---|---|"] + [
+        f"| {rule} | {way} | {n} |" for rule, ways in per.items() for way, n in ways.items()]
+    text = ("Rows mined with their `query` are labelled from the ranking of that query. Cross-lingual rows that a "
+            "lexical retriever cannot rank (query language not the passage's) were mined another way by "
+            "`drama-data mine --cross-lingual`: `source_query` rows (translations) carry the ranking of the query "
+            "they were translated from, in the passage's language; `passage` rows (direct queries) the ranking of "
+            "their source passage's own text. Both keep the source passage as the only positive and take negatives "
+            "in the passage's language (the `crosslingual` rule's ranks).")
+    return "\n".join(lines) + "\n\n" + text
 
 
 def _table(title: str, counts: dict[str, int]) -> str:
@@ -497,7 +533,7 @@ removed = load_dataset("path/to/this/folder", "removed", split="train")
 
 Columns of `train`: `query_id, query, positive_passages[{{docid, title, text, score}}], negative_passages[...]`
 (Tevatron's format, usable by its trainers as is), `source, language`, and provenance `rule, group, input,
-source_passage_id, retriever, agreement`. `removed` lists every dropped query with its `reason` (the filter)
+source_passage_id, retriever, agreement, rerank_fallback, mined_with`. `removed` lists every dropped query with its `reason` (the filter)
 and a `detail`{' (nothing was removed, so the config is left out: `datasets` cannot load an empty split)' if not removed else ''}.
 
 ## Inputs
@@ -531,6 +567,10 @@ Rows labelled per rule:
 {_table('rule', prov['counts']['rule'])}
 
 {_table('group', prov['counts']['group'])}
+
+### How rows were labelled (what `mine` searched)
+
+{_ways(prov)}
 
 ## What the filters removed
 

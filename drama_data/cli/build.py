@@ -32,6 +32,10 @@ The same from YAML (--config build.yaml; paths relative to the file; flags overr
     - {candidates: runs/crop-cands, queries: runs/crop, ratio: 1}
   output: runs/train
 Every key with its default: drama_data/templates/build.yaml (printed by --show-template).
+\b
+Cross-lingual rows (--task crosslingual) keep their source passage as the only positive; their
+negatives come from what `mine --cross-lingual` searched (column mined_with: the query, the
+source query of a translation, or the passage's own text); the summary counts rows per way.
 """
 
 

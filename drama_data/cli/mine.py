@@ -38,6 +38,13 @@ from drama_data.mining import RETRIEVERS
 @click.option("--id-field", default=None, help="Corpus id field, as in generate.")
 @click.option("--title-field", default=None, help="Corpus title field, as in generate.")
 @click.option("--text-field", default=None, help="Corpus text field, as in generate.")
+@click.option("--cross-lingual", "cross_lingual", type=click.Choice(["auto", "query", "source-query", "passage"]),
+              default="auto", show_default=True,
+              help="What rows whose query is not in their passage's language (--task crosslingual) are searched with. "
+                   "auto: a dense retriever uses the query; a lexical one (BM25, hybrid) the source query of a "
+                   "translated row (its passage's language) or else the passage's own text (source passage = "
+                   "positive, negatives from its language). query / source-query / passage: that way for every such "
+                   "row, or stop with an error saying what to do. Recorded per row in `mined_with`.")
 @click.option("--work-dir", default=None, type=click.Path(file_okay=False), help="Index cache and resumable chunks (default $DRAMA_CACHE/mine).")
 @click.option("--chunk-size", type=int, default=10_000, show_default=True, help="Queries per resumable chunk.")
 @click.option("--batch-size", type=int, default=1_000, show_default=True, help="Queries per retriever call.")
@@ -48,7 +55,7 @@ from drama_data.mining import RETRIEVERS
 @clean_errors
 def command(queries, queries_config, corpus, output, retriever, k, language, k1, b, method, model, weight, depth, encoder_kind,
             exact_max_docs, faiss_index, encode_batch_size, dim, threads, no_title, split, max_tokens, chunk_tokenizer,
-            id_field, title_field, text_field, work_dir, chunk_size, batch_size, overwrite, keep_work, no_progress, as_json):
+            id_field, title_field, text_field, cross_lingual, work_dir, chunk_size, batch_size, overwrite, keep_work, no_progress, as_json):
     """Retrieve the top-k candidate passages of every query; mark the passage each query came from."""
     from drama_data.corpus import Fields
     from drama_data.mining.mine import mine
@@ -64,5 +71,6 @@ def command(queries, queries_config, corpus, output, retriever, k, language, k1,
     report = mine(queries, corpus, output, retriever=retriever, k=k, retriever_options=options,
                   queries_config=queries_config, fields=fields, split=split, max_tokens=max_tokens,
                   chunk_tokenizer=chunk_tokenizer, work_dir=work_dir, chunk_size=chunk_size, batch_size=batch_size,
-                  overwrite=overwrite, keep_work=keep_work, progress=not no_progress)
+                  overwrite=overwrite, keep_work=keep_work, progress=not no_progress,
+                  cross_lingual=cross_lingual)
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.render())

@@ -69,6 +69,9 @@ class Retriever(abc.ABC):
     """Index passages, then return the top-k ``(passage_id, score)`` per query (see the module docstring)."""
 
     name: ClassVar[str] = "retriever"
+    #: True when a query can find passages in another language (a multilingual dense encoder); lexical
+    #: retrievers cannot, so ``mine`` searches cross-lingual rows another way (:mod:`drama_data.mining.crosslingual`)
+    cross_lingual: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.ids: list[str] = []

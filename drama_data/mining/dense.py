@@ -175,6 +175,7 @@ class DenseRetriever(Retriever):
     """
 
     name = "dense"
+    cross_lingual = True  # as far as the encoder is multilingual: the summary says so
 
     def __init__(self, model: str | None = None, *, encoder: Encoder | None = None, encoder_kind: str = "auto",
                  batch_size: int = 64, normalize: bool = True, exact_max_docs: int = EXACT_MAX_DOCS,

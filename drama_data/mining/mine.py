@@ -2,7 +2,8 @@
 
 Input: a queries dataset written by ``drama-data generate`` (config ``queries``; columns ``query_id``,
 ``query``, ``passage_id`` (the passage the query was made from; optional column, may be empty), ``source``,
-``language``) and the corpus it was generated from, chunked with the *same* options as ``generate``
+``language``; optional ``passage_language``, ``source_query``, ``source_language``, written by
+``--task crosslingual``) and the corpus it was generated from, chunked with the *same* options as ``generate``
 (``max_tokens``, ``chunk_tokenizer``, ``fields``, ``split``) so that passage ids line up: options not given
 are read from the queries' ``provenance.json`` where ``generate`` recorded them (the corpus path too). Every non-empty
 ``passage_id`` must exist in the chunked corpus; otherwise nothing is mined and the error names the query
@@ -15,13 +16,20 @@ Output folder (``datasets.load_dataset(folder)`` gives ``candidates``):
   no source passage), ``source_rank: int32 | null`` (1-based rank of the source passage, null when it is
   not in the top k), ``candidates: list<struct{docid: str, score: float32, rank: int32 (1-based),
   is_source: bool}>`` (best first; empty when the query matched nothing: counted in the card),
-  ``retriever: str`` (the retriever and its settings, one line).
+  ``retriever: str`` (the retriever and its settings, one line), ``mined_with: str`` (what was searched:
+  ``query``, or for a cross-lingual row mined by a lexical retriever ``source_query`` or ``passage``; see
+  :mod:`drama_data.mining.crosslingual` and ``cross_lingual``).
 - config ``passages``: ``id, doc_id, title, text`` of every passage referenced by a candidate list or as a
   source passage, in corpus order, so that ``generate --task rerank`` and ``build`` need only this folder
   (left out only if no query matched anything and none has a source passage: ``datasets`` cannot load an
   empty split).
 - ``README.md`` card and ``provenance.json``: retriever settings, corpus and chunking, k, counts, the rate
   at which the source passage was retrieved, timings, date.
+
+Cross-lingual rows (``--task crosslingual``, query language not the passage's) are searched with the query
+only by a retriever that crosses languages (dense); under a lexical one with their source query (translations)
+or their passage's own text (direct queries), or the run stops with a one-line error
+(``cross_lingual``; :mod:`drama_data.mining.crosslingual`). ``mined_with`` records the way per row.
 
 Resumable: the index is cached under ``<work_dir>/index/<retriever>-<key>`` where the key hashes the
 retriever settings and the chunked corpus content (a ``COMPLETE`` marker is written last; an incomplete
@@ -52,7 +60,9 @@ from drama_data.datasets.card import PAPER_CITATION
 from drama_data.datasets.folder import check_output_folder, dumps, read_table, utc_now, write_dataset
 from drama_data.errors import ConfigError, InputError
 from drama_data.mining import make_retriever
-from drama_data.mining.base import Retriever
+from drama_data.mining.base import Retriever, passage_text
+from drama_data.mining.crosslingual import describe as describe_cross_lingual
+from drama_data.mining.crosslingual import plan as plan_cross_lingual
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +72,7 @@ CANDIDATE = pa.struct([("docid", pa.string()), ("score", pa.float32()), ("rank",
 CANDIDATES_SCHEMA = pa.schema([
     ("query_id", pa.string()), ("query", pa.string()), ("source", pa.string()), ("language", pa.string()),
     ("source_passage_id", pa.string()), ("source_rank", pa.int32()), ("candidates", pa.list_(CANDIDATE)),
-    ("retriever", pa.string()),
+    ("retriever", pa.string()), ("mined_with", pa.string()),
 ])
 PASSAGES_SCHEMA = pa.schema([("id", pa.string()), ("doc_id", pa.string()), ("title", pa.string()),
                              ("text", pa.string())])
@@ -77,6 +87,12 @@ class QueryRow:
     source: str
     language: str
     source_passage_id: str
+    passage_language: str = ""
+    source_query: str = ""
+    source_language: str = ""
+    #: what is searched (the query, or see :mod:`drama_data.mining.crosslingual`) and which way that is
+    search_text: str = ""
+    mined_with: str = "query"
 
 
 @dataclass
@@ -98,6 +114,10 @@ class MineReport:
     source_retrieved: int = 0
     source_rank_1: int = 0
     mean_candidates: float = 0.0
+    cross_lingual: str = "auto"  # the --cross-lingual mode
+    cross_lingual_rows: int = 0
+    mined_with: dict = field(default_factory=dict)  # way -> rows ("query", "source_query", "passage")
+    cross_lingual_line: str = ""
     seconds: dict = field(default_factory=dict)
     queries_from: str = ""  # the queries dataset folder that was mined
 
@@ -119,7 +139,10 @@ class MineReport:
             f"  candidates       top {self.k_effective} (asked {self.k}), {self.mean_candidates:g} per query; "
             f"{self.no_candidates} queries with none",
             f"  source passage   retrieved for {self.source_retrieved} of {self.with_source} queries "
-            f"({pct(self.source_retrieved)}), at rank 1 for {self.source_rank_1} ({pct(self.source_rank_1)})",
+            f"({pct(self.source_retrieved)}), at rank 1 for {self.source_rank_1} ({pct(self.source_rank_1)})"
+            + (f" (not counting {self.mined_with['passage']} searched with their passage's text)" if
+               self.mined_with.get("passage") else ""),
+            f"  cross-lingual    {self.cross_lingual_line or '-'}",
             f"  output           {self.output}",
             f"  next             drama-data build --candidates {self.output} --queries {self.queries_from or 'QUERIES'} "
             f"--output DIR",
@@ -155,7 +178,8 @@ def read_queries(folder: str | Path, config: str = "queries") -> list[QueryRow]:
                          f"(columns: {', '.join(table.column_names)}); expected a dataset written by "
                          "`drama-data generate`")
     cols = {c: table.column(c).to_pylist() if c in table.column_names else None
-            for c in ("query_id", "query", "source", "language", "passage_id")}
+            for c in ("query_id", "query", "source", "language", "passage_id", "passage_language", "source_query",
+                      "source_language")}
     rows, seen = [], {}
     for i in range(table.num_rows):
         qid = cols["query_id"][i]
@@ -167,7 +191,8 @@ def read_queries(folder: str | Path, config: str = "queries") -> list[QueryRow]:
         seen[qid] = i + 1
         get = lambda c: "" if cols[c] is None or cols[c][i] is None else str(cols[c][i])  # noqa: E731
         rows.append(QueryRow(query_id=qid, query=get("query"), source=get("source"), language=get("language"),
-                             source_passage_id=get("passage_id")))
+                             source_passage_id=get("passage_id"), passage_language=get("passage_language"),
+                             source_query=get("source_query"), source_language=get("source_language")))
     return rows
 
 
@@ -262,7 +287,7 @@ def _chunk_table(rows: Sequence[QueryRow], hits: Sequence[Sequence[tuple[str, fl
             cands.append({"docid": docid, "score": score, "rank": rank, "is_source": is_source})
         records.append({"query_id": r.query_id, "query": r.query, "source": r.source, "language": r.language,
                         "source_passage_id": r.source_passage_id, "source_rank": source_rank,
-                        "candidates": cands, "retriever": retriever_line})
+                        "candidates": cands, "retriever": retriever_line, "mined_with": r.mined_with})
     return pa.Table.from_pylist(records, schema=CANDIDATES_SCHEMA)
 
 
@@ -302,6 +327,7 @@ def mine(
     overwrite: bool = False,
     keep_work: bool = False,
     progress: bool = True,
+    cross_lingual: str = "auto",
 ) -> MineReport:
     """Mine top-``k`` candidates for every query of ``queries`` over ``corpus`` into ``output``.
 
@@ -310,6 +336,9 @@ def mine(
     :class:`~drama_data.mining.base.Retriever`. ``corpus``, ``fields``, ``split``, ``max_tokens`` and
     ``chunk_tokenizer`` left as ``None`` are taken from the queries' ``provenance.json`` (what ``generate``
     used), else the defaults (train, 256, word tokenizer). See the module docstring for the output and resuming.
+    ``cross_lingual`` (``auto``, ``query``, ``source-query``, ``passage``) says what rows whose query language
+    is not their passage's are searched with (:mod:`drama_data.mining.crosslingual`): a lexical retriever
+    never ranks a query against passages in another language.
     Returns a :class:`MineReport`. Raises ``InputError``/``ConfigError`` before any work for bad input.
     """
     t0 = time.perf_counter()
@@ -333,10 +362,18 @@ def mine(
         raise InputError(f"--corpus {corpus}: the corpus is empty (no passages after chunking)")
     by_id = {p.id: i for i, p in enumerate(passages)}
     check_source_passages(rows, passages, queries=str(queries), corpus=str(corpus), chunking=chunking)
+    crosses = bool(getattr(retriever, "cross_lingual", False))
+    include_title = getattr(retriever, "include_title", True)
+    ways, n_cross = plan_cross_lingual(rows, lambda pid: passage_text(passages[by_id[pid]], include_title),
+                                       mode=cross_lingual, crosses_languages=crosses, retriever=retriever.name,
+                                       queries=str(queries))
     t_read = time.perf_counter()
 
     report = MineReport(output=str(output), queries_from=str(queries), queries=len(rows), passages=len(passages), k=k,
-                        k_effective=min(k, len(passages)))
+                        k_effective=min(k, len(passages)), cross_lingual=cross_lingual,
+                        cross_lingual_rows=n_cross, mined_with=ways,
+                        cross_lingual_line=describe_cross_lingual(ways, n_cross, len(rows), cross_lingual,
+                                                                  retriever.name, crosses))
     if k > len(passages):
         log.warning("-k %d is larger than the corpus (%d passages); mining %d", k, len(passages), len(passages))
     from drama_data.paths import cache_dir
@@ -350,7 +387,8 @@ def mine(
         report.index_reused = _prepare_index(retriever, passages, index_dir)
         t_index = time.perf_counter()
         line = retriever.describe()
-        run_key = _digest(index_key, k, chunk_size, [(r.query_id, r.query, r.source_passage_id) for r in rows])[:16]
+        run_key = _digest(index_key, k, chunk_size, [(r.query_id, r.query, r.source_passage_id, r.mined_with,
+                                                      r.search_text) for r in rows])[:16]
         run_dir = work / "runs" / run_key
         run_dir.mkdir(parents=True, exist_ok=True)
         n_chunks = -(-len(rows) // chunk_size)
@@ -368,7 +406,7 @@ def mine(
             hits: list = []
             for s in range(0, len(chunk), batch_size):
                 batch = chunk[s:s + batch_size]
-                hits.extend(retriever.search([r.query for r in batch], k))
+                hits.extend(retriever.search([r.search_text for r in batch], k))
                 bar.update(len(batch))
             _write_atomic_parquet(_chunk_table(chunk, hits, line), paths[c])
         bar.close()
@@ -390,9 +428,11 @@ def mine(
                                   schema=PASSAGES_SCHEMA)
     report.no_candidates = sum(1 for cl in cand_lists if not cl)
     report.empty_queries = sum(1 for r in rows if not r.query.strip())
-    report.with_source = sum(1 for s in src_ids if s)
-    report.source_retrieved = sum(1 for r in src_ranks if r is not None)
-    report.source_rank_1 = sum(1 for r in src_ranks if r == 1)
+    # a passage searched with its own text finds itself: those rows say nothing about the retriever
+    real = [w != "passage" for w in table.column("mined_with").to_pylist()]
+    report.with_source = sum(1 for s, ok in zip(src_ids, real) if s and ok)
+    report.source_retrieved = sum(1 for r, ok in zip(src_ranks, real) if r is not None and ok)
+    report.source_rank_1 = sum(1 for r, ok in zip(src_ranks, real) if r == 1 and ok)
     report.mean_candidates = round(sum(len(cl) for cl in cand_lists) / max(1, len(cand_lists)), 3)
     report.retriever = {**settings, "describe": line, "index_dir": str(index_dir)}
     report.seconds = {"read": round(t_read - t0, 3), "index": round(t_index - t_read, 3),
@@ -413,6 +453,10 @@ def mine(
         shutil.rmtree(run_dir, ignore_errors=True)
     report.seconds["total"] = round(time.perf_counter() - t0, 3)
     return report
+
+
+def _ways(counts: dict) -> str:
+    return " / ".join(str(counts.get(w, 0)) for w in ("query", "source_query", "passage"))
 
 
 def _pct(a: int, b: int) -> str:
@@ -437,7 +481,7 @@ passages = load_dataset("path/to/this/folder", "passages", split="train")
 ## Configs
 
 - `candidates` (default): `query_id, query, source, language, source_passage_id, source_rank,
-  candidates[{{docid, score, rank, is_source}}], retriever`. `rank` is 1-based, best first; `is_source`
+  candidates[{{docid, score, rank, is_source}}], retriever, mined_with`. `rank` is 1-based, best first; `is_source`
   marks the passage the query was generated from; `source_rank` is its rank (null when not in the top k).
 - `passages`: `id, doc_id, title, text` of the {n_passages_out} passages referenced above.
 
@@ -469,6 +513,13 @@ Retriever settings:
 | queries with a source passage | {report.with_source} |
 | source passage retrieved in the top k | {report.source_retrieved} ({_pct(report.source_retrieved, report.with_source)}) |
 | source passage at rank 1 | {report.source_rank_1} ({_pct(report.source_rank_1, report.with_source)}) |
+| rows mined with their query / source query / passage text | {_ways(report.mined_with)} |
+
+Cross-lingual rows (query language not the passage's, from `generate --task crosslingual`): {report.cross_lingual_line}.
+The `mined_with` column says per row what was searched: `query` (the query itself), `source_query` (a translated
+query's source query, in the passage's language: its ranking labels the translation) or `passage` (the source
+passage's own text, for direct rows under a lexical retriever: the source passage ranks first and its neighbours,
+in its language, are the candidates). Source-passage rates leave out the `passage` rows (they find themselves).
 
 Timings (s): {json.dumps(report.seconds)}. Full details in `provenance.json`.
 

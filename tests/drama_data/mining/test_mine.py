@@ -33,7 +33,7 @@ def test_mine_writes_candidates_and_marks_the_source(tmp_path, queries_dir, samp
     assert report.queries == 20 and report.k_effective == 20 and report.with_source == 20
     ds = load_dataset(str(tmp_path / "out"), split="train")
     assert ds.column_names == ["query_id", "query", "source", "language", "source_passage_id", "source_rank",
-                               "candidates", "retriever"]
+                               "candidates", "retriever", "mined_with"]
     passages = {r["id"]: r for r in load_dataset(str(tmp_path / "out"), "passages", split="train")}
     marked = 0
     for row in ds:
@@ -49,6 +49,7 @@ def test_mine_writes_candidates_and_marks_the_source(tmp_path, queries_dir, samp
             marked += 1
         assert all(c["docid"] in passages for c in cands) and row["source_passage_id"] in passages
         assert row["retriever"].startswith("bm25s(")
+        assert row["mined_with"] == "query"  # in-language rows search their own query
     assert marked == report.source_retrieved >= 15
     meta, body = read_card(tmp_path / "out")
     assert meta["drama_mine"]["k"] == 20 and "bm25s" in body and "source passage retrieved" in body

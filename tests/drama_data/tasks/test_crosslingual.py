@@ -115,6 +115,7 @@ def test_direct_method_rows_and_failures_record_languages(tmp_path):
     assert (fails[0]["language"], fails[0]["passage_language"], fails[0]["detected_language"]) == ("zh", "de", "en")
     _, body = read_card(tmp_path / "out")
     assert "### Language pairs" in body and "| `de` -> `zh` | 2 | 1 | 0 | 67% | query not in the script" in body
+    assert "Mining these rows" in body and "`mined_with`" in body  # how to mine them (issue 12, item 5)
 
 
 def test_direct_leaves_out_the_passages_own_language():
