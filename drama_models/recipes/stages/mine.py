@@ -11,6 +11,7 @@ from drama_models.recipes.schema import Recipe, RecipeError, StageSpec, opt
 from drama_models.recipes.stages.base import RunContext, Stage, flags, join_command
 
 GENERATE_KINDS = ("queries", "crop", "crosslingual")
+CROSS_LINGUAL_WAYS = ("auto", "query", "source-query", "passage")
 
 
 class MineStage(Stage):
@@ -27,6 +28,9 @@ class MineStage(Stage):
         "depth": opt(int, help="hybrid: hits taken from each retriever before fusing (default 100)."),
         "dim": opt(int), "threads": opt(int),
         "no_title": opt(bool, default=False, nullable=False),
+        "cross_lingual": opt(str, default="auto", nullable=False,
+                             help="How cross-lingual rows are searched: auto, query, source-query or passage "
+                                  "(drama-data mine --cross-lingual)."),
         "chunk_size": opt(int, default=10_000, nullable=False), "batch_size": opt(int, default=1_000, nullable=False),
     }
 
@@ -36,6 +40,9 @@ class MineStage(Stage):
         for name in spec.options.get("inputs") or []:
             if name not in names or names[name].kind not in GENERATE_KINDS:
                 raise RecipeError(f"{where}.inputs: {name!r} is not a generate stage of this recipe")
+        way = spec.options.get("cross_lingual", "auto")
+        if way not in CROSS_LINGUAL_WAYS:
+            raise RecipeError(f"{where}.cross_lingual: {way!r} is not one of {', '.join(CROSS_LINGUAL_WAYS)}")
 
     def upstream(self, ctx: RunContext) -> list[Stage]:
         earlier = ctx.earlier(self, GENERATE_KINDS)
@@ -69,7 +76,8 @@ class MineStage(Stage):
                                 "--retriever", o["retriever"], "-k", o["k"]]
             parts += flags({"--" + k.replace("_", "-"): o[k] for k in ("language", "k1", "b", "method", "model",
                                                                       "weight", "depth", "dim", "threads")})
-            parts += flags({"--no-title": o["no_title"]})
+            parts += flags({"--no-title": o["no_title"],
+                            "--cross-lingual": o["cross_lingual"] if o["cross_lingual"] != "auto" else None})
             lines.append(join_command(parts))
         return "\n".join(lines) or "# mine: no generate stage before it"
 
@@ -88,7 +96,7 @@ class MineStage(Stage):
             report = mine(str(ctx.stage_dir(s.name)), s.corpus(ctx) or ctx.require_corpus(self),
                           str(ctx.stage_dir(self.name) / s.name), retriever=o["retriever"], k=o["k"],
                           retriever_options=self._retriever_options(), chunk_size=o["chunk_size"],
-                          batch_size=o["batch_size"], progress=False)
+                          batch_size=o["batch_size"], cross_lingual=o["cross_lingual"], progress=False)
             counts[s.name] = {"queries": report.queries, "passages": report.passages,
                               "no_candidates": report.no_candidates, "with_source": report.with_source,
                               "source_retrieved": report.source_retrieved, "source_rank_1": report.source_rank_1}

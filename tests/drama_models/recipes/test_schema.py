@@ -54,6 +54,7 @@ BAD = [
     ("stages:\n  generate: {}\n", "stages.generate: unknown stage 'generate'"),
     ("stages:\n  mine: {kk: 3}\n", "stages.mine.kk: unknown option for a mine stage"),
     ("stages:\n  mine: {k: fifty}\n", "stages.mine.k: expected an integer"),
+    ("stages:\n  mine: {cross_lingual: title}\n", "stages.mine.cross_lingual: 'title' is not one of auto, query"),
     ("stages:\n  crop: {passages: true}\n", "stages.crop.passages: expected an integer"),
     ("stages:\n  build: {filters: {max_copy: 1}}\n", "stages.build.filters.max_copy: unknown option"),
     ("stages:\n  t: {kind: train, model: m, batch_size: 0}\n", "stages.t.batch_size must be >= 1"),
