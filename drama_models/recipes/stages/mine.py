@@ -11,7 +11,6 @@ from drama_models.recipes.schema import Recipe, RecipeError, StageSpec, opt
 from drama_models.recipes.stages.base import RunContext, Stage, flags, join_command
 
 GENERATE_KINDS = ("queries", "crop", "crosslingual")
-CROSS_LINGUAL_WAYS = ("auto", "query", "source-query", "passage")
 
 
 class MineStage(Stage):
@@ -40,9 +39,11 @@ class MineStage(Stage):
         for name in spec.options.get("inputs") or []:
             if name not in names or names[name].kind not in GENERATE_KINDS:
                 raise RecipeError(f"{where}.inputs: {name!r} is not a generate stage of this recipe")
+        from drama_data.mining.crosslingual import MODES
+
         way = spec.options.get("cross_lingual", "auto")
-        if way not in CROSS_LINGUAL_WAYS:
-            raise RecipeError(f"{where}.cross_lingual: {way!r} is not one of {', '.join(CROSS_LINGUAL_WAYS)}")
+        if way not in MODES:
+            raise RecipeError(f"{where}.cross_lingual: {way!r} is not one of {', '.join(MODES)}")
 
     def upstream(self, ctx: RunContext) -> list[Stage]:
         earlier = ctx.earlier(self, GENERATE_KINDS)
