@@ -142,15 +142,32 @@ def load_passages(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     chunk_tokenizer: str | None = None,
     on_empty: str = "skip",
+    limit: int | None = None,
 ):
     """Read ``source`` (see :func:`drama_data.corpus.read_documents`) and chunk it.
 
     Returns ``(passages, report)``; ``report.as_dict()`` says what was read and skipped. The same arguments
-    always give the same passages and ids, so every stage can re-derive the corpus it works on.
+    always give the same passages and ids, so every stage can re-derive the corpus it works on. With ``limit``
+    only the first ``limit`` passages are returned and a record source (not a folder of documents) is read only
+    as far as they reach: ``report`` then counts the documents read, and a bad record further on goes unseen.
     """
-    from drama_data.corpus import Fields, read_documents
+    from itertools import islice
+    from pathlib import Path
 
-    docs, report = read_documents(source, fields=fields or Fields(), split=split, on_empty=on_empty)
-    passages = list(chunk_documents(docs, max_tokens=max_tokens, spans=load_span_function(chunk_tokenizer)))
+    from drama_data.corpus import CorpusReport, Fields, iter_documents, read_documents
+    from drama_data.documents import is_document_file, is_document_folder
+
+    spans = load_span_function(chunk_tokenizer)
+    path = Path(str(source)).expanduser()
+    if limit is None or is_document_folder(path) or is_document_file(path):
+        docs, report = read_documents(source, fields=fields or Fields(), split=split, on_empty=on_empty)
+        passages = list(chunk_documents(docs, max_tokens=max_tokens, spans=spans))
+        check_unique_ids(passages)
+        return (passages[:limit] if limit is not None else passages), report
+    report = CorpusReport(source=str(source))
+    docs = iter_documents(source, fields=fields or Fields(), split=split, on_empty=on_empty, report=report)
+    passages = list(islice(chunk_documents(docs, max_tokens=max_tokens, spans=spans), limit))
+    if not passages:
+        raise InputError(f"{source}: the corpus has no documents with text ({len(report.skipped)} skipped)")
     check_unique_ids(passages)
     return passages, report

@@ -224,10 +224,19 @@ def read_documents(
             reasons = "; ".join(f"{s['id']}: {s['reason']}" for s in report.skipped[:3])
             raise InputError(f"{source}: no readable documents ({len(report.skipped)} skipped: {reasons})")
         return docs, report
-    docs = list(_records_to_documents(_iter_source_records(str(source), split), fields, report, on_empty))
+    docs = list(iter_documents(source, fields=fields, split=split, on_empty=on_empty, report=report))
     if not docs:
         raise InputError(f"{source}: the corpus has no documents with text ({len(report.skipped)} skipped)")
     return docs, report
+
+
+def iter_documents(source: str | Path, *, fields: Fields = Fields(), split: str = "train", on_empty: str = "skip",
+                   report: CorpusReport | None = None) -> Iterator[Document]:
+    """The documents of a record source (BEIR folder, jsonl[.gz]/parquet file, HF dataset), read lazily in source
+    order: a caller that stops early (``generate --limit``) never reads the rest. ``report`` counts what was read
+    and skipped so far; a malformed record raises ``InputError`` when it is reached."""
+    report = report if report is not None else CorpusReport(source=str(source))
+    yield from _records_to_documents(_iter_source_records(str(source), split), fields, report, on_empty)
 
 
 def as_record(obj: Any) -> dict:

@@ -31,7 +31,9 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--model", default=None, help="HF id, local folder or .gguf file; default: the embedded Gemma-3-270M.")
 @click.option("--corpus", default=None, help="BEIR folder, .jsonl[.gz]/.parquet file, HF dataset, or a folder/file of .txt/.md/.html/.pdf (for rerank: a mine output). Required, except with --method translate.")
 @click.option("--output", required=True, type=click.Path(file_okay=False), help="Dataset folder to write.")
-@click.option("--limit", type=int, default=None, help="Use only the first N passages (queries for rerank).")
+@click.option("--limit", type=int, default=None,
+              help="Use only the first N passages (queries for rerank); a jsonl, parquet or BEIR corpus is read "
+                   "only that far.")
 @click.option("--split", default="train", show_default=True, help="Split of an HF dataset corpus.")
 @click.option("--id-field", default=None, help="Record field holding the id (default: _id/id/docid...).")
 @click.option("--title-field", default=None, help="Record field holding the title (default: title).")

@@ -168,11 +168,13 @@ def generate(
     t0 = time.time()
     if not dry_run:
         output = check_output_folder(output, overwrite=overwrite)
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be positive, got {limit}")
     passages = task.own_passages()
-    if passages is None:
+    if passages is None:  # with --limit, only as much of the corpus as the first `limit` passages need is read
         passages, report = load_passages(corpus.source, fields=corpus.fields, split=corpus.split,
                                          max_tokens=corpus.max_tokens, chunk_tokenizer=corpus.chunk_tokenizer,
-                                         on_empty=corpus.on_empty)
+                                         on_empty=corpus.on_empty, limit=limit)
     else:
         from drama_data.corpus import CorpusReport
 

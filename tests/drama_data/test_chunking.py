@@ -43,3 +43,28 @@ def test_load_passages(small_corpus):
     ps, report = load_passages(str(small_corpus), max_tokens=8)
     assert len({p.id for p in ps}) == len(ps) > 6
     assert report.documents == 6
+
+
+def test_load_passages_with_a_limit_reads_only_what_it_needs(tmp_path):
+    import json
+
+    import pytest
+
+    from drama_data.chunking import load_passages
+    from drama_data.errors import InputError
+
+    long_text = " ".join(f"w{i}" for i in range(600))  # several chunks
+    docs = [{"_id": f"d{i}", "title": f"T{i}", "text": long_text if i % 2 else f"short text {i}"} for i in range(6)]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(d) + "\n" for d in docs) + "{not json\n")
+    with pytest.raises(InputError):  # the whole file is read without a limit: the bad last line is found
+        load_passages(str(corpus), max_tokens=128)
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    full, _ = load_passages(str(good), max_tokens=128)
+    for n in (1, 3, 7, len(full)):
+        limited, report = load_passages(str(corpus), max_tokens=128, limit=n)  # never reaches the bad line
+        assert limited == full[:n]
+        assert report.documents == len({p.doc_id for p in limited})
+    with pytest.raises(InputError, match=":7: malformed JSON"):  # a limit beyond the good part reads on
+        load_passages(str(corpus), max_tokens=128, limit=len(full) + 1)
