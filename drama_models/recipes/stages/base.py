@@ -94,8 +94,16 @@ class Stage:
         return {"output": str(ctx.stage_dir(self.name))}
 
     def fingerprint_options(self, ctx: RunContext) -> dict[str, Any]:
-        """What, besides the inputs, decides this stage's output (defaults: every option)."""
-        return dict(self.options)
+        """What, besides the inputs, decides this stage's output (default: :meth:`changed_options`)."""
+        return self.changed_options()
+
+    def changed_options(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The options that differ from their declared defaults (minus ``exclude``): an option a newer toolkit
+        adds, left at its default, keeps a finished stage complete, as other code changes do; setting an
+        option, or leaving out one set before, changes the fingerprint."""
+        declared = getattr(self, "OPTIONS", {})
+        return {k: v for k, v in self.options.items()
+                if k not in exclude and (k not in declared or v != declared[k].default)}
 
     def command(self, ctx: RunContext) -> str:
         return f"# {self.kind}: no single equivalent command"

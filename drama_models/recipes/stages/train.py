@@ -130,7 +130,7 @@ class TrainStage(Stage):
         return values
 
     def fingerprint_options(self, ctx: RunContext) -> dict[str, Any]:
-        return {k: v for k, v in self.options.items() if k not in ("show_progress", "logging_steps")}
+        return self.changed_options(exclude=("show_progress", "logging_steps"))
 
     def prepare(self, ctx: RunContext) -> None:
         path = ctx.config_path(self.name)

@@ -99,6 +99,19 @@ def test_changed_option_reruns_that_stage_and_what_follows(tmp_path):
     assert (tmp_path / "run" / "c" / "out.txt").read_text() == "a=1;b=2;c=1;"
 
 
+def test_an_option_added_at_its_default_keeps_complete_stages(tmp_path, monkeypatch):
+    """A newer toolkit with one more option (at its default) does not redo a finished run; setting it does."""
+    run(tmp_path, write_recipe(tmp_path))
+    CALLS.clear()
+    monkeypatch.setattr(Fake, "OPTIONS", {**Fake.OPTIONS, "extra": opt(int, default=5, nullable=False)})
+    run(tmp_path, write_recipe(tmp_path))
+    assert CALLS == []
+    recipe = write_recipe(tmp_path)
+    recipe.write_text(recipe.read_text().replace("value: 1}", "value: 1, extra: 6}"), encoding="utf-8")
+    run(tmp_path, recipe)
+    assert CALLS == ["b", "c"]
+
+
 def test_only_reruns_one_stage_and_later_runs_follow_it(tmp_path):
     recipe = write_recipe(tmp_path)
     run(tmp_path, recipe)
