@@ -154,7 +154,7 @@ def load_passages(
     from itertools import islice
     from pathlib import Path
 
-    from drama_data.corpus import CorpusReport, Fields, iter_documents, read_documents
+    from drama_data.corpus import CorpusReport, Fields, iter_documents, no_documents, read_documents
     from drama_data.documents import is_document_file, is_document_folder
 
     spans = load_span_function(chunk_tokenizer)
@@ -168,6 +168,6 @@ def load_passages(
     docs = iter_documents(source, fields=fields or Fields(), split=split, on_empty=on_empty, report=report)
     passages = list(islice(chunk_documents(docs, max_tokens=max_tokens, spans=spans), limit))
     if not passages:
-        raise InputError(f"{source}: the corpus has no documents with text ({len(report.skipped)} skipped)")
+        raise no_documents(source, report)
     check_unique_ids(passages)
     return passages, report

@@ -226,8 +226,13 @@ def read_documents(
         return docs, report
     docs = list(iter_documents(source, fields=fields, split=split, on_empty=on_empty, report=report))
     if not docs:
-        raise InputError(f"{source}: the corpus has no documents with text ({len(report.skipped)} skipped)")
+        raise no_documents(source, report)
     return docs, report
+
+
+def no_documents(source, report: CorpusReport) -> InputError:
+    """The error for a record source that gave no document with text (``report``: what was skipped)."""
+    return InputError(f"{source}: the corpus has no documents with text ({len(report.skipped)} skipped)")
 
 
 def iter_documents(source: str | Path, *, fields: Fields = Fields(), split: str = "train", on_empty: str = "skip",

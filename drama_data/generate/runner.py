@@ -322,12 +322,11 @@ def _run_slots(task, pending, backend, cache, rows, failures, summary, progress,
         usage = []
         retry = []
         passed = []
-        last_attempt = attempt + 1 >= task.max_attempts
+        last = attempt + 1 >= task.max_attempts
         for (p, slot), req in zip(pending, requests):
             c = results.get(req.id)
             if c is None:  # not sent: the budget ran out (summary.stopped says so)
                 continue
-            last = attempt + 1 >= task.max_attempts
             if not c.ok:
                 failures.append(_failure(slot, p.id, attempt, "backend", c.error or "error", c.text,
                                          c.finish_reason, True, backend.model, prompt.sha256, task.pair_of(p, slot)))
@@ -349,7 +348,7 @@ def _run_slots(task, pending, backend, cache, rows, failures, summary, progress,
             rows[slot] = _row(p, slot, task, parsed, prov)
             passed.append((p, slot))
         if passed:
-            retry += _run_followups(task, passed, attempt, last_attempt, backend, cache, rows, failures, summary,
+            retry += _run_followups(task, passed, attempt, last, backend, cache, rows, failures, summary,
                                     progress, budget, desc)
         if cache is not None and usage:
             cache.record_usage((request_key(backend.name, backend.cache_model, r), backend.name, backend.cache_model,

@@ -59,8 +59,12 @@ class Task(abc.ABC):
     # -- prompt ----------------------------------------------------------------------------------------
     def use_form(self, form: str) -> PromptTemplate:
         """Load the prompt of ``form`` ("chat" or "completion") for this task."""
-        self.prompt = load_prompt(self.name, form, self.prompt_path)
+        self.prompt = load_prompt(self.prompt_name(), form, self.prompt_path)
         return self.prompt
+
+    def prompt_name(self) -> str:
+        """The packaged prompt this task renders (``<name>.<form>.j2``); the task's name by default."""
+        return self.name
 
     def sampling_for(self, slot: str, attempt: int) -> Sampling:
         s = self.sampling
@@ -76,11 +80,14 @@ class Task(abc.ABC):
     def request(self, passage: Passage, slot: str, attempt: int) -> Request:
         """The request for ``slot`` at ``attempt`` (0-based)."""
         assert self.prompt is not None, "call use_form() first"
-        rendered = self.prompt.render(**self.variables(passage, slot))
-        sampling = self.sampling_for(slot, attempt)
+        return self.render_request(f"{slot}@{attempt}", self.variables(passage, slot), self.sampling_for(slot, attempt))
+
+    def render_request(self, request_id: str, variables: dict, sampling: Sampling) -> Request:
+        """The prompt rendered with ``variables`` as a chat or completion request, as the prompt's form says."""
+        rendered = self.prompt.render(**variables)
         if self.prompt.form == "chat":
-            return Request(id=f"{slot}@{attempt}", messages=rendered, sampling=sampling)
-        return Request(id=f"{slot}@{attempt}", prompt=rendered, sampling=sampling)
+            return Request(id=request_id, messages=rendered, sampling=sampling)
+        return Request(id=request_id, prompt=rendered, sampling=sampling)
 
     def variables(self, passage: Passage, slot: str) -> dict:
         """Template variables for ``passage`` (``title``, ``text``, ``passage_id`` by default)."""
@@ -100,12 +107,17 @@ class Task(abc.ABC):
         :func:`drama_data.tasks.query_checks.prompt_example_queries`)."""
         from drama_data.tasks.query_checks import prompt_example_queries
 
-        if self.prompt is None:  # parsing without a prompt (tests, re-parsing stored text): nothing to compare
+        return self.prompt_examples(passage, slot, prompt_example_queries)
+
+    def prompt_examples(self, passage: Passage, slot: str, extract, **blank) -> frozenset[str]:
+        """``extract(rendered prompt)`` for this slot's prompt rendered with an empty passage (and ``blank``
+        variables), cached per prompt and variables; empty without a prompt (tests, re-parsing stored text)."""
+        if self.prompt is None:
             return frozenset()
-        variables = {**self.variables(passage, slot), "title": "", "text": "", "passage_id": ""}
-        key = (self.prompt.sha256, self.prompt.form, repr(sorted(variables.items())))
+        variables = {**self.variables(passage, slot), "title": "", "text": "", "passage_id": "", **blank}
+        key = (extract, self.prompt.sha256, self.prompt.form, repr(sorted(variables.items())))
         if key not in self._example_cache:
-            self._example_cache[key] = prompt_example_queries(self.prompt.render(**variables))
+            self._example_cache[key] = extract(self.prompt.render(**variables))
         return self._example_cache[key]
 
     def plan_defaults(self, form: str) -> tuple[float | None, float | None, str]:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from drama_data.backends.base import Request, Sampling
+from drama_data.backends.base import Sampling
 from drama_data.chunking import Passage
 from drama_data.errors import ConfigError, InputError
 from drama_data.languages import (CODES, LanguageDetector, code_to_name, detect_language, identify_language,
@@ -70,6 +70,13 @@ def read_translation(text: str) -> tuple[str, bool]:
     if len(value) > MAX_QUERY_CHARS:
         raise ParseFailure("query longer than 1000 characters")
     return value, last
+
+
+def prompt_example_translations(rendered) -> frozenset[str]:
+    """The normalised ``Translation:`` lines of a rendered prompt (a string, or chat messages)."""
+    texts = [rendered] if isinstance(rendered, str) else [m.get("content", "") for m in rendered]
+    found = {normalise(m.group(1).strip(_QUOTES)) for t in texts for m in _TRANSLATION_RE.finditer(t)}
+    return frozenset(found - {""})
 
 
 def round_trip_overlap(source: str, back: str, language: str) -> float:
@@ -179,6 +186,11 @@ class CrossLingualTask(Task):
     def target_of(slot: str) -> str:
         return slot.rsplit("/xl-", 1)[1].rstrip("0123456789")
 
+    @staticmethod
+    def source_query_id_of(slot: str) -> str:
+        """translate: the id of the query the slot translates."""
+        return slot.rsplit("/xl-", 1)[0]
+
     def passage_language(self, passage: Passage) -> str:
         if passage.id not in self._passage_languages:
             rows = self._sources.get(passage.id)
@@ -193,18 +205,14 @@ class CrossLingualTask(Task):
         return normalize_language(row.get("language")) or self.detector.query(row["query"])[0]
 
     # -- prompt --------------------------------------------------------------------------------------------
-    def use_form(self, form: str):
-        from drama_data.generate.prompting import load_prompt
-
-        name = "crosslingual" if self.method == "direct" else "crosslingual-translate"
-        self.prompt = load_prompt(name, form, self.prompt_path)
-        return self.prompt
+    def prompt_name(self) -> str:
+        return "crosslingual" if self.method == "direct" else "crosslingual-translate"
 
     def variables(self, passage: Passage, slot: str) -> dict:
         target = self.target_of(slot)
         out = {**super().variables(passage, slot), "target_language": code_to_name(target), "target_code": target}
         if self.method == "translate":
-            row = self._source_by_id[slot.rsplit("/xl-", 1)[0]]
+            row = self._source_by_id[self.source_query_id_of(slot)]
             source = self._source_language(row)
             out.update(query=row["query"], source_language=code_to_name(source), source_code=source)
         return out
@@ -213,16 +221,7 @@ class CrossLingualTask(Task):
         """The normalised ``Translation:`` lines of the few-shot examples in this slot's prompt (rendered with an
         empty query; a small model answers with an example's translation: "how does low dose aspirin prevent
         heart attacks" for a Chinese football question)."""
-        if self.prompt is None:
-            return frozenset()
-        variables = {**self.variables(passage, slot), "title": "", "text": "", "passage_id": "", "query": ""}
-        key = ("translation", self.prompt.sha256, self.prompt.form, repr(sorted(variables.items())))
-        if key not in self._example_cache:
-            rendered = self.prompt.render(**variables)
-            texts = [rendered] if isinstance(rendered, str) else [m.get("content", "") for m in rendered]
-            found = {normalise(m.group(1).strip(_QUOTES)) for t in texts for m in _TRANSLATION_RE.finditer(t)}
-            self._example_cache[key] = frozenset(found - {""})
-        return self._example_cache[key]
+        return self.prompt_examples(passage, slot, prompt_example_translations, query="")
 
     # -- reading an answer -----------------------------------------------------------------------------------
     def parse(self, passage: Passage, slot: str, text: str, finish_reason: str | None = None) -> dict:
@@ -234,7 +233,7 @@ class CrossLingualTask(Task):
             query, task_description, last = answer.query, answer.task, answer.query_was_last
             check_not_an_example(query, self.example_queries(passage, slot), passage.text, target)
         else:
-            source_row = self._source_by_id[slot.rsplit("/xl-", 1)[0]]
+            source_row = self._source_by_id[self.source_query_id_of(slot)]
             query, last = read_translation(text)
             task_description = source_row.get("task_description") or ""
             if normalise(query) == normalise(source_row["query"]):
@@ -247,10 +246,7 @@ class CrossLingualTask(Task):
         mixed = {"en", passage_language, source_language} - {"", target}
         check_language(query, target, detected, confidence, min_confidence=self.min_language_confidence,
                        min_script_share=self.min_script_share, mixed_candidates=mixed)
-        try:
-            check_not_echo(query, passage.text)
-        except ParseFailure as exc:
-            raise ParseFailure(exc.reason, detected, confidence) from None
+        check_not_echo(query, passage.text, detected_language=detected, language_confidence=confidence)
         return {"query": query, "task_description": task_description, "language": target,
                 "detected_language": detected, "language_confidence": confidence,
                 "passage_language": passage_language, "method": self.method,
@@ -266,12 +262,7 @@ class CrossLingualTask(Task):
         variables = {**self.variables(passage, slot), "query": row["query"],
                      "source_language": code_to_name(row["language"]), "source_code": row["language"],
                      "target_language": code_to_name(row["source_language"]), "target_code": row["source_language"]}
-        rendered = self.prompt.render(**variables)
-        sampling = self.sampling_for(f"{slot}/back", attempt)
-        rid = f"{slot}@{attempt}/back"
-        if self.prompt.form == "chat":
-            return Request(id=rid, messages=rendered, sampling=sampling)
-        return Request(id=rid, prompt=rendered, sampling=sampling)
+        return self.render_request(f"{slot}@{attempt}/back", variables, self.sampling_for(f"{slot}/back", attempt))
 
     def check_followup(self, passage: Passage, slot: str, row: dict, text: str) -> dict:
         """Reject a translation whose back-translation keeps less than ``round_trip`` of the source query's

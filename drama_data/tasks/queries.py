@@ -175,10 +175,7 @@ class QueriesTask(Task):
         if passage_language and passage_language != "en":
             check_language(query, passage_language, language, confidence,
                            min_confidence=self.min_language_confidence, min_script_share=self.min_script_share)
-            try:
-                check_not_echo(query, passage_text)
-            except ParseFailure as exc:
-                raise ParseFailure(exc.reason, language, confidence) from None
+            check_not_echo(query, passage_text, detected_language=language, language_confidence=confidence)
         return {"query": query, "task_description": answer.task, "language": language,
                 "language_confidence": confidence, "claimed_language": normalize_language(answer.language),
                 "passage_language": passage_language}

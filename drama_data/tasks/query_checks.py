@@ -266,8 +266,10 @@ def echo_span(query: str, passage_text: str) -> tuple[float, float]:
 
 
 def check_not_echo(query: str, passage_text: str, *, min_units: float = ECHO_MIN_UNITS,
-                   min_share: float = ECHO_MIN_SHARE) -> None:
-    """Reject a query that copies a long span of its passage (see the module docstring)."""
+                   min_share: float = ECHO_MIN_SHARE, detected_language: str = "",
+                   language_confidence: float | None = None) -> None:
+    """Reject a query that copies a long span of its passage (see the module docstring); the failure carries
+    the query's detected language and confidence when given."""
     weight, share = echo_span(query, passage_text)
     if weight >= min_units and share >= min_share:
-        raise ParseFailure(REASON_ECHO)
+        raise ParseFailure(REASON_ECHO, detected_language, language_confidence)
