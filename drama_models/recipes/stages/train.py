@@ -3,7 +3,8 @@
 
 Options are :class:`~drama_models.training.config.TrainConfig`'s (``batch_size``, ``train_group_size``,
 ``max_steps``, ``learning_rate``, ``temperature``, ``matryoshka_dims``, ...) less ``output_dir`` (the stage
-folder) and ``datasets`` (default: every earlier build stage's output; a list of PATH[:WEIGHT] overrides).
+folder) and ``datasets`` (default: every earlier build stage's output; a list of PATH[:WEIGHT] overrides, where
+PATH may be ``"@STAGE"``, an earlier build stage's output: two train stages can then learn from different builds).
 ``model``: a Hub id, a folder, a short name (``minilm``, see :func:`drama_models.zoo.resolve_model`), or
 ``"@STAGE"`` for the output of an earlier prune/pretrain/train stage; default: the last prune/pretrain stage.
 The stage writes the training config it runs to ``<run>/configs/<stage>.yaml`` (``drama-models train
@@ -34,7 +35,8 @@ def _train_options() -> dict[str, Opt]:
             continue
         hint = str(hints[f.name])
         if f.name == "datasets":
-            out[f.name] = opt(list, help="PATH[:WEIGHT] list; default: the build stage's output.")
+            out[f.name] = opt(list, help="PATH[:WEIGHT] list (PATH may be @STAGE, an earlier build stage); "
+                                         "default: every earlier build stage's output.")
             continue
         types: tuple = (str,)
         if "list" in hint:
@@ -57,6 +59,23 @@ def _train_options() -> dict[str, Opt]:
     return out
 
 
+def _stage_ref(entry) -> str | None:
+    """``"@NAME"`` or ``"@NAME:WEIGHT"`` -> ``NAME``; ``None`` for a path."""
+    entry = str(entry)
+    if not entry.startswith("@"):
+        return None
+    name, _, weight = entry[1:].rpartition(":")
+    return name if name and _is_number(weight) else entry[1:]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 class TrainStage(Stage):
     kind = "train"
     RESUMES_IN_PLACE = True
@@ -76,6 +95,10 @@ class TrainStage(Stage):
     def check_references(cls, spec: StageSpec, recipe: Recipe, where: str) -> None:
         model = spec.options.get("model")
         before = recipe.stages[:recipe.stages.index(spec)]
+        for i, entry in enumerate(spec.options.get("datasets") or []):
+            ref = _stage_ref(entry)
+            if ref is not None and not any(s.name == ref and s.kind == "build" and s.enabled for s in before):
+                raise RecipeError(f"{where}.datasets[{i}]: {entry!r} names no enabled build stage before it")
         if model and model.startswith("@"):
             ref = model[1:]
             if not any(s.name == ref and s.kind in MODEL_KINDS for s in before):
@@ -107,12 +130,20 @@ class TrainStage(Stage):
         return model.lstrip("@")
 
     def _datasets(self, ctx: RunContext) -> list[str]:
-        if self.options.get("datasets"):
-            return [str(d) for d in self.options["datasets"]]
-        return [str(ctx.stage_dir(s.name)) for s in ctx.earlier(self, ("build",))]
+        given = self.options.get("datasets")
+        if not given:
+            return [str(ctx.stage_dir(s.name)) for s in ctx.earlier(self, ("build",))]
+        out = []
+        for entry in map(str, given):
+            ref = _stage_ref(entry)
+            out.append(entry if ref is None else str(ctx.stage_dir(ref)) + entry[1 + len(ref):])
+        return out
 
     def upstream(self, ctx: RunContext) -> list[Stage]:
-        ups = [] if self.options.get("datasets") else ctx.earlier(self, ("build",))
+        given = self.options.get("datasets")
+        refs = {_stage_ref(str(d)) for d in given or ()}
+        ups = ([s for s in ctx.earlier(self, ("build",)) if s.name in refs] if given
+               else ctx.earlier(self, ("build",)))
         stage = self._model_stage(ctx)
         return ups + ([stage] if stage else [])
 

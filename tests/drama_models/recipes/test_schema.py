@@ -60,6 +60,7 @@ BAD = [
     ("stages:\n  t: {kind: train, model: m, batch_size: 0}\n", "stages.t.batch_size must be >= 1"),
     ("stages:\n  t: {kind: train, model: '@prune'}\n", "stages.t.model: '@prune' names no prune"),
     ("stages:\n  t: {kind: train}\n", "stages.t.model: missing"),
+    ("stages:\n  t: {kind: train, model: m, datasets: ['@build']}\n", "stages.t.datasets[0]: '@build' names no"),
     ("stages:\n  build: {}\n  mine: {}\n", "stages.mine: a mine stage must come before build"),
     ("stagez: {}\nstages: {crop: {}}\n", "stagez: unknown key"),
     ("model: x\n", "no `stages:` key"),
@@ -138,3 +139,21 @@ def test_a_collection_without_test_qrels_fails_before_any_work(tmp_path):
 def test_train_points_a_flow_recipe_to_recipe_run():
     result = CliRunner().invoke(main, ["train", "--config", str(RECIPES / "cpu-demo.yaml")])
     assert result.exit_code == 2 and "drama-models recipe run" in result.output
+
+
+def test_train_datasets_name_build_stages(tmp_path):
+    """``datasets: ["@STAGE[:WEIGHT]"]`` reads an earlier build stage's output (and only it): two train stages
+    can learn from two builds."""
+    from drama_models.recipes.runner import RecipeRun
+
+    path = tmp_path / "r.yaml"
+    path.write_text("corpus: c\noutput: run\nstages:\n  mine: {}\n"
+                    "  build-a: {kind: build}\n  build-b: {kind: build}\n"
+                    "  t1: {kind: train, model: m, datasets: ['@build-b:2', 'extra/folder']}\n"
+                    "  t2: {kind: train, model: m}\n", encoding="utf-8")
+    recipe = load_recipe(path)
+    ctx = RecipeRun(recipe, output=str(tmp_path / "run")).ctx
+    t1, t2 = ctx.by_name("t1"), ctx.by_name("t2")
+    assert t1._datasets(ctx) == [f"{ctx.stage_dir('build-b')}:2", "extra/folder"]
+    assert [s.name for s in t1.upstream(ctx)] == ["build-b"]
+    assert [s.name for s in t2.upstream(ctx)] == ["build-a", "build-b"]
