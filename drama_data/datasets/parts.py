@@ -45,23 +45,45 @@ class PartTable:
         return pq.read_table(f).select(self.schema.names).cast(self.schema)
 
     def shards(self, rows: int) -> Iterator[pa.Table]:
-        """Single-chunk tables of ``rows`` rows (the last one shorter), in the table's order."""
+        """Single-chunk tables of ``rows`` rows (the last one shorter), in the table's order. Parquet's bytes
+        depend on the chunk layout, so each shard is joined into one chunk, column by column, releasing each
+        column's pieces as it goes: memory holds about one shard plus one part."""
         if self.order:
             yield from self._ordered_shards(rows)
             return
-        buffered: list[pa.Table] = []
+        names = self.schema.names
+        pieces: dict[str, list[pa.Array]] = {name: [] for name in names}
         count = 0
+
+        def take(n: int) -> pa.Table:
+            nonlocal count
+            arrays = []
+            for f in self.schema:
+                chunks, taken, need = pieces[f.name], [], n
+                while need:
+                    c = chunks[0]
+                    if len(c) <= need:
+                        taken.append(chunks.pop(0))
+                        need -= len(c)
+                    else:
+                        taken.append(c.slice(0, need))
+                        chunks[0] = c.slice(need)
+                        need = 0
+                arrays.append(pa.concat_arrays(taken) if taken else pa.array([], type=f.type))
+                del taken
+            count -= n
+            return pa.Table.from_arrays(arrays, schema=self.schema)
+
         for f in self.files:
             t = self._read(f)
-            buffered.append(t)
             count += t.num_rows
+            for name in names:
+                pieces[name].extend(t.column(name).chunks)
+            del t
             while count >= rows:
-                joined = pa.concat_tables(buffered)
-                buffered = [joined.slice(rows).combine_chunks()]  # a copy: the joined buffers can go
-                count -= rows
-                yield joined.slice(0, rows).combine_chunks()
+                yield take(rows)
         if count or self.num_rows == 0:
-            yield pa.concat_tables(buffered or [self.schema.empty_table()]).combine_chunks()
+            yield take(count)
 
     def _ordered_shards(self, rows: int) -> Iterator[pa.Table]:
         keys = []
