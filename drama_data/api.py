@@ -13,7 +13,7 @@ from drama_data.corpus import Fields
 from drama_data.errors import ConfigError
 from drama_data.generate.cache import open_cache
 from drama_data.generate.planning import plan_options
-from drama_data.generate.runner import CorpusOptions, RunSummary, generate
+from drama_data.generate.runner import WINDOW_PASSAGES, CorpusOptions, RunSummary, generate
 from drama_data.tasks import get_task
 
 
@@ -103,6 +103,7 @@ def run_generate(
             limit=o.get("limit"), num_shards=o.get("num_shards", 1), shard_index=o.get("shard_index", 0),
             cache=cache, overwrite=o.get("overwrite", False), progress=o.get("progress", True), echo=echo,
             budget=budget, dry_run=o.get("dry_run", False), plan_sample=o.get("plan_sample") or 64, price=price,
+            window=o.get("window_passages") or WINDOW_PASSAGES,
         )
         return _with_report(result, output, contamination, report)
     finally:

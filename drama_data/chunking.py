@@ -171,3 +171,63 @@ def load_passages(
         raise no_documents(source, report)
     check_unique_ids(passages)
     return passages, report
+
+
+def stream_passages(
+    source: str,
+    *,
+    fields=None,
+    split: str = "train",
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    chunk_tokenizer: str | None = None,
+    on_empty: str = "skip",
+    limit: int | None = None,
+):
+    """Like :func:`load_passages` but lazy: returns ``(iterator of passages, report)`` and reads a record source
+    (jsonl[.gz], parquet, BEIR folder, HF dataset) only as the iterator is consumed, so memory does not grow with
+    the corpus (a folder of documents, .txt/.pdf/..., is still read whole). ``report`` fills in as it goes. Bad
+    input raises ``InputError`` when it is reached: a malformed record, a duplicate document id, a passage id
+    that occurs twice, or (at the end) a corpus without any document with text. Ids are checked in about 8
+    bytes each (:class:`~drama_data.seen_ids.SeenIds`)."""
+    from itertools import islice
+    from pathlib import Path
+
+    from drama_data.corpus import CorpusReport, Fields, iter_documents, no_documents, read_documents
+    from drama_data.documents import is_document_file, is_document_folder
+    from drama_data.seen_ids import SeenIds
+
+    spans = load_span_function(chunk_tokenizer)
+    if max_tokens < 1:
+        raise InputError(f"--max-tokens must be at least 1, got {max_tokens}")
+    path = Path(str(source)).expanduser()
+    if is_document_folder(path) or is_document_file(path):
+        docs, report = read_documents(source, fields=fields or Fields(), split=split, on_empty=on_empty)
+        documents = lambda: iter(docs)  # noqa: E731
+    else:
+        report = CorpusReport(source=str(source))
+        first = iter_documents(source, fields=fields or Fields(), split=split, on_empty=on_empty, report=report)
+        again = lambda: iter_documents(source, fields=fields or Fields(), split=split,  # noqa: E731
+                                       on_empty=on_empty, report=CorpusReport(source=str(source)))
+        handed: list = [first]
+        documents = lambda: handed.pop() if handed else again()  # noqa: E731
+
+    def passages() -> Iterator[Passage]:
+        seen = SeenIds()  # only ids with "#" can collide (documents' own ids are checked by the reader)
+        n = 0
+        for p in chunk_documents(documents(), max_tokens=max_tokens, spans=spans):
+            if "#" in p.id and seen.add(p.id) and _occurs_before(documents(), p.id, n, max_tokens, spans):
+                raise InputError(f"passage id {p.id!r} occurs twice after chunking; rename the document ids")
+            n += 1
+            yield p
+        if n == 0:
+            raise no_documents(source, report)
+
+    stream = passages()
+    return (islice(stream, limit) if limit is not None else stream), report
+
+
+def _occurs_before(documents: Iterable[Document], pid: str, n: int, max_tokens: int, spans) -> bool:
+    """Whether ``pid`` is among the first ``n`` passages of ``documents`` (confirms a digest hit)."""
+    from itertools import islice
+
+    return any(p.id == pid for p in islice(chunk_documents(documents, max_tokens=max_tokens, spans=spans), n))

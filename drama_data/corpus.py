@@ -12,7 +12,7 @@ import gzip
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from drama_data.errors import InputError
 
@@ -106,9 +106,15 @@ def _pick(record: dict, wanted: str | None, candidates: tuple[str, ...], *, requ
 
 
 def _records_to_documents(
-    records: Iterable[tuple[str, dict]], fields: Fields, report: CorpusReport, on_empty: str
+    records: Iterable[tuple[str, dict]], fields: Fields, report: CorpusReport, on_empty: str,
+    rescan: Callable[[], Iterable[tuple[str, dict]]] | None = None,
 ) -> Iterator[Document]:
-    seen: dict[str, str] = {}
+    """Documents of ``records`` (``(where, record)`` pairs), validated in order. Ids are remembered compactly
+    (:class:`~drama_data.seen_ids.SeenIds`); a possible repeat is confirmed, and its first place found, by reading
+    ``rescan()`` (the same records again) up to it, so memory stays at about 8 bytes per document."""
+    from drama_data.seen_ids import SeenIds
+
+    seen = SeenIds()
     for where, rec in records:
         doc_id = _pick(rec, fields.id, ID_FIELDS, required=True, what="id", where=where)
         if doc_id is None or str(doc_id).strip() == "":
@@ -118,9 +124,10 @@ def _records_to_documents(
         title = _pick(rec, fields.title, TITLE_FIELDS, required=False, what="title", where=where) or ""
         if text is not None and not isinstance(text, str):
             raise InputError(f"{where}: text of document {doc_id!r} is {type(text).__name__}, not a string")
-        if doc_id in seen:
-            raise InputError(f"{where}: duplicate document id {doc_id!r} (first seen at {seen[doc_id]})")
-        seen[doc_id] = where
+        if seen.add(doc_id):
+            first = _first_place(rescan, doc_id, where, fields) if rescan is not None else "an earlier record"
+            if first is not None:
+                raise InputError(f"{where}: duplicate document id {doc_id!r} (first seen at {first})")
         if text is None or not text.strip():
             if on_empty == "error":
                 raise InputError(f"{where}: document {doc_id!r} has an empty text field")
@@ -128,6 +135,17 @@ def _records_to_documents(
             continue
         report.documents += 1
         yield Document(id=doc_id, title=str(title).strip(), text=text.strip())
+
+
+def _first_place(rescan, doc_id: str, where: str, fields: Fields) -> str | None:
+    """Where ``doc_id`` first occurs in ``rescan()`` before ``where``; ``None``: only a digest collision."""
+    for w, rec in rescan():
+        if w == where:
+            return None
+        found = _pick(rec, fields.id, ID_FIELDS, required=False, what="id", where=w)
+        if found is not None and str(found) == doc_id:
+            return w
+    return None
 
 
 def _beir_corpus_file(folder: Path) -> Path | None:
@@ -241,7 +259,8 @@ def iter_documents(source: str | Path, *, fields: Fields = Fields(), split: str 
     order: a caller that stops early (``generate --limit``) never reads the rest. ``report`` counts what was read
     and skipped so far; a malformed record raises ``InputError`` when it is reached."""
     report = report if report is not None else CorpusReport(source=str(source))
-    yield from _records_to_documents(_iter_source_records(str(source), split), fields, report, on_empty)
+    yield from _records_to_documents(_iter_source_records(str(source), split), fields, report, on_empty,
+                                     rescan=lambda: _iter_source_records(str(source), split))
 
 
 def as_record(obj: Any) -> dict:

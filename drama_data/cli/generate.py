@@ -81,6 +81,9 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--passes", default=1, show_default=True, help="rerank: extra passes over shuffled orders give agreement.")
 @click.option("--num-shards", default=1, show_default=True, help="Split the work over machines (by passage id).")
 @click.option("--shard-index", default=0, show_default=True)
+@click.option("--window-passages", default=4096, show_default=True,
+              help="Passages read, sent and written together: memory stays flat as the corpus grows, and a rerun "
+                   "of an interrupted run reuses the finished windows (kept in .OUTPUT.partial/ beside OUTPUT).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False), help="Request cache (default ~/.cache/drama).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the request cache.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder that is not ours.")

@@ -90,7 +90,9 @@ def write_dataset(
 ) -> Path:
     """Write ``tables`` (config name -> table) as a dataset folder with a card; replace atomically.
 
-    Returns the folder. ``extra_files`` maps relative paths to text (e.g. ``provenance.json``).
+    Returns the folder. ``extra_files`` maps relative paths to text (e.g. ``provenance.json``). A table may be a
+    :class:`~drama_data.datasets.parts.PartTable` (parquet parts written as a stage went): its shards are cut from
+    the parts one at a time and equal those of the same rows given as one table.
     """
     folder = check_output_folder(folder, overwrite=overwrite)
     if default not in tables:
@@ -100,9 +102,9 @@ def write_dataset(
     try:
         # datasets cannot load a split with no rows: an empty config other than the default is left out
         tables = {name: t for name, t in tables.items() if t.num_rows or name == default}
-        fingerprints = {name: _write_shards(table, tmp / "data" / name) for name, table in tables.items()}
-        meta = card_front_matter(fingerprints, default, card_meta)
-        meta["dataset_info"] = [features_yaml(name, table) for name, table in tables.items()]
+        written = {name: _write_shards(table, tmp / "data" / name) for name, table in tables.items()}
+        meta = card_front_matter({name: fp for name, (fp, _) in written.items()}, default, card_meta)
+        meta["dataset_info"] = [features_yaml(name, table, written[name][1]) for name, table in tables.items()]
         (tmp / "README.md").write_text(render_card(meta, card_body), encoding="utf-8")
         for rel, text in (extra_files or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -122,33 +124,58 @@ def write_dataset(
     return folder
 
 
-def features_yaml(config: str, table: pa.Table) -> dict:
+def features_yaml(config: str, table, nbytes: int | None = None) -> dict:
     """The card's ``dataset_info`` entry of one config: typed features, the row count and the size in bytes
-    (``datasets`` ignores a split entry without ``num_bytes``, with a warning on every load)."""
+    (``nbytes``, by default ``table.nbytes``; ``datasets`` ignores a split entry without ``num_bytes``, with a
+    warning on every load)."""
     import datasets
 
     features = datasets.Features.from_arrow_schema(table.schema)
     info = datasets.DatasetInfo(features=features, config_name=config)
     entry = info._to_yaml_dict()
-    entry["splits"] = [{"name": "train", "num_bytes": table.nbytes, "num_examples": table.num_rows}]
+    entry["splits"] = [{"name": "train", "num_bytes": table.nbytes if nbytes is None else nbytes,
+                        "num_examples": table.num_rows}]
     return entry
 
 
-def _write_shards(table: pa.Table, folder: Path) -> str:
-    """Write ``table`` as ``train-<i>-of-<n>-<fingerprint>.parquet`` shards; return the fingerprint."""
+def _write_shards(table, folder: Path) -> tuple[str, int]:
+    """Write ``table`` (a table or a :class:`~drama_data.datasets.parts.PartTable`) as
+    ``train-<i>-of-<n>-<fingerprint>.parquet`` shards; return ``(fingerprint, nbytes of the table)``. The
+    fingerprint hashes the shards' bytes in order, so the same rows always give the same names."""
+    from drama_data.datasets.parts import ConcatSize, PartTable
+
     folder.mkdir(parents=True)
     n = max(1, -(-table.num_rows // SHARD_ROWS))
     digest = hashlib.sha256()
     paths = []
-    for i in range(n):
+    if isinstance(table, PartTable):
+        size = ConcatSize()
+        shards = table.shards(SHARD_ROWS)
+    else:
+        size = None
+        shards = (table.slice(i * SHARD_ROWS, SHARD_ROWS) for i in range(n))
+    for i, shard in enumerate(shards):
         path = folder / f"train-{i:05d}-of-{n:05d}.parquet"
-        pq.write_table(table.slice(i * SHARD_ROWS, SHARD_ROWS), path)
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        pq.write_table(shard, path)
+        if size is not None:
+            size.add(shard)
+        del shard
+        digest.update(_file_sha256(path))
         paths.append(path)
+    if len(paths) != n:
+        raise RuntimeError(f"{folder}: wrote {len(paths)} shards, expected {n}")
     fp = digest.hexdigest()[:12]
     for path in paths:
         path.rename(path.with_name(f"{path.stem}-{fp}.parquet"))
-    return fp
+    return fp, (size.total() if size is not None else table.nbytes)
+
+
+def _file_sha256(path: Path) -> bytes:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.digest()
 
 
 def read_card(folder: str | Path) -> tuple[dict, str]:

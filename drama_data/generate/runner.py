@@ -3,8 +3,16 @@
 Input: a corpus (see :mod:`drama_data.corpus`), chunked into passages; a task; a backend. Output: a dataset
 folder with configs ``queries`` (default; one row per generated query, with provenance) and ``failures``
 (every unparseable completion or failed request, with its raw text and reason), a README.md card and
-``provenance.json``. Every completion is stored in the request cache as it arrives, so rerunning the same
-command after a crash or Ctrl-C only generates what is missing and writes exactly the same rows.
+``provenance.json``.
+
+The corpus is read as a stream and worked on in windows of ``window`` passages (an LLM task sends a window's
+requests together, so vLLM still batches them; retries and follow-ups stay inside the window). Each finished
+window is written as parquet parts to a work folder next to the output (:mod:`drama_data.generate.workdir`), so
+memory does not grow with the corpus; at the end the parts become the dataset folder, identical to one written
+from all rows at once. A task with a per-language quota (``--per-language``) decides its waves over the whole
+selection, so it runs as one window (in memory). Every completion is also stored in the request cache as it
+arrives: rerunning the same command after a crash, Ctrl-C or kill reuses the finished windows, generates only
+what is missing and writes exactly the same rows.
 """
 from __future__ import annotations
 
@@ -13,21 +21,25 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from drama_data import __version__
 from drama_data.backends.base import Backend
-from drama_data.chunking import Passage, load_passages
-from drama_data.corpus import Fields
-from drama_data.datasets.card import render_dataset_card
+from drama_data.chunking import Passage, stream_passages
+from drama_data.corpus import CorpusReport, Fields
+from drama_data.datasets.card import CardStats, render_dataset_card
+from drama_data.datasets.parts import PartTable
 from drama_data.datasets.folder import LOG_FILE, check_output_folder, dumps, utc_now, write_dataset
 from drama_data.errors import ConfigError
 from drama_data.generate.budget import Budget
 from drama_data.generate.cache import RequestCache, request_key
 from drama_data.generate.execution import ExecutionStats
+from drama_data.generate.workdir import WorkFolder, run_fingerprint, window_digest, work_folder_for
 from drama_data.tasks.base import ParseFailure, Task
 
 QUERY_COLUMNS: dict[str, pa.DataType] = {
@@ -45,6 +57,9 @@ FAILURE_SCHEMA = pa.schema({
     "model": pa.string(), "prompt_sha256": pa.string(), "language": pa.string(), "passage_language": pa.string(),
     "detected_language": pa.string(), "language_confidence": pa.float32(),
 })
+ORDER = "_order"  # failures' sort key in the work folder's parts (see _failure_key); not in the dataset
+FAILURE_PART_SCHEMA = FAILURE_SCHEMA.append(pa.field(ORDER, pa.string()))
+WINDOW_PASSAGES = 4096  # passages per window (see the module doc)
 
 
 @dataclass
@@ -124,17 +139,36 @@ def shard_of(passage_id: str, num_shards: int) -> int:
     return int.from_bytes(hashlib.sha256(passage_id.encode("utf-8")).digest()[:8], "big") % num_shards
 
 
-def select_passages(passages: Sequence[Passage], *, limit: int | None = None, num_shards: int = 1,
-                    shard_index: int = 0) -> list[Passage]:
-    """The first ``limit`` passages, then those of shard ``shard_index`` of ``num_shards``."""
+def _check_selection(limit: int | None, num_shards: int, shard_index: int) -> None:
     if num_shards < 1 or not 0 <= shard_index < num_shards:
         raise ConfigError(f"--shard-index must be in [0, {num_shards}); got {shard_index} of {num_shards}")
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be positive, got {limit}")
-    chosen = list(passages[:limit] if limit else passages)
+
+
+def iter_selected(passages: Iterable[Passage], *, limit: int | None = None, num_shards: int = 1,
+                  shard_index: int = 0) -> Iterator[Passage]:
+    """The first ``limit`` passages, then those of shard ``shard_index`` of ``num_shards``, lazily."""
+    _check_selection(limit, num_shards, shard_index)
+    chosen = islice(passages, limit) if limit else iter(passages)
     if num_shards > 1:
-        chosen = [p for p in chosen if shard_of(p.id, num_shards) == shard_index]
+        chosen = (p for p in chosen if shard_of(p.id, num_shards) == shard_index)
     return chosen
+
+
+def select_passages(passages: Sequence[Passage], *, limit: int | None = None, num_shards: int = 1,
+                    shard_index: int = 0) -> list[Passage]:
+    """:func:`iter_selected` as a list."""
+    return list(iter_selected(passages, limit=limit, num_shards=num_shards, shard_index=shard_index))
+
+
+def _windows(passages: Iterable[Passage], size: int) -> Iterator[list[Passage]]:
+    it = iter(passages)
+    while True:
+        window = list(islice(it, size))
+        if not window:
+            return
+        yield window
 
 
 def generate(
@@ -155,116 +189,233 @@ def generate(
     dry_run: bool = False,
     plan_sample: int = 64,
     price=None,
+    window: int = WINDOW_PASSAGES,
 ):
     """Run ``task`` over ``corpus`` and write the dataset folder ``output``; return the run summary.
 
-    ``backend`` may be a zero-argument factory, called only once the corpus has been validated (building a
-    backend loads no model: engines start on the first request). ``budget`` stops the run early (see
-    :mod:`drama_data.generate.budget`; ``summary.stopped`` says why). ``dry_run=True`` writes and sends nothing and
-    returns a :class:`~drama_data.generate.planning.Plan` instead (``price``: the model's :class:`~drama_data.generate.prices.Price`;
-    ``plan_sample``: requests whose prompt tokens are counted).
-    Raises ``InputError``/``ConfigError`` before writing anything when the corpus or options are bad.
+    The corpus is streamed and worked on in windows of ``window`` passages whose parts go to a work folder next
+    to ``output`` (see the module doc); a rerun of the same command reuses the finished windows. ``backend`` may
+    be a zero-argument factory, called once the first window has been read and validated (building a backend
+    loads no model: engines start on the first request). ``budget`` stops the run early (see
+    :mod:`drama_data.generate.budget`; ``summary.stopped`` says why; the rows so far are written and the work
+    folder is kept). ``dry_run=True`` reads the whole selection, writes and sends nothing and returns a
+    :class:`~drama_data.generate.planning.Plan` instead (``price``: the model's
+    :class:`~drama_data.generate.prices.Price`; ``plan_sample``: requests whose prompt tokens are counted).
+    Raises ``InputError``/``ConfigError`` for bad options or corpus records when they are reached: before anything
+    is written for bad options and for bad records in the first window, later ones leave the finished windows
+    in the work folder (the output folder is only written at the end).
     """
     t0 = time.time()
     if not dry_run:
         output = check_output_folder(output, overwrite=overwrite)
-    if limit is not None and limit < 1:
-        raise ConfigError(f"--limit must be positive, got {limit}")
-    passages = task.own_passages()
-    if passages is None:  # with --limit, only as much of the corpus as the first `limit` passages need is read
-        passages, report = load_passages(corpus.source, fields=corpus.fields, split=corpus.split,
+    _check_selection(limit, num_shards, shard_index)
+    if window < 1:
+        raise ConfigError(f"--window-passages must be positive, got {window}")
+    own = task.own_passages()
+    if own is None:  # read lazily: with --limit only as far as the first `limit` passages need
+        stream, report = stream_passages(corpus.source, fields=corpus.fields, split=corpus.split,
                                          max_tokens=corpus.max_tokens, chunk_tokenizer=corpus.chunk_tokenizer,
                                          on_empty=corpus.on_empty, limit=limit)
     else:
-        from drama_data.corpus import CorpusReport
-
-        report = CorpusReport(source=corpus.source, documents=len(passages))
-    selected = select_passages(passages, limit=limit, num_shards=num_shards, shard_index=shard_index)
-    summary = RunSummary(output=str(output), task=task.name, passages=len(selected),
-                         skipped_documents=len(report.skipped), skipped=report.skipped)
-    rows: dict[str, dict] = {}
-    failures: list[dict] = []
+        stream, report = iter(own), CorpusReport(source=corpus.source, documents=len(own))
+    selected = iter_selected(stream, limit=limit, num_shards=num_shards, shard_index=shard_index)
+    if task.uses_llm and backend is None:
+        raise ConfigError(f"--task {task.name} needs a backend (--backend vllm|openai|openai-batch)")
+    if dry_run:
+        return _plan(task, list(selected), backend, prompt_format, cache, price, plan_sample)
+    summary = RunSummary(output=str(output), task=task.name)
+    budget = budget or Budget()
+    run_options = {"version": __version__, "task": task.info(), "corpus": corpus.as_dict(), "limit": limit,
+                   "num_shards": num_shards, "shard_index": shard_index, "window": window,
+                   "quota": task.per_language}
+    work: WorkFolder | None = None
     prompt = None
-    if task.uses_llm:
-        if backend is None:
-            raise ConfigError(f"--task {task.name} needs a backend (--backend vllm|openai|openai-batch)")
-        if not isinstance(backend, Backend):
-            backend = backend()  # built only now: bad input fails before any model is prepared
-        if backend.log_path is None:
-            backend.log_path = Path(output) / LOG_FILE
-        form = prompt_format or ("chat" if backend.supports_chat() else "completion")
-        prompt = task.use_form(form)
-        summary.model = backend.model
-        if dry_run:
-            from drama_data.generate.planning import make_plan
+    saved: list[int] = []
+    windows = [list(selected)] if task.per_language else _windows(selected, window)
+    bar = None  # made with the work folder: a bad first window fails with its one-line error alone
+    ordinal = 0  # slots before the current window (the failures' order keys)
 
-            pending = [(p, slot) for p in selected for slot in task.slots(p)]
-            if task.per_language:  # at most the quota per pair (an upper bound: failed slots are refilled)
-                seen: Counter = Counter()
-                pending = [ps for ps in pending if _take(seen, task.pair_of(*ps), task.per_language)]
-            requests = [task.request(p, slot, 0) for p, slot in pending]
+    def prepare():  # once the first window is read and valid: the backend, the prompt and the work folder
+        nonlocal backend, prompt
+        if task.uses_llm:
+            if not isinstance(backend, Backend):
+                backend = backend()
+            if backend.log_path is None:
+                backend.log_path = Path(output) / LOG_FILE
+            form = prompt_format or ("chat" if backend.supports_chat() else "completion")
+            prompt = task.use_form(form)
+            summary.model = backend.model
+            run_options.update(backend=[backend.name, backend.model, backend.cache_model],
+                               prompt=[prompt.id, prompt.form, prompt.sha256])
+            if echo:
+                echo(f"prompt {prompt.id} ({form} form); model {backend.model}; passages streamed in "
+                     f"windows of {window}")
+        folder = WorkFolder(work_folder_for(output), run_fingerprint(run_options))
+        if echo and folder.resumed:
+            echo(f"resuming: {folder.resumed} finished windows in {folder.path}")
+        return folder
 
-            def retry(i, attempt, c):  # the next attempt after a cached answer, as _run_llm_task decides
-                p, slot = pending[i]
-                if not c.ok or attempt + 1 >= task.max_attempts:
-                    return None
-                try:
-                    task.parse(p, slot, prompt.response_prefix + c.text, finish_reason=c.finish_reason)
-                    return None
-                except ParseFailure:
-                    return task.request(p, slot, attempt + 1)
-
-            rate, tokens, source = task.plan_defaults(form)
-            plan = make_plan(task=task.name, backend=backend, form=form, passages=len(selected), requests=requests,
-                             cache=cache, prompt_sha256=prompt.sha256, max_tokens=task.sampling.max_tokens,
-                             max_attempts=task.max_attempts, price=price, sample=plan_sample, retry=retry,
-                             default_parse_rate=rate, default_completion_tokens=tokens, default_source=source)
-            if getattr(task, "round_trip", None) is not None:
-                plan.notes.append("--round-trip: each accepted translation costs one more request (a "
-                                  "back-translation), not counted above")
-            return plan
-        if echo:
-            echo(f"{len(selected)} passages; prompt {prompt.id} ({form} form); model {backend.model}")
-        _run_llm_task(task, selected, backend, cache, rows, failures, summary, progress, budget or Budget())
-    elif dry_run:
-        from drama_data.generate.planning import Plan
-
-        plan = Plan(task=task.name, backend="-", model="-", form="-", passages=len(selected), requests=0)
-        plan.notes.append(f"task {task.name} uses no LLM: {sum(len(task.slots(p)) for p in selected)} rows "
-                          "made directly from the passages")
-        return plan
-    else:
-        for p in selected:
-            for slot, result in task.direct(p):
-                if isinstance(result, ParseFailure):
-                    failures.append(_failure(slot, p.id, 0, "parse", result.reason, "", "", True, "", "",
-                                             task.pair_of(p, slot), result))
+    try:
+        for index, win in enumerate(windows):
+            summary.passages += len(win)
+            if work is None:
+                work, bar = prepare(), _bar(task.name, progress)
+            slots = sum(len(task.slots(p)) for p in win)
+            digest = window_digest(win)
+            done = work.finished(index, digest)
+            if done is not None:
+                _add_recorded(summary.stats, done)
+                saved.append(index)
+            elif not budget.stopped:
+                rows: dict[str, dict] = {}
+                failures: list[dict] = []
+                stats = ExecutionStats()
+                if task.uses_llm:
+                    _run_llm_task(task, win, backend, cache, rows, failures, stats, progress, budget, ordinal)
                 else:
-                    rows[slot] = _row(p, slot, task, result, {})
-    ordered = [rows[s] for p in selected for s in task.slots(p) if s in rows]
-    summary.rows = len(ordered)
-    summary.failures = Counter(f["reason"] for f in failures)
-    summary.failed_slots = sum(1 for f in failures if f["final"])
-    summary.seconds = time.time() - t0
+                    _run_direct(task, win, rows, failures, ordinal)
+                ordered = [rows[s] for p in win for s in task.slots(p) if s in rows]
+                schema = pa.schema({**QUERY_COLUMNS, **task.columns, **PROVENANCE_COLUMNS})
+                tables = {"queries": pa.Table.from_pylist(ordered, schema=schema),
+                          "failures": pa.Table.from_pylist(failures, schema=FAILURE_PART_SCHEMA)}
+                del rows, failures, ordered
+                work.save(index, digest, tables, {
+                    "complete": not budget.stopped, "passages": len(win), "rows": tables["queries"].num_rows,
+                    "failures": tables["failures"].num_rows, "requests": stats.requests,
+                    "prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens})
+                summary.stats.add(stats)
+                saved.append(index)
+            ordinal += slots
+            bar.update(len(win))
+    except BaseException:
+        if work is not None and not saved:
+            work.remove()  # nothing finished: leave nothing behind
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if work is None:  # no passage selected (e.g. a shard that got none): an empty dataset
+        work = prepare()
+    summary.stopped = budget.stopped
+    summary.skipped_documents, summary.skipped = len(report.skipped), report.skipped
     schema = pa.schema({**QUERY_COLUMNS, **task.columns, **PROVENANCE_COLUMNS})
-    tables = {"queries": pa.Table.from_pylist(ordered, schema=schema),
-              "failures": pa.Table.from_pylist(failures, schema=FAILURE_SCHEMA)}
+    tables = {"queries": PartTable([work.part("queries", i) for i in saved], schema),
+              "failures": PartTable([work.part("failures", i) for i in saved], FAILURE_SCHEMA, order=ORDER)}
+    card, summary.failures, summary.failed_slots = _card_stats(tables["queries"], tables["failures"], schema)
+    summary.rows = card.rows
+    summary.seconds = time.time() - t0
     provenance = {
         "tool": f"drama-toolkit {__version__}", "stage": "generate", "date": utc_now(),
         "task": task.info(), "backend": backend.info() if (backend and task.uses_llm) else None,
         "prompt": {"id": prompt.id, "form": prompt.form, "sha256": prompt.sha256} if prompt else None,
         "corpus": {**corpus.as_dict(), **report.as_dict()},
         "selection": {"limit": limit, "num_shards": num_shards, "shard_index": shard_index,
-                      "passages": len(selected)},
+                      "passages": summary.passages},
         "stopped": summary.stopped or None,
         "counts": summary.as_dict(),
     }
     provenance["counts"].pop("output", None)
-    card_meta, card_body = render_dataset_card(provenance, tables["queries"], tables["failures"])
+    card_meta, card_body = render_dataset_card(provenance, card)
     write_dataset(output, tables, default="queries", card_body=card_body, card_meta=card_meta,
                   extra_files={"provenance.json": dumps(provenance)}, overwrite=overwrite)
+    if not summary.stopped:
+        work.remove()
     summary.seconds = time.time() - t0
     return summary
+
+
+def _bar(name: str, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(desc=f"{name}: passages", unit=" passages", disable=not progress, dynamic_ncols=True)
+
+
+def _add_recorded(stats: ExecutionStats, record: dict) -> None:
+    """A reused window's requests, counted as a rerun would count them: all answered from the cache."""
+    n = record.get("requests", 0)
+    stats.add(ExecutionStats(requests=n, cached=n, prompt_tokens=record.get("prompt_tokens", 0),
+                             completion_tokens=record.get("completion_tokens", 0)))
+
+
+def _card_stats(queries: PartTable, failures: PartTable, schema: pa.Schema) -> tuple[CardStats, Counter, int]:
+    """The card's counts from the parts (a few small columns of the rows, part by part; the failures' counted
+    columns in the dataset's order), the failed attempts by reason and the slots left without a row."""
+    card = CardStats(schema)
+    cols = [c for c in CardStats.MAIN_COLUMNS if c in schema.names]
+    for t in queries.read_columns(cols):
+        card.add_rows(t)
+    small = pa.concat_tables(list(failures.read_columns([*CardStats.FAILURE_COLUMNS, ORDER])) or
+                             [pa.schema([FAILURE_PART_SCHEMA.field(c) for c in (*CardStats.FAILURE_COLUMNS, ORDER)])
+                              .empty_table()])
+    if small.num_rows:
+        small = small.take(pc.sort_indices(small, [(ORDER, "ascending")]))
+    card.add_failures(small)
+    return (card, Counter(small.column("reason").to_pylist()),
+            sum(1 for x in small.column("final").to_pylist() if x))
+
+
+def _plan(task, selected, backend, prompt_format, cache, price, plan_sample):
+    """The ``--dry-run`` plan of ``selected`` (the whole selection, in memory)."""
+    if not task.uses_llm:
+        from drama_data.generate.planning import Plan
+
+        plan = Plan(task=task.name, backend="-", model="-", form="-", passages=len(selected), requests=0)
+        plan.notes.append(f"task {task.name} uses no LLM: {sum(len(task.slots(p)) for p in selected)} rows "
+                          "made directly from the passages")
+        return plan
+    if not isinstance(backend, Backend):
+        backend = backend()  # built only now: bad input fails before any model is prepared
+    form = prompt_format or ("chat" if backend.supports_chat() else "completion")
+    prompt = task.use_form(form)
+    from drama_data.generate.planning import make_plan
+
+    pending = [(p, slot) for p in selected for slot in task.slots(p)]
+    if task.per_language:  # at most the quota per pair (an upper bound: failed slots are refilled)
+        seen: Counter = Counter()
+        pending = [ps for ps in pending if _take(seen, task.pair_of(*ps), task.per_language)]
+    requests = [task.request(p, slot, 0) for p, slot in pending]
+
+    def retry(i, attempt, c):  # the next attempt after a cached answer, as _run_llm_task decides
+        p, slot = pending[i]
+        if not c.ok or attempt + 1 >= task.max_attempts:
+            return None
+        try:
+            task.parse(p, slot, prompt.response_prefix + c.text, finish_reason=c.finish_reason)
+            return None
+        except ParseFailure:
+            return task.request(p, slot, attempt + 1)
+
+    rate, tokens, source = task.plan_defaults(form)
+    plan = make_plan(task=task.name, backend=backend, form=form, passages=len(selected), requests=requests,
+                     cache=cache, prompt_sha256=prompt.sha256, max_tokens=task.sampling.max_tokens,
+                     max_attempts=task.max_attempts, price=price, sample=plan_sample, retry=retry,
+                     default_parse_rate=rate, default_completion_tokens=tokens, default_source=source)
+    if getattr(task, "round_trip", None) is not None:
+        plan.notes.append("--round-trip: each accepted translation costs one more request (a "
+                          "back-translation), not counted above")
+    return plan
+
+
+def _run_direct(task, window, rows, failures, ordinal: int) -> None:
+    """Rows of a task without an LLM (``task.direct``) for the passages of ``window``."""
+    for p in window:
+        for j, (slot, result) in enumerate(task.direct(p)):
+            if isinstance(result, ParseFailure):
+                failures.append(_failure(slot, p.id, 0, "parse", result.reason, "", "", True, "", "",
+                                         task.pair_of(p, slot), result,
+                                         order=_failure_key(0, 0, 0, f"{ordinal + j:012d}")))
+            else:
+                rows[slot] = _row(p, slot, task, result, {})
+        ordinal += len(task.slots(p))
+
+
+def _failure_key(wave: int, attempt: int, phase: int, pending_key: str) -> str:
+    """The sort key that puts failures in the order one pass over the whole selection records them: by quota
+    wave, attempt, phase (0: the request, 1: its follow-up), then the slot's place in that attempt's queue.
+    A slot's place in the first attempt is its ordinal in the selection; a retry queues the parse failures
+    first, then the rejected follow-ups, each in the previous order, so its key is the phase it failed in
+    followed by its previous key (keys of one attempt have one length and compare as strings)."""
+    return f"{wave:04d}{attempt:03d}{phase}{pending_key}"
 
 
 def _take(seen: Counter, key, limit: int) -> bool:
@@ -272,16 +423,18 @@ def _take(seen: Counter, key, limit: int) -> bool:
     return seen[key] <= limit
 
 
-def _run_llm_task(task, selected, backend, cache, rows, failures, summary, progress, budget: Budget) -> None:
-    """Every slot of ``selected``, each up to ``task.max_attempts``; with a quota (``task.per_language``) in
-    waves: each wave asks, per (passage language, query language) pair, for as many of the pair's next slots
-    as rows are still missing, and the next wave refills what failed, until every pair has its quota or no
-    slot left. Waves depend only on the answers (seeded), so a rerun replays them from the cache."""
+def _run_llm_task(task, selected, backend, cache, rows, failures, stats: ExecutionStats, progress, budget: Budget,
+                  ordinal: int = 0) -> None:
+    """Every slot of ``selected`` (one window), each up to ``task.max_attempts``; with a quota
+    (``task.per_language``) in waves: each wave asks, per (passage language, query language) pair, for as many
+    of the pair's next slots as rows are still missing, and the next wave refills what failed, until every pair
+    has its quota or no slot left. Waves depend only on the answers (seeded), so a rerun replays them from the
+    cache. ``ordinal``: the slots of the selection before this window (for the failures' order keys)."""
     slots = [(p, slot) for p in selected for slot in task.slots(p)]
     quota = task.per_language
     if not quota:
-        _run_slots(task, slots, backend, cache, rows, failures, summary, progress, budget)
-        summary.stopped = budget.stopped
+        keys = {slot: f"{ordinal + i:012d}" for i, (_p, slot) in enumerate(slots)}
+        _run_slots(task, slots, backend, cache, rows, failures, stats, progress, budget, keys)
         return
     queues: dict[tuple, list] = {}
     for p, slot in slots:
@@ -296,17 +449,18 @@ def _run_llm_task(task, selected, backend, cache, rows, failures, summary, progr
             del queue[:max(0, need)]
         if not wave:
             break
-        _run_slots(task, wave, backend, cache, rows, failures, summary, progress, budget,
+        keys = {slot: f"{i:012d}" for i, (_p, slot) in enumerate(wave)}
+        _run_slots(task, wave, backend, cache, rows, failures, stats, progress, budget, keys, wave=wave_no,
                    label=f" (quota wave {wave_no})" if wave_no else "")
         for p, slot in wave:
             if slot in rows:
                 passed[task.pair_of(p, slot)] += 1
         wave_no += 1
-    summary.stopped = budget.stopped
 
 
-def _run_slots(task, pending, backend, cache, rows, failures, summary, progress, budget: Budget,
-               label: str = "") -> None:
+def _run_slots(task, pending, backend, cache, rows, failures, run_stats: ExecutionStats, progress,
+               budget: Budget, keys: dict[str, str], wave: int = 0, label: str = "") -> None:
+    """Attempts of ``pending`` slots; ``keys``: each slot's place in the queue (see :func:`_failure_key`)."""
     prompt = task.prompt
     for attempt in range(task.max_attempts):
         if not pending:
@@ -314,7 +468,7 @@ def _run_slots(task, pending, backend, cache, rows, failures, summary, progress,
         requests = [task.request(p, slot, attempt) for p, slot in pending]
         desc = f"{task.name}{label}" + (f" (retry {attempt})" if attempt else "")
         results, stats = budget.execute(requests, backend, cache, desc=desc, progress=progress)
-        summary.stats.add(stats)
+        run_stats.add(stats)
         if cache is not None and stats.generated:
             cache.record_throughput(backend.name, backend.cache_model, task.name, stats.generated,
                                     stats.prompt_tokens, stats.completion_tokens, stats.generate_seconds,
@@ -327,18 +481,21 @@ def _run_slots(task, pending, backend, cache, rows, failures, summary, progress,
             c = results.get(req.id)
             if c is None:  # not sent: the budget ran out (summary.stopped says so)
                 continue
+            order = _failure_key(wave, attempt, 0, keys[slot])
             if not c.ok:
                 failures.append(_failure(slot, p.id, attempt, "backend", c.error or "error", c.text,
-                                         c.finish_reason, True, backend.model, prompt.sha256, task.pair_of(p, slot)))
+                                         c.finish_reason, True, backend.model, prompt.sha256, task.pair_of(p, slot),
+                                         order=order))
                 continue
             try:
                 parsed = task.parse(p, slot, prompt.response_prefix + c.text, finish_reason=c.finish_reason)
             except ParseFailure as exc:
                 usage.append((req, c, 0))
                 failures.append(_failure(slot, p.id, attempt, "parse", exc.reason, c.text, c.finish_reason,
-                                         last, backend.model, prompt.sha256, task.pair_of(p, slot), exc))
+                                         last, backend.model, prompt.sha256, task.pair_of(p, slot), exc, order=order))
                 if not last:
                     retry.append((p, slot))
+                    keys[slot] = "0" + keys[slot]
                 continue
             usage.append((req, c, 1))
             prov = {"backend": backend.name, "model": backend.model, "prompt_id": prompt.id,
@@ -348,8 +505,8 @@ def _run_slots(task, pending, backend, cache, rows, failures, summary, progress,
             rows[slot] = _row(p, slot, task, parsed, prov)
             passed.append((p, slot))
         if passed:
-            retry += _run_followups(task, passed, attempt, last, backend, cache, rows, failures, summary,
-                                    progress, budget, desc)
+            retry += _run_followups(task, passed, attempt, last, backend, cache, rows, failures, run_stats,
+                                    progress, budget, desc, keys, wave)
         if cache is not None and usage:
             cache.record_usage((request_key(backend.name, backend.cache_model, r), backend.name, backend.cache_model,
                                 task.name, prompt.sha256, r.sampling.max_tokens, c.prompt_tokens, c.completion_tokens,
@@ -359,8 +516,8 @@ def _run_slots(task, pending, backend, cache, rows, failures, summary, progress,
             break
 
 
-def _run_followups(task, passed, attempt, last, backend, cache, rows, failures, summary, progress, budget,
-                   desc) -> list:
+def _run_followups(task, passed, attempt, last, backend, cache, rows, failures, run_stats, progress, budget,
+                   desc, keys, wave) -> list:
     """Send the follow-up requests of this attempt's rows (:meth:`Task.followup`) and check their answers; a
     rejected row is removed and recorded as a failure (kind ``followup``). Returns the slots to retry."""
     prompt = task.prompt
@@ -370,26 +527,28 @@ def _run_followups(task, passed, attempt, last, backend, cache, rows, failures, 
         return []
     results, stats = budget.execute([r for _, _, r in todo], backend, cache, desc=f"{desc} (follow-up)",
                                     progress=progress)
-    summary.stats.add(stats)
+    run_stats.add(stats)
     retry = []
     for p, slot, req in todo:
         c = results.get(req.id)
         if c is None:  # not sent (budget): the row stays unchecked, so it is not written; a rerun finishes it
             rows.pop(slot)
             continue
+        order = _failure_key(wave, attempt, 1, keys[slot])
         if not c.ok:
             rows.pop(slot)
             failures.append(_failure(slot, p.id, attempt, "backend", c.error or "error", c.text, c.finish_reason,
-                                     True, backend.model, prompt.sha256, task.pair_of(p, slot)))
+                                     True, backend.model, prompt.sha256, task.pair_of(p, slot), order=order))
             continue
         try:
             rows[slot].update(task.check_followup(p, slot, rows[slot], prompt.response_prefix + c.text))
         except ParseFailure as exc:
             rows.pop(slot)
             failures.append(_failure(slot, p.id, attempt, "followup", exc.reason, c.text, c.finish_reason, last,
-                                     backend.model, prompt.sha256, task.pair_of(p, slot), exc))
+                                     backend.model, prompt.sha256, task.pair_of(p, slot), exc, order=order))
             if not last:
                 retry.append((p, slot))
+                keys[slot] = "1" + keys[slot]
     return retry
 
 
@@ -402,11 +561,11 @@ def _row(p: Passage, slot: str, task: Task, parsed: dict, prov: dict) -> dict:
 
 
 def _failure(slot, pid, attempt, kind, reason, raw, finish, final, model, sha, pair=("", ""),
-             exc: ParseFailure | None = None) -> dict:
+             exc: ParseFailure | None = None, order: str = "") -> dict:
     """A failure row; ``pair``: the (passage, query) languages the slot asked for; ``exc``: what the language
-    check detected in the rejected text, when it ran."""
+    check detected in the rejected text, when it ran; ``order``: its sort key (:func:`_failure_key`)."""
     return {"query_id": slot, "passage_id": pid, "attempt": attempt, "kind": kind, "reason": reason,
             "raw_text": raw, "finish_reason": finish, "final": final, "model": model, "prompt_sha256": sha,
             "passage_language": pair[0], "language": pair[1],
             "detected_language": getattr(exc, "detected_language", "") or "",
-            "language_confidence": getattr(exc, "language_confidence", None)}
+            "language_confidence": getattr(exc, "language_confidence", None), ORDER: order}

@@ -26,6 +26,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from drama_data.build.dedup import Deduplicator
 from drama_data.build.filters import copy_rate, query_tokens
 from drama_data.datasets.folder import read_card, read_table
@@ -85,11 +87,14 @@ def _counts(values) -> dict[str, int]:
     return dict(sorted(collections.Counter(values).items(), key=lambda kv: (-kv[1], str(kv[0]))))
 
 
-def query_stats(ids: list[str], queries: list[str], passages: list[str | None], declared: list[str]) -> dict:
-    """The query-side numbers shared by every kind of dataset."""
+def query_stats(ids: list[str], queries: list[str], passages: list[str | None] | None, declared: list[str],
+                rates: list[float] | None = None) -> dict:
+    """The query-side numbers shared by every kind of dataset; ``rates``: the copy rates when computed already
+    (then ``passages`` is not needed)."""
     lengths = [len(query_tokens(q)) for q in queries]
     detected = detect_languages(queries)
-    rates = [copy_rate(q, p) for q, p in zip(queries, passages) if p]
+    if rates is None:
+        rates = [copy_rate(q, p) for q, p in zip(queries, passages) if p]
     mismatch = sum(1 for d, x in zip(declared, detected) if d and x and d != x)
     return {
         "rows": len(queries),
@@ -108,14 +113,42 @@ def _column(table, name: str, default="") -> list:
     return table.column(name).to_pylist() if name in table.column_names else [default] * table.num_rows
 
 
+def _read_columns(folder: Path, config: str, wanted: list[str]):
+    """The ``wanted`` columns (those present) of a config, read column-wise (not the passage texts)."""
+    import pyarrow.parquet as pq
+
+    files = sorted((folder / "data" / config).glob("*.parquet"))
+    if not files:
+        raise InputError(f"{folder}: no config {config!r} (expected parquet files in data/{config}/)")
+    names = pq.ParquetFile(files[0]).schema_arrow.names
+    return pa.concat_tables([pq.read_table(f, columns=[c for c in wanted if c in names]) for f in files])
+
+
+def _copy_rates(folder: Path, config: str) -> list[float]:
+    """Copy rates of the rows that have a passage text, reading ``query`` and ``text`` a batch at a time."""
+    import pyarrow.parquet as pq
+
+    rates: list[float] = []
+    for f in sorted((folder / "data" / config).glob("*.parquet")):
+        pf = pq.ParquetFile(f)
+        if "text" not in pf.schema_arrow.names:
+            return []
+        for batch in pf.iter_batches(batch_size=8192, columns=["query", "text"]):
+            rates += [copy_rate(q or "", p) for q, p in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist())
+                      if p]
+    return rates
+
+
 def generate_stats(folder: Path) -> dict:
-    """Numbers of a ``generate`` output (config ``queries``, and ``failures`` when present)."""
-    t = read_table(folder, "queries")
+    """Numbers of a ``generate`` output (config ``queries``, and ``failures`` when present). Only the query-side
+    columns are held in memory; passage texts are read a batch at a time for the copy rates."""
+    t = _read_columns(folder, "queries", ["query_id", "query", "language"])
     ids = [str(x) for x in _column(t, "query_id")]
     queries = [q or "" for q in _column(t, "query")]
-    out = query_stats(ids, queries, _column(t, "text", None), [d or "" for d in _column(t, "language")])
+    out = query_stats(ids, queries, None, [d or "" for d in _column(t, "language")],
+                      rates=_copy_rates(folder, "queries"))
     try:
-        f = read_table(folder, "failures")
+        f = _read_columns(folder, "failures", ["reason", "final"])
     except InputError:
         f = None
     reasons = _counts(_column(f, "reason")) if f is not None and f.num_rows else {}

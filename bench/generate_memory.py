@@ -1,0 +1,123 @@
+"""Peak memory and wall time of ``drama-data generate --task crop`` as the corpus grows (issue 13, item 1).
+
+Builds a synthetic corpus by repeating SciFact (``../shared/data/scifact/corpus.jsonl[.gz]``) with new ids
+(``<id>-r<k>``) until it has about N passages (chunks of 256 words), runs the CLI in a subprocess per size and
+reads the child's peak RSS from ``os.wait4``. The goal: the peak at the largest size within 10% of the smallest.
+
+    nice -n 15 python bench/generate_memory.py --sizes 200000,2000000 [--language en] [--report] [--keep DIR]
+
+Prints one line per size, then ``generate_memory: RATIO (goal: ...)`` (peak at the largest size / peak at the
+smallest). ``--report`` also runs the quality report (by default ``--no-report``: the report keeps every query in
+memory for its duplicate statistics, so it grows with the rows by design).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
+
+
+def scifact_lines() -> list[str]:
+    for name in ("corpus.jsonl", "corpus.jsonl.gz"):
+        path = SCIFACT / name
+        if path.is_file():
+            opener = gzip.open if name.endswith(".gz") else open
+            with opener(path, "rt", encoding="utf-8") as fh:
+                return [line for line in fh if line.strip()]
+    sys.exit(f"no SciFact corpus under {SCIFACT}")
+
+
+def passages_per_copy(lines: list[str]) -> int:
+    from drama_data.chunking import chunk_documents
+    from drama_data.corpus import Document
+
+    docs = []
+    for line in lines:
+        rec = json.loads(line)
+        if (rec.get("text") or "").strip():
+            docs.append(Document(id=str(rec["_id"]), title=rec.get("title") or "", text=rec["text"].strip()))
+    return sum(1 for _ in chunk_documents(docs))
+
+
+def build_corpus(path: Path, passages: int, lines: list[str], per_copy: int) -> int:
+    """Write copies of SciFact with new ids until about ``passages`` passages; return the documents written."""
+    docs = 0
+    copies = -(-passages // per_copy)
+    with open(path, "w", encoding="utf-8") as out:
+        for k in range(copies):
+            want = passages - k * per_copy
+            take = lines if want >= per_copy else lines[:max(1, int(len(lines) * want / per_copy))]
+            for line in take:
+                rec = json.loads(line)
+                rec["_id"] = f"{rec['_id']}-r{k}"
+                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                docs += 1
+    return docs
+
+
+def run(corpus: Path, output: Path, report: bool, language: str) -> tuple[float, float, dict]:
+    """(peak RSS in MB, seconds, summary) of one ``drama-data generate --task crop`` run."""
+    cmd = [sys.executable, "-m", "drama_data.cli", "generate", "--task", "crop", "--corpus", str(corpus),
+           "--output", str(output), "--no-progress", "--json", "--overwrite"]
+    if not report:
+        cmd.append("--no-report")
+    if language:
+        cmd += ["--language", language]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(ROOT))
+    out, err = proc.stdout.read(), proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.time() - t0
+    if status != 0:
+        sys.exit(f"generate failed ({status}): {err.decode()[-2000:]}")
+    text = out.decode()
+    summary = json.loads(text[:text.rindex("}") + 1])
+    return usage.ru_maxrss / 1024, seconds, summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="200000,2000000", help="passages per corpus, comma-separated")
+    ap.add_argument("--report", action="store_true", help="also run the quality report")
+    ap.add_argument("--language", default="",
+                    help="crop --language (e.g. en: skips the per-passage language detection, which is most of "
+                         "crop's CPU time, about 2.5 ms a passage)")
+    ap.add_argument("--keep", default=None, help="work in this folder and keep it (default: a temporary one)")
+    a = ap.parse_args()
+    sizes = [int(x) for x in a.sizes.split(",")]
+    lines = scifact_lines()
+    per_copy = passages_per_copy(lines)
+    tmp = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="generate-memory-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    peaks = []
+    try:
+        for n in sizes:
+            corpus = tmp / f"corpus-{n}.jsonl"
+            docs = build_corpus(corpus, n, lines, per_copy)
+            peak, seconds, summary = run(corpus, tmp / f"out-{n}", a.report, a.language)
+            peaks.append(peak)
+            print(f"{n} passages wanted: {summary['passages']} passages from {docs} documents, {summary['rows']} rows; "
+                  f"peak RSS {peak:.0f} MB; wall {seconds:.1f} s", flush=True)
+            corpus.unlink()
+            if not a.keep:
+                subprocess.run(["rm", "-rf", str(tmp / f"out-{n}")], check=False)
+    finally:
+        if not a.keep:
+            subprocess.run(["rm", "-rf", str(tmp)], check=False)
+    ratio = peaks[-1] / peaks[0]
+    print(f"generate_memory: {ratio:.3f} (goal: peak RSS at {sizes[-1]} within 10% of {sizes[0]}; "
+          f"{peaks[0]:.0f} MB -> {peaks[-1]:.0f} MB{'; with the report' if a.report else ''})")
+
+
+if __name__ == "__main__":
+    main()
