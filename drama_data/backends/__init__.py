@@ -82,10 +82,12 @@ def build_backend(backend_name: str, model: str | None, *, echo=print, **o: Any)
     ``ray`` (``"local"`` or a cluster address) puts it on ``ray_workers`` Ray actors with ``ray_gpus_per_worker``
     GPUs each (:class:`~drama_data.backends.ray_pool.RayPoolBackend`)."""
     if o.get("ray"):
-        from drama_data.backends.ray_pool import BackendSpec, RayPoolBackend, require_ray
+        from drama_data.backends.ray_pool import BackendSpec, RayPoolBackend, check_reachable, require_ray
 
         require_ray()
         address = None if o["ray"] == "local" else o["ray"]
+        if address:
+            check_reachable(address)  # before a model is prepared; Ray itself retries for minutes
         rest = {k: v for k, v in o.items() if k not in RAY_OPTIONS}
         local = build_backend(backend_name, model, echo=echo, **rest)  # prepares the model here first
         return RayPoolBackend(BackendSpec.for_backend(backend_name, model, **rest), local=local, address=address,

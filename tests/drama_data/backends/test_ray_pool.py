@@ -125,3 +125,11 @@ def test_answer_items_sends_what_was_answered_before_a_crash():
     assert [i for i, _ in next(stream)] == [0, 1, 2, 3]
     with pytest.raises(RuntimeError, match="engine died"):
         next(stream)
+
+
+def test_missing_ray_is_one_line(monkeypatch):
+    from drama_data.backends import build_backend
+
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)
+    with pytest.raises(ConfigError, match=r"--ray needs Ray: pip install 'drama-toolkit\[ray\]'"):
+        build_backend("openai", "m", ray="local", base_url="http://127.0.0.1:9/v1")
