@@ -15,6 +15,13 @@ a Ray Data pipeline creates its actor pool anew on every execution, i.e. one eng
 call. Here the actors (and engines) start once per run (:meth:`RayPoolBackend.start`) and serve every call;
 Ray Data's ``map_batches`` is used where the whole input is known up front (``mine --ray``, dense encoding).
 
+``--task crop`` (no LLM) does not use Ray: ``--ray`` is accepted and changes nothing (the run says so). Cropping a
+passage costs a few milliseconds of CPU (sentence split, language detection), about what reading and chunking it
+costs, so shipping passages from the one process that reads them to workers and back cannot beat doing it in
+place, and across machines ``--num-shards`` lets each machine read and crop its own part with no transfer at all.
+Spreading crop over one machine's cores would need a per-window ``direct`` hook in the runner (a window's
+passages through ``map_batches`` in order), left for after the streaming runner lands.
+
 The actors stream their answers (a Ray streaming generator: a group every :data:`FLUSH_SECONDS` or so), so the
 driver caches each answer within about a second of it existing; a kill loses only what is in flight.
 """
