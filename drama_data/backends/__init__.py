@@ -88,10 +88,17 @@ def build_backend(backend_name: str, model: str | None, *, echo=print, **o: Any)
         address = None if o["ray"] == "local" else o["ray"]
         if address:
             check_reachable(address)  # before a model is prepared; Ray itself retries for minutes
+        if backend_name == "openai-batch":
+            raise ConfigError("--ray does not go with --backend openai-batch (the provider runs the batch)")
+        workers = o.get("ray_workers") or 2
         rest = {k: v for k, v in o.items() if k not in RAY_OPTIONS}
         local = build_backend(backend_name, model, echo=echo, **rest)  # prepares the model here first
-        return RayPoolBackend(BackendSpec.for_backend(backend_name, model, **rest), local=local, address=address,
-                              workers=o.get("ray_workers") or 2, gpus_per_worker=o.get("ray_gpus_per_worker"),
+        remote = dict(rest)
+        for budget in ("rpm", "tpm"):  # each worker has its own bucket: together they keep the budget
+            if remote.get(budget):
+                remote[budget] = remote[budget] / workers
+        return RayPoolBackend(BackendSpec.for_backend(backend_name, model, **remote), local=local, address=address,
+                              workers=workers, gpus_per_worker=o.get("ray_gpus_per_worker"),
                               cpus_per_worker=o.get("ray_cpus_per_worker") or 1.0)
     if backend_name == "vllm":
         opts = {k: o[k] for k in ("tensor_parallel_size", "data_parallel_size", "max_model_len", "dtype",

@@ -133,3 +133,13 @@ def test_missing_ray_is_one_line(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "ray", None)
     with pytest.raises(ConfigError, match=r"--ray needs Ray: pip install 'drama-toolkit\[ray\]'"):
         build_backend("openai", "m", ray="local", base_url="http://127.0.0.1:9/v1")
+
+
+def test_api_budgets_are_split_over_workers_and_batch_is_refused():
+    from drama_data.backends import build_backend
+
+    pool = build_backend("openai", "m", ray="local", ray_workers=4, base_url="http://127.0.0.1:9/v1", rpm=600.0,
+                         tpm=None)
+    assert pool.spec.kwargs["rpm"] == 150.0 and pool.local.name == "openai"
+    with pytest.raises(ConfigError, match="openai-batch"):
+        build_backend("openai-batch", "m", ray="local")
