@@ -245,6 +245,7 @@ class RayPoolBackend(Backend):
         self.name = self.local.name
         self.model = self.local.model
         self._actors: list = []
+        self._own_ray = False  # this backend started the local Ray (close() shuts it down)
         self.where: list[str] = []
 
     @property
@@ -274,6 +275,7 @@ class RayPoolBackend(Backend):
     def start(self):
         if self._actors:
             return self._actors
+        self._own_ray = not _ray_running()
         ray = init_ray(self.address)
         gpus = self._gpus(ray)
         self.gpus_per_worker = gpus
@@ -321,6 +323,7 @@ class RayPoolBackend(Backend):
                     pass
 
     def close(self) -> None:
+        self.local.close()
         if not self._actors:
             return
         import ray
@@ -332,3 +335,11 @@ class RayPoolBackend(Backend):
                 pass
             ray.kill(a)
         self._actors = []
+        if self._own_ray:
+            ray.shutdown()
+
+
+def _ray_running() -> bool:
+    import ray
+
+    return ray.is_initialized()

@@ -81,6 +81,37 @@ def test_kill_9_then_rerun_equals_uninterrupted_run(tmp_path, corpus, env):
             assert SECRET.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.slow
+def test_ray_run_killed_then_rerun_equals_local_run(tmp_path, corpus, env):
+    """--ray (a local Ray, 2 workers): killed with -9 mid-run, rerun, the rows of a local run."""
+    pytest.importorskip("ray")
+    ray_args = ["--ray", "--ray-workers", "2"]
+    with FakeOpenAIServer(responder=answer, delay=0.05, max_lifetime=600) as server:
+        ref = cli(args_for(server, corpus, tmp_path / "ref"), dict(env, DRAMA_CACHE=str(tmp_path / "ref-cache")))
+        out, err = ref.communicate(timeout=120)
+        assert ref.returncode == 0, err
+        n_ref = len(server.completion_records())
+
+        proc = cli(args_for(server, corpus, tmp_path / "out") + ray_args, env)
+        deadline = time.time() + 240
+        while len(server.completion_records()) < n_ref + 25 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert not (tmp_path / "out").exists()
+        before = len(server.completion_records())
+        again = cli(args_for(server, corpus, tmp_path / "out") + ray_args, env)
+        out, err = again.communicate(timeout=300)
+        assert again.returncode == 0, err[-3000:]
+        sent_on_rerun = len(server.completion_records()) - before
+        assert 0 < sent_on_rerun < 60 - 20, sent_on_rerun  # only what was missing (and what was in flight)
+        assert "rows written     60" in out
+    for config in ("queries", "failures"):
+        assert read_table(tmp_path / "out", config, FAILURE_SCHEMA).equals(
+            read_table(tmp_path / "ref", config, FAILURE_SCHEMA))
+
+
 def test_bad_input_is_one_clear_line(tmp_path, env):
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b'{"_id": "a", "text": "ok"}\n{"_id": "b", "text": "\xff"}\n')
