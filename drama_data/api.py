@@ -95,6 +95,8 @@ def run_generate(
         built.append(build_backend(backend_name, model, echo=echo, **o))
         return built[0]
 
+    if o.get("ray") and not task.uses_llm and echo:
+        echo(f"--ray: --task {task_name} uses no LLM, so it runs here as without --ray")
     price, budget = plan_options(model, backend_name, o)
     cache = open_cache(o.get("cache_dir"), o.get("no_cache", False))
     try:

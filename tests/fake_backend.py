@@ -43,11 +43,12 @@ def default_answer(request) -> str:
 class FakeBackend(Backend):
     name = "fake"
 
-    def __init__(self, model="fake-model", answer=default_answer, chat=True, interrupt_after=None):
+    def __init__(self, model="fake-model", answer=default_answer, chat=True, interrupt_after=None, fail_after=None):
         self.model = model
         self.answer = answer
         self.chat = chat
         self.interrupt_after = interrupt_after
+        self.fail_after = fail_after  # raise RuntimeError (a crashed engine) after this many answers
         self.generated = 0
 
     def supports_chat(self) -> bool:
@@ -57,6 +58,8 @@ class FakeBackend(Backend):
         for i, r in enumerate(requests):
             if self.interrupt_after is not None and self.generated >= self.interrupt_after:
                 raise KeyboardInterrupt
+            if self.fail_after is not None and self.generated >= self.fail_after:
+                raise RuntimeError("engine died")
             self.generated += 1
             text = self.answer(r)
             if self.chat is False and r.prompt is not None:

@@ -2,7 +2,8 @@
 ``openai-batch`` (the same server's Batch API: half price, answers within 24 h).
 
 ``make_backend(name, model, **options)`` builds one (``build_backend`` from CLI-style options, passing on
-those the backend understands); ``resolve_model(model)`` turns the embedded default
+those the backend understands; with ``ray`` set, the backend runs on a pool of Ray actors:
+:mod:`drama_data.backends.ray_pool`); ``resolve_model(model)`` turns the embedded default
 (``None``) or a GGUF file into a folder vLLM can load, preparing it once in the user cache.
 """
 from __future__ import annotations
@@ -72,8 +73,33 @@ def make_backend(name: str, model: str | None = None, *, echo=print, **options: 
     raise ConfigError(f"--backend {name!r}: unknown (choose from {', '.join(BACKENDS)})")
 
 
+RAY_OPTIONS = ("ray", "ray_workers", "ray_gpus_per_worker", "ray_cpus_per_worker")
+
+
 def build_backend(backend_name: str, model: str | None, *, echo=print, **o: Any):
-    """A backend from CLI-style options (only the options that backend understands are passed on)."""
+    """A backend from CLI-style options (only the options that backend understands are passed on).
+
+    ``ray`` (``"local"`` or a cluster address) puts it on ``ray_workers`` Ray actors with ``ray_gpus_per_worker``
+    GPUs each (:class:`~drama_data.backends.ray_pool.RayPoolBackend`)."""
+    if o.get("ray"):
+        from drama_data.backends.ray_pool import BackendSpec, RayPoolBackend, check_reachable, require_ray
+
+        require_ray()
+        address = None if o["ray"] == "local" else o["ray"]
+        if address:
+            check_reachable(address)  # before a model is prepared; Ray itself retries for minutes
+        if backend_name == "openai-batch":
+            raise ConfigError("--ray does not go with --backend openai-batch (the provider runs the batch)")
+        workers = o.get("ray_workers") or 2
+        rest = {k: v for k, v in o.items() if k not in RAY_OPTIONS}
+        local = build_backend(backend_name, model, echo=echo, **rest)  # prepares the model here first
+        remote = dict(rest)
+        for budget in ("rpm", "tpm"):  # each worker has its own bucket: together they keep the budget
+            if remote.get(budget):
+                remote[budget] = remote[budget] / workers
+        return RayPoolBackend(BackendSpec.for_backend(backend_name, model, **remote), local=local, address=address,
+                              workers=workers, gpus_per_worker=o.get("ray_gpus_per_worker"),
+                              cpus_per_worker=o.get("ray_cpus_per_worker") or 1.0)
     if backend_name == "vllm":
         opts = {k: o[k] for k in ("tensor_parallel_size", "data_parallel_size", "max_model_len", "dtype",
                                   "gpu_memory_utilization", "engine_kwargs", "trust_remote_code") if k in o}

@@ -15,7 +15,9 @@ node's available memory, so it is sized here:
   weights, still to be loaded, take ``weights`` and :data:`HEADROOM` is left for activations and the rest of
   the process; half of what remains goes to the KV cache (the machine is shared with mining, training,
   other runs), at most :data:`MAX_CPU_KV_BYTES` (a larger cache does not make a CPU faster: it is
-  prefill-bound).
+  prefill-bound);
+- when several engines share the node (``--ray`` workers, which set :data:`ENGINES_ENV` to their number on the
+  node), each gets an equal part of what remains after all their weights and headrooms.
 
 :func:`kv_cache_plan` returns the bytes to ask for and what they were computed from, so an error can say what
 would fit.
@@ -33,6 +35,7 @@ MiB = 1 << 20
 HEADROOM = 1 * GiB        # activations, the tokenizer, Python: measured ~0.7 GB beyond weights for Gemma-3-270M
 MAX_CPU_KV_BYTES = 4 * GiB
 DEFAULT_MAX_NUM_SEQS = 256  # vLLM's default for the LLM class on CPU
+ENGINES_ENV = "DRAMA_ENGINES_PER_NODE"  # engines starting on this memory node (set by --ray workers)
 _DTYPE_BYTES = {"float32": 4, "float": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "half": 2, "fp16": 2}
 
 
@@ -170,7 +173,8 @@ def kv_cache_plan(model_path: str, dtype: str, max_model_len: int, *, max_num_se
     node = node or node_memory()
     minimum = max_model_len * per_token
     wanted = (max_num_seqs or DEFAULT_MAX_NUM_SEQS) * minimum if per_token else UNKNOWN_SHAPE_KV_BYTES
-    room = node.available - weights_bytes(model_path, dtype) - HEADROOM
+    engines = max(1, int(os.environ.get(ENGINES_ENV, "1") or 1))
+    room = (node.available - engines * (weights_bytes(model_path, dtype) + HEADROOM)) // engines
     kv = min(wanted, max(room, 0) // 2, MAX_CPU_KV_BYTES) // MiB * MiB
     kv = max(kv, minimum, 256 * MiB)  # less than one context cannot serve max_model_len: ask, and explain if refused
     return KVPlan(kv_bytes=kv, per_token=per_token, minimum=minimum, wanted=wanted, room=room, node=node,

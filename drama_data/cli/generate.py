@@ -101,6 +101,17 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--max-retries", default=6, show_default=True, help="openai: retries per request.")
 @click.option("--rpm", type=float, default=None, help="openai: requests per minute at most (the server's x-ratelimit-* headers also apply).")
 @click.option("--tpm", type=float, default=None, help="openai: tokens per minute at most (prompt + completion).")
+@click.option("--ray", "ray", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Run the backend on Ray actors, one backend (one vLLM engine) per worker: --ray alone starts a "
+                   "local Ray on this machine's CPUs; --ray HOST:PORT (or ray://HOST:PORT, auto) joins a cluster "
+                   "whose nodes have this toolkit installed. The request cache, parsing, retries and the output "
+                   "stay here, so the rows equal a local run with the same seed. --task crop uses no LLM: --ray "
+                   "changes nothing for it: it runs here as without --ray (spread it over machines with "
+                   "--num-shards).")
+@click.option("--ray-workers", default=2, show_default=True, help="--ray: backend instances (Ray actors).")
+@click.option("--ray-gpus-per-worker", type=float, default=None,
+              help="--ray: GPUs per worker (default: --tensor-parallel-size for vllm when the cluster has GPUs, "
+                   "else 0).")
 @click.option("--dry-run", is_flag=True, help="Print the plan (requests, tokens, cost, time) and exit: no model is "
               "loaded and no request is sent.")
 @click.option("--plan-sample", type=int, default=64, show_default=True,

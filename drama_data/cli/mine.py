@@ -29,6 +29,13 @@ from drama_data.mining import RETRIEVERS
 @click.option("--faiss-index", type=click.Choice(["flat", "hnsw"]), default=None, help="Dense: faiss index above --exact-max-docs (default flat).")
 @click.option("--encode-batch-size", type=int, default=None, help="Dense: texts per encoder call (default 64).")
 @click.option("--dim", type=int, default=None, help="Dense, DRAMA encoders: Matryoshka dimension (e.g. 256).")
+@click.option("--ray", "ray", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Dense: encode the passages on Ray actors, one encoder per worker (Ray Data map_batches over "
+                   "the same chunks as locally, embeddings back in order): --ray alone starts a local Ray, --ray "
+                   "HOST:PORT joins a cluster. Queries and the search stay here.")
+@click.option("--ray-workers", type=int, default=None, help="--ray: encoders (Ray actors), default 2.")
+@click.option("--ray-gpus-per-worker", type=float, default=None,
+              help="--ray: GPUs per encoder (default 1 when the cluster has GPUs, else 0).")
 @click.option("--threads", type=int, default=None, help="Search threads (bm25s, pyserini, faiss).")
 @click.option("--no-title", is_flag=True, help="Index passage text only, without the title.")
 @click.option("--split", default=None, help="Split of a Hugging Face corpus (default: as generate recorded, else train).")
@@ -54,7 +61,7 @@ from drama_data.mining import RETRIEVERS
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for scripts).")
 @clean_errors
 def command(queries, queries_config, corpus, output, retriever, k, language, k1, b, method, model, weight, depth, encoder_kind,
-            exact_max_docs, faiss_index, encode_batch_size, dim, threads, no_title, split, max_tokens, chunk_tokenizer,
+            exact_max_docs, faiss_index, encode_batch_size, dim, ray, ray_workers, ray_gpus_per_worker, threads, no_title, split, max_tokens, chunk_tokenizer,
             id_field, title_field, text_field, cross_lingual, work_dir, chunk_size, batch_size, overwrite, keep_work, no_progress, as_json):
     """Retrieve the top-k candidate passages of every query; mark the passage each query came from."""
     from drama_data.corpus import Fields
@@ -63,6 +70,13 @@ def command(queries, queries_config, corpus, output, retriever, k, language, k1,
     options = {"language": language, "k1": k1, "b": b, "method": method, "model": model,
                "weight": weight, "depth": depth, "encoder_kind": encoder_kind, "exact_max_docs": exact_max_docs, "faiss_index": faiss_index, "dim": dim,
                "threads": threads, "include_title": False if no_title else None}
+    if ray is not None or ray_workers is not None or ray_gpus_per_worker is not None:
+        if retriever != "dense":
+            raise click.UsageError("--ray applies to --retriever dense only")
+        from drama_data.backends.ray_pool import require_ray
+
+        require_ray()
+        options.update(ray=ray or "local", ray_workers=ray_workers, ray_gpus_per_worker=ray_gpus_per_worker)
     if retriever in ("dense", "hybrid"):
         options["batch_size"] = encode_batch_size
     elif encode_batch_size is not None:

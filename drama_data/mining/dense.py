@@ -171,7 +171,9 @@ class DenseRetriever(Retriever):
 
     Args: ``model`` (path) or ``encoder`` (object), ``encoder_kind``, ``batch_size`` (texts per encoder call),
     ``normalize``, ``exact_max_docs``, ``faiss_index`` (flat|hnsw), ``ef_search``, ``threads`` (faiss),
-    ``include_title``, ``max_length``, ``device``, ``dim`` (Matryoshka cut, DRAMA encoders only).
+    ``include_title``, ``max_length``, ``device``, ``dim`` (Matryoshka cut, DRAMA encoders only); ``ray``
+    (``"local"`` or a cluster address), ``ray_workers``, ``ray_gpus_per_worker``: encode the passages on a Ray
+    actor pool (:mod:`drama_data.mining.dense_ray`; same chunks, same order).
     """
 
     name = "dense"
@@ -181,7 +183,8 @@ class DenseRetriever(Retriever):
                  batch_size: int = 64, normalize: bool = True, exact_max_docs: int = EXACT_MAX_DOCS,
                  faiss_index: str = "flat", ef_search: int = 256, threads: int = 0, include_title: bool = True,
                  max_length: int | None = None, device: str | None = None, dim: int | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, ray: str | None = None, ray_workers: int = 2,
+                 ray_gpus_per_worker: float | None = None) -> None:
         super().__init__()
         if faiss_index not in FAISS_INDEXES:
             raise ConfigError(f"--faiss-index {faiss_index!r}: use {' or '.join(FAISS_INDEXES)}")
@@ -201,6 +204,11 @@ class DenseRetriever(Retriever):
         self.device = device
         self.dim = dim
         self.progress = progress
+        if ray and not model:
+            raise ConfigError("--ray encodes with --model PATH on each worker: an encoder object cannot be shipped")
+        self.ray = None if not ray else ("local" if ray is True else str(ray))
+        self.ray_workers = int(ray_workers)
+        self.ray_gpus_per_worker = ray_gpus_per_worker
         self.embeddings: np.ndarray | None = None
         self._faiss = None
         self._fingerprint: str | None = None
@@ -249,6 +257,15 @@ class DenseRetriever(Retriever):
 
     def _encode(self, texts: Sequence[str], which: str, desc: str | None = None) -> np.ndarray:
         fn = self.encoder.encode_queries if which == "queries" else self.encoder.encode_documents
+        if which == "documents" and self.ray and texts:
+            from drama_data.mining.dense_ray import encode_on_ray
+
+            load = {"path": self.model_path, "kind": self.encoder_kind, "batch_size": self.batch_size,
+                    "device": self.device, "max_length": self.max_length, "dim": self.dim}
+            emb = encode_on_ray(texts, load, chunk=self.batch_size * 8, workers=self.ray_workers,
+                                gpus_per_worker=self.ray_gpus_per_worker,
+                                address=None if self.ray == "local" else self.ray)
+            return self._finish(emb, texts, which)
         parts = []
         bar = tqdm(total=len(texts), desc=desc, unit="p", disable=not (self.progress and desc), mininterval=1.0)
         step = self.batch_size * 8
@@ -257,6 +274,9 @@ class DenseRetriever(Retriever):
             bar.update(len(texts[s:s + step]))
         bar.close()
         emb = np.concatenate(parts, axis=0) if parts else np.zeros((0, 0), np.float32)
+        return self._finish(emb, texts, which)
+
+    def _finish(self, emb: np.ndarray, texts: Sequence[str], which: str) -> np.ndarray:
         if emb.ndim != 2 or emb.shape[0] != len(texts):
             raise RuntimeError(f"encoder returned shape {emb.shape} for {len(texts)} {which}")
         if self.normalize:

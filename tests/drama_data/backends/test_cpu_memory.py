@@ -48,6 +48,18 @@ def test_kv_cache_fits_a_node_smaller_than_ram_with_a_large_process(tmp_path):
     assert small.minimum <= small.kv_bytes <= small.room
 
 
+def test_engines_sharing_a_node_split_its_room(tmp_path, monkeypatch):
+    """--ray workers on one machine (DRAMA_ENGINES_PER_NODE=2) each plan from their part of the free memory."""
+    model = _model(tmp_path)
+    node = NodeMemory(node=0, total=int(23 * GiB), available=int(12 * GiB))
+    alone = kv_cache_plan(model, "float32", 8192, node=node)
+    monkeypatch.setenv(cpu_memory.ENGINES_ENV, "2")
+    shared = kv_cache_plan(model, "float32", 8192, node=node)
+    weights = cpu_memory.weights_bytes(model, "float32")
+    assert shared.room == (node.available - 2 * (weights + cpu_memory.HEADROOM)) // 2 < alone.room
+    assert 2 * (shared.kv_bytes + weights + cpu_memory.HEADROOM) <= node.available
+
+
 def test_user_settings_win_and_the_engine_arguments_carry_the_plan(tmp_path, monkeypatch):
     pytest.importorskip("vllm")
     from drama_data.backends import vllm as vllm_backend

@@ -81,6 +81,55 @@ def test_kill_9_then_rerun_equals_uninterrupted_run(tmp_path, corpus, env):
             assert SECRET.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.slow
+def test_ray_run_killed_then_rerun_equals_local_run(tmp_path, corpus, env):
+    """--ray (a local Ray, 2 workers): killed with -9 mid-run, rerun, the rows of a local run."""
+    pytest.importorskip("ray")
+    import sqlite3
+
+    ray_args = ["--ray", "--ray-workers", "2", "--concurrency", "1"]  # ~7 answers/s: time to kill mid-run
+
+    def cached():
+        try:
+            with sqlite3.connect(tmp_path / "cache" / "requests.sqlite", timeout=1) as con:
+                return con.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    with FakeOpenAIServer(responder=answer, delay=0.3, max_lifetime=600) as server:
+        ref = cli(args_for(server, corpus, tmp_path / "ref"), dict(env, DRAMA_CACHE=str(tmp_path / "ref-cache")))
+        out, err = ref.communicate(timeout=120)
+        assert ref.returncode == 0, err
+        n_ref = len(server.completion_records())
+
+        proc = cli(args_for(server, corpus, tmp_path / "out") + ray_args, env)
+        deadline = time.time() + 240
+        while cached() < 20 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert not (tmp_path / "out").exists()
+        # the workers die with their driver (Ray's fate sharing), within seconds; what they sent meanwhile was
+        # answered to no one (not cached), like requests in flight
+        t_kill, seen, quiet = time.time(), -1, 0
+        while quiet < 30 and time.time() < t_kill + 90:
+            now = len(server.completion_records())
+            quiet, seen = (quiet + 1, now) if now == seen else (0, now)
+            time.sleep(0.1)
+        assert quiet >= 30, "Ray workers kept sending requests 90 s after their driver was killed"
+        before = len(server.completion_records())
+        again = cli(args_for(server, corpus, tmp_path / "out") + ray_args, env)
+        out, err = again.communicate(timeout=300)
+        assert again.returncode == 0, err[-3000:]
+        sent_on_rerun = len(server.completion_records()) - before
+        assert 0 < sent_on_rerun <= 60 - 20, sent_on_rerun  # only what was missing: 20+ were cached at the kill
+        assert "rows written     60" in out
+    for config in ("queries", "failures"):
+        assert read_table(tmp_path / "out", config, FAILURE_SCHEMA).equals(
+            read_table(tmp_path / "ref", config, FAILURE_SCHEMA))
+
+
 def test_bad_input_is_one_clear_line(tmp_path, env):
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b'{"_id": "a", "text": "ok"}\n{"_id": "b", "text": "\xff"}\n')
