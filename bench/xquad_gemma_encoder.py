@@ -16,8 +16,9 @@ What it does, with the toolkit's own stages:
 2. **mine** each output with BM25 in its passage language (``mine --language``; cross-lingual rows are mined
    with their source passage's text, ``--cross-lingual auto``), and **build** two training sets:
    (a) in-language rows only, (b) the same plus the cross-lingual rows.
-3. **prune** Gemma-3-270M (``embedded:gemma-3-270m``) to the vocabulary of the generated data and the passages
-   (``--vocab-from``) keeping its full shape (``--target full``: vocabulary-only pruning).
+0. **prune** Gemma-3-270M (``embedded:gemma-3-270m``) to the vocabulary of both collections' passages
+   (``--vocab-from``: 262k -> 23k tokens) and, by default, to 6 of its 18 layers at full width (one-shot
+   importance); ``--target full`` keeps every layer (vocabulary-only pruning).
 4. **train** the pruned model as a bidirectional mean-pooled encoder (``"Query: "`` prefix, as the cpu-demo
    recipe's train-gemma stage) on (a) and on (b), same steps and batch.
 5. **evaluate** both with ``bench/xquad_crosslingual.py``'s collections; the last line is its headline.
@@ -39,6 +40,10 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
 LANGS = ("de", "zh")
 OTHER = {"de": "zh", "zh": "de"}
+GENERATE_RUNS = ("queries-de", "queries-zh", "xl-zh", "xl-de")  # xl-<passage language>: queries in the other one
+QUERY_PREFIX = "Query: "
+NICE = 15
+DEFAULT_TARGET = "hidden=640,ffn=2048,heads=4,layers=6,kv_heads=1"  # Gemma-3-270M's width, 6 of its 18 layers
 
 
 def passage_subsets(data_root: Path, out: Path, seed: int) -> dict[str, Path]:
@@ -81,7 +86,9 @@ def generate_all(a, folders: dict[str, Path]) -> None:
 
     sampling = Sampling(temperature=PAPER_SAMPLING.temperature, top_p=PAPER_SAMPLING.top_p, max_tokens=a.max_tokens)
     common = {"sampling": sampling, "seed": a.seed, "max_attempts": a.max_attempts}
-    backend = build_backend("vllm", a.llm, echo=print, max_model_len=2048)
+    # a bounded KV cache: the machine is shared, and a 4 GiB cache got this process killed for memory once
+    backend = build_backend("vllm", a.llm, echo=print, max_model_len=2048,
+                            engine_kwargs={"kv_cache_memory_bytes": a.kv_cache_gib << 30})
     runs = []
     for lang in LANGS:
         runs.append((f"queries-{lang}", get_task("queries", per_language=a.per_language, **common),
@@ -101,24 +108,136 @@ def generate_all(a, folders: dict[str, Path]) -> None:
         backend.close()
 
 
+def cli(package: str, *args: str) -> None:
+    """Run ``drama-data``/``drama-models`` (``package``: drama_data or drama_models) of *this* checkout, niced."""
+    cmd = ["nice", "-n", str(NICE), sys.executable, "-c", f"from {package}.cli import main; main()", *map(str, args)]
+    print("$", " ".join(["drama-data" if package == "drama_data" else "drama-models", *map(str, args)]), flush=True)
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    subprocess.run(cmd, check=True, env=env, cwd=REPO)
+
+
+def passage_language(name: str) -> str:
+    return name.rsplit("-", 1)[1]
+
+
+def mine_and_build(a) -> dict[str, Path]:
+    """BM25 candidates per generate output (its passage language, the whole collection of that language), then
+    the two training sets: ``a`` (in-language rows) and ``b`` (the same plus the cross-lingual rows)."""
+    gen = a.out / "generate"
+    for name in GENERATE_RUNS:
+        out = a.out / "mine" / name
+        if (out / "README.md").exists():
+            continue
+        lang = passage_language(name)
+        cli("drama_data", "mine", "--queries", gen / name, "--corpus", a.data_root / f"xquad-r-{lang}",
+            "--output", out, "--retriever", "bm25s", "--language", lang, "-k", 50)
+    sets = {"a": [n for n in GENERATE_RUNS if n.startswith("queries-")], "b": list(GENERATE_RUNS)}
+    outs = {}
+    for variant, names in sets.items():
+        out = a.out / "build" / variant
+        if not (out / "README.md").exists():
+            inputs = [x for n in names for x in ("--input", f"candidates={a.out / 'mine' / n},queries={gen / n}")]
+            cli("drama_data", "build", *inputs, "--output", out, "--no-report")
+        outs[variant] = out
+    return outs
+
+
+def vocabulary_text(a) -> Path:
+    """The text the vocabulary is cut to: both collections' passages and the query prefix (the languages in
+    play; the XQuAD-R questions are not read). Generated queries are not needed: they are written from these
+    passages, and a token outside the vocabulary still encodes through Gemma's byte fallback."""
+    path = a.out / "vocab.jsonl"
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(json.dumps({"text": QUERY_PREFIX}) + "\n")
+        for lang in LANGS:
+            with open(a.data_root / f"xquad-r-{lang}" / "corpus.jsonl", encoding="utf-8") as fh:
+                for line in fh:
+                    if line.strip():
+                        out.write(json.dumps({"text": json.loads(line)["text"]}, ensure_ascii=False) + "\n")
+    return path
+
+
+def prune(a) -> Path:
+    """Gemma-3-270M with its vocabulary cut to :func:`vocabulary_text` (``--vocab-from``), to ``--target``:
+    ``full`` keeps every layer (vocabulary-only pruning); the default keeps the full width and the 6 layers that
+    one-shot block-influence importance ranks highest on the same passages (the full depth is too slow for
+    this CPU budget: see the README)."""
+    from drama_models.zoo import resolve_model
+
+    out = a.out / "prune"
+    if not (out / "pruning.json").exists():
+        vocab = vocabulary_text(a)
+        cli("drama_models", "prune", "--model", resolve_model(a.model), "--target", a.target, "--vocab-from", vocab,
+            "--calibration", vocab, "--seq-len", 128, "--calibration-blocks", 32, "--out", out, "--device", "cpu",
+            "--overwrite", "--no-progress")
+    return out
+
+
+def train(a, backbone: Path, dataset: Path, variant: str) -> Path:
+    """The backbone as a DRAMA encoder (bidirectional, mean pooling, normalised, ``"Query: "``) on ``dataset``."""
+    out = a.out / f"train-{variant}"
+    if (out / "train_config.json").exists() and (out / "config.json").exists():
+        return out
+    cli("drama_models", "train", "--model", backbone, "--dataset", dataset, "--output-dir", out,
+        "--pooling", "mean", "--bidirectional", "--normalize", "--query-prefix", QUERY_PREFIX, "--document-prefix", "",
+        "--max-steps", a.steps, "--batch-size", a.batch_size, "--train-group-size", a.group_size,
+        "--query-max-len", 32, "--passage-max-len", a.passage_max_len, "--learning-rate", a.lr,
+        "--temperature", a.temperature, "--distill-weight", 0, "--warmup-steps", max(1, a.steps // 10),
+        "--gradcache-chunk-size", "none", "--bf16", "false", "--logging-steps", 5, "--save-steps", 10,
+        "--save-total-limit", 1, "--seed", a.seed)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "xquad-gemma")
     ap.add_argument("--llm", default=None, help="generation model (default: the embedded Gemma-3-270M)")
+    ap.add_argument("--model", default="embedded:gemma-3-270m", help="the encoder's backbone")
+    ap.add_argument("--target", default=DEFAULT_TARGET,
+                    help="prune target: 'full' (vocabulary only) or a shape; default: full width, 6 layers")
     ap.add_argument("--per-language", type=int, default=100, help="in-language queries per language")
     ap.add_argument("--per-language-xl", type=int, default=100, help="cross-lingual queries per language pair")
     ap.add_argument("--max-tokens", type=int, default=48)
+    ap.add_argument("--kv-cache-gib", type=int, default=1, help="vLLM KV cache size")
     ap.add_argument("--max-attempts", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--group-size", type=int, default=2, help="1 positive + N-1 hard negatives")
+    ap.add_argument("--passage-max-len", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--temperature", type=float, default=0.05)
+    ap.add_argument("--eval-max-length", type=int, default=64)
+    ap.add_argument("--with-minilm", action="store_true", help="evaluate all-MiniLM-L6-v2 too")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--regenerate", action="store_true")
-    ap.add_argument("--until", default=None, help="stop after this stage (generate, build, prune, train)")
+    ap.add_argument("--until", default=None, choices=["prune", "generate", "build", "train"],
+                    help="stop after this stage")
+    ap.add_argument("--only", choices=["generate"], help="run just this stage")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
-    folders = passage_subsets(a.data_root, a.out, a.seed)
-    generate_all(a, folders)
+    if a.only == "generate":  # e.g. generation while the prune stage runs in another process
+        generate_all(a, passage_subsets(a.data_root, a.out, a.seed))
+        return
+    backbone = prune(a)
+    if a.until == "prune":
+        return
+    generate_all(a, passage_subsets(a.data_root, a.out, a.seed))
     if a.until == "generate":
         return
+    sets = mine_and_build(a)
+    if a.until == "build":
+        return
+    models = [train(a, backbone, sets[v], v) for v in ("a", "b")]
+    if a.until == "train":
+        return
+    evaluate = [sys.executable, str(REPO / "bench" / "xquad_crosslingual.py"), "--data-root", str(a.data_root),
+                "--max-length", str(a.eval_max_length)]
+    for m in (["minilm"] if a.with_minilm else []) + [str(p) for p in models]:
+        evaluate += ["--model", m]
+    print("$", " ".join(evaluate[1:]), flush=True)
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    subprocess.run(["nice", "-n", str(NICE), *evaluate], check=True, env=env, cwd=REPO)
 
 
 if __name__ == "__main__":
