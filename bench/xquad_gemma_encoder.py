@@ -6,25 +6,26 @@ One command reproduces it (2 CPU cores; every stage resumes, generation from the
 
 What it does, with the toolkit's own stages:
 
-1. **generate** from the XQuAD-R *passages only* (``corpus.jsonl`` of ``xquad-r-de`` and ``xquad-r-zh``; the
-   XQuAD-R questions are test queries and are never read), one vLLM engine for all four runs, each over a
-   shuffled subset of one language's passages with a ``--per-language`` quota:
-   in-language queries (``--task queries``: German for German passages, Chinese for Chinese) and cross-lingual
-   ones (``--task crosslingual --method direct``: Chinese queries for German passages, German queries for
-   Chinese passages). The subsets of the two languages are disjoint in passage ids, so the aligned
-   translations of a passage never meet in the training data (the alignment is no training signal).
-2. **mine** each output with BM25 in its passage language (``mine --language``; cross-lingual rows are mined
-   with their source passage's text, ``--cross-lingual auto``), and **build** two training sets:
-   (a) in-language rows only, (b) the same plus the cross-lingual rows.
-0. **prune** Gemma-3-270M (``embedded:gemma-3-270m``) to the vocabulary of both collections' passages
+1. **prune** Gemma-3-270M (``embedded:gemma-3-270m``) to the vocabulary of both collections' passages
    (``--vocab-from``: 262k -> 23k tokens) and, by default, to 6 of its 18 layers at full width (one-shot
    importance); ``--target full`` keeps every layer (vocabulary-only pruning).
+2. **generate** from the XQuAD-R *passages only* (``corpus.jsonl`` of ``xquad-r-de`` and ``xquad-r-zh``; the
+   XQuAD-R questions are test queries and are never read), one vLLM engine for all runs, each over a shuffled
+   quarter of one language's passage ids with a ``--per-language`` quota: in-language queries (``--task
+   queries``: German for German passages, Chinese for Chinese; 100 each) and cross-lingual ones (``--task
+   crosslingual --method direct``: German queries for Chinese passages, 50; Chinese queries for German passages
+   only with ``--with-xl-de``). The quarters are disjoint in passage ids across both languages, so the aligned
+   translations of a passage never meet in the training data (the alignment is no training signal).
+3. **mine** each output with BM25 in its passage language (``mine --language``; cross-lingual rows are mined
+   with their source passage's text, ``--cross-lingual auto``), and **build** two training sets:
+   (a) in-language rows only, (b) the same plus the cross-lingual rows.
 4. **train** the pruned model as a bidirectional mean-pooled encoder (``"Query: "`` prefix, as the cpu-demo
    recipe's train-gemma stage) on (a) and on (b), same steps and batch.
 5. **evaluate** both with ``bench/xquad_crosslingual.py``'s collections; the last line is its headline.
 
-Never trains on ``queries.jsonl`` of XQuAD-R; a dev split, where one is needed, comes from held-back generated
-queries (``--dev-queries``).
+Never trains on ``queries.jsonl`` of XQuAD-R, and picks nothing on it (no setting here was tuned). Measured
+(README, "A multilingual encoder trained here"): de->zh nDCG@10 (a) 0.1929, (b) 0.2077 (goal 0.2031).
+Stages can run side by side: ``--only generate``, ``--only a`` (needs only the in-language outputs), ``--only b``.
 """
 from __future__ import annotations
 
@@ -205,7 +206,7 @@ def main() -> None:
     ap.add_argument("--target", default=DEFAULT_TARGET,
                     help="prune target: 'full' (vocabulary only) or a shape; default: full width, 6 layers")
     ap.add_argument("--per-language", type=int, default=100, help="in-language queries per language")
-    ap.add_argument("--per-language-xl", type=int, default=100, help="cross-lingual queries per language pair")
+    ap.add_argument("--per-language-xl", type=int, default=50, help="cross-lingual queries per language pair")
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--with-xl-de", action="store_true",
                     help="also generate Chinese queries for German passages (xl-de) and train (b) on them")
