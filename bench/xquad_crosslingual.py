@@ -30,6 +30,28 @@ def pair_collection(root: Path, query_lang: str, passage_lang: str):
                           corpus=p.corpus, queries=queries, qrels={i: p.qrels[i] for i in queries})
 
 
+class CachedEncoder:
+    """An encoder that encodes a given list of texts once: the four pairs share two corpora and two question
+    sets, so each model encodes each of them once instead of twice. In: any encoder with ``encode_queries`` /
+    ``encode_documents``; out: the same calls, memoised on (kind, texts, dim)."""
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+        self.cache: dict[tuple, object] = {}
+
+    def _get(self, kind: str, texts, dim, **kw):
+        key = (kind, tuple(texts), dim)
+        if key not in self.cache:
+            self.cache[key] = getattr(self.encoder, f"encode_{kind}")(list(texts), dim=dim, **kw)
+        return self.cache[key]
+
+    def encode_queries(self, texts, dim=None, **kw):
+        return self._get("queries", texts, dim, **kw)
+
+    def encode_documents(self, texts, dim=None, **kw):
+        return self._get("documents", texts, dim, **kw)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
@@ -45,7 +67,8 @@ def main() -> None:
     from drama_models.zoo import resolve_model
 
     pairs = [tuple(x.split("-")) for x in a.pairs.split(",") if x]
-    encoders = {m: DramaEncoder.from_pretrained(resolve_model(m), max_length=a.max_length) for m in a.model}
+    encoders = {m: CachedEncoder(DramaEncoder.from_pretrained(resolve_model(m), max_length=a.max_length))
+                for m in a.model}
     results: dict[tuple[str, str], float] = {}
     print("| pair | system | nDCG@10 | Recall@100 |\n|---|---|---|---|")
     for ql, pl in pairs:

@@ -17,7 +17,8 @@ from drama_models.pruning.targets import NAMED_TARGETS
 
 TARGET_HELP = (
     "Target shape: 'hidden=768,ffn=3072,heads=12,layers=12[,kv_heads=N]' or a named target "
-    f"({', '.join(NAMED_TARGETS)}). head_dim is kept from the source."
+    f"({', '.join(NAMED_TARGETS)}), or 'full' (the source's shape: with --vocab-from, vocabulary-only pruning). "
+    "head_dim is kept from the source."
 )
 
 
@@ -39,7 +40,8 @@ def _source(model: str, gguf_file: str | None) -> str:
 @click.option("--model", required=True, help="Source model: Hub id or folder (Llama, Qwen2, Gemma 3 text).")
 @click.option("--gguf-file", default=None, help="A .gguf file name inside --model (dequantised on load).")
 @click.option("--target", required=True, help=TARGET_HELP)
-@click.option("--calibration", required=True, help="Calibration text: BEIR folder, .jsonl(.gz) or .txt(.gz).")
+@click.option("--calibration", default=None,
+              help="Calibration text: BEIR folder, .jsonl(.gz) or .txt(.gz) (required unless --target full).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (a plain HF checkpoint).")
 @click.option("--method", type=click.Choice(["oneshot", "sheared"]), default="oneshot", show_default=True,
               help="oneshot: importance ranking then slicing (Minitron); sheared: learned L0 masks (Sheared-LLaMA).")

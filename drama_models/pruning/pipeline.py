@@ -5,6 +5,9 @@ Checks, all before the model's weights are loaded: method / importance names, th
 ``min_calibration_blocks`` blocks; enough sentence pairs for retrieval importance), the ``--vocab-from`` corpus
 and tokenizer, the held-out text, the output folder.
 
+``--target full`` (the source's shape) needs no calibration text and skips importance and slicing: with
+``--vocab-from`` it prunes the vocabulary only.
+
 Work: load the model (fp32 by default) -> importance (activation: Minitron; retrieval: contrastive Taylor) and a
 plan, or Sheared-LLaMA masks -> slice to the exact target -> optionally prune the vocabulary -> save a plain
 transformers checkpoint plus ``pruning.json`` (target, kept indices, parameter counts, perplexities, timings).
@@ -82,7 +85,7 @@ def _check_choices(st: PruneSettings) -> None:
 def prune(
     model: str,
     target: str | Target,
-    calibration: str | Path,
+    calibration: str | Path | None,
     out: str | Path,
     settings: PruneSettings | None = None,
     gguf_file: str | None = None,
@@ -90,7 +93,8 @@ def prune(
 ) -> dict:
     """Prune ``model`` (Hub id or folder; ``gguf_file`` names a GGUF inside it) to ``target`` and save it in ``out``.
 
-    ``calibration``: a BEIR folder, .jsonl(.gz) or .txt(.gz) file. Returns the report written to
+    ``calibration``: a BEIR folder, .jsonl(.gz) or .txt(.gz) file (unused, and may be None, when ``target``
+    keeps the source's shape: ``"full"``). Returns the report written to
     ``out/pruning.json``. Raises :class:`PruningError` (before loading weights) on bad input.
     """
     st = settings or PruneSettings()
@@ -106,20 +110,27 @@ def prune(
         raise PruningError(f"--out {out}: folder exists and is not empty; pass --overwrite to replace its files")
 
     tokenizer = load_tokenizer(model, gguf_file, trust_remote_code)
-    texts = read_texts(calibration, max_docs=st.calibration_docs, option="--calibration")
-    blocks = text_blocks(tokenizer, texts, st.seq_len, max_blocks=st.calibration_blocks)
-    if len(blocks) < st.min_calibration_blocks:
+    keep_shape = shape == source
+    if keep_shape and st.method == "sheared":
+        raise PruningError("--method sheared learns masks to shrink the model; --target keeps its shape: use oneshot")
+    if not keep_shape and calibration is None:
+        raise PruningError(f"--calibration is needed to prune to {shape.as_text()} (only --target full goes without)")
+    texts = [] if keep_shape else read_texts(calibration, max_docs=st.calibration_docs, option="--calibration")
+    blocks = None if keep_shape else text_blocks(tokenizer, texts, st.seq_len, max_blocks=st.calibration_blocks)
+    if keep_shape:
+        pass
+    elif len(blocks) < st.min_calibration_blocks:
         n_tokens = len(blocks) * st.seq_len
         raise PruningError(
             f"--calibration {calibration}: too short; {len(texts)} documents give {len(blocks)} full blocks of "
             f"{st.seq_len} tokens (~{n_tokens} tokens) but importance needs at least {st.min_calibration_blocks} "
             f"blocks ({st.min_calibration_blocks * st.seq_len} tokens). Give more text, or lower --seq-len"
         )
-    if st.method == "sheared" and len(blocks) < st.sheared.batch_size:
+    if not keep_shape and st.method == "sheared" and len(blocks) < st.sheared.batch_size:
         raise PruningError(
             f"--calibration: {len(blocks)} blocks, fewer than the sheared batch size {st.sheared.batch_size}"
         )
-    if st.method == "oneshot" and st.importance == "retrieval":
+    if not keep_shape and st.method == "oneshot" and st.importance == "retrieval":
         from drama_models.pruning.retrieval_importance import make_pairs
 
         n_pairs = len(make_pairs(texts, st.retrieval_pairs, st.seed))
@@ -153,10 +164,10 @@ def prune(
         "source_model": str(model),
         "source_shape": asdict(source),
         "target": shape.__dict__ | {"requested": target.as_text() if isinstance(target, Target) else str(target)},
-        "method": st.method,
-        "importance": st.importance if st.method == "oneshot" else None,
-        "calibration": {"source": str(calibration), "documents": len(texts), "blocks": len(blocks),
-                        "seq_len": st.seq_len},
+        "method": "none (shape kept)" if keep_shape else st.method,
+        "importance": st.importance if st.method == "oneshot" and not keep_shape else None,
+        "calibration": None if keep_shape else {"source": str(calibration), "documents": len(texts),
+                                                "blocks": len(blocks), "seq_len": st.seq_len},
         "parameters_before": parameter_counts(net),
     }
     if heldout is not None and st.measure_before:
@@ -166,7 +177,9 @@ def prune(
 
     t = time.time()
     scales = None
-    if st.method == "oneshot":
+    if keep_shape:
+        plan = PruningPlan.identity(source)
+    elif st.method == "oneshot":
         if st.importance == "activation":
             from drama_models.pruning.importance import activation_importance
 
@@ -195,7 +208,7 @@ def prune(
     t = time.time()
     from drama_models.pruning.slicing import slice_model
 
-    pruned = slice_model(net, plan, scales)
+    pruned = net if keep_shape else slice_model(net, plan, scales)
     del net
     timings["slice_s"] = round(time.time() - t, 2)
     report["kept"] = {"layers": plan.layers, "heads": plan.heads, "kv_heads": plan.kv_heads}

@@ -78,6 +78,15 @@ class PruningPlan:
         plan.check()
         return plan
 
+    @classmethod
+    def identity(cls, source: Shape) -> "PruningPlan":
+        """The plan that keeps everything (``--target full``)."""
+        kv = [g for g in range(source.kv_heads)]
+        return cls(source=source, target=source, layers=list(range(source.layers)), hidden=list(range(source.hidden)),
+                   heads=[list(range(source.heads)) for _ in range(source.layers)],
+                   kv_heads=[list(kv) for _ in range(source.layers)],
+                   ffn=[list(range(source.ffn)) for _ in range(source.layers)])
+
     def check(self) -> None:
         """Raise ``ValueError`` unless the plan yields exactly ``target`` with consistent KV groups."""
         s, t = self.source, self.target

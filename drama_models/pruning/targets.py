@@ -9,6 +9,10 @@ Named targets (DRAMA, Ma et al. 2025: Llama-3.2-1B pruned to 0.1B and 0.3B):
 - ``drama-0.3b``: hidden 1024, FFN 4096, 16 heads, 16 layers (paper). ``kv_heads=16`` follows the same
   multi-head layout as the 0.1B model (not checked against the released 0.3B config).
 
+- ``full``: the source's own shape (nothing sliced; no calibration needed). With ``--vocab-from`` this is
+  vocabulary-only pruning, e.g. Gemma-3-270M (168M of whose 268M parameters are the embedding) cut to the
+  tokens of the languages in play while every layer, head and neuron stays.
+
 Decisions (documented here, tested in ``tests/drama_models/pruning/test_targets.py``):
 
 - **head_dim is never pruned.** It is kept from the source and written to the config explicitly, because
@@ -78,7 +82,14 @@ class Target:
     kv_heads: int | None = None
     name: str | None = None
 
+    @property
+    def keeps_shape(self) -> bool:
+        """True for the ``full`` target: the source's shape, whatever it is."""
+        return self.name == "full"
+
     def as_text(self) -> str:
+        if self.keeps_shape:
+            return "full"
         kv = "" if self.kv_heads is None else f",kv_heads={self.kv_heads}"
         return f"hidden={self.hidden},ffn={self.ffn},heads={self.heads},layers={self.layers}{kv}"
 
@@ -92,16 +103,21 @@ NAMED_TARGETS: dict[str, Target] = {
 }
 
 
+FULL_TARGET = Target(hidden=0, ffn=0, heads=0, layers=0, name="full")  # resolved against the source
+
+
 def parse_target(text: str | Target, option: str = "--target") -> Target:
-    """``"drama-0.1b"`` or ``"hidden=768,ffn=3072,heads=12,layers=12[,kv_heads=3]"`` -> :class:`Target`."""
+    """``"drama-0.1b"``, ``"full"`` or ``"hidden=768,ffn=3072,heads=12,layers=12[,kv_heads=3]"`` -> :class:`Target`."""
     if isinstance(text, Target):
         return text
     spec = (text or "").strip()
+    if spec.lower() == "full":
+        return FULL_TARGET
     if spec.lower() in NAMED_TARGETS:
         return NAMED_TARGETS[spec.lower()]
     if "=" not in spec:
         raise PruningError(
-            f"{option} {text!r}: not a named target ({', '.join(NAMED_TARGETS)}) nor a list like "
+            f"{option} {text!r}: not a named target ({', '.join(NAMED_TARGETS)}, full) nor a list like "
             "'hidden=768,ffn=3072,heads=12,layers=12[,kv_heads=3]'"
         )
     values: dict[str, int] = {}
@@ -142,6 +158,8 @@ def resolve_target(target: Target | str, source: Shape, option: str = "--target"
     query heads cannot be grouped over the KV heads (see the module docstring).
     """
     target = parse_target(target, option)
+    if target.keeps_shape:
+        return source
     for key, src in (("hidden", source.hidden), ("ffn", source.ffn), ("heads", source.heads), ("layers", source.layers)):
         if getattr(target, key) > src:
             raise PruningError(
@@ -182,4 +200,4 @@ def resolve_target(target: Target | str, source: Shape, option: str = "--target"
                  head_dim=source.head_dim)
 
 
-__all__ = ["NAMED_TARGETS", "Shape", "Target", "parse_target", "resolve_target"]
+__all__ = ["FULL_TARGET", "NAMED_TARGETS", "Shape", "Target", "parse_target", "resolve_target"]

@@ -114,3 +114,34 @@ def test_unsupported_architecture_is_refused_before_work(corpus_file, tmp_path, 
     GPT2Config(n_layer=2, n_embd=64, n_head=2).save_pretrained(tmp_path / "gpt2")
     with pytest.raises(PruningError, match=r"--model: unsupported architecture .*gpt2.*llama, qwen2, gemma3_text"):
         prune(str(tmp_path / "gpt2"), TARGET, corpus_file, tmp_path / "o", _settings())
+
+
+def test_full_target_prunes_the_vocabulary_only(tiny_dirs, corpus_file, tmp_path):
+    """--target full: no calibration text, every layer/head/neuron kept with the source weights; --vocab-from
+    shrinks only the embedding, and the model's hidden states on corpus text are unchanged."""
+    from transformers import AutoModel, AutoTokenizer
+
+    src = tiny_dirs["gemma3"]
+    text = json.loads(corpus_file.read_text(encoding="utf-8").splitlines()[0])["text"]
+    one_doc = tmp_path / "one.jsonl"
+    one_doc.write_text(json.dumps({"text": text}) + "\n", encoding="utf-8")
+    report = prune(str(src), "full", None, tmp_path / "v", _settings(vocab_from=str(one_doc)))
+    assert report["method"] == "none (shape kept)" and report["calibration"] is None
+    before, after = AutoModel.from_pretrained(src), AutoModel.from_pretrained(tmp_path / "v")
+    assert Shape.from_config(after.config) == Shape.from_config(before.config)
+    assert report["vocabulary"]["kept"] < report["vocabulary"]["source_vocab"] == before.config.vocab_size
+    assert after.config.vocab_size == report["vocabulary"]["kept"]
+    after_ne = report["parameters_after_vocabulary"]["non_embedding"]
+    assert after_ne == report["parameters_before"]["non_embedding"]
+    tb, ta = AutoTokenizer.from_pretrained(src), AutoTokenizer.from_pretrained(tmp_path / "v")
+    with torch.no_grad():
+        hb = before(**tb(text, return_tensors="pt")).last_hidden_state
+        ha = after(**ta(text, return_tensors="pt")).last_hidden_state
+    assert torch.allclose(hb, ha, atol=1e-5)
+
+
+def test_full_target_refuses_sheared(tiny_dirs, tmp_path, no_weights):
+    with pytest.raises(PruningError, match="--method sheared learns masks"):
+        prune(str(tiny_dirs["llama"]), "full", None, tmp_path / "o", _settings(method="sheared"))
+    with pytest.raises(PruningError, match="--calibration is needed"):
+        prune(str(tiny_dirs["llama"]), TARGET, None, tmp_path / "o", _settings())

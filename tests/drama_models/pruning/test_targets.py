@@ -75,3 +75,10 @@ def test_kv_heads_cannot_exceed_what_groups_supply():
     with pytest.raises(PruningError, match="does not fit the source's 2 KV groups of 3") as err:
         resolve_target("hidden=384,ffn=256,heads=6,layers=4,kv_heads=3", odd)  # 3 groups of 2 out of 2 groups of 3
     assert "valid kv_heads for heads=6: [2, 6]" in str(err.value)
+
+
+def test_full_target_is_the_source_shape():
+    src = Shape(hidden=640, ffn=2048, heads=4, kv_heads=1, layers=18, head_dim=256)
+    assert parse_target("full").keeps_shape and parse_target("FULL").as_text() == "full"
+    assert resolve_target("full", src) == src
+    assert not parse_target("drama-0.1b").keeps_shape
