@@ -29,8 +29,10 @@ def reduced_recipe(tmp_path: Path) -> Path:
     st["queries"]["enabled"] = False  # vLLM engine start is minutes on a loaded CI machine; crop feeds the flow
     st["crop"]["passages"] = 40
     st["mine"]["k"] = 20
-    st["build"]["groups"] = {"crop": "sent"}
-    st["build"]["rules"] = {"sent": {"negatives": [11, 20]}}
+    for build in ("build", "build-mixed"):  # no queries stage: both builds read the crops
+        st[build]["groups"] = {"crop": "sent"}
+        st[build]["rules"] = {"sent": {"negatives": [11, 20]}}
+        st[build].pop("mix", None)
     st["prune"].update(model=str(tiny), target="hidden=64,ffn=128,heads=2,layers=1,kv_heads=1", seq_len=32,
                        calibration_blocks=8, heldout_blocks=2, vocab_from=None)
     for name in ("train-minilm", "train-gemma"):
@@ -67,7 +69,7 @@ def test_reduced_cpu_demo_survives_a_kill_and_resumes(tmp_path):
     manifest = run_recipe(recipe, output=str(run_dir), echo=lambda m: None)
     status = {s["name"]: s["status"] for s in manifest["stages"]}
     assert status == {"queries": "disabled", "crop": "skipped", "mine": "skipped", "rerank": "disabled",
-                      "build": "skipped", "prune": "skipped", "train-minilm": "ran", "train-gemma": "ran",
+                      "build": "skipped", "build-mixed": "skipped", "prune": "skipped", "train-minilm": "ran", "train-gemma": "ran",
                       "evaluate": "ran"}
     results = json.loads((run_dir / "results.json").read_text())
     systems = {r["system"] for r in results}
