@@ -22,7 +22,7 @@ import yaml
 
 from drama_models.recipes.schema import Opt, Recipe, RecipeError, StageSpec, opt
 from drama_models.recipes.stages.base import RunContext, Stage, join_command, run_torchrun
-from drama_models.training.config import TrainConfig
+from drama_models.training.config import DatasetSpec, TrainConfig
 
 MODEL_KINDS = ("prune", "pretrain", "train")
 
@@ -60,20 +60,9 @@ def _train_options() -> dict[str, Opt]:
 
 
 def _stage_ref(entry) -> str | None:
-    """``"@NAME"`` or ``"@NAME:WEIGHT"`` -> ``NAME``; ``None`` for a path."""
-    entry = str(entry)
-    if not entry.startswith("@"):
-        return None
-    name, _, weight = entry[1:].rpartition(":")
-    return name if name and _is_number(weight) else entry[1:]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    """``"@NAME"`` or ``"@NAME:WEIGHT"`` -> ``NAME``; ``None`` for a path (parsed as the trainer parses entries)."""
+    path = DatasetSpec.parse(str(entry)).path
+    return path[1:] if path.startswith("@") else None
 
 
 class TrainStage(Stage):
