@@ -117,9 +117,7 @@ def prune(
         raise PruningError(f"--calibration is needed to prune to {shape.as_text()} (only --target full goes without)")
     texts = [] if keep_shape else read_texts(calibration, max_docs=st.calibration_docs, option="--calibration")
     blocks = None if keep_shape else text_blocks(tokenizer, texts, st.seq_len, max_blocks=st.calibration_blocks)
-    if keep_shape:
-        pass
-    elif len(blocks) < st.min_calibration_blocks:
+    if not keep_shape and len(blocks) < st.min_calibration_blocks:
         n_tokens = len(blocks) * st.seq_len
         raise PruningError(
             f"--calibration {calibration}: too short; {len(texts)} documents give {len(blocks)} full blocks of "
