@@ -67,6 +67,10 @@ def main() -> None:
     from drama_models.zoo import resolve_model
 
     pairs = [tuple(x.split("-")) for x in a.pairs.split(",") if x]
+    for m in a.model:  # a folder that is not there: one line, not a Hub lookup's traceback
+        path = resolve_model(m)
+        if (path.startswith((".", "/", "~")) or Path(path).parent.is_dir()) and not Path(path).expanduser().is_dir():
+            ap.error(f"--model {m}: no such model folder")
     encoders = {m: CachedEncoder(DramaEncoder.from_pretrained(resolve_model(m), max_length=a.max_length))
                 for m in a.model}
     results: dict[tuple[str, str], float] = {}

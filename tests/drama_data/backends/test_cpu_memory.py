@@ -94,3 +94,12 @@ def test_a_refusal_says_what_would_fit(tmp_path, monkeypatch):
     monkeypatch.setattr(vllm_backend, "node_memory", lambda: NodeMemory(0, int(3 * GiB), int(2.2 * GiB)))
     msg = backend._start_error(exc, backend.engine_kwargs)
     assert "--max-model-len" in msg
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-1"])
+def test_a_bad_engine_count_is_one_error_naming_the_variable(monkeypatch, value):
+    from drama_data.errors import ConfigError
+
+    monkeypatch.setenv(cpu_memory.ENGINES_ENV, value)
+    with pytest.raises(ConfigError, match="DRAMA_ENGINES_PER_NODE"):
+        cpu_memory.engines_on_node()
