@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator
 
 from drama_data.corpus import Document
 from drama_data.errors import InputError
@@ -125,15 +125,6 @@ def chunk_documents(
             yield Passage(id=f"{doc.id}#{k}", doc_id=doc.id, chunk=k, title=doc.title, text=doc.text[a:b].strip())
 
 
-def check_unique_ids(passages: Sequence[Passage]) -> None:
-    """Raise naming the id if two passages share one (e.g. a doc ``a#1`` colliding with a chunk of ``a``)."""
-    seen: set[str] = set()
-    for p in passages:
-        if p.id in seen:
-            raise InputError(f"passage id {p.id!r} occurs twice after chunking; rename the document ids")
-        seen.add(p.id)
-
-
 def load_passages(
     source: str,
     *,
@@ -144,33 +135,17 @@ def load_passages(
     on_empty: str = "skip",
     limit: int | None = None,
 ):
-    """Read ``source`` (see :func:`drama_data.corpus.read_documents`) and chunk it.
+    """Read ``source`` (see :func:`drama_data.corpus.read_documents`) and chunk it: :func:`stream_passages`, as a
+    list.
 
     Returns ``(passages, report)``; ``report.as_dict()`` says what was read and skipped. The same arguments
     always give the same passages and ids, so every stage can re-derive the corpus it works on. With ``limit``
     only the first ``limit`` passages are returned and a record source (not a folder of documents) is read only
     as far as they reach: ``report`` then counts the documents read, and a bad record further on goes unseen.
     """
-    from itertools import islice
-    from pathlib import Path
-
-    from drama_data.corpus import CorpusReport, Fields, iter_documents, no_documents, read_documents
-    from drama_data.documents import is_document_file, is_document_folder
-
-    spans = load_span_function(chunk_tokenizer)
-    path = Path(str(source)).expanduser()
-    if limit is None or is_document_folder(path) or is_document_file(path):
-        docs, report = read_documents(source, fields=fields or Fields(), split=split, on_empty=on_empty)
-        passages = list(chunk_documents(docs, max_tokens=max_tokens, spans=spans))
-        check_unique_ids(passages)
-        return (passages[:limit] if limit is not None else passages), report
-    report = CorpusReport(source=str(source))
-    docs = iter_documents(source, fields=fields or Fields(), split=split, on_empty=on_empty, report=report)
-    passages = list(islice(chunk_documents(docs, max_tokens=max_tokens, spans=spans), limit))
-    if not passages:
-        raise no_documents(source, report)
-    check_unique_ids(passages)
-    return passages, report
+    stream, report = stream_passages(source, fields=fields, split=split, max_tokens=max_tokens,
+                                     chunk_tokenizer=chunk_tokenizer, on_empty=on_empty, limit=limit)
+    return list(stream), report
 
 
 def stream_passages(
