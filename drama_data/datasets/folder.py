@@ -187,8 +187,10 @@ def read_card(folder: str | Path) -> tuple[dict, str]:
     return yaml.safe_load(fm) or {}, body
 
 
-def read_table(folder: str | Path, config: str, empty: pa.Schema | None = None) -> pa.Table:
-    """All shards of ``config`` in a dataset folder as one pyarrow table.
+def read_table(folder: str | Path, config: str, empty: pa.Schema | None = None,
+               columns: list[str] | None = None) -> pa.Table:
+    """All shards of ``config`` in a dataset folder as one pyarrow table; ``columns``: only those of them the
+    config has (read column-wise: the others, e.g. passage texts, are not loaded).
 
     A missing config raises naming the folder, or gives an empty table of schema ``empty`` when given
     (configs with no rows are not written, see :func:`write_dataset`).
@@ -200,7 +202,10 @@ def read_table(folder: str | Path, config: str, empty: pa.Schema | None = None) 
         if empty is not None and (Path(folder) / "README.md").is_file():
             return empty.empty_table()
         raise InputError(f"{folder}: no config {config!r} (expected parquet files in data/{config}/)")
-    return pa.concat_tables([pq.read_table(f) for f in files])
+    if columns is not None:
+        names = pq.ParquetFile(files[0]).schema_arrow.names
+        columns = [c for c in columns if c in names]
+    return pa.concat_tables([pq.read_table(f, columns=columns) for f in files])
 
 
 def utc_now() -> str:

@@ -26,8 +26,6 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from drama_data.build.dedup import Deduplicator
 from drama_data.build.filters import copy_rate, query_tokens
 from drama_data.datasets.folder import read_card, read_table
@@ -113,17 +111,6 @@ def _column(table, name: str, default="") -> list:
     return table.column(name).to_pylist() if name in table.column_names else [default] * table.num_rows
 
 
-def _read_columns(folder: Path, config: str, wanted: list[str]):
-    """The ``wanted`` columns (those present) of a config, read column-wise (not the passage texts)."""
-    import pyarrow.parquet as pq
-
-    files = sorted((folder / "data" / config).glob("*.parquet"))
-    if not files:
-        raise InputError(f"{folder}: no config {config!r} (expected parquet files in data/{config}/)")
-    names = pq.ParquetFile(files[0]).schema_arrow.names
-    return pa.concat_tables([pq.read_table(f, columns=[c for c in wanted if c in names]) for f in files])
-
-
 def _copy_rates(folder: Path, config: str) -> list[float]:
     """Copy rates of the rows that have a passage text, reading ``query`` and ``text`` a batch at a time."""
     import pyarrow.parquet as pq
@@ -142,13 +129,13 @@ def _copy_rates(folder: Path, config: str) -> list[float]:
 def generate_stats(folder: Path) -> dict:
     """Numbers of a ``generate`` output (config ``queries``, and ``failures`` when present). Only the query-side
     columns are held in memory; passage texts are read a batch at a time for the copy rates."""
-    t = _read_columns(folder, "queries", ["query_id", "query", "language"])
+    t = read_table(folder, "queries", columns=["query_id", "query", "language"])
     ids = [str(x) for x in _column(t, "query_id")]
     queries = [q or "" for q in _column(t, "query")]
     out = query_stats(ids, queries, None, [d or "" for d in _column(t, "language")],
                       rates=_copy_rates(folder, "queries"))
     try:
-        f = _read_columns(folder, "failures", ["reason", "final"])
+        f = read_table(folder, "failures", columns=["reason", "final"])
     except InputError:
         f = None
     reasons = _counts(_column(f, "reason")) if f is not None and f.num_rows else {}
