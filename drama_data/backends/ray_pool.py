@@ -18,9 +18,9 @@ Ray Data's ``map_batches`` is used where the whole input is known up front (``mi
 ``--task crop`` (no LLM) does not use Ray: ``--ray`` is accepted and changes nothing (the run says so). Cropping
 is CPU work, not I/O (measured on the SciFact sample on a busy 2-core machine: 4-8 ms a passage, most of it
 language detection, against about 1 ms to read and chunk it), so a user could expect ``--ray`` to spread it. It
-does not yet because the only place to do so is the runner's loop over passages (a window's passages through
-``map_batches`` running ``task.direct``, back in order), which is being rewritten for streaming; it is a small
-hook once that lands. Across machines, ``--num-shards`` already lets each machine read and crop its own part.
+does not: that needs a hook in the streaming runner's loop over windows (a window's passages through
+``map_batches`` running ``task.direct``, back in order), not written yet. Across machines, ``--num-shards``
+already lets each machine read and crop its own part.
 
 The actors stream their answers (a Ray streaming generator: a group every :data:`FLUSH_SECONDS` or so), so the
 driver caches each answer within about a second of it existing; a kill loses what is in flight and what the

@@ -228,6 +228,7 @@ def generate(
     run_options = {"version": __version__, "task": task.info(), "corpus": corpus.as_dict(), "limit": limit,
                    "num_shards": num_shards, "shard_index": shard_index, "window": window,
                    "quota": task.per_language}
+    schema = pa.schema({**QUERY_COLUMNS, **task.columns, **PROVENANCE_COLUMNS})
     work: WorkFolder | None = None
     prompt = None
     saved: list[int] = []
@@ -275,7 +276,6 @@ def generate(
                 else:
                     _run_direct(task, win, rows, failures, ordinal)
                 ordered = [rows[s] for p in win for s in task.slots(p) if s in rows]
-                schema = pa.schema({**QUERY_COLUMNS, **task.columns, **PROVENANCE_COLUMNS})
                 tables = {"queries": pa.Table.from_pylist(ordered, schema=schema),
                           "failures": pa.Table.from_pylist(failures, schema=FAILURE_PART_SCHEMA)}
                 del rows, failures, ordered
@@ -298,7 +298,6 @@ def generate(
         work = prepare()
     summary.stopped = budget.stopped
     summary.skipped_documents, summary.skipped = len(report.skipped), report.skipped
-    schema = pa.schema({**QUERY_COLUMNS, **task.columns, **PROVENANCE_COLUMNS})
     tables = {"queries": PartTable([work.part("queries", i) for i in saved], schema),
               "failures": PartTable([work.part("failures", i) for i in saved], FAILURE_SCHEMA, order=ORDER)}
     card, summary.failures, summary.failed_slots = _card_stats(tables["queries"], tables["failures"], schema)

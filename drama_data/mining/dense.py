@@ -257,18 +257,18 @@ class DenseRetriever(Retriever):
 
     def _encode(self, texts: Sequence[str], which: str, desc: str | None = None) -> np.ndarray:
         fn = self.encoder.encode_queries if which == "queries" else self.encoder.encode_documents
+        step = self.batch_size * 8  # texts per encoder call, here and on each Ray worker
         if which == "documents" and self.ray and texts:
             from drama_data.mining.dense_ray import encode_on_ray
 
             load = {"path": self.model_path, "kind": self.encoder_kind, "batch_size": self.batch_size,
                     "device": self.device, "max_length": self.max_length, "dim": self.dim}
-            emb = encode_on_ray(texts, load, chunk=self.batch_size * 8, workers=self.ray_workers,
+            emb = encode_on_ray(texts, load, chunk=step, workers=self.ray_workers,
                                 gpus_per_worker=self.ray_gpus_per_worker,
                                 address=None if self.ray == "local" else self.ray)
             return self._finish(emb, texts, which)
         parts = []
         bar = tqdm(total=len(texts), desc=desc, unit="p", disable=not (self.progress and desc), mininterval=1.0)
-        step = self.batch_size * 8
         for s in range(0, len(texts), step):
             parts.append(_to_numpy(fn(list(texts[s:s + step]))))
             bar.update(len(texts[s:s + step]))
