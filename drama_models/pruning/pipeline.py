@@ -82,6 +82,37 @@ def _check_choices(st: PruneSettings) -> None:
         raise PruningError(f"--dtype {st.dtype!r}: choose float32, bfloat16 or float16")
 
 
+
+def _calibration_blocks(calibration, tokenizer, shape, st: PruneSettings) -> tuple[list[str], list]:
+    """The calibration texts and their token blocks for pruning to ``shape``, checked for what the method needs
+    (raises :class:`PruningError` naming ``--calibration``)."""
+    if calibration is None:
+        raise PruningError(f"--calibration is needed to prune to {shape.as_text()} (only --target full goes without)")
+    texts = read_texts(calibration, max_docs=st.calibration_docs, option="--calibration")
+    blocks = text_blocks(tokenizer, texts, st.seq_len, max_blocks=st.calibration_blocks)
+    if len(blocks) < st.min_calibration_blocks:
+        n_tokens = len(blocks) * st.seq_len
+        raise PruningError(
+            f"--calibration {calibration}: too short; {len(texts)} documents give {len(blocks)} full blocks of "
+            f"{st.seq_len} tokens (~{n_tokens} tokens) but importance needs at least {st.min_calibration_blocks} "
+            f"blocks ({st.min_calibration_blocks * st.seq_len} tokens). Give more text, or lower --seq-len"
+        )
+    if st.method == "sheared" and len(blocks) < st.sheared.batch_size:
+        raise PruningError(
+            f"--calibration: {len(blocks)} blocks, fewer than the sheared batch size {st.sheared.batch_size}"
+        )
+    if st.method == "oneshot" and st.importance == "retrieval":
+        from drama_models.pruning.retrieval_importance import make_pairs
+
+        n_pairs = len(make_pairs(texts, st.retrieval_pairs, st.seed))
+        if n_pairs < MIN_RETRIEVAL_PAIRS:
+            raise PruningError(
+                f"--calibration {calibration}: only {n_pairs} documents with two or more sentences; "
+                f"--importance retrieval needs at least {MIN_RETRIEVAL_PAIRS} (query, passage) pairs"
+            )
+    return texts, blocks
+
+
 def prune(
     model: str,
     target: str | Target,
@@ -113,30 +144,7 @@ def prune(
     keep_shape = shape == source
     if keep_shape and st.method == "sheared":
         raise PruningError("--method sheared learns masks to shrink the model; --target keeps its shape: use oneshot")
-    if not keep_shape and calibration is None:
-        raise PruningError(f"--calibration is needed to prune to {shape.as_text()} (only --target full goes without)")
-    texts = [] if keep_shape else read_texts(calibration, max_docs=st.calibration_docs, option="--calibration")
-    blocks = None if keep_shape else text_blocks(tokenizer, texts, st.seq_len, max_blocks=st.calibration_blocks)
-    if not keep_shape and len(blocks) < st.min_calibration_blocks:
-        n_tokens = len(blocks) * st.seq_len
-        raise PruningError(
-            f"--calibration {calibration}: too short; {len(texts)} documents give {len(blocks)} full blocks of "
-            f"{st.seq_len} tokens (~{n_tokens} tokens) but importance needs at least {st.min_calibration_blocks} "
-            f"blocks ({st.min_calibration_blocks * st.seq_len} tokens). Give more text, or lower --seq-len"
-        )
-    if not keep_shape and st.method == "sheared" and len(blocks) < st.sheared.batch_size:
-        raise PruningError(
-            f"--calibration: {len(blocks)} blocks, fewer than the sheared batch size {st.sheared.batch_size}"
-        )
-    if not keep_shape and st.method == "oneshot" and st.importance == "retrieval":
-        from drama_models.pruning.retrieval_importance import make_pairs
-
-        n_pairs = len(make_pairs(texts, st.retrieval_pairs, st.seed))
-        if n_pairs < MIN_RETRIEVAL_PAIRS:
-            raise PruningError(
-                f"--calibration {calibration}: only {n_pairs} documents with two or more sentences; "
-                f"--importance retrieval needs at least {MIN_RETRIEVAL_PAIRS} (query, passage) pairs"
-            )
+    texts, blocks = ([], None) if keep_shape else _calibration_blocks(calibration, tokenizer, shape, st)
     vocab_texts = None
     if st.vocab_from:
         from drama_models.pruning.vocab import check_tokenizer

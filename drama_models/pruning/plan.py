@@ -81,10 +81,9 @@ class PruningPlan:
     @classmethod
     def identity(cls, source: Shape) -> "PruningPlan":
         """The plan that keeps everything (``--target full``)."""
-        kv = [g for g in range(source.kv_heads)]
         return cls(source=source, target=source, layers=list(range(source.layers)), hidden=list(range(source.hidden)),
                    heads=[list(range(source.heads)) for _ in range(source.layers)],
-                   kv_heads=[list(kv) for _ in range(source.layers)],
+                   kv_heads=[list(range(source.kv_heads)) for _ in range(source.layers)],
                    ffn=[list(range(source.ffn)) for _ in range(source.layers)])
 
     def check(self) -> None:
