@@ -67,12 +67,12 @@ def main() -> None:
     from drama_models.zoo import resolve_model
 
     pairs = [tuple(x.split("-")) for x in a.pairs.split(",") if x]
-    for m in a.model:  # a folder that is not there: one line, not a Hub lookup's traceback
-        path = resolve_model(m)
+    paths = {m: resolve_model(m) for m in a.model}
+    for m, path in paths.items():  # a folder that is not there: one line, not a Hub lookup's traceback
         if (path.startswith((".", "/", "~")) or Path(path).parent.is_dir()) and not Path(path).expanduser().is_dir():
             ap.error(f"--model {m}: no such model folder")
-    encoders = {m: CachedEncoder(DramaEncoder.from_pretrained(resolve_model(m), max_length=a.max_length))
-                for m in a.model}
+    encoders = {m: CachedEncoder(DramaEncoder.from_pretrained(path, max_length=a.max_length))
+                for m, path in paths.items()}
     results: dict[tuple[str, str], float] = {}
     print("| pair | system | nDCG@10 | Recall@100 |\n|---|---|---|---|")
     for ql, pl in pairs:
