@@ -116,10 +116,14 @@ def generate_all(a, folders: dict[str, Path]) -> None:
 
 def cli(package: str, *args: str) -> None:
     """Run ``drama-data``/``drama-models`` (``package``: drama_data or drama_models) of *this* checkout, niced."""
-    cmd = ["nice", "-n", str(NICE), sys.executable, "-c", f"from {package}.cli import main; main()", *map(str, args)]
     print("$", " ".join(["drama-data" if package == "drama_data" else "drama-models", *map(str, args)]), flush=True)
+    run_here([sys.executable, "-c", f"from {package}.cli import main; main()", *map(str, args)])
+
+
+def run_here(cmd: list[str]) -> None:
+    """``cmd`` niced, with this checkout first on the import path, from the project root; fails on error."""
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    subprocess.run(cmd, check=True, env=env, cwd=REPO)
+    subprocess.run(["nice", "-n", str(NICE), *cmd], check=True, env=env, cwd=REPO)
 
 
 def passage_language(name: str) -> str:
@@ -256,8 +260,7 @@ def main() -> None:
     for m in (["minilm"] if a.with_minilm else []) + [str(p) for p in models]:
         evaluate += ["--model", m]
     print("$", " ".join(evaluate[1:]), flush=True)
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    subprocess.run(["nice", "-n", str(NICE), *evaluate], check=True, env=env, cwd=REPO)
+    run_here(evaluate)
 
 
 if __name__ == "__main__":
