@@ -36,16 +36,11 @@ def scifact_lines() -> list[str]:
     sys.exit(f"no SciFact corpus under {SCIFACT}")
 
 
-def passages_per_copy(lines: list[str]) -> int:
-    from drama_data.chunking import chunk_documents
-    from drama_data.corpus import Document
+def passages_per_copy() -> int:
+    """Passages one copy of SciFact makes (as generate chunks it: the toolkit's own reader)."""
+    from drama_data.chunking import load_passages
 
-    docs = []
-    for line in lines:
-        rec = json.loads(line)
-        if (rec.get("text") or "").strip():
-            docs.append(Document(id=str(rec["_id"]), title=rec.get("title") or "", text=rec["text"].strip()))
-    return sum(1 for _ in chunk_documents(docs))
+    return len(load_passages(str(SCIFACT))[0])
 
 
 def build_corpus(path: Path, passages: int, lines: list[str], per_copy: int) -> int:
@@ -96,7 +91,7 @@ def main() -> None:
     a = ap.parse_args()
     sizes = [int(x) for x in a.sizes.split(",")]
     lines = scifact_lines()
-    per_copy = passages_per_copy(lines)
+    per_copy = passages_per_copy()
     tmp = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="generate-memory-"))
     tmp.mkdir(parents=True, exist_ok=True)
     peaks = []
