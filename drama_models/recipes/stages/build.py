@@ -3,7 +3,8 @@ queries when there are any) -> one Tevatron-format training set (:func:`drama_da
 
 The stage writes the build config it runs (``<run>/configs/<stage>.yaml``, the equivalent of
 ``drama-data build --config``): inputs named after their generate stage, mixing group per input
-(``groups: {queries: qgen}``; default: the generate stage's name), and the recipe's ``miner``, ``rules``,
+(``groups: {queries: qgen}``; default: the generate stage's name), only the generate stages named in ``sources``
+when it is set (``sources: [queries]``: the LLM queries alone, though the recipe also crops), and the recipe's ``miner``, ``rules``,
 ``filters``, ``mix``, ``source_rules``, ``false_negatives`` as the build config takes them (see
 ``drama_data.build.config``).
 """
@@ -25,6 +26,8 @@ CONFIG_KEYS = ("miner", "rules", "source_rules", "false_negatives", "filters", "
 class BuildStage(Stage):
     kind = "build"
     OPTIONS = {
+        "sources": opt(list, help="Generate stages whose mined candidates this build reads, e.g. [queries] "
+                                  "(default: every earlier one)."),
         "groups": opt(dict, default={}, nullable=False, help="Mixing group per generate stage name."),
         "miner": opt(str, help="weak (BM25, small encoders; build's default) or strong (LLM-based retriever): "
                                "picks the default labelling rules."),
@@ -67,14 +70,23 @@ class BuildStage(Stage):
         for r in ctx.earlier(self, ("rerank",)):
             reranked.update(r.outputs(ctx))
         out = []
-        for mine in ctx.earlier(self, ("mine",)):
-            for source, path in mine.outputs(ctx).items():
-                item = {"candidates": path, "name": source,
-                        "group": str(self.options["groups"].get(source, source)),
-                        "queries": str(ctx.stage_dir(source))}
-                if source in reranked:
-                    item["rerank"] = reranked[source]
-                out.append(item)
+        wanted = self.options["sources"]
+        mined = [(s, p) for mine in ctx.earlier(self, ("mine",)) for s, p in mine.outputs(ctx).items()]
+        if wanted is not None:
+            unknown = [str(s) for s in wanted if s not in {name for name, _ in mined}]
+            if unknown:
+                raise RecipeError(
+                    f"stages.{self.name}.sources: {', '.join(unknown)} is not a generate stage mined before it "
+                    f"(mined: {', '.join(name for name, _ in mined) or 'none'})"
+                )
+            mined = [(s, p) for s, p in mined if s in wanted]
+        for source, path in mined:
+            item = {"candidates": path, "name": source,
+                    "group": str(self.options["groups"].get(source, source)),
+                    "queries": str(ctx.stage_dir(source))}
+            if source in reranked:
+                item["rerank"] = reranked[source]
+            out.append(item)
         return out
 
     def inputs(self, ctx: RunContext) -> dict[str, Any]:
