@@ -49,7 +49,7 @@ def make_rows(path: Path, texts: list[str], n: int, group: int, seed: int = 0) -
     """``n`` Tevatron rows: a sentence of a passage is the query, the passage its positive, others negatives.
     Passages are repeated to about 256 tokens so every group is full length."""
     rng = random.Random(seed)
-    long = [(t + " ") * 4 for t in texts]
+    long = [(t + " ") * 2 for t in texts]
     with path.open("w", encoding="utf-8") as f:
         for i in range(n):
             j = rng.randrange(len(texts))
@@ -152,7 +152,7 @@ def main() -> None:
     models = make_models(work / "models", texts)
     if args.cpu_smoke:
         models = {"minilm-shape": models["minilm-shape"]}
-    data = make_rows(work / "rows.jsonl", texts, n=args.batch_size * 4 * (args.steps + 2), group=8)
+    data = make_rows(work / "rows.jsonl", texts, n=min(2048, args.batch_size * 4 * (args.steps + 2)), group=8)
     results: dict = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
     for name, (path, enc) in models.items():
         r = results[name] = {}
