@@ -95,8 +95,13 @@ def run_generate(
         built.append(build_backend(backend_name, model, echo=echo, **o))
         return built[0]
 
-    if o.get("ray") and not task.uses_llm and echo:
-        echo(f"--ray: --task {task_name} uses no LLM, so it runs here as without --ray")
+    direct = None
+    if o.get("ray") and not task.uses_llm:
+        from drama_data.generate.ray_direct import RayDirect
+
+        direct = RayDirect(o["ray"], workers=o.get("ray_workers") or 2)
+        if echo:
+            echo(f"--ray: --task {task_name} runs each window on {direct.workers} Ray workers (Ray Data)")
     price, budget = plan_options(model, backend_name, o)
     cache = open_cache(o.get("cache_dir"), o.get("no_cache", False))
     try:
@@ -105,10 +110,12 @@ def run_generate(
             limit=o.get("limit"), num_shards=o.get("num_shards", 1), shard_index=o.get("shard_index", 0),
             cache=cache, overwrite=o.get("overwrite", False), progress=o.get("progress", True), echo=echo,
             budget=budget, dry_run=o.get("dry_run", False), plan_sample=o.get("plan_sample") or 64, price=price,
-            window=o.get("window_passages") or WINDOW_PASSAGES,
+            window=o.get("window_passages") or WINDOW_PASSAGES, direct=direct,
         )
         return _with_report(result, output, contamination, report)
     finally:
+        if direct is not None:
+            direct.close()
         for backend in built:
             backend.close()
         if cache is not None:

@@ -13,14 +13,8 @@ Why long-lived actors and not one ``ray.data.from_items(requests).map_batches(cl
 per call: the runner calls ``generate`` once per window and attempt (thousands of times over a large corpus), and
 a Ray Data pipeline creates its actor pool anew on every execution, i.e. one engine start (30 s to minutes) per
 call. Here the actors (and engines) start once per run (:meth:`RayPoolBackend.start`) and serve every call;
-Ray Data's ``map_batches`` is used where the whole input is known up front (``mine --ray``, dense encoding).
-
-``--task crop`` (no LLM) does not use Ray: ``--ray`` is accepted and changes nothing (the run says so). Cropping
-is CPU work, not I/O (measured on the SciFact sample on a busy 2-core machine: 4-8 ms a passage, most of it
-language detection, against about 1 ms to read and chunk it), so a user could expect ``--ray`` to spread it. It
-does not: that needs a hook in the streaming runner's loop over windows (a window's passages through
-``map_batches`` running ``task.direct``, back in order), not written yet. Across machines, ``--num-shards``
-already lets each machine read and crop its own part.
+Ray Data's ``map_batches`` is used where an input is known up front and no engine must stay up: ``mine --ray``
+(dense encoding) and each window of ``--task crop``, which has no backend (:mod:`drama_data.generate.ray_direct`).
 
 The actors stream their answers (a Ray streaming generator: a group every :data:`FLUSH_SECONDS` or so), so the
 driver caches each answer within about a second of it existing; a kill loses what is in flight and what the

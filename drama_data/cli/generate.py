@@ -105,10 +105,9 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
               help="Run the backend on Ray actors, one backend (one vLLM engine) per worker: --ray alone starts a "
                    "local Ray on this machine's CPUs; --ray HOST:PORT (or ray://HOST:PORT, auto) joins a cluster "
                    "whose nodes have this toolkit installed. The request cache, parsing, retries and the output "
-                   "stay here, so the rows equal a local run with the same seed. --task crop uses no LLM: --ray "
-                   "changes nothing for it: it runs here as without --ray (spread it over machines with "
-                   "--num-shards).")
-@click.option("--ray-workers", default=2, show_default=True, help="--ray: backend instances (Ray actors).")
+                   "stay here, so the rows equal a local run with the same seed. --task crop (no LLM) crops each "
+                   "window on --ray-workers Ray tasks (Ray Data), with the same rows.")
+@click.option("--ray-workers", default=2, show_default=True, help="--ray: backend instances (Ray actors); for --task crop, Ray tasks per window.")
 @click.option("--ray-gpus-per-worker", type=float, default=None,
               help="--ray: GPUs per worker (default: --tensor-parallel-size for vllm when the cluster has GPUs, "
                    "else 0).")

@@ -190,6 +190,7 @@ def generate(
     plan_sample: int = 64,
     price=None,
     window: int = WINDOW_PASSAGES,
+    direct: Callable[[Task, list[Passage]], list] | None = None,
 ):
     """Run ``task`` over ``corpus`` and write the dataset folder ``output``; return the run summary.
 
@@ -201,6 +202,8 @@ def generate(
     folder is kept). ``dry_run=True`` reads the whole selection, writes and sends nothing and returns a
     :class:`~drama_data.generate.planning.Plan` instead (``price``: the model's
     :class:`~drama_data.generate.prices.Price`; ``plan_sample``: requests whose prompt tokens are counted).
+    ``direct``: for a task without an LLM, computes ``[task.direct(p) for p in window]`` elsewhere (e.g.
+    :class:`~drama_data.generate.ray_direct.RayDirect`: on Ray); the rows are the same.
     Raises ``InputError``/``ConfigError`` for bad options or corpus records when they are reached: before anything
     is written for bad options and for bad records in the first window, later ones leave the finished windows
     in the work folder (the output folder is only written at the end).
@@ -274,7 +277,7 @@ def generate(
                 if task.uses_llm:
                     _run_llm_task(task, win, backend, cache, rows, failures, stats, progress, budget, ordinal)
                 else:
-                    _run_direct(task, win, rows, failures, ordinal)
+                    _run_direct(task, win, rows, failures, ordinal, direct(task, win) if direct else None)
                 ordered = [rows[s] for p in win for s in task.slots(p) if s in rows]
                 tables = {"queries": pa.Table.from_pylist(ordered, schema=schema),
                           "failures": pa.Table.from_pylist(failures, schema=FAILURE_PART_SCHEMA)}
@@ -395,10 +398,11 @@ def _plan(task, selected, backend, prompt_format, cache, price, plan_sample):
     return plan
 
 
-def _run_direct(task, window, rows, failures, ordinal: int) -> None:
-    """Rows of a task without an LLM (``task.direct``) for the passages of ``window``."""
-    for p in window:
-        for j, (slot, result) in enumerate(task.direct(p)):
+def _run_direct(task, window, rows, failures, ordinal: int, results: list | None = None) -> None:
+    """Rows of a task without an LLM (``task.direct``, or its ``results`` per passage computed elsewhere) for the
+    passages of ``window``."""
+    for n, p in enumerate(window):
+        for j, (slot, result) in enumerate(task.direct(p) if results is None else results[n]):
             if isinstance(result, ParseFailure):
                 failures.append(_failure(slot, p.id, 0, "parse", result.reason, "", "", True, "", "",
                                          task.pair_of(p, slot), result,

@@ -1,6 +1,8 @@
 """The Ray pool backend: packing and slicing without Ray (fast), and a local 2-CPU Ray running ``--task queries``
-with the fake backend (slow: starting Ray takes 5-20 s here), whose rows must equal a local run's."""
+with the fake backend (slow: starting Ray takes 5-20 s here), whose rows must equal a local run's, and
+``--task crop`` on Ray Data (the same rows; resumes after a crash)."""
 import functools
+from pathlib import Path
 
 import pytest
 
@@ -67,6 +69,9 @@ def _run(corpus, out, cache, backend):
     return generate(task, CorpusOptions(str(corpus)), out, backend=backend, cache=cache, progress=False, echo=None)
 
 
+SAMPLE = Path(__file__).resolve().parents[3] / "drama_data" / "samples" / "scifact-sample"
+
+
 def _rows(folder):
     return read_table(folder, "queries").to_pylist()
 
@@ -107,16 +112,42 @@ def test_ray_run_equals_local_run_and_resumes_after_a_worker_dies(small_corpus, 
 
 
 @pytest.mark.slow
-def test_cli_ray_flag_runs_queries_and_says_crop_runs_here(small_corpus, tmp_path, local_ray, monkeypatch):
+def test_cli_ray_flag_crops_on_ray_data_with_the_local_rows(tmp_path, local_ray):
     from drama_data.api import run_generate
 
+    corpus = SAMPLE / "corpus.jsonl"
     said = []
-    summary = run_generate(task_name="crop", corpus=str(small_corpus), output=str(tmp_path / "crop"), ray="local",
-                           ray_workers=2, no_cache=True, no_report=True, progress=False, echo=said.append)
-    assert summary.rows > 0 and any("uses no LLM" in s for s in said)
-    local = run_generate(task_name="crop", corpus=str(small_corpus), output=str(tmp_path / "crop-local"),
-                         no_cache=True, no_report=True, progress=False, echo=None)
-    assert _rows(tmp_path / "crop") == _rows(tmp_path / "crop-local") and local.rows == summary.rows
+    summary = run_generate(task_name="crop", corpus=str(corpus), output=str(tmp_path / "crop"), ray="local",
+                           ray_workers=2, window_passages=16, limit=40, no_cache=True, no_report=True,
+                           progress=False, echo=said.append)
+    assert any("Ray workers (Ray Data)" in s for s in said)
+    local = run_generate(task_name="crop", corpus=str(corpus), output=str(tmp_path / "crop-local"),
+                         window_passages=16, limit=40, no_cache=True, no_report=True, progress=False, echo=None)
+    assert summary.rows == local.rows > 30
+    assert _rows(tmp_path / "crop") == _rows(tmp_path / "crop-local")
+
+
+@pytest.mark.slow
+def test_crop_on_ray_resumes_from_its_finished_windows_after_a_crash(tmp_path, local_ray):
+    from drama_data.generate.ray_direct import RayDirect
+
+    task, corpus = get_task("crop"), CorpusOptions(str(SAMPLE / "corpus.jsonl"))
+    ray_direct, calls = RayDirect(workers=2), []
+
+    def dies_on_the_third_window(t, window):
+        calls.append(len(window))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # a kill, as the runner sees it
+        return ray_direct(t, window)
+
+    out = tmp_path / "crop"
+    with pytest.raises(KeyboardInterrupt):
+        generate(task, corpus, out, limit=40, window=16, direct=dies_on_the_third_window, progress=False, echo=None)
+    said = []
+    again = generate(task, corpus, out, limit=40, window=16, direct=ray_direct, progress=False, echo=said.append)
+    assert any("resuming: 2 finished windows" in s for s in said)
+    local = generate(task, corpus, tmp_path / "local", limit=40, window=16, progress=False, echo=None)
+    assert again.rows == local.rows and _rows(out) == _rows(tmp_path / "local")
 
 
 def test_answer_items_sends_what_was_answered_before_a_crash():
