@@ -3,8 +3,9 @@ queries when there are any) -> one Tevatron-format training set (:func:`drama_da
 
 The stage writes the build config it runs (``<run>/configs/<stage>.yaml``, the equivalent of
 ``drama-data build --config``): inputs named after their generate stage, mixing group per input
-(``groups: {queries: qgen}``; default: the generate stage's name), only the generate stages named in ``sources``
-when it is set (``sources: [queries]``: the LLM queries alone, though the recipe also crops), and the recipe's ``miner``, ``rules``,
+(``groups: {queries: qgen}``; default: the generate stage's name), only the generate stages named in ``inputs``
+when it is set (``inputs: [queries]``: the LLM queries alone, though the recipe also crops; as the mine stage's
+``inputs``), and the recipe's ``miner``, ``rules``,
 ``filters``, ``mix``, ``source_rules``, ``false_negatives`` as the build config takes them (see
 ``drama_data.build.config``).
 """
@@ -17,7 +18,7 @@ from typing import Any
 import yaml
 
 from drama_data.errors import ConfigError
-from drama_models.recipes.schema import RecipeError, StageSpec, opt
+from drama_models.recipes.schema import Recipe, RecipeError, StageSpec, opt
 from drama_models.recipes.stages.base import RunContext, Stage, join_command
 
 CONFIG_KEYS = ("miner", "rules", "source_rules", "false_negatives", "filters", "mix")
@@ -26,8 +27,8 @@ CONFIG_KEYS = ("miner", "rules", "source_rules", "false_negatives", "filters", "
 class BuildStage(Stage):
     kind = "build"
     OPTIONS = {
-        "sources": opt(list, help="Generate stages whose mined candidates this build reads, e.g. [queries] "
-                                  "(default: every earlier one)."),
+        "inputs": opt(list, help="Generate stages whose mined candidates this build reads, e.g. [queries] "
+                                 "(default: every earlier one)."),
         "groups": opt(dict, default={}, nullable=False, help="Mixing group per generate stage name."),
         "miner": opt(str, help="weak (BM25, small encoders; build's default) or strong (LLM-based retriever): "
                                "picks the default labelling rules."),
@@ -62,6 +63,15 @@ class BuildStage(Stage):
         if ratios is not None and not isinstance(ratios, dict):
             raise RecipeError(f"{where}.mix.ratios: expected a mapping KEY: RATIO")
 
+    @classmethod
+    def check_references(cls, spec: StageSpec, recipe: Recipe, where: str) -> None:
+        from drama_models.recipes.stages.mine import GENERATE_KINDS
+
+        kinds = {s.name: s.kind for s in recipe.stages}
+        for name in spec.options.get("inputs") or []:
+            if kinds.get(name) not in GENERATE_KINDS:
+                raise RecipeError(f"{where}.inputs: {name!r} is not a generate stage of this recipe")
+
     def upstream(self, ctx: RunContext) -> list[Stage]:
         return ctx.earlier(self, ("mine", "rerank"))
 
@@ -70,13 +80,13 @@ class BuildStage(Stage):
         for r in ctx.earlier(self, ("rerank",)):
             reranked.update(r.outputs(ctx))
         out = []
-        wanted = self.options["sources"]
+        wanted = self.options["inputs"]
         mined = [(s, p) for mine in ctx.earlier(self, ("mine",)) for s, p in mine.outputs(ctx).items()]
         if wanted is not None:
             unknown = [str(s) for s in wanted if s not in {name for name, _ in mined}]
             if unknown:
                 raise RecipeError(
-                    f"stages.{self.name}.sources: {', '.join(unknown)} is not a generate stage mined before it "
+                    f"stages.{self.name}.inputs: {', '.join(unknown)} is not a generate stage mined before it "
                     f"(mined: {', '.join(name for name, _ in mined) or 'none'})"
                 )
             mined = [(s, p) for s, p in mined if s in wanted]

@@ -39,7 +39,12 @@ class MineStage(Stage):
         for name in spec.options.get("inputs") or []:
             if name not in names or names[name].kind not in GENERATE_KINDS:
                 raise RecipeError(f"{where}.inputs: {name!r} is not a generate stage of this recipe")
+        from drama_data.mining import RETRIEVERS
         from drama_data.mining.crosslingual import MODES
+
+        if spec.options.get("retriever") not in RETRIEVERS:
+            raise RecipeError(f"{where}.retriever: {spec.options.get('retriever')!r} is not one of "
+                              f"{', '.join(RETRIEVERS)}")
 
         way = spec.options.get("cross_lingual", "auto")
         if way not in MODES:

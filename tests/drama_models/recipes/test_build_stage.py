@@ -1,4 +1,4 @@
-"""The recipe's build stage picks its inputs: every mined generate stage by default, only ``sources`` when set."""
+"""The recipe's build stage picks its inputs: every mined generate stage by default, only its ``inputs`` when set."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,18 +28,22 @@ def built_inputs(run: Path) -> list[str]:
     return [i["name"] for i in cfg["inputs"]]
 
 
-def test_build_reads_every_mined_stage_or_only_its_sources(tmp_path):
+def test_build_reads_every_mined_stage_or_only_its_inputs(tmp_path):
     rules = "groups: {crop-a: sent, crop-b: sent}, rules: {sent: {negatives: [3, 10]}}"
     opts = "{" + rules + "}"
     run_recipe(recipe(tmp_path, opts), output=str(tmp_path / "all"), echo=lambda m: None)
     assert built_inputs(tmp_path / "all") == ["crop-a", "crop-b"]
-    opts = "{sources: [crop-a], " + rules + "}"
+    opts = "{inputs: [crop-a], " + rules + "}"
     manifest = run_recipe(recipe(tmp_path, opts), output=str(tmp_path / "one"), echo=lambda m: None)
     assert built_inputs(tmp_path / "one") == ["crop-a"]
     build = next(s for s in manifest["stages"] if s["name"] == "build")
     assert 0 < build["counts"]["rows"] <= 20
 
 
-def test_a_source_that_was_not_mined_is_one_clear_error(tmp_path):
-    with pytest.raises(RecipeError, match=r"stages\.build\.sources: queries is not a generate stage mined"):
-        run_recipe(recipe(tmp_path, "{sources: [queries]}"), output=str(tmp_path / "run"), echo=lambda m: None)
+def test_an_input_that_is_no_generate_stage_or_was_not_mined_is_one_clear_error(tmp_path):
+    with pytest.raises(RecipeError, match=r"stages\.build\.inputs: 'queries' is not a generate stage of this recipe"):
+        run_recipe(recipe(tmp_path, "{inputs: [queries]}"), output=str(tmp_path / "run"), echo=lambda m: None)
+    path = recipe(tmp_path, "{inputs: [crop-b]}")
+    path.write_text(path.read_text().replace("seed: 1}", "seed: 1, enabled: false}"), encoding="utf-8")
+    with pytest.raises(RecipeError, match=r"stages\.build\.inputs: crop-b is not a generate stage mined before it"):
+        run_recipe(path, output=str(tmp_path / "run2"), echo=lambda m: None)

@@ -30,7 +30,7 @@ def reduced_recipe(tmp_path: Path) -> Path:
     st["crop"]["passages"] = 40
     st["mine"]["k"] = 20
     for build in ("build", "build-mixed"):  # no queries stage: both builds read the crops
-        st[build]["sources"] = ["crop"]
+        st[build]["inputs"] = ["crop"]
         st[build]["groups"] = {"crop": "sent"}
         st[build]["rules"] = {"sent": {"negatives": [11, 20]}}
         st[build].pop("mix", None)
