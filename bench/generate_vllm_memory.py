@@ -73,7 +73,7 @@ def main() -> None:
         sys.exit(f"generate failed (rc {child.returncode}):\n{err[-2000:]}")
     if first_at is None:
         sys.exit("the first window's shard was never seen: the run was shorter than the sampling interval")
-    later = [rss for t, rss in samples if t > first_at]
+    later = [rss for t, rss in samples if t > first_at and rss > 0] or [0]  # 0: the tree already gone
     print(f"{args.passages} passages in windows of {args.window}: {wall:.0f} s; first window done at "
           f"{first_at:.0f} s", flush=True)
     print(f"process tree peak RSS: {first_peak / 1e9:.2f} GB up to the first window (engine + one window), "
