@@ -19,6 +19,7 @@ from cards.figures import loss_curve
 
 SETTINGS = ("max_steps", "batch_size", "train_group_size", "learning_rate", "temperature", "warmup_steps",
             "query_max_len", "passage_max_len", "matryoshka_dims", "gradcache_chunk_size", "seed")
+DISTILL_SETTINGS = ("distill_weight", "distill_temperature", "contrastive_weight")  # shown when distilling
 
 
 def _log(folder: Path) -> list[dict]:
@@ -53,7 +54,8 @@ def render_model_card(*, title: str, system: str, results: Sequence[dict], train
         by_dataset.setdefault(r["dataset"], []).append(r)
     env = jinja2.Environment(undefined=jinja2.ChainableUndefined, autoescape=False, trim_blocks=True,
                              lstrip_blocks=True)
-    settings = [(k, train_config[k]) for k in SETTINGS if train_config.get(k) is not None]
+    shown = SETTINGS + (DISTILL_SETTINGS if train_config.get("distill_weight") else ())
+    settings = [(k, train_config[k]) for k in shown if train_config.get(k) is not None]
     return env.from_string(template_text("model_card.md.j2")).render(
         front_matter=yaml.safe_dump(front, sort_keys=False).strip(), title=title, system=system, recipe=recipe,
         base_model=base, results_by_dataset=list(by_dataset.items()),

@@ -57,6 +57,12 @@ def test_model_card_has_metrics_data_and_loss_curve(tmp_path):
     assert "input `queries` (group `qgen`): 23 candidate rows" in card
     assert "![Training loss](loss_curve.png)" in card and "Loss 2.0000 at step 1 -> 0.6667 at step 3" in card
     assert (model / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert "distill_weight" not in card  # shown only when the run distilled
+    path = write_model_card(model, results=_results(), system="mine (trained)",
+                            train_config={"model": "m", "datasets": [str(data)], "max_steps": 3,
+                                          "distill_weight": 1.0, "distill_temperature": 1.0, "contrastive_weight": 1.0},
+                            recipe="cpu-demo", run_dir=tmp_path)
+    assert "| distill_weight | 1.0 |" in path.read_text()
 
 
 @pytest.mark.slow
