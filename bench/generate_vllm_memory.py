@@ -16,7 +16,6 @@ Last line: ``generate_vllm_memory_growth_gb: <GB> (goal: < 1.0 beyond the engine
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -55,7 +54,9 @@ def main() -> None:
            "--window-passages", str(args.window), "--no-cache", "--seed", "0"]
     print("$", " ".join(cmd[2:]), flush=True)
     t0 = time.perf_counter()
-    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = work / "generate.log"  # a file, not a pipe: nobody reads a pipe while sampling, and a full one blocks the run
+    with log.open("w") as err_file:
+        child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err_file)
     proc = psutil.Process(child.pid)
     first_peak, peak, first_at, samples = 0, 0, None, []
     while child.poll() is None:
@@ -67,10 +68,9 @@ def main() -> None:
                 first_at = time.perf_counter() - t0
         samples.append((time.perf_counter() - t0, rss))
         time.sleep(args.interval)
-    err = child.stderr.read()
     wall = time.perf_counter() - t0
     if child.returncode:
-        sys.exit(f"generate failed (rc {child.returncode}):\n{err[-2000:]}")
+        sys.exit(f"generate failed (rc {child.returncode}):\n{log.read_text(errors='replace')[-2000:]}")
     if first_at is None:
         sys.exit("the first window's shard was never seen: the run was shorter than the sampling interval")
     later = [rss for t, rss in samples if t > first_at and rss > 0] or [0]  # 0: the tree already gone

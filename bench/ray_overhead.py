@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from generate_memory import build_corpus, passages_per_copy, scifact_lines
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "drama_data" / "samples" / "scifact-sample"
 
@@ -72,8 +74,6 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()}; cpus {os.cpu_count()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        from generate_memory import build_corpus, passages_per_copy, scifact_lines
-
         corpus = work / "corpus.jsonl"
         per_copy = passages_per_copy()
         build_corpus(corpus, per_copy * a.crop_copies, scifact_lines(), per_copy)

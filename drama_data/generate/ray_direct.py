@@ -44,7 +44,6 @@ class RayDirect:
         self.workers = max(1, int(workers))
         self._ray = None
         self._own_ray = False
-        self._blob: tuple[int, bytes] | None = None
 
     def _start(self):
         if self._ray is None:
@@ -59,12 +58,10 @@ class RayDirect:
         if not window:
             return []
         ray = self._start()
-        if self._blob is None or self._blob[0] != id(task):
-            self._blob = (id(task), pickle.dumps(task))
         items = [{"k": k, "p": pickle.dumps(p)} for k, p in enumerate(window)]
         blocks = max(1, min(len(items), 4 * self.workers))
         ds = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
-            _direct_batch, fn_kwargs={"task_blob": self._blob[1]}, batch_format="numpy",
+            _direct_batch, fn_kwargs={"task_blob": pickle.dumps(task)}, batch_format="numpy",
             batch_size=-(-len(items) // blocks), concurrency=self.workers, num_cpus=1)
         results: dict[int, list] = {}
         for row in ds.iter_rows():

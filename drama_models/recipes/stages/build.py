@@ -83,11 +83,12 @@ class BuildStage(Stage):
         wanted = self.options["inputs"]
         mined = [(s, p) for mine in ctx.earlier(self, ("mine",)) for s, p in mine.outputs(ctx).items()]
         if wanted is not None:
-            unknown = [str(s) for s in wanted if s not in {name for name, _ in mined}]
+            names = [name for name, _ in mined]
+            unknown = [str(s) for s in wanted if s not in names]
             if unknown:
                 raise RecipeError(
                     f"stages.{self.name}.inputs: {', '.join(unknown)} is not a generate stage mined before it "
-                    f"(mined: {', '.join(name for name, _ in mined) or 'none'})"
+                    f"(mined: {', '.join(names) or 'none'})"
                 )
             mined = [(s, p) for s, p in mined if s in wanted]
         for source, path in mined:
