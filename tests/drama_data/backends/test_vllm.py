@@ -48,17 +48,11 @@ def test_engine_placement_on_cpu(monkeypatch, tmp_path):
     for var in ("VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_NUM_OF_RESERVED_CPU"):
         monkeypatch.delenv(var, raising=False)
     backend = vllm_backend.VLLMBackend(str(tmp_path))
-    assert vllm_backend.module_blocking_in_process_engine() is None
+    # what engine_env decides from the detector's answer (the detector is checked below on its own modules, so the
+    # test does not depend on what earlier tests loaded: the mining tests load numba's llvmlite)
+    monkeypatch.setattr(vllm_backend, "module_blocking_in_process_engine", lambda: None)
     assert backend.engine_env() == {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
-
-    class Shapeless:  # like llvmlite's `lib`: slots, and any attribute (`__dict__` too) is a function wrapper
-        __slots__ = ()
-
-        def __getattr__(self, name):
-            return lambda *a: None
-
-    monkeypatch.setitem(sys.modules, "fake_llvmlite", types.SimpleNamespace(lib=Shapeless()))
-    assert vllm_backend.module_blocking_in_process_engine() == "fake_llvmlite"
+    monkeypatch.setattr(vllm_backend, "module_blocking_in_process_engine", lambda: "fake_llvmlite")
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert backend.engine_env() == {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
     monkeypatch.setattr(os, "cpu_count", lambda: 32)
@@ -66,6 +60,17 @@ def test_engine_placement_on_cpu(monkeypatch, tmp_path):
     monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the user's choice wins
     assert backend.engine_env() == {}
     assert vllm_backend.VLLMBackend(str(tmp_path), tensor_parallel_size=2).engine_env() == {}
+    monkeypatch.undo()
+
+    class Shapeless:  # like llvmlite's `lib`: slots, and any attribute (`__dict__` too) is a function wrapper
+        __slots__ = ()
+
+        def __getattr__(self, name):
+            return lambda *a: None
+
+    detect = vllm_backend.module_blocking_in_process_engine
+    assert detect({"os": os, "types": types}) is None
+    assert detect({"os": os, "fake_llvmlite": types.SimpleNamespace(lib=Shapeless())}) == "fake_llvmlite"
     with vllm_backend._scoped_env({"DRAMA_TEST_SCOPED": "1"}):
         assert os.environ["DRAMA_TEST_SCOPED"] == "1"
     assert "DRAMA_TEST_SCOPED" not in os.environ
