@@ -17,10 +17,15 @@ the last line is the headline.
   training row ("covered") and the rest.
 - ``dev-crops``: query-side InfoNCE on sentences cropped from every dev document (full coverage, no LLM).
 - ``titles``: symmetric in-batch InfoNCE on (title -> abstract) pairs of every dev document.
+- ``dev-crops-kl``: GPL-style pseudo-labels without an LLM: two cropped sentences of every dev document as
+  queries, the hybrid teacher (BM25 + the untrained encoder, z-score fusion as ``mine --retriever hybrid``) over
+  the dev collection, query-side KL(teacher || student) over the teacher's top ``--topk`` (no InfoNCE); the
+  dev score every 100 steps.
 
     python bench/cpu_demo_diagnostics.py overlap
     python bench/cpu_demo_diagnostics.py query-side --cands runs/cpu-demo/mine/queries --steps 200
     python bench/cpu_demo_diagnostics.py human-halves --steps 100
+    python bench/cpu_demo_diagnostics.py dev-crops-kl --steps 500
 """
 from __future__ import annotations
 
@@ -76,7 +81,7 @@ class FixedPassages:
                 "uncovered": (len(pq) - len(cov), mean_ndcg(pq, set(pq) - set(cov)))}
 
 
-def train_query_side(model: str, rows, passages: np.ndarray, a) -> object:
+def train_query_side(model: str, rows, passages: np.ndarray, a, every=None) -> object:
     """rows: ``(query, candidate_indices, teacher_scores or None, positive position in candidates or -1)``."""
     import torch
 
@@ -111,7 +116,41 @@ def train_query_side(model: str, rows, passages: np.ndarray, a) -> object:
         opt.step()
         if step % 50 == 0 or step == a.steps:
             print(f"step {step} loss {loss.item():.3f} {time.time() - t0:.0f}s", flush=True)
+        if every and step % 100 == 0:
+            print(f"RESULT step {step}", every(enc), flush=True)
+            enc.train()
     return enc
+
+
+def dev_crops(fx, seed: int, per_doc: int = 2) -> list[tuple[str, int]]:
+    """``per_doc`` random sentences (6-40 words) of every dev document: ``(sentence, document index)``."""
+    rng = random.Random(seed)
+    rows = []
+    for j, d in enumerate(fx.doc_ids):
+        sents = [s for s in re.split(r"(?<=[.!?])\s+", fx.dev.corpus[d]["text"]) if 6 <= len(s.split()) <= 40]
+        rng.shuffle(sents)
+        rows += [(s, j) for s in sents[:per_doc]]
+    return rows
+
+
+def teacher_rows(fx, crops, topk: int):
+    """The hybrid teacher's top ``topk`` over the dev collection for each crop: rows for :func:`train_query_side`."""
+    from drama_data.chunking import Passage
+    from drama_data.mining.bm25 import BM25sRetriever
+    from drama_data.mining.hybrid import z_fuse
+
+    bm25 = BM25sRetriever("en", progress=False)
+    bm25.index([Passage(d, d, 0, fx.dev.corpus[d].get("title", ""), fx.dev.corpus[d]["text"]) for d in fx.doc_ids])
+    row = {d: i for i, d in enumerate(fx.doc_ids)}
+    s = fx.base.encode_queries([c[0] for c in crops], show_progress=True) @ fx.docs.T
+    lexical = bm25.search([c[0] for c in crops], 100)
+    rows = []
+    for i, (text, _) in enumerate(crops):
+        dense = [(fx.doc_ids[j], float(s[i, j])) for j in np.argsort(-s[i])[:100]]
+        fused = z_fuse(lexical[i], dense, 0.5, {d: float(s[i, row[d]]) for d, _ in lexical[i]})
+        top = sorted(fused.items(), key=lambda x: -x[1])[:topk]
+        rows.append((text, [row[d] for d, _ in top], np.array([v for _, v in top], np.float32), -1))
+    return rows
 
 
 def mined_rows(cands: str, base, topk: int):
@@ -134,7 +173,7 @@ def mined_rows(cands: str, base, topk: int):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("mode", choices=["overlap", "human-halves", "query-side", "dev-crops", "titles"])
+    ap.add_argument("mode", choices=["overlap", "human-halves", "query-side", "dev-crops", "titles", "dev-crops-kl"])
     ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--cands", help="query-side: a `drama-data mine --retriever hybrid` output")
     ap.add_argument("--steps", type=int, default=200)
@@ -185,14 +224,14 @@ def main() -> None:
         result = fx.score(enc, disjoint)
         print(f"RESULT trained on half A, disjoint part ({len(disjoint)} claims)", result)
     elif a.mode == "dev-crops":
-        rng = random.Random(a.seed)
-        rows = []
-        for j, d in enumerate(fx.doc_ids):
-            sents = [s for s in re.split(r"(?<=[.!?])\s+", dev.corpus[d]["text"]) if 6 <= len(s.split()) <= 40]
-            rng.shuffle(sents)
-            rows += [(s, [j], None, 0) for s in sents[:2]]
+        rows = [(text, [j], None, 0) for text, j in dev_crops(fx, a.seed)]
         a.kl = 0
         enc = train_query_side(model, rows, fx.docs, a)
+        result = fx.score(enc, qids)
+    elif a.mode == "dev-crops-kl":
+        rows = teacher_rows(fx, dev_crops(fx, a.seed), a.topk)
+        a.nce = 0
+        enc = train_query_side(model, rows, fx.docs, a, every=lambda e: fx.score(e, qids))
         result = fx.score(enc, qids)
     else:  # titles
         import torch

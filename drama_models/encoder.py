@@ -31,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from drama_models.pooling import FROM_ST_POOLING_NAMES, POOLING_MODES, ST_POOLING_NAMES, pool, truncate
+from drama_models.precision import autocast
 
 # model_type -> transformers class name of the bare (headless) model
 DECODER_CLASSES = {
@@ -160,6 +161,9 @@ class DramaEncoder(torch.nn.Module):
                 "token to pad batches with; set tokenizer.pad_token before building the encoder"
             )
         tokenizer.padding_side = "right"
+        #: bf16 autocast in :meth:`encode_queries` / :meth:`encode_documents` (a run-time choice, not saved;
+        #: ``from_pretrained(bf16=...)`` sets it; training autocasts on its own)
+        self.bf16 = False
 
     # ------------------------------------------------------------------ loading
 
@@ -179,6 +183,7 @@ class DramaEncoder(torch.nn.Module):
         dtype: torch.dtype | str | None = None,
         device: str | torch.device | None = None,
         trust_remote_code: bool = False,
+        bf16: bool | str = False,
         **hub_kwargs,
     ) -> "DramaEncoder":
         """Load a checkpoint (Hub id or folder) as an encoder.
@@ -197,9 +202,12 @@ class DramaEncoder(torch.nn.Module):
         ``dtype``: e.g. ``torch.bfloat16`` or ``"bfloat16"`` (default: float32). ``device``: default CUDA when
         available, else CPU. ``trust_remote_code`` (opt-in) lets an architecture we do not know load through
         ``AutoModel`` with the repository's own code. Raises ``ValueError`` naming the architecture when it is
-        not supported.
+        not supported. ``bf16``: autocast encoding to bf16 (``True``, ``"auto"`` = where the device computes bf16
+        natively, see :mod:`drama_models.precision`; default ``False``: float32).
         """
         from transformers import AutoConfig, AutoTokenizer
+
+        from drama_models.precision import resolve_bf16
 
         name_or_path = str(name_or_path)
         saved = _read_json(_optional_file(name_or_path, DRAMA_CONFIG_NAME, **hub_kwargs)) or {}
@@ -284,6 +292,7 @@ class DramaEncoder(torch.nn.Module):
             device = "cuda" if torch.cuda.is_available() else "cpu"
         encoder.to(device)
         encoder.train(False)
+        encoder.bf16 = resolve_bf16(bf16, torch.device(device).type)
         return encoder
 
     # ------------------------------------------------------------------ properties
@@ -410,7 +419,8 @@ class DramaEncoder(torch.nn.Module):
                             seq = ids[i]
                             input_ids[row, : len(seq)] = torch.as_tensor(seq)
                             mask[row, : len(seq)] = 1
-                        emb = self.forward(input_ids.to(device), mask.to(device))
+                        with autocast(device.type, self.bf16):
+                            emb = self.forward(input_ids.to(device), mask.to(device))
                         emb = truncate(emb, dim, self.normalize)
                         out[start + idx] = emb.float().cpu().numpy()
                         bar.update(len(idx))

@@ -58,8 +58,10 @@ class SentenceTransformerEncoder:
     """``SentenceTransformer`` behind the :class:`Encoder` protocol (``encode_query``/``encode_document``)."""
 
     def __init__(self, path: str, *, batch_size: int = 64, device: str | None = None,
-                 max_length: int | None = None) -> None:
+                 max_length: int | None = None, bf16: bool | str = False) -> None:
         from sentence_transformers import SentenceTransformer
+
+        from drama_models.precision import resolve_bf16
 
         try:
             self.model = SentenceTransformer(str(path), device=device)
@@ -69,14 +71,22 @@ class SentenceTransformerEncoder:
             self.model.max_seq_length = int(max_length)
         self.batch_size = batch_size
         self.path = str(path)
+        self.device_type = self.model.device.type
+        self.bf16 = resolve_bf16(bf16, self.device_type)
 
     def encode_queries(self, texts):
-        return self.model.encode_query(list(texts), batch_size=self.batch_size, show_progress_bar=False,
-                                       convert_to_numpy=True)
+        from drama_models.precision import autocast
+
+        with autocast(self.device_type, self.bf16):
+            return self.model.encode_query(list(texts), batch_size=self.batch_size, show_progress_bar=False,
+                                           convert_to_numpy=True)
 
     def encode_documents(self, texts):
-        return self.model.encode_document(list(texts), batch_size=self.batch_size, show_progress_bar=False,
-                                          convert_to_numpy=True)
+        from drama_models.precision import autocast
+
+        with autocast(self.device_type, self.bf16):
+            return self.model.encode_document(list(texts), batch_size=self.batch_size, show_progress_bar=False,
+                                              convert_to_numpy=True)
 
 
 class DramaEncoderAdapter:
@@ -84,11 +94,11 @@ class DramaEncoderAdapter:
     Matryoshka ``dim``, no inner progress bar)."""
 
     def __init__(self, path: str, *, batch_size: int = 64, device: str | None = None, max_length: int | None = None,
-                 dim: int | None = None) -> None:
+                 dim: int | None = None, bf16: bool | str = False) -> None:
         from drama_models.encoder import DramaEncoder
 
         try:
-            self.model = DramaEncoder.from_pretrained(str(path), device=device)
+            self.model = DramaEncoder.from_pretrained(str(path), device=device, bf16=bf16)
         except Exception as exc:
             raise ConfigError(f"--model {path}: cannot load as a DRAMA encoder ({exc})") from None
         self.kw = {"batch_size": batch_size, "show_progress": False, "max_length": max_length, "dim": dim}
@@ -122,8 +132,10 @@ def _is_drama_checkpoint(path: Path) -> bool:
 
 
 def load_encoder(path: str, kind: str = "auto", *, batch_size: int = 64, device: str | None = None,
-                 max_length: int | None = None, dim: int | None = None) -> tuple[Encoder, str]:
-    """Load the encoder at ``path``; returns ``(encoder, kind_used)`` (see the module docstring)."""
+                 max_length: int | None = None, dim: int | None = None,
+                 bf16: bool | str = False) -> tuple[Encoder, str]:
+    """Load the encoder at ``path``; returns ``(encoder, kind_used)`` (see the module docstring). ``bf16``:
+    autocast encoding to bf16 (``True``, ``"auto"`` = where the device computes bf16 natively)."""
     if kind not in ("auto", "sentence-transformers", "drama"):
         raise ConfigError(f"--encoder {kind!r}: use auto, sentence-transformers or drama")
     p = Path(path).expanduser()
@@ -150,10 +162,12 @@ def load_encoder(path: str, kind: str = "auto", *, batch_size: int = 64, device:
             import drama_models.encoder  # noqa: F401
         except ImportError as exc:
             raise ConfigError(f"--encoder drama: drama_models.encoder is not available ({exc})") from None
-        return DramaEncoderAdapter(str(p), batch_size=batch_size, device=device, max_length=max_length, dim=dim), kind
+        return DramaEncoderAdapter(str(p), batch_size=batch_size, device=device, max_length=max_length, dim=dim,
+                                   bf16=bf16), kind
     if dim is not None:
         raise ConfigError("--dim (Matryoshka truncation) needs --encoder drama")
-    return SentenceTransformerEncoder(str(p), batch_size=batch_size, device=device, max_length=max_length), kind
+    return SentenceTransformerEncoder(str(p), batch_size=batch_size, device=device, max_length=max_length,
+                                      bf16=bf16), kind
 
 
 class _PrecomputedOnly:
@@ -171,7 +185,8 @@ class DenseRetriever(Retriever):
 
     Args: ``model`` (path) or ``encoder`` (object), ``encoder_kind``, ``batch_size`` (texts per encoder call),
     ``normalize``, ``exact_max_docs``, ``faiss_index`` (flat|hnsw), ``ef_search``, ``threads`` (faiss),
-    ``include_title``, ``max_length``, ``device``, ``dim`` (Matryoshka cut, DRAMA encoders only); ``ray``
+    ``include_title``, ``max_length``, ``device``, ``dim`` (Matryoshka cut, DRAMA encoders only), ``bf16``
+    (autocast encoding: ``True``, ``"auto"`` = where the device computes bf16 natively, default ``False``); ``ray``
     (``"local"`` or a cluster address), ``ray_workers``, ``ray_gpus_per_worker``: encode the passages on a Ray
     actor pool (:mod:`drama_data.mining.dense_ray`; same chunks, same order).
     """
@@ -184,8 +199,10 @@ class DenseRetriever(Retriever):
                  faiss_index: str = "flat", ef_search: int = 256, threads: int = 0, include_title: bool = True,
                  max_length: int | None = None, device: str | None = None, dim: int | None = None,
                  progress: bool = True, ray: str | None = None, ray_workers: int = 2,
-                 ray_gpus_per_worker: float | None = None) -> None:
+                 ray_gpus_per_worker: float | None = None, bf16: bool | str = False) -> None:
         super().__init__()
+        if not isinstance(bf16, bool) and str(bf16).lower() not in ("auto", "true", "false"):
+            raise ConfigError(f"--bf16 {bf16!r}: use auto, true or false")
         if faiss_index not in FAISS_INDEXES:
             raise ConfigError(f"--faiss-index {faiss_index!r}: use {' or '.join(FAISS_INDEXES)}")
         if encoder is None and not model:
@@ -203,6 +220,7 @@ class DenseRetriever(Retriever):
         self.max_length = max_length
         self.device = device
         self.dim = dim
+        self.bf16 = bf16
         self.progress = progress
         if ray and not model:
             raise ConfigError("--ray encodes with --model PATH on each worker: an encoder object cannot be shipped")
@@ -240,7 +258,8 @@ class DenseRetriever(Retriever):
         return {"name": self.name, "model": self.model_path or self.encoder_kind, "encoder": self.encoder_kind,
                 "fingerprint": fingerprint,
                 "normalize": self.normalize, "include_title": self.include_title, "max_length": self.max_length,
-                "dim": self.dim, "exact_max_docs": self.exact_max_docs, "faiss_index": self.faiss_index}
+                "dim": self.dim, "bf16": str(self.bf16).lower(), "exact_max_docs": self.exact_max_docs,
+                "faiss_index": self.faiss_index}
 
     @property
     def search_mode(self) -> str:
@@ -252,7 +271,7 @@ class DenseRetriever(Retriever):
         if self._encoder is None:
             self._encoder, self.encoder_kind = load_encoder(self.model_path, self.encoder_kind,
                                                             batch_size=self.batch_size, device=self.device,
-                                                            max_length=self.max_length, dim=self.dim)
+                                                            max_length=self.max_length, dim=self.dim, bf16=self.bf16)
         return self._encoder
 
     def _encode(self, texts: Sequence[str], which: str, desc: str | None = None) -> np.ndarray:
@@ -262,7 +281,7 @@ class DenseRetriever(Retriever):
             from drama_data.mining.dense_ray import encode_on_ray
 
             load = {"path": self.model_path, "kind": self.encoder_kind, "batch_size": self.batch_size,
-                    "device": self.device, "max_length": self.max_length, "dim": self.dim}
+                    "device": self.device, "max_length": self.max_length, "dim": self.dim, "bf16": self.bf16}
             emb = encode_on_ray(texts, load, chunk=step, workers=self.ray_workers,
                                 gpus_per_worker=self.ray_gpus_per_worker,
                                 address=None if self.ray == "local" else self.ray)

@@ -61,7 +61,7 @@ class HybridRetriever(Retriever):
 
     Args: ``model`` (dense encoder path) or ``encoder`` (an object, as for ``DenseRetriever``), ``weight``
     (of the dense score, 0..1), ``depth`` (hits taken from each retriever per query, at least ``k``); BM25 options ``language``, ``k1``, ``b``, ``method``; dense
-    options ``encoder_kind``, ``batch_size``, ``max_length``, ``device``, ``dim``, ``exact_max_docs``,
+    options ``encoder_kind``, ``batch_size``, ``max_length``, ``device``, ``dim``, ``bf16``, ``exact_max_docs``,
     ``faiss_index``; ``threads``, ``include_title``, ``progress`` for both.
     """
 
@@ -71,7 +71,7 @@ class HybridRetriever(Retriever):
                  k1: float = 0.9, b: float = 0.4, method: str = "lucene", encoder_kind: str = "auto",
                  batch_size: int = 64, max_length: int | None = None, device: str | None = None,
                  dim: int | None = None, exact_max_docs: int = EXACT_MAX_DOCS, faiss_index: str = "flat",
-                 threads: int = 0, include_title: bool = True, progress: bool = True) -> None:
+                 threads: int = 0, include_title: bool = True, progress: bool = True, bf16: bool | str = False) -> None:
         super().__init__()
         if not model and encoder is None:
             raise ConfigError("--retriever hybrid needs --model PATH (the dense half: a sentence-transformers or "
@@ -85,7 +85,7 @@ class HybridRetriever(Retriever):
                                    threads=threads, progress=progress)
         self.dense = DenseRetriever(model, encoder=encoder, encoder_kind=encoder_kind, batch_size=batch_size, max_length=max_length,
                                     device=device, dim=dim, exact_max_docs=exact_max_docs, faiss_index=faiss_index,
-                                    threads=threads, include_title=include_title, progress=progress)
+                                    threads=threads, include_title=include_title, progress=progress, bf16=bf16)
         self._row: dict[str, int] | None = None
 
     def settings(self) -> dict[str, Any]:

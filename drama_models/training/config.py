@@ -103,7 +103,8 @@ class TrainConfig:
     warmup_steps: int = field(default=1000, metadata={"help": "Linear warmup steps."})
     lr_scheduler: str = field(default="linear", metadata={"help": "linear | cosine | constant (after warmup)."})
     bf16: str = field(default="auto", metadata={
-        "help": "bf16 autocast: auto (on CUDA with bf16 support), true, false."})
+        "help": "bf16 autocast: auto (on CUDA with bf16 support and on CPUs with native bf16: AVX512-BF16, AMX, "
+                "Arm BF16), true, false."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward."})
     fsdp: bool = field(default=False, metadata={"help": "Shard the model with FSDP2 (fully_shard) under torchrun."})
     seed: int = field(default=42, metadata={"help": "Seed for data order, sampling and init."})
@@ -221,10 +222,9 @@ class TrainConfig:
     def use_bf16(self) -> bool:
         import torch
 
-        value = str(self.bf16).lower()
-        if value == "auto":
-            return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        return value == "true"
+        from drama_models.precision import resolve_bf16
+
+        return resolve_bf16(self.bf16, "cuda" if torch.cuda.is_available() else "cpu")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

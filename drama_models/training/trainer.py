@@ -320,7 +320,8 @@ class Trainer:
         cfg = self.config
         if self.dist.is_main:
             (self.output_dir / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-            logger.info("training %s on %d process(es) from step %d", self.encoder, self.dist.world_size, self.step)
+            logger.info("training %s on %d process(es) from step %d, %s", self.encoder, self.dist.world_size, self.step,
+                        f"bf16 autocast on {self.dist.device.type}" if cfg.use_bf16 else "float32")
         bar = tqdm(
             total=cfg.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
             disable=not (self.dist.is_main and cfg.show_progress),

@@ -25,7 +25,10 @@ class EvaluateStage(Stage):
         "models": opt(list, default=[], nullable=False, help="More models to compare (paths or short names)."),
         "batch_size": opt(int, default=64, nullable=False), "max_length": opt(int), "dim": opt(int),
         "k": opt(int, default=100, nullable=False), "search": opt(str, default="auto", nullable=False),
-        "dtype": opt(str), "model_cards": opt(bool, default=True, nullable=False),
+        "dtype": opt(str),
+        "bf16": opt(str, bool, default="auto", nullable=False,
+                    help="bf16 autocast encoding: auto (CUDA with bf16, CPUs with native bf16), true, false."),
+        "model_cards": opt(bool, default=True, nullable=False),
         "teacher": opt(str, help="Add BM25 fused with this untrained model's run (the hybrid miner's teacher, "
                                  "e.g. minilm): what distillation aims at."),
         "teacher_weight": opt(float, default=0.5, nullable=False, help="Dense weight of that fusion."),
@@ -75,7 +78,7 @@ class EvaluateStage(Stage):
 
     def _kwargs(self) -> dict[str, Any]:
         o = self.options
-        enc = {k: o[k] for k in ("max_length", "dtype") if o[k] is not None}
+        enc = {k: o[k] for k in ("max_length", "dtype", "bf16") if o[k] is not None}
         return {"split": o["split"], "dim": o["dim"], "k": o["k"], "batch_size": o["batch_size"],
                 "search_method": o["search"], "encoder_kwargs": enc, "show_progress": False}
 
@@ -84,7 +87,8 @@ class EvaluateStage(Stage):
         data = self.collections(ctx) if (ctx.corpus or o.get("collections")) else ["CORPUS"]
         lines = []
         common = flags({"--split": o["split"], "--dim": o["dim"], "--batch-size": o["batch_size"],
-                        "--max-length": o["max_length"], "--dtype": o["dtype"]})
+                        "--max-length": o["max_length"], "--dtype": o["dtype"],
+                        "--bf16": str(o["bf16"]).lower() if o["bf16"] != "auto" else None})
         if o["bm25"]:
             lines.append(join_command(["drama-models", "evaluate", "--bm25", "--data", *data, *common, "--output",
                                        ctx.stage_dir(self.name) / "systems" / "BM25"]))

