@@ -40,6 +40,11 @@ def native_bf16(device_type: str) -> bool:
     return False
 
 
+def is_choice(value) -> bool:
+    """Is ``value`` a bf16 setting :func:`resolve_bf16` takes (a bool, or auto / true / false)?"""
+    return isinstance(value, bool) or str(value).strip().lower() in CHOICES
+
+
 def resolve_bf16(value, device_type: str, option: str = "bf16") -> bool:
     """``auto`` / ``true`` / ``false`` (or a bool) -> whether to autocast to bf16 on ``device_type``.
 
@@ -47,9 +52,9 @@ def resolve_bf16(value, device_type: str, option: str = "bf16") -> bool:
     """
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
-    if text not in CHOICES:
+    if not is_choice(value):
         raise ValueError(f"option `{option}`={value!r} must be auto, true or false")
+    text = str(value).strip().lower()
     return native_bf16(device_type) if text == "auto" else text == "true"
 
 

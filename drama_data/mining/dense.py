@@ -201,7 +201,9 @@ class DenseRetriever(Retriever):
                  progress: bool = True, ray: str | None = None, ray_workers: int = 2,
                  ray_gpus_per_worker: float | None = None, bf16: bool | str = False) -> None:
         super().__init__()
-        if not isinstance(bf16, bool) and str(bf16).lower() not in ("auto", "true", "false"):
+        from drama_models.precision import is_choice
+
+        if not is_choice(bf16):
             raise ConfigError(f"--bf16 {bf16!r}: use auto, true or false")
         if faiss_index not in FAISS_INDEXES:
             raise ConfigError(f"--faiss-index {faiss_index!r}: use {' or '.join(FAISS_INDEXES)}")

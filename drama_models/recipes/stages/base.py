@@ -130,6 +130,14 @@ def join_command(parts: list[Any]) -> str:
     return " ".join(shlex.quote(str(part)) for part in parts)
 
 
+def check_bf16(spec: StageSpec, where: str) -> None:
+    """The stage's ``bf16`` option (auto, true or false), checked when the recipe is loaded."""
+    from drama_models.precision import is_choice
+
+    if not is_choice(spec.options.get("bf16", "auto")):
+        raise RecipeError(f"{where}.bf16: {spec.options.get('bf16')!r} is not one of auto, true, false")
+
+
 def flags(pairs: dict[str, Any]) -> list[str]:
     """``{"--limit": 5, "--no-progress": True, "--model": None}`` -> ``["--limit", "5", "--no-progress"]``."""
     out: list[str] = []

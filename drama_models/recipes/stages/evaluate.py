@@ -11,8 +11,8 @@ import json
 import shutil
 from typing import Any
 
-from drama_models.recipes.schema import RecipeError, opt
-from drama_models.recipes.stages.base import RunContext, Stage, flags, join_command
+from drama_models.recipes.schema import RecipeError, StageSpec, opt
+from drama_models.recipes.stages.base import RunContext, Stage, check_bf16, flags, join_command
 
 
 class EvaluateStage(Stage):
@@ -33,6 +33,10 @@ class EvaluateStage(Stage):
                                  "e.g. minilm): what distillation aims at."),
         "teacher_weight": opt(float, default=0.5, nullable=False, help="Dense weight of that fusion."),
     }
+
+    @classmethod
+    def validate(cls, spec: StageSpec, where: str, base) -> None:
+        check_bf16(spec, where)
 
     def collections(self, ctx: RunContext) -> list[str]:
         from drama_models.recipes.schema import resolve_path

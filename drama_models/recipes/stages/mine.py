@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from drama_models.recipes.schema import Recipe, RecipeError, StageSpec, opt
-from drama_models.recipes.stages.base import RunContext, Stage, flags, join_command
+from drama_models.recipes.stages.base import RunContext, Stage, check_bf16, flags, join_command
 
 GENERATE_KINDS = ("queries", "crop", "crosslingual")
 
@@ -37,6 +37,10 @@ class MineStage(Stage):
     }
 
     @classmethod
+    def validate(cls, spec: StageSpec, where: str, base) -> None:
+        check_bf16(spec, where)
+
+    @classmethod
     def check_references(cls, spec: StageSpec, recipe: Recipe, where: str) -> None:
         names = {s.name: s for s in recipe.stages}
         for name in spec.options.get("inputs") or []:
@@ -49,8 +53,6 @@ class MineStage(Stage):
             raise RecipeError(f"{where}.retriever: {spec.options.get('retriever')!r} is not one of "
                               f"{', '.join(RETRIEVERS)}")
 
-        if str(spec.options.get("bf16", "auto")).lower() not in ("auto", "true", "false"):
-            raise RecipeError(f"{where}.bf16: {spec.options.get('bf16')!r} is not one of auto, true, false")
         way = spec.options.get("cross_lingual", "auto")
         if way not in MODES:
             raise RecipeError(f"{where}.cross_lingual: {way!r} is not one of {', '.join(MODES)}")

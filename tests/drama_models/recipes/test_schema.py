@@ -56,6 +56,8 @@ BAD = [
     ("stages:\n  mine: {k: fifty}\n", "stages.mine.k: expected an integer"),
     ("stages:\n  mine: {cross_lingual: title}\n", "stages.mine.cross_lingual: 'title' is not one of auto, query"),
     ("stages:\n  crop: {passages: true}\n", "stages.crop.passages: expected an integer"),
+    ("stages:\n  mine: {bf16: fast}\n", "stages.mine.bf16: 'fast' is not one of auto, true, false"),
+    ("stages:\n  evaluate: {bf16: maybe}\n", "stages.evaluate.bf16: 'maybe' is not one of auto, true, false"),
     ("stages:\n  mine: {retriever: bm25}\n", "stages.mine.retriever: 'bm25' is not one of bm25s, rank-bm25"),
     ("stages:\n  crop: {}\n  mine: {}\n  build: {inputs: [queries]}\n",
      "stages.build.inputs: 'queries' is not a generate stage of this recipe"),
