@@ -21,11 +21,15 @@ the last line is the headline.
   queries, the hybrid teacher (BM25 + the untrained encoder, z-score fusion as ``mine --retriever hybrid``) over
   the dev collection, query-side KL(teacher || student) over the teacher's top ``--topk`` (no InfoNCE); the
   dev score every 100 steps.
+- ``hard-docs``: would picking the documents that get an LLM query help? A document is "hard" when the untrained
+  encoder misses it at rank 1 for one of three of its own cropped sentences; prints the hard documents' share of
+  the collection and of the untrained encoder's nDCG@10 shortfall (sum of 1 - nDCG@10) on the dev claims.
 
     python bench/cpu_demo_diagnostics.py overlap
     python bench/cpu_demo_diagnostics.py query-side --cands runs/cpu-demo/mine/queries --steps 200
     python bench/cpu_demo_diagnostics.py human-halves --steps 100
     python bench/cpu_demo_diagnostics.py dev-crops-kl --steps 500
+    python bench/cpu_demo_diagnostics.py hard-docs
 """
 from __future__ import annotations
 
@@ -62,8 +66,8 @@ class FixedPassages:
         self.doc_ids = list(self.dev.corpus)
         self.docs = self.base.encode_documents(self.dev.document_texts(self.doc_ids), show_progress=True)
 
-    def score(self, encoder, qids, covered: set[str] = frozenset()) -> dict:
-        """nDCG@10 over ``qids`` with ``encoder``'s queries against the fixed document embeddings."""
+    def metrics(self, encoder, qids) -> dict:
+        """:func:`compute_metrics` of ``encoder``'s queries (``qids``) against the fixed document embeddings."""
         from drama_models.evaluation import compute_metrics
 
         import torch
@@ -74,7 +78,11 @@ class FixedPassages:
         s = q @ self.docs.T
         top = np.argsort(-s, axis=1)[:, :100]
         run = {qid: {self.doc_ids[j]: float(s[n, j]) for j in top[n]} for n, qid in enumerate(qids)}
-        m = compute_metrics({q: self.dev.qrels[q] for q in qids}, run)
+        return compute_metrics({q: self.dev.qrels[q] for q in qids}, run)
+
+    def score(self, encoder, qids, covered: set[str] = frozenset()) -> dict:
+        """nDCG@10 over ``qids``, and over the claims whose judged document is / is not in ``covered``."""
+        m = self.metrics(encoder, qids)
         pq = m["per_query"]
         cov = [q for q in pq if set(self.dev.qrels[q]) & covered]
         return {"ndcg@10": round(m["ndcg@10"], 4), "covered": (len(cov), mean_ndcg(pq, cov)),
@@ -173,7 +181,7 @@ def mined_rows(cands: str, base, topk: int):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("mode", choices=["overlap", "human-halves", "query-side", "dev-crops", "titles", "dev-crops-kl"])
+    ap.add_argument("mode", choices=["overlap", "human-halves", "query-side", "dev-crops", "titles", "dev-crops-kl", "hard-docs"])
     ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--cands", help="query-side: a `drama-data mine --retriever hybrid` output")
     ap.add_argument("--steps", type=int, default=200)
@@ -228,6 +236,16 @@ def main() -> None:
         a.kl = 0
         enc = train_query_side(model, rows, fx.docs, a)
         result = fx.score(enc, qids)
+    elif a.mode == "hard-docs":
+        crops = dev_crops(fx, a.seed, per_doc=3)
+        s = fx.base.encode_queries([c[0] for c in crops], show_progress=True) @ fx.docs.T
+        hard = {fx.doc_ids[j] for i, (_, j) in enumerate(crops) if int(np.argmax(s[i])) != j}
+        per_query = {q: m["ndcg@10"] for q, m in fx.metrics(fx.base, qids)["per_query"].items()}
+        shortfall = {q: 1 - per_query[q] for q in qids}
+        on_hard = [q for q in qids if set(dev.qrels[q]) & hard]
+        share = sum(shortfall[q] for q in on_hard) / sum(shortfall.values())
+        result = {"ndcg@10": round(float(np.mean(list(per_query.values()))), 4), "hard_documents": len(hard),
+                  "documents": len(fx.doc_ids), "claims_on_hard": len(on_hard), "shortfall_share": round(share, 3)}
     elif a.mode == "dev-crops-kl":
         rows = teacher_rows(fx, dev_crops(fx, a.seed), a.topk)
         a.nce = 0

@@ -139,7 +139,7 @@ def train_command(config_path, **flags):
 @click.option("--dtype", default=None, help="Model dtype, e.g. bfloat16.")
 @click.option("--bf16", type=click.Choice(["auto", "true", "false"]), default="auto", show_default=True,
               help="Encode with bf16 autocast: auto = on CUDA with bf16 and on CPUs with native bf16 (AVX512-BF16, "
-                   "AMX), about 1.6x faster there with the same nDCG@10 to the third decimal; false = float32.")
+                   "AMX), about 1.7x faster there with the same nDCG@10 to the third decimal; false = float32.")
 @clean_errors
 def evaluate_command(model, data, more_data, split, bm25, output, name, dim, batch_size, max_length, k,
                      search_method, strict, dtype, bf16):

@@ -31,7 +31,7 @@ from drama_data.mining import RETRIEVERS
 @click.option("--dim", type=int, default=None, help="Dense, DRAMA encoders: Matryoshka dimension (e.g. 256).")
 @click.option("--bf16", type=click.Choice(["auto", "true", "false"]), default=None,
               help="Dense and hybrid: encode with bf16 autocast. auto (default) = on CUDA with bf16 and on CPUs with "
-                   "native bf16 (AVX512-BF16, AMX): about 1.6x faster than float32 there, same rankings.")
+                   "native bf16 (AVX512-BF16, AMX): about 1.7x faster than float32 there, same rankings.")
 @click.option("--ray", "ray", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Dense: encode the passages on Ray actors, one encoder per worker (Ray Data map_batches over "
                    "the same chunks as locally, embeddings back in order): --ray alone starts a local Ray, --ray "
