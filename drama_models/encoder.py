@@ -31,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from drama_models.pooling import FROM_ST_POOLING_NAMES, POOLING_MODES, ST_POOLING_NAMES, pool, truncate
-from drama_models.precision import autocast
+from drama_models.precision import autocast, resolve_bf16
 
 # model_type -> transformers class name of the bare (headless) model
 DECODER_CLASSES = {
@@ -206,8 +206,6 @@ class DramaEncoder(torch.nn.Module):
         natively, see :mod:`drama_models.precision`; default ``False``: float32).
         """
         from transformers import AutoConfig, AutoTokenizer
-
-        from drama_models.precision import resolve_bf16
 
         name_or_path = str(name_or_path)
         saved = _read_json(_optional_file(name_or_path, DRAMA_CONFIG_NAME, **hub_kwargs)) or {}

@@ -14,20 +14,32 @@ Autocast keeps the weights in float32 and runs matrix products in bf16 (norms an
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from pathlib import Path
 
 CHOICES = ("auto", "true", "false")
 
 
+_BF16_FLAGS = re.compile(r"\b(avx512_bf16|amx_bf16|bf16)\b")
+
+
+@functools.lru_cache(maxsize=1)
+def _host_has_native_bf16() -> bool:
+    """This machine's answer, read from /proc/cpuinfo once per process (training asks on every forward)."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool(_BF16_FLAGS.search(cpuinfo))
+
+
 def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
-    """True when the CPU has bf16 arithmetic (x86 ``avx512_bf16``/``amx_bf16``, Arm ``bf16``), from /proc/cpuinfo."""
+    """True when the CPU has bf16 arithmetic (x86 ``avx512_bf16``/``amx_bf16``, Arm ``bf16``), from ``cpuinfo``
+    (default: this machine's /proc/cpuinfo, read once)."""
     if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16|bf16)\b", cpuinfo))
+        return _host_has_native_bf16()
+    return bool(_BF16_FLAGS.search(cpuinfo))
 
 
 def native_bf16(device_type: str) -> bool:
