@@ -5,6 +5,7 @@ Run folder (``--output``, default the recipe's ``output:``, else ``runs/<recipe 
     <run>/<stage>/            each stage's output (a dataset folder, a model folder, the evaluation)
     <run>/configs/<stage>.yaml  the config files the equivalent commands read (build, train)
     <run>/state/<stage>.json  the stage's marker: ``running`` while it runs, ``done`` written last
+    <run>/logs/<stage>.error.txt  the traceback of a stage that failed (the run raises :class:`StageFailed`)
     <run>/manifest.json, summary.md, results.md, results.json
 
 A stage is *complete* when its marker says ``done`` with the same fingerprint: a sha256 of its kind, resolved
@@ -23,13 +24,20 @@ import hashlib
 import json
 import shutil
 import time
+import traceback
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from drama_data.errors import DramaError
 from drama_models.recipes.manifest import Manifest, utc
 from drama_models.recipes.schema import Recipe, RecipeError, load_recipe
 from drama_models.recipes.stages.base import RunContext, Stage
+
+
+class StageFailed(RecipeError):
+    """A stage raised: the message names the stage, its error in one line and the file with the traceback
+    (the original exception is the ``__cause__``). A rerun of the same command resumes at that stage."""
 
 
 def path_signature(path: str | None) -> Any:
@@ -192,17 +200,31 @@ class RecipeRun:
             stage.prepare(self.ctx)
             counts = stage.run(self.ctx)
         except BaseException as exc:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            status = "failed" if isinstance(exc, Exception) else "interrupted"
+            seconds = round(time.time() - started, 2)
             manifest.stage(self.entry(stage, status, fingerprint=fp, error=f"{type(exc).__name__}: {exc}",
-                                      seconds=round(time.time() - started, 2)))
+                                      seconds=seconds))
             manifest.finish(status)
-            raise
+            if status == "interrupted":
+                raise
+            raise self._failure(stage, exc, seconds) from exc
         seconds = round(time.time() - started, 2)
         self._write_marker(stage, {"status": "done", "fingerprint": fp, "stamp": uuid.uuid4().hex,
                                    "started": utc(started), "finished": utc(), "seconds": seconds,
                                    "counts": counts})
         manifest.stage(self.entry(stage, "ran", fingerprint=fp, resumed=resume, counts=counts, seconds=seconds))
         self.echo(f"[{stage.name}] done in {seconds:.1f} s")
+
+    def _failure(self, stage: Stage, exc: Exception, seconds: float) -> StageFailed:
+        """The one-line error for a stage that raised; its traceback goes to ``<run>/logs/<stage>.error.txt``."""
+        log = self.run_dir / "logs" / f"{stage.name}.error.txt"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        what = " ".join(str(exc).split())
+        if not what or not isinstance(exc, (DramaError, ValueError)):  # input errors say what is wrong already
+            what = f"{type(exc).__name__}: {what}".rstrip(": ")
+        return StageFailed(f"stage {stage.name!r} failed after {seconds:.0f} s: {what} (traceback: {log}; "
+                           "the same command again resumes from this stage)")
 
 
 def _safe(fn):

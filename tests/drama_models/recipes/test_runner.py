@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from drama_models.recipes.runner import run_recipe
+from drama_models.recipes.runner import StageFailed, run_recipe
 from drama_models.recipes.schema import RecipeError, opt
 from drama_models.recipes.stages.base import Stage
 
@@ -179,3 +179,44 @@ def test_dry_run_writes_nothing(tmp_path):
     run(tmp_path, write_recipe(tmp_path))
     plan = run(tmp_path, write_recipe(tmp_path, b_value=3), dry_run=True)
     assert [s["status"] for s in plan["stages"]] == ["complete: skip", "run", "run", "disabled"]
+
+
+class Broken(Fake):
+    """Raises an unexpected error half-way (a bug, a crashed library)."""
+
+    kind = "broken"
+
+    def run(self, ctx):
+        CALLS.append(self.name)
+        raise RuntimeError("CUDA error: out of\nmemory")
+
+
+def test_a_failing_stage_gives_one_line_and_keeps_its_traceback(tmp_path):
+    recipe = write_recipe(tmp_path, c_kind="broken")
+    with pytest.raises(StageFailed) as err:
+        run_recipe(recipe, output=str(tmp_path / "run"), stage_types={**TYPES, "broken": Broken},
+                   echo=lambda m: None)
+    message = str(err.value)
+    log = tmp_path / "run" / "logs" / "c.error.txt"
+    assert "\n" not in message
+    assert message.startswith("stage 'c' failed after 0 s: RuntimeError: CUDA error: out of memory (traceback: ")
+    assert str(log) in message and isinstance(err.value.__cause__, RuntimeError)
+    assert "Traceback" in log.read_text() and "CUDA error" in log.read_text()
+    saved = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert saved["status"] == "failed" and statuses(saved)["c"] == "failed"
+    assert CALLS == ["a", "b", "c"]
+
+
+def test_the_cli_prints_a_failing_stage_as_one_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from drama_models.recipes import stages
+    from drama_models.recipes.cli import recipe_group
+
+    monkeypatch.setattr(stages, "STAGE_TYPES", {**TYPES, "broken": Broken})
+    recipe = write_recipe(tmp_path, c_kind="broken")
+    result = CliRunner().invoke(recipe_group, ["run", str(recipe), "--output", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: stage 'c' failed after 0 s: RuntimeError: CUDA error: out of memory")
+    assert "Traceback" not in result.output
