@@ -49,7 +49,8 @@ def _source(model: str, gguf_file: str | None) -> str:
               help="One-shot ranking: activations (Minitron) or a contrastive query-passage loss (Taylor).")
 @click.option("--layer-metric", type=click.Choice(["bi", "loss"]), default="bi", show_default=True,
               help="Layer ranking for activation importance: block influence, or LM-loss increase when dropped.")
-@click.option("--vocab-from", default=None, help="Keep only the tokens this corpus uses (plus specials).")
+@click.option("--vocab-from", default=None, help="Keep only the tokens this corpus uses, its words in lower case, "
+              "Capitalised and UPPER CASE included (plus specials and byte fallbacks).")
 @click.option("--vocab-docs", type=int, default=None, help="Read at most this many --vocab-from documents.")
 @click.option("--heldout", default=None, help="Held-out text for perplexity before/after (same formats).")
 @click.option("--heldout-skip-docs", type=int, default=0, show_default=True,

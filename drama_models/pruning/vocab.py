@@ -9,7 +9,10 @@ new tokenizer that tokenizes the corpus into *the same token strings* (verified 
 
 Which tokens are kept:
 
-- every token the corpus tokenizes into;
+- every token the corpus tokenizes into, and every token its words tokenize into when written in lower case,
+  Capitalised or UPPER CASE, at the start of a text or after a space (:func:`case_variants`): queries do not
+  follow the corpus' casing (NPL's documents are lower case, its queries upper case: without the variants
+  every query word fell back to bytes and the pruned model scored 0.009 nDCG@10);
 - special tokens (BOS/EOS/PAD/UNK/MASK, additional specials, tokens used by the post-processor, added tokens
   that the chat template mentions);
 - the fallbacks that keep *any* text encodable: byte-fallback tokens ``<0x00>..<0xFF>`` (SentencePiece-style BPE
@@ -66,6 +69,19 @@ def _encode_tokens(backend, texts: Sequence[str], batch_size: int = 256, progres
     return out
 
 
+def case_variants(texts: Sequence[str], line_words: int = 64) -> list[str]:
+    """Texts that spell every word of ``texts`` in lower case, Capitalised and UPPER CASE, each form once at the
+    start of a text and once after a space (SentencePiece-style tokenizers mark a word that follows a space).
+    Words are the whitespace-separated strings; the result holds a text per word form plus lines of
+    ``line_words`` forms joined by spaces."""
+    words: set[str] = set()
+    for text in texts:
+        words.update(text.split())
+    forms = sorted({f for w in words for f in (w.lower(), w.capitalize(), w.upper())} - words)
+    lines = [" ".join(forms[i : i + line_words]) for i in range(0, len(forms), line_words)]
+    return forms + lines
+
+
 def _walk_post_processor(node, on_id):
     """Call ``on_id(old) -> new`` on every token id inside a post-processor description (in place)."""
     if isinstance(node, dict):
@@ -88,8 +104,10 @@ def _merge_pair(merge) -> tuple[str, str]:
     return merge[0], merge[1]
 
 
-def plan_vocabulary(tokenizer, texts: Sequence[str], progress: bool = True) -> tuple[list[int], dict, dict]:
-    """Decide which token ids to keep. Returns ``(kept_ids sorted, new tokenizer JSON, info)``."""
+def plan_vocabulary(tokenizer, texts: Sequence[str], progress: bool = True,
+                    case_forms: bool = True) -> tuple[list[int], dict, dict]:
+    """Decide which token ids to keep: those of ``texts`` and, with ``case_forms``, of :func:`case_variants`.
+    Returns ``(kept_ids sorted, new tokenizer JSON, info)``."""
     data = _backend_json(tokenizer)
     model = data["model"]
     kind = model["type"]
@@ -100,7 +118,12 @@ def plan_vocabulary(tokenizer, texts: Sequence[str], progress: bool = True) -> t
     used: set[int] = set()
     for ids in _encode_tokens(backend, texts, progress=progress):
         used.update(ids)
-    keep = set(used)
+    variants = case_variants(texts) if case_forms else []
+    case_only: set[int] = set()
+    for ids in _encode_tokens(backend, variants):
+        case_only.update(ids)
+    case_only -= used
+    keep = used | case_only
     special = set(i for i in tokenizer.all_special_ids if i is not None)
     template = tokenizer.chat_template if isinstance(getattr(tokenizer, "chat_template", None), str) else ""
     for added in data.get("added_tokens", []):
@@ -161,8 +184,9 @@ def plan_vocabulary(tokenizer, texts: Sequence[str], progress: bool = True) -> t
         "source_vocab": len(id_to_token),
         "kept": len(kept_ids),
         "used_by_corpus": len(used),
-        "special": len(special - used),
-        "fallback": len(fallback - used - special),
+        "case_forms": len(case_only),
+        "special": len(special - used - case_only),
+        "fallback": len(fallback - used - case_only - special),
         "merge_closure": closure_added,
         "corpus_texts": len(texts),
     }
@@ -216,17 +240,18 @@ def _remap_token_id(value, new_id: dict[int, int]):
 
 
 @torch.no_grad()
-def prune_vocabulary(model, tokenizer, texts: Sequence[str], progress: bool = True):
-    """Keep the corpus' tokens (see the module docstring). Returns ``(model, new_tokenizer, info)``.
+def prune_vocabulary(model, tokenizer, texts: Sequence[str], progress: bool = True, case_forms: bool = True):
+    """Keep the corpus' tokens, with ``case_forms`` those of its words in other casings too (see the module
+    docstring). Returns ``(model, new_tokenizer, info)``.
 
     ``model`` is changed in place (embedding rows, untied LM head rows, config / generation config token ids).
     """
     if not texts:
         raise PruningError("--vocab-from: the corpus is empty")
     a = adapter_for(model.config)
-    kept_ids, data, info = plan_vocabulary(tokenizer, texts, progress)
+    kept_ids, data, info = plan_vocabulary(tokenizer, texts, progress, case_forms=case_forms)
     new_tok = rebuild_tokenizer(tokenizer, data)
-    verify_same_tokens(tokenizer, new_tok, texts, progress)
+    verify_same_tokens(tokenizer, new_tok, list(texts) + (case_variants(texts) if case_forms else []), progress)
     new_id = {old: new for new, old in enumerate(kept_ids)}
     index = torch.tensor(kept_ids, dtype=torch.long)
 

@@ -102,3 +102,30 @@ def test_unsupported_tokenizer_is_refused_before_work():
     word.pre_tokenizer = pre_tokenizers.Whitespace()
     with pytest.raises(PruningError, match="--vocab-from: tokenizer model 'WordLevel' is not supported"):
         plan_vocabulary(PreTrainedTokenizerFast(tokenizer_object=word), ["a"], progress=False)
+
+
+@pytest.mark.parametrize("build", [_sentencepiece_like_bpe, _wordpiece, _unigram])
+def test_words_keep_their_tokens_in_every_casing(build):
+    """A lower-case corpus (NPL's) with queries in upper case: the queries tokenize as before pruning."""
+    tok = build()
+    lower = [t.lower() for t in ENGLISH]
+    # single Capitalised words: the tiny BPE has learnt tokens across spaces from its mixed-case training text,
+    # which real SentencePiece/BPE vocabularies (Gemma, Llama) do not have
+    queries = [t.upper() for t in lower[:10]] + [w.capitalize() for t in lower[10:20] for w in t.split()]
+    kept, data, info = plan_vocabulary(tok, lower, progress=False)
+    new = rebuild_tokenizer(tok, data)
+    verify_same_tokens(tok, new, lower + queries, progress=False)
+    assert info["case_forms"] > 0 and info["kept"] == len(kept)
+    if build is _sentencepiece_like_bpe:  # without the case forms, upper-case words fall apart into bytes
+        _, data, _ = plan_vocabulary(tok, lower, progress=False, case_forms=False)
+        with pytest.raises(RuntimeError, match="changed the tokenization"):
+            verify_same_tokens(tok, rebuild_tokenizer(tok, data), queries, progress=False)
+
+
+def test_case_variants_spell_each_new_form_alone_and_after_a_space():
+    from drama_models.pruning.vocab import case_variants
+
+    out = case_variants(["the Cat sat", "the cat"], line_words=3)
+    forms = {"The", "THE", "CAT", "Sat", "SAT"}  # "the", "Cat", "cat", "sat" are in the texts already
+    assert set(out[:5]) == forms and len(out) == 7
+    assert sorted(" ".join(out[5:]).split()) == sorted(forms)
