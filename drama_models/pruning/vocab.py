@@ -11,8 +11,7 @@ Which tokens are kept:
 
 - every token the corpus tokenizes into, and every token its words tokenize into when written in lower case,
   Capitalised or UPPER CASE, at the start of a text or after a space (:func:`case_variants`): queries do not
-  follow the corpus' casing (NPL's documents are lower case, its queries upper case: without the variants
-  every query word fell back to bytes and the pruned model scored 0.009 nDCG@10);
+  follow the corpus' casing;
 - special tokens (BOS/EOS/PAD/UNK/MASK, additional specials, tokens used by the post-processor, added tokens
   that the chat template mentions);
 - the fallbacks that keep *any* text encodable: byte-fallback tokens ``<0x00>..<0xFF>`` (SentencePiece-style BPE
@@ -22,6 +21,12 @@ Which tokens are kept:
   corpus tokenization identical: BPE applies the lowest-ranked applicable merge, every merge the corpus used is
   kept, and a dropped merge was never applied to the corpus. WordPiece (greedy longest match) and Unigram
   (Viterbi over pieces) need no closure: removing pieces that are never chosen cannot change the choice.
+
+A corpus with no upper-case letter at all (one lower-cased upstream, as NPL) makes a tokenizer that lower-cases
+its input first (a ``Lowercase`` normalizer; no case variants then): its documents exist only in lower case, so
+queries must meet them there. (NPL's queries are upper case: with the corpus' tokens alone they fell back to
+bytes and the cpu-demo's pruned Gemma scored 0.009 nDCG@10; with upper-case tokens 0.008, the model never saw
+them in training; the same model given lower-cased queries 0.200.)
 
 Text outside the corpus still tokenizes (into smaller pieces, via bytes); other tokenizer models raise.
 """
@@ -67,6 +72,11 @@ def _encode_tokens(backend, texts: Sequence[str], batch_size: int = 256, progres
     for start in tqdm(range(0, len(texts), batch_size), desc="tokenize corpus", disable=not progress, leave=False):
         out.extend(e.ids for e in backend.encode_batch(list(texts[start : start + batch_size]), add_special_tokens=False))
     return out
+
+
+def is_lower_case(texts: Sequence[str]) -> bool:
+    """True when no text changes when lower-cased (a collection lower-cased upstream)."""
+    return all(t == t.lower() for t in texts)
 
 
 def case_variants(texts: Sequence[str], line_words: int = 64) -> list[str]:
@@ -118,7 +128,11 @@ def plan_vocabulary(tokenizer, texts: Sequence[str], progress: bool = True,
     used: set[int] = set()
     for ids in _encode_tokens(backend, texts, progress=progress):
         used.update(ids)
-    variants = case_variants(texts) if case_forms else []
+    lowercase = is_lower_case(texts)
+    if lowercase:
+        data["normalizer"] = ({"type": "Lowercase"} if not data.get("normalizer") else
+                              {"type": "Sequence", "normalizers": [{"type": "Lowercase"}, data["normalizer"]]})
+    variants = case_variants(texts) if case_forms and not lowercase else []
     case_only: set[int] = set()
     for ids in _encode_tokens(backend, variants):
         case_only.update(ids)
@@ -185,6 +199,7 @@ def plan_vocabulary(tokenizer, texts: Sequence[str], progress: bool = True,
         "kept": len(kept_ids),
         "used_by_corpus": len(used),
         "case_forms": len(case_only),
+        "lowercase": lowercase,
         "special": len(special - used - case_only),
         "fallback": len(fallback - used - case_only - special),
         "merge_closure": closure_added,
@@ -210,6 +225,10 @@ def rebuild_tokenizer(tokenizer, data: dict):
             with open(cfg_path, encoding="utf-8") as f:
                 cfg = json.load(f)
             cfg.pop("added_tokens_decoder", None)  # ids changed; tokenizer.json carries the added tokens
+            if data.get("normalizer") != json.loads(tokenizer.backend_tokenizer.to_str()).get("normalizer"):
+                # classes such as transformers' GemmaTokenizer build their own normalizer; the generic class
+                # reads tokenizer.json as it is
+                cfg["tokenizer_class"] = "PreTrainedTokenizerFast"
             with open(cfg_path, "w", encoding="utf-8") as f:
                 json.dump(cfg, f, ensure_ascii=False, indent=2)
         return AutoTokenizer.from_pretrained(tmp)
@@ -251,7 +270,8 @@ def prune_vocabulary(model, tokenizer, texts: Sequence[str], progress: bool = Tr
     a = adapter_for(model.config)
     kept_ids, data, info = plan_vocabulary(tokenizer, texts, progress, case_forms=case_forms)
     new_tok = rebuild_tokenizer(tokenizer, data)
-    verify_same_tokens(tokenizer, new_tok, list(texts) + (case_variants(texts) if case_forms else []), progress)
+    variants = case_variants(texts) if case_forms and not info["lowercase"] else []
+    verify_same_tokens(tokenizer, new_tok, list(texts) + variants, progress)
     new_id = {old: new for new, old in enumerate(kept_ids)}
     index = torch.tensor(kept_ids, dtype=torch.long)
 

@@ -106,20 +106,32 @@ def test_unsupported_tokenizer_is_refused_before_work():
 
 @pytest.mark.parametrize("build", [_sentencepiece_like_bpe, _wordpiece, _unigram])
 def test_words_keep_their_tokens_in_every_casing(build):
-    """A lower-case corpus (NPL's) with queries in upper case: the queries tokenize as before pruning."""
+    """Queries spell the corpus' words in other casings: they tokenize as before pruning."""
     tok = build()
-    lower = [t.lower() for t in ENGLISH]
-    # single Capitalised words: the tiny BPE has learnt tokens across spaces from its mixed-case training text,
-    # which real SentencePiece/BPE vocabularies (Gemma, Llama) do not have
-    queries = [t.upper() for t in lower[:10]] + [w.capitalize() for t in lower[10:20] for w in t.split()]
-    kept, data, info = plan_vocabulary(tok, lower, progress=False)
+    words = sorted({w for t in ENGLISH for w in t.split()})
+    queries = [" ".join(w.upper() for w in words[i : i + 8]) for i in range(0, len(words), 8)]
+    queries += [w.capitalize() for w in words] + [w.lower() for w in words]
+    kept, data, info = plan_vocabulary(tok, ENGLISH, progress=False)
     new = rebuild_tokenizer(tok, data)
-    verify_same_tokens(tok, new, lower + queries, progress=False)
-    assert info["case_forms"] > 0 and info["kept"] == len(kept)
+    verify_same_tokens(tok, new, ENGLISH + queries, progress=False)
+    assert info["case_forms"] > 0 and info["kept"] == len(kept) and not info["lowercase"]
     if build is _sentencepiece_like_bpe:  # without the case forms, upper-case words fall apart into bytes
-        _, data, _ = plan_vocabulary(tok, lower, progress=False, case_forms=False)
+        _, data, _ = plan_vocabulary(tok, ENGLISH, progress=False, case_forms=False)
         with pytest.raises(RuntimeError, match="changed the tokenization"):
             verify_same_tokens(tok, rebuild_tokenizer(tok, data), queries, progress=False)
+
+
+@pytest.mark.parametrize("build", [_sentencepiece_like_bpe, _wordpiece, _unigram])
+def test_a_lower_case_corpus_makes_a_lower_casing_tokenizer(build):
+    """NPL: documents lower-cased upstream, queries in upper case. The pruned tokenizer lower-cases its input."""
+    tok = build()
+    lower = [t.lower() for t in ENGLISH]
+    kept, data, info = plan_vocabulary(tok, lower, progress=False)
+    new = rebuild_tokenizer(tok, data)
+    assert info["lowercase"] and info["case_forms"] == 0
+    verify_same_tokens(tok, new, lower, progress=False)
+    for text in lower[:10]:
+        assert new.tokenize(text.upper()) == new.tokenize(text.title()) == tok.tokenize(text)
 
 
 def test_case_variants_spell_each_new_form_alone_and_after_a_space():
@@ -129,3 +141,20 @@ def test_case_variants_spell_each_new_form_alone_and_after_a_space():
     forms = {"The", "THE", "CAT", "Sat", "SAT"}  # "the", "Cat", "cat", "sat" are in the texts already
     assert set(out[:5]) == forms and len(out) == 7
     assert sorted(" ".join(out[5:]).split()) == sorted(forms)
+
+
+def test_lower_casing_survives_a_tokenizer_class_with_its_own_normalizer():
+    """transformers' GemmaTokenizer builds its normalizer in __init__ and would drop the Lowercase step of
+    tokenizer.json: the rebuilt tokenizer is the generic class that reads tokenizer.json as it is."""
+    import json
+
+    from transformers import GemmaTokenizer
+
+    model = json.loads(_sentencepiece_like_bpe().backend_tokenizer.to_str())["model"]
+    tok = GemmaTokenizer(vocab=model["vocab"], merges=[tuple(m) for m in model["merges"]])
+    lower = [t.lower() for t in ENGLISH]
+    _, data, info = plan_vocabulary(tok, lower, progress=False)
+    new = rebuild_tokenizer(tok, data)
+    assert info["lowercase"] and type(new) is not GemmaTokenizer
+    verify_same_tokens(tok, new, lower, progress=False)
+    assert new.tokenize(lower[0].upper()) == tok.tokenize(lower[0])
