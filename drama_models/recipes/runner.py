@@ -200,12 +200,12 @@ class RecipeRun:
             stage.prepare(self.ctx)
             counts = stage.run(self.ctx)
         except BaseException as exc:
-            status = "failed" if isinstance(exc, Exception) else "interrupted"
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             seconds = round(time.time() - started, 2)
             manifest.stage(self.entry(stage, status, fingerprint=fp, error=f"{type(exc).__name__}: {exc}",
                                       seconds=seconds))
             manifest.finish(status)
-            if status == "interrupted":
+            if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: as they are
                 raise
             raise self._failure(stage, exc, seconds) from exc
         seconds = round(time.time() - started, 2)
