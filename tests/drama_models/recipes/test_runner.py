@@ -205,6 +205,9 @@ def test_a_failing_stage_gives_one_line_and_keeps_its_traceback(tmp_path):
     saved = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert saved["status"] == "failed" and statuses(saved)["c"] == "failed"
     assert CALLS == ["a", "b", "c"]
+    # mended, the same command resumes at the failed stage
+    run_recipe(recipe, output=str(tmp_path / "run"), stage_types={**TYPES, "broken": Fake}, echo=lambda m: None)
+    assert CALLS == ["a", "b", "c", "c"]
 
 
 def test_the_cli_prints_a_failing_stage_as_one_line(tmp_path, monkeypatch):
