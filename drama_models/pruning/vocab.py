@@ -75,8 +75,9 @@ def _encode_tokens(backend, texts: Sequence[str], batch_size: int = 256, progres
 
 
 def is_lower_case(texts: Sequence[str]) -> bool:
-    """True when no text changes when lower-cased (a collection lower-cased upstream)."""
-    return all(t == t.lower() for t in texts)
+    """True when no text changes when lower-cased and some text has cased letters (a collection lower-cased
+    upstream; a collection in a script without case, Chinese, is not)."""
+    return all(t == t.lower() for t in texts) and any(t != t.upper() for t in texts)
 
 
 def case_variants(texts: Sequence[str], line_words: int = 64) -> list[str]:

@@ -158,3 +158,11 @@ def test_lower_casing_survives_a_tokenizer_class_with_its_own_normalizer():
     assert info["lowercase"] and type(new) is not GemmaTokenizer
     verify_same_tokens(tok, new, lower, progress=False)
     assert new.tokenize(lower[0].upper()) == tok.tokenize(lower[0])
+
+
+def test_only_a_collection_with_cased_letters_counts_as_lower_case():
+    from drama_models.pruning.vocab import is_lower_case
+
+    assert is_lower_case(["compact memories", "an analogue computer 2"])
+    assert not is_lower_case(["compact memories", "An analogue computer"])
+    assert not is_lower_case(["长城是中国古代修建的", "12 34"])  # no case: nothing to lower-case
