@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import time
 import traceback
@@ -205,8 +206,8 @@ class RecipeRun:
             manifest.stage(self.entry(stage, status, fingerprint=fp, error=f"{type(exc).__name__}: {exc}",
                                       seconds=seconds))
             manifest.finish(status)
-            if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: as they are
-                raise
+            if not isinstance(exc, Exception) or logging.getLogger("drama_models").isEnabledFor(logging.DEBUG):
+                raise  # Ctrl-C, SystemExit, and everything under -vv: as they are
             raise self._failure(stage, exc, seconds) from exc
         seconds = round(time.time() - started, 2)
         self._write_marker(stage, {"status": "done", "fingerprint": fp, "stamp": uuid.uuid4().hex,

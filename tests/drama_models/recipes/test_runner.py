@@ -223,3 +223,10 @@ def test_the_cli_prints_a_failing_stage_as_one_line(tmp_path, monkeypatch):
     last = result.output.strip().splitlines()[-1]
     assert last.startswith("Error: stage 'c' failed after 0 s: RuntimeError: CUDA error: out of memory")
     assert "Traceback" not in result.output
+
+
+def test_a_failing_stage_raises_its_own_error_under_debug_logging(tmp_path, caplog):
+    caplog.set_level("DEBUG", logger="drama_models")  # what -vv sets
+    with pytest.raises(RuntimeError, match="CUDA error"):
+        run_recipe(write_recipe(tmp_path, c_kind="broken"), output=str(tmp_path / "run"),
+                   stage_types={**TYPES, "broken": Broken}, echo=lambda m: None)
