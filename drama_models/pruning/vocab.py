@@ -209,6 +209,12 @@ def plan_vocabulary(tokenizer, texts: Sequence[str], progress: bool = True,
     return kept_ids, data, info
 
 
+def _normalizer_json(tokenizer) -> dict | None:
+    """The tokenizer's normalizer as tokenizer.json spells it (serialised alone, not the whole vocabulary)."""
+    normalizer = tokenizer.backend_tokenizer.normalizer
+    return None if normalizer is None else json.loads(normalizer.__getstate__())
+
+
 def rebuild_tokenizer(tokenizer, data: dict):
     """A tokenizer of the same class and settings as ``tokenizer`` over the rewritten ``tokenizer.json``."""
     from transformers import AutoTokenizer
@@ -226,7 +232,7 @@ def rebuild_tokenizer(tokenizer, data: dict):
             with open(cfg_path, encoding="utf-8") as f:
                 cfg = json.load(f)
             cfg.pop("added_tokens_decoder", None)  # ids changed; tokenizer.json carries the added tokens
-            if data.get("normalizer") != json.loads(tokenizer.backend_tokenizer.to_str()).get("normalizer"):
+            if data.get("normalizer") != _normalizer_json(tokenizer):
                 # classes such as transformers' GemmaTokenizer build their own normalizer; the generic class
                 # reads tokenizer.json as it is
                 cfg["tokenizer_class"] = "PreTrainedTokenizerFast"
