@@ -22,6 +22,17 @@ Training options apply to every variant and are part of the result key: ``--step
 candidates' scores: mine with ``--retriever hybrid``), ``--rules JSON`` (rule overrides, e.g.
 ``'{"qgen": {"negatives": [1, 10], "fn_margin": null}}'``). Results accumulate in ``OUT/results.json``.
 Last line: ``cpu_demo_dev_ndcg10: BEST_VARIANT VALUE (goal: > base + 0.03)``.
+
+A query for every dev document (is coverage the limit?): ``--write-dev-corpus FILE`` writes the dev collection's
+documents (corpus order, BEIR ``corpus.jsonl`` lines) and exits; generate over it, mine over the whole corpus,
+then train as above:
+
+    python bench/cpu_demo_ablations.py --write-dev-corpus runs/devcov/corpus.jsonl
+    drama-data generate --task queries --corpus runs/devcov/corpus.jsonl --output runs/devcov/queries --seed 0
+    drama-data mine --queries runs/devcov/queries --corpus ../shared/data/scifact --output runs/devcov/mine \
+        --retriever hybrid -k 50 --model minilm --weight 0.5
+    python bench/cpu_demo_ablations.py --qgen runs/devcov/mine --variants base,qgen --steps 80 \
+        --distill-weight 1 --out runs/devcov/ablations
 """
 from __future__ import annotations
 
@@ -60,6 +71,16 @@ def dev_collection(data_root: Path, distractors: int, seed: int):
                           queries={q: c.queries[q] for q in c.qrels}, qrels=c.qrels)
 
 
+def write_corpus(collection, path: Path) -> None:
+    """``collection``'s documents as BEIR ``corpus.jsonl`` lines, in the collection's order."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for doc_id, doc in collection.corpus.items():
+            f.write(json.dumps({"_id": doc_id, "title": doc["title"] or "", "text": doc["text"]},
+                               ensure_ascii=False) + "\n")
+    print(f"{path}: {len(collection.corpus)} documents")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
@@ -80,6 +101,8 @@ def main() -> None:
     ap.add_argument("--distractors", type=int, default=1200)
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "ablations")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--write-dev-corpus", type=Path, default=None, metavar="FILE",
+                    help="write the dev collection's documents as corpus.jsonl lines to FILE and exit")
     a = ap.parse_args()
 
     from scifact_data import minilm_path
@@ -91,8 +114,11 @@ def main() -> None:
     from drama_models.training.config import TrainConfig
     from drama_models.training.trainer import train
 
-    a.out.mkdir(parents=True, exist_ok=True)
     dev = dev_collection(a.data_root, a.distractors, a.seed)
+    if a.write_dev_corpus:
+        write_corpus(dev, a.write_dev_corpus)
+        return
+    a.out.mkdir(parents=True, exist_ok=True)
     base_model = minilm_path()
     print(f"dev: {len(dev.queries)} queries, {len(dev.corpus)} documents", flush=True)
     results_path = a.out / "results.json"
