@@ -115,10 +115,17 @@ def _merge_pair(merge) -> tuple[str, str]:
     return merge[0], merge[1]
 
 
-def plan_vocabulary(tokenizer, texts: Sequence[str], progress: bool = True,
-                    case_forms: bool = True) -> tuple[list[int], dict, dict]:
-    """Decide which token ids to keep: those of ``texts`` and, with ``case_forms``, of :func:`case_variants`.
-    Returns ``(kept_ids sorted, new tokenizer JSON, info)``."""
+def variant_texts(texts: Sequence[str], case_forms: bool = True) -> list[str]:
+    """The :func:`case_variants` whose tokens are kept besides those of ``texts``: none without ``case_forms``
+    or for a lower-case collection (its tokenizer lower-cases its input instead)."""
+    return case_variants(texts) if case_forms and not is_lower_case(texts) else []
+
+
+def plan_vocabulary(tokenizer, texts: Sequence[str], progress: bool = True, case_forms: bool = True,
+                    variants: Sequence[str] | None = None) -> tuple[list[int], dict, dict]:
+    """Decide which token ids to keep: those of ``texts`` and, with ``case_forms``, of :func:`variant_texts`
+    (``variants``: those texts when the caller has them already). Returns ``(kept_ids sorted, new tokenizer
+    JSON, info)``."""
     data = _backend_json(tokenizer)
     model = data["model"]
     kind = model["type"]
@@ -133,7 +140,8 @@ def plan_vocabulary(tokenizer, texts: Sequence[str], progress: bool = True,
     if lowercase:
         data["normalizer"] = ({"type": "Lowercase"} if not data.get("normalizer") else
                               {"type": "Sequence", "normalizers": [{"type": "Lowercase"}, data["normalizer"]]})
-    variants = case_variants(texts) if case_forms and not lowercase else []
+    if variants is None:
+        variants = variant_texts(texts, case_forms)
     case_only: set[int] = set()
     for ids in _encode_tokens(backend, variants):
         case_only.update(ids)
@@ -275,9 +283,9 @@ def prune_vocabulary(model, tokenizer, texts: Sequence[str], progress: bool = Tr
     if not texts:
         raise PruningError("--vocab-from: the corpus is empty")
     a = adapter_for(model.config)
-    kept_ids, data, info = plan_vocabulary(tokenizer, texts, progress, case_forms=case_forms)
+    variants = variant_texts(texts, case_forms)
+    kept_ids, data, info = plan_vocabulary(tokenizer, texts, progress, variants=variants)
     new_tok = rebuild_tokenizer(tokenizer, data)
-    variants = case_variants(texts) if case_forms and not info["lowercase"] else []
     verify_same_tokens(tokenizer, new_tok, list(texts) + variants, progress)
     new_id = {old: new for new, old in enumerate(kept_ids)}
     index = torch.tensor(kept_ids, dtype=torch.long)
