@@ -31,7 +31,7 @@ ROWS = [  # (query_id, query, passage_id, text, declared language)
 ]
 
 
-def write_eval(folder):
+def write_heldout_collection(folder):
     (folder / "qrels").mkdir(parents=True)
     (folder / "queries.jsonl").write_text(
         json.dumps({"_id": "e1", "text": "Statins reduce the risk of heart attacks in older adults"}) + "\n"
@@ -60,7 +60,7 @@ def write_queries(folder):
 
 def test_generate_output_report_numbers(tmp_path):
     folder = write_queries(tmp_path / "qgen")
-    s = report_folder(folder, contamination=[str(write_eval(tmp_path / "evalset"))])
+    s = report_folder(folder, contamination=[str(write_heldout_collection(tmp_path / "evalset"))])
     assert s["kind"] == "queries" and s["rows"] == 8
     ql = s["query_length"]
     # tokens: 6, 9, 6, 7, 11, 10 (9 CJK characters + "c"), 10, 7
@@ -126,7 +126,7 @@ def test_train_report_labels_and_ranks(tmp_path):
     out = tmp_path / "train"
     write_dataset(out, {"train": pa.Table.from_pylist(rows, schema=TRAIN_SCHEMA)}, default="train", card_body="# t\n",
                   extra_files={"provenance.json": json.dumps({"inputs": [{"name": "cands", "candidates": str(cands)}]})})
-    s = report_folder(out, contamination=[str(write_eval(tmp_path / "evalset"))])
+    s = report_folder(out, contamination=[str(write_heldout_collection(tmp_path / "evalset"))])
     lab = s["labels"]
     assert lab["positives_per_query"]["histogram"] == {1: 1, 2: 1} and lab["positives_per_query"]["mean"] == 1.5
     assert lab["negatives_per_query"]["histogram"] == {1: 1, 2: 1}
