@@ -16,3 +16,17 @@ class ConfigError(DramaError):
 
 class BackendError(DramaError):
     """A backend could not be started or used at all (not a single failed request: those are recorded)."""
+
+
+class AuthError(BackendError):
+    """The server refused the API key (HTTP 401/403), or none was set: the run stops at the first such answer.
+    The message names the environment variable the key was read from (``--api-key-env``), never the key."""
+
+
+class ModelNotFoundError(BackendError):
+    """The server does not serve ``--model`` (HTTP 404); the message lists the models it offers."""
+
+
+class RequestsRejectedError(BackendError):
+    """The server rejects the requests themselves (the same HTTP 400/422 for each of the first ones, or an
+    account without quota): no row could succeed, so the run stops instead of failing every row."""

@@ -14,11 +14,13 @@ Faults are chosen by markers anywhere in the prompt text (so a test decides whic
     * an HTTP status (``429``, ``500``, ``503``, ``400``, ...): an OpenAI-style error JSON; with
       ``after=SECONDS`` a ``Retry-After`` header, ``after_ms=MS`` a ``retry-after-ms`` header,
       ``after_date=SECONDS`` a ``Retry-After`` HTTP-date that many seconds ahead; ``echo_auth=1`` puts the
-      request's Authorization header into the error message (to test redaction);
+      request's Authorization header into the error message (to test redaction); ``code=X`` sets the body's
+      ``error.code`` (e.g. ``insufficient_quota``);
     * ``slow``: wait ``seconds`` (default 5) before answering (longer than the client's timeout);
     * ``malformed``: 200 with a truncated JSON body; ``empty``: 200 with an empty body;
     * ``drop``: send the headers and part of the body, then close the socket;
-    * ``length``: a normal answer with ``finish_reason`` ``"length"``; ``nousage``: one without ``usage``.
+    * ``length``: a normal answer with ``finish_reason`` ``"length"``; ``nousage``: one without ``usage``;
+    * ``context``: HTTP 400 with OpenAI's ``context_length_exceeded`` body (a prompt over the model's limit).
 ``[[sleep=SECONDS]]``
     delay every successful answer of this prompt (for streaming-order and concurrency tests).
 
@@ -30,6 +32,13 @@ completion endpoints would, a line whose prompt holds a status fault such as ``[
 error file), ``"expired"`` (only the first half of the lines answered, the rest reported expired in the
 error file), or ``"failed"`` (no output, ``errors`` says why). ``batch_counts()`` counts uploads and batch
 creations.
+
+Server-wide behaviour, as a hosted API or ``vllm serve --api-key`` has it (all off by default):
+``api_key`` makes every ``/v1`` request without ``Authorization: Bearer <api_key>`` answer ``auth_status``
+(401, or 403) with OpenAI's ``invalid_api_key`` body (the sent key masked as OpenAI masks it: its first 3 and
+last 4 characters); :meth:`FakeOpenAIServer.set_api_key` changes it mid-run (a revoked key). ``check_model``
+answers 404 ``model_not_found`` to a completion for a model not in ``served_models`` (``GET /v1/models`` lists
+them). ``max_context`` answers 400 ``context_length_exceeded`` when a prompt's words plus ``max_tokens`` exceed it.
 
 Every request is recorded (:class:`Record`: path, headers, JSON body, prompt, start/end times, status,
 fault) so tests can count attempts, measure waits and read the Authorization header; ``max_in_flight``
@@ -63,6 +72,19 @@ def expected_text(prompt: str) -> str:
 def fault(kind: str, **params) -> str:
     """A fault marker to put in a prompt, e.g. ``fault(429, after=1)`` or ``fault("slow", seconds=3)``."""
     return "[[fault=" + str(kind) + "".join(f" {k}={v}" for k, v in params.items()) + "]]"
+
+
+def _model_not_found(model) -> dict:
+    """OpenAI's 404 body for a model the server does not serve."""
+    return {"error": {"message": f"The model `{model}` does not exist or you do not have access to it.",
+                      "type": "invalid_request_error", "param": None, "code": "model_not_found"}}
+
+
+def _context_exceeded(limit: int, used: int) -> dict:
+    """OpenAI's 400 body for a prompt over the model's context."""
+    return {"error": {"message": f"This model's maximum context length is {limit} tokens. However, your messages "
+                                 f"resulted in {used} tokens. Please reduce the length of the messages.",
+                      "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}
 
 
 @dataclass
@@ -116,6 +138,27 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def _refused(self, rec: "Record") -> bool:
+        """Answer ``auth_status`` (and end ``rec``) when the server wants a key and did not get it."""
+        srv = self.server
+        if srv.api_key is None or self.headers.get("Authorization") == f"Bearer {srv.api_key}":
+            return False
+        sent = (self.headers.get("Authorization") or "").partition(" ")[2]
+        if not sent:
+            message = ("You didn't provide an API key. You need to provide your API key in an Authorization "
+                       "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
+        else:
+            shown = sent if len(sent) < 8 else f"{sent[:3]}{'*' * (len(sent) - 7)}{sent[-4:]}"
+            message = (f"Incorrect API key provided: {shown}. You can find your API key at "
+                       "https://platform.openai.com/account/api-keys.")
+        code = "invalid_api_key" if srv.auth_status == 401 else "unsupported_country_region_territory"
+        if srv.auth_status == 403:
+            message = "Country, region, or territory not supported"
+        self._send(srv.auth_status, {"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                               "code": code}})
+        self._end(rec, srv.auth_status)
+        return True
+
     def handle_one_request(self):
         try:
             super().handle_one_request()
@@ -144,6 +187,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.dead.is_set():
             return self._drop()
         rec = self._begin(None, None)
+        if self._refused(rec):
+            return
         if self.path.startswith(("/v1/files", "/v1/batches")):
             status = 500
             try:
@@ -152,7 +197,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._end(rec, status)
             return
         if self.path == "/v1/models":
-            self._send(200, {"object": "list", "data": [{"id": self.server.model, "object": "model"}]})
+            self._send(200, {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"}
+                                                        for m in self.server.served_models]})
             return self._end(rec, 200)
         self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
         self._end(rec, 404)
@@ -163,6 +209,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path.startswith(("/v1/files", "/v1/batches")):
             rec = self._begin(None, None)
+            if self._refused(rec):
+                return
             status = 500
             try:
                 status = self._batch_api(raw)
@@ -181,6 +229,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif not chat and isinstance(body.get("prompt"), str):
                 prompt = body["prompt"]
         rec = self._begin(body, prompt)
+        if self._refused(rec):
+            return
         status: int | str = 500
         try:
             status = self._answer(rec, chat, body, prompt)
@@ -217,6 +267,12 @@ class _Handler(BaseHTTPRequestHandler):
             if req.get("input_file_id") not in srv.files:
                 self._send(400, {"error": {"message": "unknown input_file_id"}})
                 return 400
+            if srv.check_model:
+                lines = [json.loads(x) for x in srv.files[req["input_file_id"]].splitlines() if x.strip()]
+                unknown = [ln["body"].get("model") for ln in lines if ln["body"].get("model") not in srv.served_models]
+                if unknown:
+                    self._send(404, _model_not_found(unknown[0]))
+                    return 404
             with srv.lock:
                 srv.batch_stats["batches"] += 1
                 bid = f"batch-{len(srv.batches) + 1}"
@@ -314,6 +370,14 @@ class _Handler(BaseHTTPRequestHandler):
         if len(srv.state.records) > srv.max_requests:
             self._send(503, {"error": {"message": "test server request budget exhausted"}})
             return 503
+        if srv.check_model and body.get("model") not in srv.served_models:
+            self._send(404, _model_not_found(body.get("model")))
+            return 404
+        if srv.max_context is not None:
+            used = len(prompt.split()) + int(body.get("max_tokens") or 16)
+            if used > srv.max_context:
+                self._send(400, _context_exceeded(srv.max_context, used))
+                return 400
         kind, params = None, {}
         m = _FAULT.search(prompt)
         if m:
@@ -346,6 +410,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b'{"id": "partial", "choi')
             self._drop()
             return "drop"
+        elif kind == "context":
+            self._send(400, _context_exceeded(512, 9000))
+            return 400
         elif kind and kind.isdigit():
             code = int(kind)
             headers = {}
@@ -359,7 +426,8 @@ class _Handler(BaseHTTPRequestHandler):
             message = f"injected HTTP {code}"
             if params.get("echo_auth"):
                 message += f" (you sent Authorization: {self.headers.get('Authorization')})"
-            self._send(code, {"error": {"message": message, "type": "injected", "code": code}}, headers)
+            self._send(code, {"error": {"message": message, "type": "injected", "code": params.get("code", code)}},
+                       headers)
             return code
         s = _SLEEP.search(prompt)
         if s and srv.dead.wait(float(s.group(1))):
@@ -405,15 +473,27 @@ class _Server(ThreadingHTTPServer):
         self.state = _State()
         self.lock = threading.Lock()
         self.dead = threading.Event()
+        self.api_key: str | None = None
+        self.auth_status = 401
+        self.served_models = [model]
+        self.check_model = False
+        self.max_context: int | None = None
 
 
 class FakeOpenAIServer:
     """Start with ``with FakeOpenAIServer() as srv:`` (or ``start()``/``stop()``); ``srv.base_url`` ends in /v1."""
 
     def __init__(self, model: str = "fake-model", max_requests: int = 5000, max_lifetime: float = 120.0,
-                 responder=None, delay: float = 0.0, answer_headers: dict | None = None):
+                 responder=None, delay: float = 0.0, answer_headers: dict | None = None, *,
+                 api_key: str | None = None, auth_status: int = 401, served_models: list[str] | None = None,
+                 check_model: bool = False, max_context: int | None = None):
         """``responder(prompt) -> text`` replaces :func:`expected_text`; ``delay`` seconds precede every answer;
-        ``answer_headers`` are sent with every successful completion (e.g. ``x-ratelimit-*``)."""
+        ``answer_headers`` are sent with every successful completion (e.g. ``x-ratelimit-*``). ``api_key``,
+        ``auth_status``, ``served_models`` (default ``[model]``), ``check_model`` and ``max_context``: see the
+        module doc."""
+        self.server_options = {"api_key": api_key, "auth_status": auth_status,
+                               "served_models": list(served_models or [model]), "check_model": check_model,
+                               "max_context": max_context}
         self.answer_headers = answer_headers
         self.responder = responder
         self.delay = delay
@@ -427,6 +507,8 @@ class FakeOpenAIServer:
 
     def start(self) -> "FakeOpenAIServer":
         self._srv = _Server(self.model, self.max_requests, self.responder, self.delay, self.answer_headers)
+        for name, value in self.server_options.items():
+            setattr(self._srv, name, value)
         self._thread = threading.Thread(target=self._srv.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True, name="fake-openai-server")
         self._thread.start()
@@ -465,6 +547,10 @@ class FakeOpenAIServer:
         """How batches created from now on end (``completed``, ``expired``, ``failed``) and after how long."""
         assert outcome in ("completed", "expired", "failed")
         self._srv.batch_outcome, self._srv.batch_seconds = outcome, seconds
+
+    def set_api_key(self, key: str | None, status: int = 401) -> None:
+        """Require ``key`` from now on (``None``: no key needed), refusing others with ``status``."""
+        self._srv.api_key, self._srv.auth_status = key, status
 
     @property
     def max_in_flight(self) -> int:

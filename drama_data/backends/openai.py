@@ -40,17 +40,36 @@ Retries (per request, at most ``max_retries`` after the first attempt)
       since rate limits are shared. Without a header: exponential backoff ``backoff * 2**(n-1)`` capped at
       ``max_backoff``, with "equal jitter" (between half and all of it). A server asking for more than
       ``MAX_RETRY_AFTER`` seconds fails the request at once;
-    * not retried: any other 4xx (400, 401, 403, 404, 422, ...): an error completion at once, carrying the
-      server's error message;
+    * not retried: any other 4xx. What follows depends on what the answer says
+      (:func:`~drama_data.backends.refusals.classify_rejection`):
+
+      - 401/403 (the key), 404 (the model or the endpoint), 402 and 429 ``insufficient_quota`` (the account)
+        concern every request alike: the run stops at the first such answer with one line
+        (:class:`~drama_data.errors.AuthError` naming ``api_key_env`` and whether it was unset, empty or
+        refused, with the server's own message, redacted; :class:`~drama_data.errors.ModelNotFoundError`
+        listing the models ``GET /models`` offers; :class:`~drama_data.errors.RequestsRejectedError`).
+        Requests in flight are cancelled, none is sent after it, and what was answered before stays valid;
+      - a prompt over the model's context (413, or a 400/422 saying so: OpenAI's ``context_length_exceeded``,
+        vLLM's "maximum context length") or refused by a content filter is that request's failure: an error
+        completion whose error starts ``HTTP 400 (prompt over the context limit)`` or ``(content filter)``;
+      - any other 400/422/405/415 (a malformed request: a parameter the server does not accept, a wrong
+        prompt form) fails that request, but when the first ``bad_request_limit`` answers of a backend
+        (across its ``generate`` calls, before any success) are all such rejections, the run stops with
+        :class:`~drama_data.errors.RequestsRejectedError` quoting the server, instead of failing every row
+        one by one. Once any request has succeeded, rejections are taken as row-specific;
     * a request that still fails is answered with ``Completion(finish_reason="error", error=<reason>,
-      text=<last raw body>)``; ``extra["attempts"]`` counts the attempts (also on success).
+      text=<last raw body>)``; ``extra["attempts"]`` counts the attempts (also on success), and
+      ``extra["http_status"]``/``extra["error_kind"]`` say what failed. The first ``LOGGED_FAILURES`` failed
+      requests of a backend are logged as warnings, the rest at debug level (all are in the returned
+      completions, which the runner records).
 
 Circuit breaker (fail fast on a server that is not there)
     * Before the first request of every ``generate`` call, ``GET {base_url}/models`` is probed up to
       ``probe_attempts`` times. If every attempt fails to connect (refused, DNS error, connect timeout),
       :class:`~drama_data.errors.BackendError` is raised naming the base URL, instead of retrying every
-      request one by one. Any HTTP answer, even 401 or 404, counts as reachable (a served-model list that
-      lacks ``model`` is logged as a warning).
+      request one by one. Any HTTP answer counts as reachable; a 401/403 stops the run there
+      (:class:`~drama_data.errors.AuthError`: no completion request is sent with a refused key); a
+      served-model list that lacks ``model`` is logged as a warning and kept for a later 404's message.
     * During the run, connection failures (not timeouts or 5xx: those prove the server is there) are
       counted across all workers; any HTTP answer resets the count (timeouts and dropped keep-alive
       connections neither count nor reset). When at least ``breaker_failures`` of
@@ -63,7 +82,9 @@ Circuit breaker (fail fast on a server that is not there)
 API key
     Read from the environment variable named by ``api_key_env`` (default ``OPENAI_API_KEY``) when a run
     starts; there is deliberately no way to pass it as an argument. If the variable is unset or empty,
-    the placeholder ``EMPTY`` is sent, which is what local servers without auth (vLLM, llama.cpp) expect.
+    the placeholder ``EMPTY`` is sent, which is what local servers without auth (vLLM, llama.cpp) expect;
+    for a server that is not on this machine (not localhost/127.x/::1) a run first logs one warning saying
+    so (:meth:`OpenAIBackend.key_warning`, which ``--dry-run`` shows too).
     The key is sent only in the ``Authorization: Bearer`` header; it is not stored on the backend object and
     is redacted from every error message, error body and log line this module produces. ``info()`` and
     ``repr()`` show the base URL without userinfo, query string or fragment.
@@ -87,6 +108,7 @@ import math
 import os
 import queue
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -98,6 +120,9 @@ from yarl import URL
 
 from drama_data.backends.base import Backend, Completion, Request
 from drama_data.backends.ratelimit import RateLimiter, estimate_tokens
+from drama_data.backends.refusals import (FATAL_KINDS, ROW_KINDS, classify_rejection, model_ids, one_line,
+                                          refusal_error, rejected_requests_error)
+from drama_data.backends.refusals import server_message as _server_message
 from drama_data.errors import BackendError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -112,6 +137,9 @@ PAUSE_STATUSES = frozenset({429, 503})
 MAX_RETRY_AFTER = 600.0
 #: How much raw body an error completion keeps.
 MAX_ERROR_BODY = 4000
+
+#: Failed requests of one backend logged as warnings; the rest go to the debug log (all are recorded).
+LOGGED_FAILURES = 5
 
 _LENGTH_REASONS = frozenset({"length", "max_tokens", "model_length"})
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -171,24 +199,6 @@ def _is_loopback(host: str | None) -> bool:
     return bool(host) and (host in _LOOPBACK_HOSTS or host.startswith("127."))
 
 
-def _server_message(raw: str) -> str:
-    """The human part of an error body: ``error.message`` / ``message`` / ``detail``, else the body head."""
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        err = data.get("error")
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-        for key in ("message", "detail", "error"):
-            value = data.get(key)
-            if value:
-                return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    head = " ".join(raw.split())[:300]
-    return head or "(empty body)"
-
-
 def _env_proxy(scheme: str, host: str | None) -> str | None:
     """The proxy the environment (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``, ``NO_PROXY``) sets for ``host``."""
     import urllib.request
@@ -218,7 +228,12 @@ def request_body(req: Request, model: str, extra_body: dict | None = None) -> di
 
 
 class _Redactor:
-    """Replaces secrets (the API key, URL userinfo and query values) by ``***`` in any text."""
+    """Replaces secrets (the API key, URL userinfo and query values) by ``***`` in any text.
+
+    :meth:`strict` also masks what a server may echo of a key it refused: a word holding the key's first six
+    or last four characters, a masked key (``sk-ab****wxyz``), or any word shaped like a key (``sk-...``)."""
+
+    _KEYLIKE = re.compile(r"^(?:sk|rk|gsk|xai|hf)[-_][\w\-*.]{4,}$|\*{3,}", re.I)
 
     def __init__(self, secrets: Sequence[str]):
         self.secrets = sorted({s for s in secrets if s and len(s) >= 4 and s != PLACEHOLDER_KEY}, key=len,
@@ -229,6 +244,22 @@ class _Redactor:
             if s in text:
                 text = text.replace(s, "***")
         return text
+
+    def strict(self, text: str) -> str:
+        """:meth:`__call__`, then every word that looks like (part of) a key becomes ``***``."""
+        text = self(text)
+        parts = [(s[:6], s[-4:]) for s in self.secrets if len(s) >= 8]
+
+        def mask(m: re.Match) -> str:
+            word = m.group(0)
+            core = word.strip(".,;:()[]{}'\"`")
+            if core == "***":
+                return word
+            if self._KEYLIKE.search(core) or any(head in core or tail in core for head, tail in parts):
+                return word.replace(core, "***")
+            return word
+
+        return re.sub(r"\S+", mask, text)
 
 
 @dataclass
@@ -242,6 +273,7 @@ class _Outcome:
     retryable: bool = True
     retry_after: float | None = None
     connect_failure: bool = False
+    kind: str = ""  # for a non-retried 4xx: what it means for the run (classify_rejection)
 
 
 class _Breaker:
@@ -319,6 +351,8 @@ class OpenAIBackend(Backend):
     breaker_seconds = 30.0
     #: Seconds to wait for the worker thread after a cancel before giving up on it.
     shutdown_grace = 5.0
+    #: Malformed-request answers (400/422 ...) in a row, before any success, that stop the run.
+    bad_request_limit = 10
 
     def __init__(
         self,
@@ -369,6 +403,11 @@ class OpenAIBackend(Backend):
         self._runs_lock = threading.Lock()
         self._rng = random.Random()
         self._warned_no_key = False
+        self._proven = False  # a request of this backend has succeeded (rejections are then row-specific)
+        self._rejections: list[str] = []  # malformed-request answers in a row before any success
+        self._failures_logged = 0
+        self._served: list[str] | None = None  # what GET /models listed (for a 404's message)
+        self._warned_model = False
 
     # -- description ----------------------------------------------------------------------------------
     def _set_base_url(self, url: str) -> None:
@@ -479,14 +518,34 @@ class OpenAIBackend(Backend):
         else:
             out.put(_DONE)
 
+    def key_state(self) -> str:
+        """``"set"``, ``"empty"`` or ``"unset"``: what ``$api_key_env`` holds now (never the key itself)."""
+        value = os.environ.get(self.api_key_env)
+        if value is None:
+            return "unset"
+        return "set" if value.strip() else "empty"
+
+    def key_warning(self) -> str | None:
+        """One line when requests would go without a key to a server that is not on this machine (``$api_key_env``
+        unset or empty, no user/password in the URL), else ``None``. ``--dry-run`` and the run's start show it."""
+        state = self.key_state()
+        if state == "set" or self._userinfo or self._loopback:
+            return None
+        return (f"${self.api_key_env} is {'not set' if state == 'unset' else 'empty'}: requests to {self.base_url} "
+                f"would carry no API key (a hosted API refuses them with HTTP 401); export {self.api_key_env}=<key>, "
+                f"or name the variable that holds it with --api-key-env")
+
     def _api_key(self) -> str:
         key = os.environ.get(self.api_key_env, "").strip()
         if not key:
             if not self._warned_no_key:
                 self._warned_no_key = True
-                (log.info if self._loopback else log.warning)(
-                    "$%s is not set: sending the placeholder key %r (fine for local servers without auth)",
-                    self.api_key_env, PLACEHOLDER_KEY)
+                warning = self.key_warning()
+                if warning:
+                    log.warning("%s", warning)
+                else:
+                    log.info("$%s is not set: sending the placeholder key %r (fine for local servers without auth)",
+                             self.api_key_env, PLACEHOLDER_KEY)
             key = PLACEHOLDER_KEY
         return key
 
@@ -565,19 +624,55 @@ class _Run:
             f"{max(1, b.probe_attempts)} attempts). Is it running? Check --base-url."))
 
     def _check_models(self, status: int, raw: bytes) -> None:
+        """Stop at a 401/403 (the key is refused for every request alike); keep the served models' ids."""
         if status in (401, 403):
-            log.warning("%s/models answered HTTP %d: check $%s", self.b.base_url, status, self.b.api_key_env)
+            raise refusal_error(self.b, "auth", status, raw.decode("utf-8", "replace"), self.redact,
+                                where="GET /models")
+        ids = model_ids(status, raw)
+        if ids is None:
             return
-        if status != 200:
-            return
-        try:
-            ids = [m.get("id") for m in json.loads(raw).get("data", []) if isinstance(m, dict)]
-        except (ValueError, AttributeError, TypeError):
-            return
-        if ids and self.b.model not in ids:
+        self.b._served = ids
+        if ids and self.b.model not in ids and not self.b._warned_model:
+            self.b._warned_model = True
             shown = ", ".join(map(str, ids[:10])) + (", ..." if len(ids) > 10 else "")
             log.warning("model %r is not among the models %s serves (%s)", self.b.model, self.b.base_url,
                         self.redact(shown))
+
+    async def served_models(self) -> list[str] | None:
+        """The model ids ``GET /models`` lists (from the probe, else asked now); ``None`` when it does not say."""
+        if self.b._served is not None:
+            return self.b._served
+        try:
+            async with asyncio.timeout(min(self.b.timeout, 10.0)):
+                async with self.session.get(self._url("/models"), allow_redirects=False, proxy=self.proxy) as resp:
+                    status, raw = resp.status, await resp.read()
+        except (aiohttp.ClientError, TimeoutError):
+            return None
+        return model_ids(status, raw)
+
+    async def _stop_or_fail(self, req: Request, outcome: _Outcome) -> None:
+        """Raise the error that ends the run when ``outcome`` (a non-retried 4xx) concerns every request alike
+        (module doc: the key, the model, the account, or the same malformed request from the start)."""
+        b = self.b
+        if outcome.kind in FATAL_KINDS:
+            served = await self.served_models() if outcome.kind == "model" else None
+            raise refusal_error(b, outcome.kind, outcome.status, outcome.raw, self.redact, served)
+        if outcome.kind != "request" or b._proven:
+            return
+        b._rejections.append(one_line(self.redact.strict(_server_message(outcome.raw)), 200))
+        if len(b._rejections) >= b.bad_request_limit:
+            raise rejected_requests_error(b.base_url, b._rejections, outcome.status)
+
+    def _log_failure(self, req: Request, attempt: int, error: str) -> None:
+        b = self.b
+        b._failures_logged += 1
+        if b._failures_logged <= LOGGED_FAILURES:
+            log.warning("request %s failed after %d attempt(s): %s", req.id, attempt, error)
+            if b._failures_logged == LOGGED_FAILURES:
+                log.warning("further failed requests are logged at debug level (-vv); every one is recorded with "
+                            "its reason in the output's failures config")
+        else:
+            log.debug("request %s failed after %d attempt(s): %s", req.id, attempt, error)
 
     # -- workers ---------------------------------------------------------------------------------------
     async def execute(self) -> None:
@@ -637,6 +732,8 @@ class _Run:
                 self.breaker.success()  # an HTTP answer; timeouts and dropped connections prove nothing
             if outcome.completion is not None:
                 outcome.completion.extra["attempts"] = attempt
+                if outcome.completion.ok:
+                    b._proven, b._rejections = True, []
                 return outcome.completion
             delay = None
             give_up = not outcome.retryable or attempt > b.max_retries
@@ -651,12 +748,16 @@ class _Run:
                     if outcome.status in PAUSE_STATUSES:
                         self.pause_until = max(self.pause_until, time.monotonic() + delay)
             if give_up:
+                if outcome.kind:
+                    await self._stop_or_fail(req, outcome)
                 self.errors += 1
-                error = self.redact(outcome.error)
-                log.warning("request %s failed after %d attempt(s): %s", req.id, attempt, error)
+                error = self.redact.strict(outcome.error) if outcome.kind else self.redact(outcome.error)
+                self._log_failure(req, attempt, error)
                 extra: dict[str, Any] = {"attempts": attempt}
                 if outcome.status is not None:
                     extra["http_status"] = outcome.status
+                if outcome.kind:
+                    extra["error_kind"] = outcome.kind
                 return Completion(text=self.redact(outcome.raw[:MAX_ERROR_BODY]), finish_reason="error",
                                   error=error, extra=extra)
             if delay is None:
@@ -692,9 +793,13 @@ class _Run:
         message = f"HTTP {status}: {_server_message(raw)}"
         if 300 <= status < 400:
             message += f" (redirect to {headers.get('location', '?')}: fix --base-url)"
-        if status in RETRY_STATUSES or status >= 500:
+        if (status in RETRY_STATUSES or status >= 500) and not (status == 429 and classify_rejection(status, raw)
+                                                                 == "quota"):
             return _Outcome(error=message, raw=raw, status=status, retry_after=parse_retry_after(headers))
-        return _Outcome(error=message, raw=raw, status=status, retryable=False)
+        kind = classify_rejection(status, raw) if 400 <= status < 500 else ""
+        if kind in ROW_KINDS:
+            message = f"HTTP {status} ({ROW_KINDS[kind]}): {_server_message(raw)}"
+        return _Outcome(error=message, raw=raw, status=status, retryable=False, kind=kind)
 
     @staticmethod
     def _parse(raw: str, status: int, chat: bool) -> _Outcome:

@@ -44,7 +44,9 @@ from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import parse_qsl, urlunsplit
 
 from drama_data.backends.base import Completion, Request
-from drama_data.backends.openai import MAX_ERROR_BODY, OpenAIBackend, _Redactor, _Run, _server_message, request_body
+from drama_data.backends.openai import MAX_ERROR_BODY, OpenAIBackend, _Redactor, _Run, request_body
+from drama_data.backends.refusals import FATAL_KINDS, classify_rejection, refusal_error
+from drama_data.backends.refusals import server_message as _server_message
 from drama_data.errors import BackendError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -114,7 +116,11 @@ class OpenAIBatchBackend(OpenAIBackend):
         """Yield ``(index, completion)`` for every request as its batch ends (see the module docstring).
 
         Raises :class:`BackendError` when the server cannot be reached or refuses a control call (no
-        ``/files`` or ``/batches`` route, a bad key); batches already created stay recorded for a rerun.
+        ``/files`` or ``/batches`` route), :class:`~drama_data.errors.AuthError` for a 401/403 (naming
+        ``api_key_env``: unset, empty or refused), :class:`~drama_data.errors.ModelNotFoundError` for a model the
+        server does not serve (listing those it does); batches already created stay recorded for a rerun. A batch
+        whose lines were refused for the key or the model hands over its answers (error completions), then
+        raises the same errors.
         """
         import openai
 
@@ -128,11 +134,9 @@ class OpenAIBatchBackend(OpenAIBackend):
             default_query=dict(parse_qsl(self._query)) or None, timeout=self.timeout, max_retries=self.max_retries)
         del key
         try:
-            yield from _BatchRun(self, client, requests).run()
+            yield from _BatchRun(self, client, requests, redact).run()
         except openai.APIStatusError as exc:
-            raise BackendError(redact(
-                f"the Batch API at {self.base_url} answered HTTP {exc.status_code} to {exc.request.method} "
-                f"{exc.request.url.path}: {_server_message(exc.response.text)}")) from None
+            raise self._control_error(client, exc, redact) from None
         except openai.APIConnectionError as exc:
             raise BackendError(redact(f"cannot reach the Batch API at {self.base_url} ({type(exc).__name__}: "
                                       f"{exc}). Is it running? Check --base-url.")) from None
@@ -142,12 +146,38 @@ class OpenAIBatchBackend(OpenAIBackend):
     def close(self) -> None:
         """Nothing runs in the background: batches live on the server and are picked up by the next run."""
 
+    def _served_models(self, client) -> list[str] | None:
+        """The model ids the server lists (``GET /models``), or ``None`` when it does not say."""
+        import openai
+
+        try:
+            return [m.id for m in client.models.list()]
+        except (openai.OpenAIError, ValueError, TypeError, AttributeError):
+            return None
+
+    def _control_error(self, client, exc, redact: _Redactor) -> BackendError:
+        """The one-line error for a control call the server refused (``exc``: the SDK's ``APIStatusError``)."""
+        status, raw = exc.status_code, exc.response.text
+        where = f"{exc.request.method} {exc.request.url.path}"
+        kind = classify_rejection(status, raw)
+        if kind == "model" and (exc.request.url.path.rstrip("/").endswith("/files")
+                                or "model" not in _server_message(raw).lower()):
+            return BackendError(redact(f"the server at {self.base_url} has no Batch API ({where} answered HTTP 404: "
+                                       f"{_server_message(raw)}); use --backend openai for this server"))
+        if kind in FATAL_KINDS:
+            served = self._served_models(client) if kind == "model" else None
+            return refusal_error(self, kind, status, raw, redact, served, where=where)
+        return BackendError(redact(f"the Batch API at {self.base_url} answered HTTP {status} to {where}: "
+                                   f"{_server_message(raw)}"))
+
 
 class _BatchRun:
     """One ``generate`` call: lines, state files, submission, polling, results."""
 
-    def __init__(self, backend: OpenAIBatchBackend, client, requests: list[Request]):
+    def __init__(self, backend: OpenAIBatchBackend, client, requests: list[Request], redact: _Redactor | None = None):
         self.b, self.client, self.requests = backend, client, requests
+        self.redact = redact or _Redactor([])
+        self.fatal: tuple[int, str, str] | None = None  # (status, raw body, kind) of a line refused for key/model
         self.wanted: dict[str, list[int]] = {}  # custom_id -> indices of the requests it answers
         self.lines: dict[str, dict] = {}  # custom_id -> JSONL line
         for i, req in enumerate(requests):
@@ -202,7 +232,11 @@ class _BatchRun:
         path = self.b.state_dir / f"{int(time.time())}-{digest}.json"
         state = {"endpoint": endpoint, "custom_ids": ids, "created": time.time()}
         _write_json(path, state)  # before anything reaches the server
-        upload = self.client.files.create(file=(f"drama-{digest}.jsonl", data), purpose="batch")
+        try:
+            upload = self.client.files.create(file=(f"drama-{digest}.jsonl", data), purpose="batch")
+        except Exception:  # refused (a bad key, no Batch API) or unreachable: nothing stored there to resume
+            path.unlink(missing_ok=True)
+            raise
         state["input_file_id"] = upload.id
         _write_json(path, state)
         self._create_batch(path, state)
@@ -253,6 +287,11 @@ class _BatchRun:
                     yield from self._results(batch, state)
                     path.unlink(missing_ok=True)  # every result handed over
                     live.remove((path, state))
+                    if self.fatal is not None:  # lines refused for the key, the model or the account: stop
+                        status, raw, kind = self.fatal
+                        served = self.b._served_models(self.client) if kind == "model" else None
+                        raise refusal_error(self.b, kind, status, raw, self.redact, served,
+                                            where=f"the lines of batch {batch.id}")
             if live:
                 time.sleep(delay)
                 delay = min(delay * 2, self.b.poll_interval)
@@ -290,6 +329,11 @@ class _BatchRun:
             self.answered.add(cid)
             completion = self._completion(lines.get(cid), chat, missing)
             completion.extra["batch_id"] = batch.id
+            status = completion.extra.get("http_status")
+            if self.fatal is None and isinstance(status, int) and 400 <= status < 500:
+                kind = classify_rejection(status, completion.text)
+                if kind in FATAL_KINDS:
+                    self.fatal = (status, completion.text, kind)
             for i in self.wanted[cid]:
                 yield i, Completion(**{**completion.as_dict(), "extra": dict(completion.extra)})
 

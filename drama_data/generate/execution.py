@@ -3,7 +3,9 @@
 ``execute(requests, backend, cache)`` returns ``{request.id: Completion}`` for every request: cached ones
 are read back, the rest go to the backend (which is only started if something is missing), with a tqdm
 bar showing rate, ETA and token throughput. The backend is started first, as its own step (an engine's start-up
-is not counted in the bar's rate or ETA). A Ctrl-C or kill loses only the requests in flight.
+is not counted in the bar's rate or ETA). A Ctrl-C or kill loses only the requests in flight; so does an error
+the backend raises to stop the run (a refused key: :class:`~drama_data.errors.AuthError`): every completion it
+yielded before is in the cache, and the error goes on to the caller.
 """
 from __future__ import annotations
 
@@ -70,19 +72,25 @@ def execute(
         bar = tqdm(total=len(requests), initial=len(results), desc=desc, unit="req", disable=not progress,
                    dynamic_ncols=True, smoothing=0.1)
         tstart = time.time()
-        with bar, contextlib.closing(backend.generate([r for r, _ in missing])) as stream:
-            for i, completion in stream:
-                req, key = missing[i]
-                if cache is not None:
-                    cache.put(key, completion)
-                results[req.id] = completion
-                stats.generated += 1
-                stats.errors += 0 if completion.ok else 1
-                stats.completion_tokens += completion.completion_tokens
-                stats.prompt_tokens += completion.prompt_tokens
-                bar.update(1)
-                elapsed = max(time.time() - tstart, 1e-6)
-                bar.set_postfix_str(f"{stats.completion_tokens / elapsed:.0f} tok/s out", refresh=False)
+        try:
+            with contextlib.closing(backend.generate([r for r, _ in missing])) as stream:
+                for i, completion in stream:
+                    req, key = missing[i]
+                    if cache is not None:
+                        cache.put(key, completion)  # before anything else: a stop right after loses nothing
+                    results[req.id] = completion
+                    stats.generated += 1
+                    stats.errors += 0 if completion.ok else 1
+                    stats.completion_tokens += completion.completion_tokens
+                    stats.prompt_tokens += completion.prompt_tokens
+                    bar.update(1)
+                    elapsed = max(time.time() - tstart, 1e-6)
+                    bar.set_postfix_str(f"{stats.completion_tokens / elapsed:.0f} tok/s out", refresh=False)
+        except BaseException:
+            bar.leave = False  # a stopped run (a refused key, Ctrl-C) ends on its error line, not on a bar
+            raise
+        finally:
+            bar.close()
         stats.generate_seconds = time.time() - tstart
     for r, k in zip(requests, keys):
         if k in found:

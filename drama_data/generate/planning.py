@@ -82,6 +82,7 @@ class Plan:
     start_source: str = ""
     history: dict | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what would make the run fail (e.g. no API key)
 
     @property
     def to_send(self) -> int:
@@ -155,7 +156,7 @@ class Plan:
                 "cost_usd": None if self.cost is None else round(self.cost, 4),
                 "start_seconds": r1(self.start_seconds), "start_source": self.start_source,
                 "generate_seconds": r1(self.generate_seconds), "time_source": self.time_source,
-                "seconds": r1(self.seconds)}
+                "seconds": r1(self.seconds), "warnings": list(self.warnings)}
 
     def render(self) -> str:
         sample = (f"all {self.sample} requests" if self.sample >= self.to_send
@@ -202,7 +203,19 @@ class Plan:
         else:
             lines.append("  time             unknown (no earlier run of this model and task)")
         lines += [f"  note             {n}" for n in self.notes]
+        lines += [f"  WARNING          {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+def backend_warnings(backend: Backend) -> list[str]:
+    """What the backend says would make a run fail before it starts (an API backend with no key for a server that
+    is not on this machine: ``key_warning()``; a Ray pool asks the backend it wraps)."""
+    for b in (backend, getattr(backend, "local", None)):
+        warn = getattr(b, "key_warning", None)
+        if callable(warn):
+            line = warn()
+            return [line] if line else []
+    return []
 
 
 def even_sample(n: int, k: int) -> list[int]:
@@ -275,7 +288,8 @@ def make_plan(
     ``default_parse_rate`` and ``default_completion_tokens`` (described by ``default_source``): the task's
     figures, used when the cache has no history for this model and task."""
     plan = Plan(task=task, backend=backend.name, model=backend.model, form=form, passages=passages,
-                requests=len(requests), max_tokens=max_tokens, max_attempts=max_attempts, price=price)
+                requests=len(requests), max_tokens=max_tokens, max_attempts=max_attempts, price=price,
+                warnings=backend_warnings(backend))
     todo = list(requests)
     if cache is not None:
         todo = []

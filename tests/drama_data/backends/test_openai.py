@@ -131,15 +131,14 @@ def test_retry_after_is_honoured(srv):
 
 
 def test_client_errors_are_not_retried(srv):
-    """400 (with the server's message) and 404 end at once as error completions."""
-    out = run_all(backend(srv), [chat(0, f"bad {fault(400)}"), chat(1, f"gone {fault(404, times='all')}")])
+    """A 400 (with the server's message) ends at once as an error completion; a 404 ends the run (the model or
+    the endpoint is missing for every request alike: tests/drama_data/backends/test_openai_refusals.py)."""
+    out = run_all(backend(srv), [chat(0, f"bad {fault(400)}"), chat(1, "fine")])
     assert out[0].error.startswith("HTTP 400: injected HTTP 400") and out[0].extra["attempts"] == 1
-    assert out[1].error.startswith("HTTP 404") and out[1].extra["attempts"] == 1
-    assert len(srv.completion_records()) == 2
-
-    wrong_path = OpenAIBackend("fake-model", base_url=srv.base_url.replace("/v1", "/v2"), backoff=0.01)
-    (i, c), = list(wrong_path.generate([completion(0, "hello")]))
-    assert c.finish_reason == "error" and "HTTP 404" in c.error and "no route /v2/completions" in c.error
+    assert out[0].extra["error_kind"] == "request" and out[1].ok
+    with pytest.raises(BackendError, match="HTTP 404"):
+        list(backend(srv).generate([chat(1, f"gone {fault(404, times='all')}")]))
+    assert len(srv.completion_records()) == 3
 
 
 def test_timeout_is_per_request_and_retried(srv):

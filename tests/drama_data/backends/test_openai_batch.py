@@ -15,7 +15,7 @@ import pytest
 from drama_data.backends import make_backend
 from drama_data.backends.base import Request, Sampling
 from drama_data.backends.openai_batch import OpenAIBatchBackend
-from drama_data.errors import BackendError
+from drama_data.errors import AuthError, BackendError, ModelNotFoundError
 from fake_openai_server import FakeOpenAIServer, expected_text, fault
 
 SECRET = "sk-batch-SECRET-0123456789abcdef"
@@ -143,9 +143,50 @@ def test_a_server_without_the_batch_api_fails_with_one_clear_error(srv, tmp_path
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     b = OpenAIBatchBackend("fake-model", base_url=srv.base_url.replace("/v1", "/v2"), state_dir=tmp_path,
                            poll_interval=0.05, max_retries=0)
-    with pytest.raises(BackendError, match=r"HTTP 404 to POST /v2/files") as err:
+    with pytest.raises(BackendError, match=r"has no Batch API \(POST /v2/files answered HTTP 404.*--backend openai"
+                       ) as err:
         list(b.generate([chat(0, "x")]))
     assert SECRET not in str(err.value)
+
+
+@pytest.mark.parametrize("key", [None, "sk-batch-WRONG-0123456789abcdef"])
+def test_a_missing_or_refused_key_stops_at_the_upload(tmp_path, monkeypatch, key):
+    """Old code: 'the Batch API ... answered HTTP 401', not saying which variable or that it was unset."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    if key:
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+    with FakeOpenAIServer(api_key=SECRET, max_lifetime=60) as srv:
+        with pytest.raises(AuthError) as err:
+            list(backend(srv, tmp_path).generate([chat(0, "x"), chat(1, "y")]))
+        assert srv.batch_counts() == {"uploads": 0, "batches": 0}
+    text = str(err.value)
+    assert "\n" not in text and "HTTP 401 to POST /v1/files" in text
+    assert ("$OPENAI_API_KEY is not set" if key is None else "the API key in $OPENAI_API_KEY was refused") in text
+    assert key is None or (key not in text and key[-4:] not in text)
+    assert not state_files(tmp_path)  # nothing was uploaded: nothing to resume
+
+
+def test_an_unknown_model_lists_the_served_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    with FakeOpenAIServer(check_model=True, served_models=["big-model", "small-model"], max_lifetime=60) as srv:
+        b = OpenAIBatchBackend("bigg-model", base_url=srv.base_url, state_dir=tmp_path / "batches",
+                               poll_interval=0.05, max_retries=0)
+        with pytest.raises(ModelNotFoundError, match=r"--model 'bigg-model'.*HTTP 404 to POST /v1/batches.*"
+                                                     r"it serves: big-model, small-model"):
+            list(b.generate([chat(0, "x")]))
+
+
+def test_batch_lines_refused_for_the_model_hand_over_then_stop(srv, tmp_path, monkeypatch):
+    """A provider that accepts the batch but fails every line with 404 (model_not_found): the lines are handed
+    over as error completions (not cached, so a rerun submits them again), the state file is gone, then the run
+    stops with the model's one line instead of recording thousands of 404 rows as if done."""
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    b = backend(srv, tmp_path)
+    got = []
+    with pytest.raises(ModelNotFoundError, match="the lines of batch .*it serves: fake-model"):
+        for item in b.generate([chat(0, f"x {fault(404)}"), chat(1, "y")]):
+            got.append(item)
+    assert len(got) == 2 and not state_files(tmp_path)
 
 
 def test_make_backend_and_the_generate_stage(srv, tmp_path):

@@ -48,9 +48,9 @@ backend.close()
 """
 
 
-def _cli(args, timeout=120):
+def _cli(args, timeout=120, env=None):
     p = subprocess.run([sys.executable, "-m", "drama_data.cli.__main__", "generate", *args],
-                       capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+                       capture_output=True, text=True, timeout=timeout, env=env or dict(os.environ))
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     return p.stdout
 
@@ -90,8 +90,9 @@ def test_openai_backend_on_vllm_server_equals_in_process_vllm(vllm_openai_server
         t1 = time.time()
         for form in PROMPTS:
             out = _cli(["--backend", "openai", "--base-url", server.base_url, "--model", server.model,
+                        "--api-key-env", server.api_key_env,
                         "--corpus", str(corpus), "--output", str(tmp_path / f"api-{form}"),
-                        "--prompt", str(prompts[form]), "--prompt-format", form, *GENERATE_ARGS])
+                        "--prompt", str(prompts[form]), "--prompt-format", form, *GENERATE_ARGS], env=server.env())
             assert f"model            {server.model}" in out
         api_seconds = time.time() - t1
         reference.wait(timeout=600)
@@ -117,3 +118,61 @@ def test_openai_backend_on_vllm_server_equals_in_process_vllm(vllm_openai_server
             assert {f["reason"] for f in api_fails} == {"no 'Query:' line"}
     texts = [f["raw_text"] for f in _tables(tmp_path / "api-chat")[1]]
     assert len(set(texts)) > 1  # answers that differ by prompt: a real check of greedy decoding on both paths
+
+
+@pytest.mark.slow
+def test_refusals_of_vllm_server_with_api_key(vllm_openai_server, tmp_path, monkeypatch):
+    """vLLM's server started with ``--api-key`` (the session's server): no key or a wrong key is one line, exit 2
+    and no output; the right key works; an unknown model is one line listing the served one; a prompt over
+    ``--max-model-len`` is that row's recorded failure while the other rows are written."""
+    from drama_data.api import run_generate
+    from drama_data.errors import AuthError, ModelNotFoundError
+    from drama_data.generate.workdir import work_folder_for
+
+    server = vllm_openai_server.wait_ready()
+    monkeypatch.delenv(server.api_key_env, raising=False)
+    prompt = tmp_path / "tiny.completion.j2"
+    prompt.write_text(PROMPTS["completion"])
+    long_text = " ".join(f"w{i}" for i in range(700))  # well over the 512-token context
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"_id": "long", "title": "", "text": long_text}] + SMALL_DOCS)
+    base = ["--backend", "openai", "--base-url", server.base_url, "--model", server.model, "--corpus", str(corpus),
+            "--prompt", str(prompt), "--prompt-format", "completion", "--chunk-tokens", "2000", *GENERATE_ARGS]
+
+    # no key: the CLI's one line, exit 2, nothing written
+    out = tmp_path / "nokey"
+    p = subprocess.run([sys.executable, "-m", "drama_data.cli.__main__", "generate", *base, "--api-key-env",
+                        server.api_key_env, "--output", str(out)], capture_output=True, text=True, timeout=120,
+                       env={k: v for k, v in server.env().items() if k != server.api_key_env})
+    errors = [line for line in p.stderr.splitlines() if line.startswith("Error:")]
+    assert p.returncode == 2 and len(errors) == 1, p.stderr[-3000:]
+    assert f"${server.api_key_env} is not set" in errors[0] and "HTTP 401" in errors[0] and "Unauthorized" in errors[0]
+    assert not out.exists() and not work_folder_for(out).exists()
+
+    opts = dict(corpus=str(corpus), task_name="queries", backend_name="openai", model=server.model,
+                base_url=server.base_url, api_key_env=server.api_key_env, prompt_path=str(prompt),
+                prompt_format="completion", chunk_tokens=2000, temperature=0.0, max_tokens=12, max_attempts=1,
+                no_cache=True, no_progress=True, no_report=True, echo=None)
+    # a wrong key: refused, named, never shown
+    monkeypatch.setenv(server.api_key_env, "not-the-key-9876543210")
+    with pytest.raises(AuthError) as err:
+        run_generate(output=str(tmp_path / "wrong"), **opts)
+    assert f"the API key in ${server.api_key_env} was refused" in str(err.value)
+    assert "9876543210" not in str(err.value) and not (tmp_path / "wrong").exists()
+
+    # the right key; an unknown model
+    monkeypatch.setenv(server.api_key_env, server.env()[server.api_key_env])
+    with pytest.raises(ModelNotFoundError) as err:
+        run_generate(output=str(tmp_path / "model"), **dict(opts, model="tiny-lama"))
+    assert "--model 'tiny-lama'" in str(err.value) and f"it serves: {server.model}" in str(err.value)
+    assert "\n" not in str(err.value) and not (tmp_path / "model").exists()
+
+    # the right key and model: the long passage is a recorded failure, every other slot answered
+    summary = run_generate(output=str(tmp_path / "ok"), **opts)
+    fails = read_table(tmp_path / "ok", "failures", FAILURE_SCHEMA).to_pylist()
+    long_fails = [f for f in fails if f["passage_id"] == "long"]
+    assert len(long_fails) == 1 and long_fails[0]["kind"] == "backend" and long_fails[0]["final"]
+    assert long_fails[0]["reason"].startswith("HTTP 400 (prompt over the context limit): "), long_fails[0]
+    assert "maximum context length is 512" in long_fails[0]["reason"]
+    others = [f for f in fails if f["passage_id"] != "long"]
+    assert summary.rows + sum(f["final"] for f in others) == len(SMALL_DOCS)
+    assert all(f["kind"] == "parse" for f in others)  # the other prompts were answered (gibberish, not refused)
