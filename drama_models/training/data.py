@@ -51,8 +51,14 @@ def load_rows(spec: DatasetSpec):
     """
     import datasets
 
-    path = Path(spec.path).expanduser()
+    from drama_data.sources import load_hub_dataset, resolve_source
+
     where = f"training dataset {spec.path}"
+    source = resolve_source(spec.path, "training dataset")  # a missing local path: one line, no Hub lookup
+    if source.hub_id is not None:
+        ds = load_hub_dataset(source, "training dataset", name=spec.name, split=spec.split)
+        return _check_columns(ds, where, Path(spec.path))
+    path = source.path
     try:
         if path.is_dir():
             if (path / "dataset_info.json").is_file() and (path / "state.json").is_file():
@@ -70,16 +76,8 @@ def load_rows(spec: DatasetSpec):
             else:
                 raise ValueError(f"{where}: training files must be .parquet, .jsonl or .json(.gz)")
             ds = datasets.load_dataset(builder, data_files=str(path), split="train")
-        elif spec.path.count("/") == 1 and not spec.path.startswith((".", "/", "~")):  # a Hub id: owner/name
-            try:
-                ds = datasets.load_dataset(spec.path, spec.name, split=spec.split)
-            except Exception as err:  # noqa: BLE001 - the Hub's many error types, one clear message
-                raise ValueError(
-                    f"{where}: not a local file or folder, and loading it from the Hub failed "
-                    f"({type(err).__name__}: {' '.join(str(err).split())[:300]})"
-                ) from None
         else:
-            raise ValueError(f"{where}: no such file or folder")
+            raise ValueError(f"{where}: not a file or folder")
     except ValueError:
         raise
     except Exception as err:  # noqa: BLE001 - datasets' many error types for a folder it cannot read
@@ -87,6 +85,11 @@ def load_rows(spec: DatasetSpec):
             f"{where}: not a dataset `datasets` can read ({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
             "give the folder `drama-data build` wrote, or a Tevatron .parquet/.jsonl file"
         ) from None
+    return _check_columns(ds, where, path)
+
+
+def _check_columns(ds, where: str, path: Path):
+    """``ds`` if it has Tevatron's columns; else ``ValueError`` naming the stage that wrote it, when known."""
     missing = [c for c in REQUIRED_COLUMNS if c not in ds.column_names]
     if missing:
         stage = _drama_stage(path)

@@ -70,3 +70,29 @@ def test_missing_and_empty(tmp_path):
     (tmp_path / "e.jsonl").write_text("")
     with pytest.raises(InputError, match="no documents"):
         read_documents(tmp_path / "e.jsonl")
+
+
+def test_a_mistyped_corpus_path_is_one_line_without_a_hub_lookup(tmp_path, monkeypatch):
+    """The README's `--corpus data/scifact` in a clone without data/: before, a 25 s Hub lookup and a traceback."""
+    import datasets
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("a Hub lookup for a local path"))
+    for value in ("data/scifact", "scifact/corpus.jsonl", "./scifact", "~/no-such-corpus-xyz"):
+        with pytest.raises(InputError, match=f"^--corpus: no such file or folder: {value}"):
+            read_documents(value)
+
+
+def test_a_hub_name_whose_load_fails_is_one_line(tmp_path, monkeypatch):
+    import datasets
+
+    def unreachable(*a, **k):
+        raise ConnectionError("Couldn't reach 'BeIR/nothere' on the Hub (LocalEntryNotFoundError)")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no request to the Hub: the loader alone answers
+    monkeypatch.setattr(datasets, "load_dataset", unreachable)
+    with pytest.raises(InputError) as err:
+        read_documents("BeIR/nothere")
+    assert str(err.value) == ("--corpus BeIR/nothere: not a local file or folder, so it was tried as a Hugging Face "
+                              "Hub dataset id: HF_HUB_OFFLINE is set and it is not in the Hugging Face cache")

@@ -222,3 +222,20 @@ def test_trec_round_trip_and_fused_run(tmp_path):
     (tmp_path / "bad.trec").write_text("q1 Q0 a 1\n")
     with pytest.raises(ValueError, match="bad.trec:1"):
         read_trec_run(tmp_path / "bad.trec")
+
+
+def test_missing_data_folders_fail_before_the_model_loads(tmp_path, monkeypatch):
+    """Every --data folder is checked first: one line naming it (no Hub lookup, no model loaded)."""
+    from drama_data.sources import SourceError
+    from drama_models import encoder
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(encoder.DramaEncoder, "from_pretrained",
+                        classmethod(lambda cls, *a, **k: pytest.fail("the model loaded before the data was checked")))
+    good = make_beir(tmp_path / "good", ["q1\td1\t1"])
+    for missing in ("data/scifact", "BeIR/scifact", str(tmp_path / "nope")):
+        with pytest.raises(SourceError, match=f"^--data: no such folder: {missing} \\(a BEIR folder"):
+            evaluate("some/model", [good, missing])
+    (tmp_path / "file.jsonl").write_text("{}\n")
+    with pytest.raises(SourceError, match="^--data: not a folder: file.jsonl"):
+        evaluate(None, ["file.jsonl"], bm25=True)

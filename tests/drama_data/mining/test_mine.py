@@ -79,7 +79,7 @@ def test_empty_corpus_and_bad_queries(tmp_path):
     q = write_queries(tmp_path / "q", [{"query_id": "a", "query": "x"}])
     with pytest.raises(InputError, match="no documents with text"):
         mine(q, str(corpus), tmp_path / "out", work_dir=tmp_path / "w", progress=False)
-    with pytest.raises(InputError, match="--queries .*no such folder"):
+    with pytest.raises(InputError, match="--queries: no such folder: .*nope"):
         mine(tmp_path / "nope", str(corpus), tmp_path / "out", progress=False)
     from drama_data.datasets.folder import write_dataset
     import pyarrow as pa
