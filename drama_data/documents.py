@@ -1,14 +1,23 @@
 """Your own documents as a corpus: a folder (or one file) of ``.txt``, ``.md``, ``.html``/``.htm`` and ``.pdf``.
 
-Each readable file becomes one :class:`~drama_data.corpus.Document`:
+Each readable ``.txt`` or ``.pdf`` file becomes one :class:`~drama_data.corpus.Document`; a Markdown or HTML file
+becomes one document per section (its structure is used, not copied; see :mod:`drama_data.markup`):
 
 - ``id``: the file's path relative to the folder, with ``/`` separators and its extension
-  (``reports/2024/q1.pdf``), so ids are stable across machines and ``a.md`` never collides with ``a.html``;
-- ``title``: HTML ``<title>`` (else the first ``<h1>``), PDF metadata ``/Title`` (else the first line of the
-  first page when it is short), Markdown's first ``# `` heading; else the file name without extension;
-- ``text``: plain text. HTML goes through ``trafilatura`` (main content, boilerplate such as menus and
-  footers removed; falls back to all visible text when the extractor keeps nothing); PDF through ``pypdf``
-  (pages joined by blank lines); ``.txt``/``.md`` are read as UTF-8 as they are.
+  (``reports/2024/q1.pdf``), so ids are stable across machines and ``a.md`` never collides with ``a.html``.
+  The text of a Markdown/HTML file before its first section heading keeps that id; the text under a heading is
+  ``<path>#<anchor>`` (``guide.md#inspection``: the heading in lower case, words joined by ``-``, made unique
+  within the file, never only digits, so it cannot clash with a chunk's ``#<k>``);
+- ``title``: Markdown front matter's ``title:``, HTML ``<title>``, PDF metadata ``/Title``; else the page heading
+  (a Markdown/HTML file's only ``# ``/``<h1>`` heading; for HTML also the first ``<h1>``), the first line of a
+  PDF's first page when it is short; else the file name without extension. A section's title is the document's
+  followed by its headings: ``Solar panel care > Inspection > Inverter``. Headings are never passage text, so
+  never a cropped sentence or the text a query is written for;
+- ``text``: plain text. Markdown is parsed with markdown-it-py: front matter, emphasis, link URLs, images, HTML
+  tags and code blocks are removed, tables become one ``header: cell; ...`` line per row. HTML goes through
+  ``trafilatura`` (main content, boilerplate such as menus and footers removed; falls back to all visible text
+  when the extractor keeps nothing), then the same rules; PDF through ``pypdf`` (pages joined by blank lines);
+  ``.txt`` is read as UTF-8 as it is.
 
 Unreadable files are never fatal: an encrypted PDF, a broken PDF, binary or non-UTF-8 bytes, a file without
 text, or a file of another type is returned as a skip record ``{"id", "where", "reason"}``; a PDF page without
@@ -24,12 +33,13 @@ from pathlib import Path
 from typing import Iterator
 
 from drama_data.corpus import Document
+from drama_data.markup import Section, Structure, html_structure, markdown_structure
 
 DOCUMENT_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow", ".gz", ".tsv")
 MAX_PDF_TITLE_CHARS = 120
-
-_MD_H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+MAX_ANCHOR_CHARS = 60
+TITLE_JOIN = " > "  # between a document's title and a section's headings
 
 
 class Unreadable(Exception):
@@ -77,18 +87,43 @@ def read_document_folder(source: str | Path) -> tuple[list[Document], list[dict]
             skipped.append({"id": doc_id, "where": str(f), "reason": f"unsupported file type {f.suffix or '(none)'!r}"})
             continue
         try:
-            title, text, page_skips = read_document_file(f)
+            structure, page_skips = read_document_file(f)
         except Unreadable as exc:
             skipped.append({"id": doc_id, "where": str(f), "reason": str(exc)})
             continue
         for page, reason in page_skips:
             skipped.append({"id": f"{doc_id}#page={page}", "where": str(f), "reason": reason})
-        docs.append(Document(id=doc_id, title=title or f.stem, text=text))
+        docs.extend(section_documents(doc_id, structure.title or f.stem, structure.sections))
     return docs, skipped
 
 
-def read_document_file(path: Path) -> tuple[str, str, list[tuple[int, str]]]:
-    """``(title, text, [(page, reason), ...])`` of one file; raises :class:`Unreadable` with the reason."""
+def anchor(heading: str) -> str:
+    """A heading as an id part: lower case, runs of other characters than letters and digits as ``-``."""
+    slug = re.sub(r"[^\w]+|_+", "-", heading.casefold()).strip("-")[:MAX_ANCHOR_CHARS].strip("-")
+    return slug if slug and not slug.isdigit() else f"section-{slug}".rstrip("-")
+
+
+def section_documents(doc_id: str, title: str, sections: list[Section]) -> list[Document]:
+    """One document per section (see the module doc for ids and titles)."""
+    docs, used = [], set()
+    for section in sections:
+        if not section.headings:
+            docs.append(Document(id=doc_id, title=title, text=section.text))
+            continue
+        base = anchor(section.headings[-1])
+        name, n = base, 1
+        while name in used:
+            n += 1
+            name = f"{base}-{n}"
+        used.add(name)
+        docs.append(Document(id=f"{doc_id}#{name}", title=TITLE_JOIN.join((title, *section.headings)),
+                             text=section.text))
+    return docs
+
+
+def read_document_file(path: Path) -> tuple[Structure, list[tuple[int, str]]]:
+    """``(structure, [(page, reason), ...])`` of one file: its title ("" when it names none) and sections of plain
+    text (one section for .txt and .pdf); raises :class:`Unreadable` with the reason."""
     suffix = path.suffix.lower()
     try:
         data = path.read_bytes()
@@ -97,16 +132,20 @@ def read_document_file(path: Path) -> tuple[str, str, list[tuple[int, str]]]:
     if not data.strip():
         raise Unreadable("empty file")
     if suffix == ".pdf":
-        return pdf_text(data)
+        title, text, empty = pdf_text(data)
+        return Structure(title, [Section((), text)]), empty
     if suffix in (".html", ".htm"):
-        title, text = html_text(data)
-        return title, _nonempty(text), []
+        return _nonempty_structure(html_document(data)), []
     text = _decode_text(data)
-    title = ""
     if suffix in (".md", ".markdown"):
-        m = _MD_H1.search(text)
-        title = m.group(1).strip() if m else ""
-    return title, _nonempty(text), []
+        return _nonempty_structure(markdown_structure(text)), []
+    return Structure("", [Section((), _nonempty(text))]), []
+
+
+def _nonempty_structure(structure: Structure) -> Structure:
+    if not structure.sections:
+        raise Unreadable("no text")
+    return structure
 
 
 def _nonempty(text: str) -> str:
@@ -125,8 +164,10 @@ def _decode_text(data: bytes) -> str:
         raise Unreadable(f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
 
 
-def html_text(data: bytes) -> tuple[str, str]:
-    """``(title, main text)`` of an HTML page (bytes; the encoding is detected from the page)."""
+def html_document(data: bytes) -> Structure:
+    """Title and sections of an HTML page (bytes; the encoding is detected from the page): trafilatura's main
+    content read by structure (:func:`drama_data.markup.html_structure`); all visible text as one section when
+    the extractor keeps nothing."""
     import trafilatura
     from trafilatura.settings import use_config
 
@@ -141,15 +182,16 @@ def html_text(data: bytes) -> tuple[str, str]:
         raise Unreadable(f"not readable HTML ({type(exc).__name__})") from None
     if tree is None:
         raise Unreadable("not readable HTML")
-    text = trafilatura.extract(tree, config=config, include_comments=False, include_tables=True,
-                               favor_recall=True) or ""
-    if not text.strip():
-        text = trafilatura.html2txt(tree) or ""
-    title = ""
-    titles = tree.xpath("//title/text()") or tree.xpath("//h1//text()")
-    if titles:
-        title = " ".join(" ".join(titles[:1]).split())
-    return title, text
+    titles = tree.xpath("//title//text()") or tree.xpath("//h1//text()")
+    title = " ".join(" ".join(titles[:1]).split()) if titles else ""
+    extracted = trafilatura.bare_extraction(tree, config=config, include_comments=False, include_tables=True,
+                                            favor_recall=True)
+    structure = html_structure(getattr(extracted, "body", None), title=title)
+    if not structure.sections:
+        text = (trafilatura.html2txt(tree) or "").strip()
+        if text:
+            structure.sections.append(Section((), text))
+    return structure
 
 
 def pdf_text(data: bytes) -> tuple[str, str, list[tuple[int, str]]]:

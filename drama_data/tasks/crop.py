@@ -1,7 +1,10 @@
 """Sent: a random sentence of the passage is its pseudo-query (no LLM).
 
 Paper (DRAMA, Sec. 3.1): cropped sentences serve as queries; candidates are then mined with a retriever.
-The sentence is chosen with a seeded generator keyed by the passage id, so every run picks the same one.
+The sentence is chosen with a seeded generator keyed by the passage id, so every run picks the same one. A heading
+is never picked: a sentence equal to the passage's title (or the last part of a section title ``Doc > Section``)
+or shaped like a Markdown heading (``# ...``) is left out, since the title lives in the title field (documents
+folders keep headings out of the text already: :mod:`drama_data.markup`).
 ``language`` is the sentence's detected language (py3langid, the passage's language as prior: see
 :class:`drama_data.languages.LanguageDetector`), ``language_confidence`` its probability and
 ``passage_language`` the passage's: detected, or the corpus language the user gave (``--language``).
@@ -9,12 +12,22 @@ The sentence is chosen with a seeded generator keyed by the passage id, so every
 from __future__ import annotations
 
 import random
+import re
 
 import pyarrow as pa
 
 from drama_data.chunking import Passage, sentence_spans
 from drama_data.languages import LanguageDetector, normalize_language
 from drama_data.tasks.base import ParseFailure, Task, derive_seed
+
+_MD_HEADING = re.compile(r"#{1,6}(\s|$)")
+
+
+def is_heading(sentence: str, title: str) -> bool:
+    """Whether ``sentence`` is a heading rather than a sentence of the passage (see the module doc)."""
+    s = " ".join(sentence.split()).casefold()
+    titles = {" ".join(t.split()).casefold() for t in (title, title.rsplit(" > ", 1)[-1]) if t.strip()}
+    return s in titles or bool(_MD_HEADING.match(s))
 
 
 class CropTask(Task):
@@ -54,7 +67,7 @@ class CropTask(Task):
         return [f"{passage.id}/sent{k}" for k in range(self.queries_per_doc)]
 
     def direct(self, passage: Passage):
-        sentences = self.sentences(passage.text)
+        sentences = [s for s in self.sentences(passage.text) if not is_heading(s, passage.title)]
         rng = random.Random(derive_seed(self.seed, passage.id))
         picks = rng.sample(sentences, min(len(sentences), self.queries_per_doc)) if sentences else []
         rows: list = []

@@ -68,3 +68,19 @@ def test_load_passages_with_a_limit_reads_only_what_it_needs(tmp_path):
         assert report.documents == len({p.doc_id for p in limited})
     with pytest.raises(InputError, match=":7: malformed JSON"):  # a limit beyond the good part reads on
         load_passages(str(corpus), max_tokens=128, limit=len(full) + 1)
+
+
+def test_section_ids_of_documents_never_clash_with_chunk_ids(tmp_path):
+    """A Markdown file's sections are documents ``<file>#<anchor>``; an anchor is never only digits, so a long
+    lead text's chunks (``notes.md#1``) and a section headed ``1`` stay apart."""
+    from drama_data.chunking import load_passages
+
+    lead = " ".join(f"Sentence number {i} is here." for i in range(12))
+    (tmp_path / "notes.md").write_text(f"{lead}\n\n## 1\n\nThe first point.\n\n## 1\n\nThe same heading again.\n"
+                                       f"\n## Two words\n\n{lead}\n", encoding="utf-8")
+    passages, _ = load_passages(str(tmp_path), max_tokens=20)
+    ids = [p.id for p in passages]
+    assert len(ids) == len(set(ids))
+    assert ids[:2] == ["notes.md#0", "notes.md#1"]
+    assert "notes.md#section-1" in ids and "notes.md#section-1-2" in ids and "notes.md#two-words#0" in ids
+    assert {p.title for p in passages if p.doc_id == "notes.md#two-words"} == {"notes > Two words"}

@@ -145,3 +145,104 @@ def test_generate_over_folder_lists_skips(folder, tmp_path):
     assert "8 documents or pages skipped" in text and "skipped broken.pdf: not a readable PDF" in text and "... 3 more" in text
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "skipped `locked.pdf`: encrypted PDF (needs a password)" in card
+
+
+GUIDE_MD = """---
+title: Solar panel care
+author: Jane
+---
+
+# Solar panel maintenance
+
+Clean the **panels** twice a year with _soft_ water. See the [manufacturer guide](https://example.com/guide)
+for details.
+![diagram](img/panel.png)
+
+## Inspection
+
+| Part | Interval | Note |
+|------|----------|------|
+| Inverter | yearly | check the display |
+| Cables | every 6 months | look for *cracks* |
+
+Inspect the mounting bolts after every storm, and tighten any that moved.
+
+```bash
+sudo solarctl status --verbose
+```
+
+## Winter
+
+Brush snow off the panels with a soft broom, never with a metal shovel.
+"""
+
+PUMP_HTML = """<!DOCTYPE html><html lang="en"><head><title>Heat pumps explained</title></head><body>
+<nav><a href="/">Home</a> | <a href="/about">About</a></nav>
+<article><h1>How heat pumps work</h1>
+<p>A heat pump moves heat from outside air into the house, even when it is cold outside.</p>
+<h2>Efficiency</h2>
+<p>Its coefficient of performance is usually between <b>three</b> and four in mild weather.</p>
+<table><tr><th>Outdoor temperature</th><th>COP</th></tr><tr><td>7 C</td><td>4.1</td></tr></table>
+<pre><code>cop = heat_out / power_in</code></pre>
+<h2>Noise</h2><p>Modern units are about as loud as a <strong>fridge</strong> at a distance of three metres.</p>
+</article><footer>Copyright 2024.</footer></body></html>
+"""
+
+HEADINGS = {"Solar panel maintenance", "Inspection", "Winter", "How heat pumps work", "Efficiency", "Noise",
+            "Heat pumps explained", "Solar panel care"}
+MARKUP = ("**", "#", "](", "_soft_", "|", "```", "<", "---", "title:", "author:", "solarctl", "heat_out")
+
+
+@pytest.fixture()
+def structured(tmp_path):
+    d = tmp_path / "structured"
+    d.mkdir()
+    (d / "guide.md").write_text(GUIDE_MD, encoding="utf-8")
+    (d / "pump.html").write_text(PUMP_HTML, encoding="utf-8")
+    return d
+
+
+def test_markdown_and_html_structure_is_used_not_copied(structured):
+    docs, skipped = read_document_folder(structured)
+    assert skipped == []
+    by_id = {d.id: d for d in docs}
+    assert {i: d.title for i, d in by_id.items()} == {
+        "guide.md": "Solar panel care",  # front matter title; the page heading is not text
+        "guide.md#inspection": "Solar panel care > Inspection",
+        "guide.md#winter": "Solar panel care > Winter",
+        "pump.html": "Heat pumps explained",  # <title>; the <h1> is not text
+        "pump.html#efficiency": "Heat pumps explained > Efficiency",
+        "pump.html#noise": "Heat pumps explained > Noise",
+    }
+    assert by_id["guide.md"].text == ("Clean the panels twice a year with soft water. See the manufacturer guide "
+                                      "for details.")
+    assert by_id["guide.md#inspection"].text == (
+        "Part: Inverter; Interval: yearly; Note: check the display\n"
+        "Part: Cables; Interval: every 6 months; Note: look for cracks\n\n"
+        "Inspect the mounting bolts after every storm, and tighten any that moved.")
+    assert by_id["pump.html#efficiency"].text == (
+        "Its coefficient of performance is usually between three and four in mild weather.\n\n"
+        "Outdoor temperature: 7 C; COP: 4.1")
+    for doc in docs:
+        assert not any(bad in doc.text for bad in MARKUP), doc
+        assert not any(h in doc.text for h in HEADINGS), doc
+    passages, _ = load_passages(str(structured))
+    assert sorted(p.id for p in passages) == sorted(by_id)
+
+
+def test_crops_of_documents_are_never_headings_or_markup(structured, tmp_path):
+    from drama_data.corpus import Fields
+    from drama_data.datasets.folder import read_table
+    from drama_data.generate.runner import CorpusOptions, generate
+    from drama_data.tasks import get_task
+
+    seen = set()
+    for seed in range(6):  # several seeds: each pick is seeded, so try more than one
+        out = tmp_path / f"crop{seed}"
+        generate(get_task("crop", seed=seed, queries_per_doc=3, min_words=1), CorpusOptions(
+            source=str(structured), fields=Fields()), out, progress=False, echo=None)
+        for row in read_table(out, "queries").to_pylist():
+            crop = row["query"]
+            seen.add(crop)
+            assert crop not in HEADINGS and not any(bad in crop for bad in ("**", "#", "](", "_soft_", "|")), row
+    assert "Clean the panels twice a year with soft water." in seen
