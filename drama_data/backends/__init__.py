@@ -3,7 +3,8 @@
 
 ``make_backend(name, model, **options)`` builds one (``build_backend`` from CLI-style options, passing on
 those the backend understands; with ``ray`` set, the backend runs on a pool of Ray actors:
-:mod:`drama_data.backends.ray_pool`); ``resolve_model(model)`` turns the embedded default
+:mod:`drama_data.backends.ray_pool`; vllm with ``data_parallel_size`` above 1 without Ray, on replica processes:
+:mod:`drama_data.backends.replicas`); ``resolve_model(model)`` turns the embedded default
 (``None``) or a GGUF file into a folder vLLM can load, preparing it once in the user cache.
 """
 from __future__ import annotations
@@ -47,17 +48,30 @@ def resolve_model(model: str | None, echo=print) -> tuple[str, str]:
 
 
 def make_backend(name: str, model: str | None = None, *, echo=print, **options: Any) -> Backend:
-    """Build backend ``name`` for ``model`` with backend-specific ``options`` (unknown ones raise)."""
+    """Build backend ``name`` for ``model`` with backend-specific ``options`` (unknown ones raise).
+
+    For ``vllm``, ``data_parallel_size=N`` above 1 gives N engine replicas, one per process, each with
+    ``tensor_parallel_size`` GPUs of its own (:class:`~drama_data.backends.replicas.ReplicaPoolBackend`)."""
     if name == "vllm":
         from drama_data.backends.vllm import VLLMBackend
 
         from drama_data.embedded import converted_format
 
+        replicas = options.pop("data_parallel_size", None) or 1
+        if replicas < 1:
+            raise ConfigError(f"--data-parallel-size must be at least 1, got {replicas}")
         path, label = resolve_model(model, echo=echo)
         converted = converted_format(path)
         if converted is not None:  # a GGUF converted here: conversions of an older format differ
             options.setdefault("model_revision", f"format-{converted}")
-        return VLLMBackend(path, model_label=label, **options)
+        local = VLLMBackend(path, model_label=label, **options)
+        if replicas == 1:
+            return local
+        from drama_data.backends.ray_pool import BackendSpec
+        from drama_data.backends.replicas import ReplicaPoolBackend
+
+        return ReplicaPoolBackend(BackendSpec(VLLMBackend, (path,), {"model_label": label, **options}), replicas,
+                                  devices_per_replica=options.get("tensor_parallel_size") or 1, local=local)
     if name == "openai":
         from drama_data.backends.openai import OpenAIBackend
 
@@ -74,13 +88,25 @@ def make_backend(name: str, model: str | None = None, *, echo=print, **options: 
 
 
 RAY_OPTIONS = ("ray", "ray_workers", "ray_gpus_per_worker", "ray_cpus_per_worker")
+DEFAULT_RAY_WORKERS = 2
+
+
+def ray_workers(workers: int | None, data_parallel_size: int | None) -> int:
+    """Ray actors for ``--ray``: ``--ray-workers``, else ``--data-parallel-size`` when above 1, else 2; the two
+    given with different numbers is a ConfigError (both mean engines)."""
+    dp = data_parallel_size or 1
+    if workers and dp > 1 and workers != dp:
+        raise ConfigError(f"--ray-workers {workers} and --data-parallel-size {dp} disagree: with --ray both are the "
+                          f"number of engines (Ray workers); give one of them")
+    return workers or (dp if dp > 1 else DEFAULT_RAY_WORKERS)
 
 
 def build_backend(backend_name: str, model: str | None, *, echo=print, **o: Any):
     """A backend from CLI-style options (only the options that backend understands are passed on).
 
     ``ray`` (``"local"`` or a cluster address) puts it on ``ray_workers`` Ray actors with ``ray_gpus_per_worker``
-    GPUs each (:class:`~drama_data.backends.ray_pool.RayPoolBackend`)."""
+    GPUs each (:class:`~drama_data.backends.ray_pool.RayPoolBackend`); there ``data_parallel_size`` N above 1 is
+    the number of actors (one engine each), as it is the number of replica processes without Ray."""
     if o.get("ray"):
         from drama_data.backends.ray_pool import BackendSpec, RayPoolBackend, check_reachable, require_ray
 
@@ -90,8 +116,8 @@ def build_backend(backend_name: str, model: str | None, *, echo=print, **o: Any)
             check_reachable(address)  # before a model is prepared; Ray itself retries for minutes
         if backend_name == "openai-batch":
             raise ConfigError("--ray does not go with --backend openai-batch (the provider runs the batch)")
-        workers = o.get("ray_workers") or 2
-        rest = {k: v for k, v in o.items() if k not in RAY_OPTIONS}
+        workers = ray_workers(o.get("ray_workers"), o.get("data_parallel_size"))
+        rest = {k: v for k, v in o.items() if k not in RAY_OPTIONS and k != "data_parallel_size"}
         local = build_backend(backend_name, model, echo=echo, **rest)  # prepares the model here first
         remote = dict(rest)
         for budget in ("rpm", "tpm"):  # each worker has its own bucket: together they keep the budget

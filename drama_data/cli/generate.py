@@ -87,8 +87,11 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False), help="Request cache (default ~/.cache/drama).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the request cache.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder that is not ours.")
-@click.option("--tensor-parallel-size", default=1, show_default=True, help="vllm: GPUs per model replica.")
-@click.option("--data-parallel-size", default=1, show_default=True, help="vllm: model replicas.")
+@click.option("--tensor-parallel-size", default=1, show_default=True, help="vllm: GPUs per engine (model replica).")
+@click.option("--data-parallel-size", default=1, show_default=True,
+              help="vllm: engine replicas, each in its own process with --tensor-parallel-size GPUs of its own "
+                   "(CUDA_VISIBLE_DEVICES; N x TP must not exceed the visible GPUs; on CPU each gets its share of "
+                   "the cores and memory); a window's requests are split over them. With --ray: Ray workers.")
 @click.option("--max-model-len", type=int, default=None, help="vllm: context length.")
 @click.option("--dtype", default=None, help="vllm: auto, bfloat16, float16, float32 (default: auto on CUDA; on CPU bfloat16 where the CPU has native bf16, else float32).")
 @click.option("--gpu-memory-utilization", type=float, default=None, help="vllm: memory fraction for weights + KV cache.")
@@ -107,7 +110,9 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
                    "whose nodes have this toolkit installed. The request cache, parsing, retries and the output "
                    "stay here, so the rows equal a local run with the same seed. --task crop (no LLM) crops each "
                    "window on --ray-workers Ray tasks (Ray Data), with the same rows.")
-@click.option("--ray-workers", default=2, show_default=True, help="--ray: backend instances (Ray actors); for --task crop, Ray tasks per window.")
+@click.option("--ray-workers", type=int, default=None,
+              help="--ray: backend instances (Ray actors; default: --data-parallel-size when above 1, else 2); for "
+                   "--task crop, Ray tasks per window (default 2).")
 @click.option("--ray-gpus-per-worker", type=float, default=None,
               help="--ray: GPUs per worker (default: --tensor-parallel-size for vllm when the cluster has GPUs, "
                    "else 0).")

@@ -61,7 +61,10 @@ def run_command(recipe_file, corpus, output, only, from_stage, dry_run, as_json)
 @clean_errors
 def validate_command(recipe_files):
     """Check recipe files (every key, type and stage reference) without running anything; training configs
-    (no stages:) are checked as `drama-models train --config` reads them."""
+    (no stages:) are checked as `drama-models train --config` reads them. Input paths the recipe names that are
+    not on this machine (and no stage of it makes) are WARNING lines naming the stage and key."""
+    from drama_models.recipes.inputs import warning_lines
+    from drama_models.recipes.runner import RecipeRun
     from drama_models.recipes.schema import is_flow_recipe, load_recipe
 
     for path in recipe_files:
@@ -73,7 +76,11 @@ def validate_command(recipe_files):
             continue
         recipe = load_recipe(path)
         enabled = [s.name for s in recipe.stages if s.enabled]
-        click.echo(f"{path}: ok ({len(recipe.stages)} stages: {', '.join(enabled)})")
+        warnings = warning_lines(RecipeRun(recipe))
+        missing = f"; {len(warnings)} input paths missing here" if warnings else ""
+        click.echo(f"{path}: ok ({len(recipe.stages)} stages: {', '.join(enabled)}{missing})")
+        for line in warnings:
+            click.echo(line, err=True)
 
 
 @recipe_group.command("list")

@@ -1,7 +1,8 @@
 """``--dry-run``: what a recipe run would do, without doing it.
 
-Per stage: whether it would run or is complete (skipped), the equivalent command, the GPUs it expects, and for
-LLM stages the expected requests and tokens:
+First, a WARNING line for every input path of the selected stages that is not on this machine (and that no
+stage of the recipe makes; :mod:`drama_models.recipes.inputs`). Per stage: whether it would run or is complete
+(skipped), the equivalent command, the GPUs it expects, and for LLM stages the expected requests and tokens:
 
 - queries / crosslingual: requests = passages x ``queries_per_doc``; prompt tokens per request = the prompt
   template's size + the mean passage length (both in tokens estimated as words x 1.3); completion tokens at
@@ -140,8 +141,11 @@ def make_plan(run, only=None, from_stage=None) -> dict[str, Any]:
         stages.append(entry)
     totals = {k: sum((st["estimate"].get(k) or 0) for st in stages if st["status"] != "disabled")
               for k in ("requests", "prompt_tokens", "completion_tokens_max")}
+    from drama_models.recipes.inputs import missing_inputs
+
+    warnings = [m.line() for m in missing_inputs(run, [s for s in run.stages if s.name in selected])]
     plan = {"recipe": run.recipe.name, "recipe_file": str(run.recipe.path), "corpus": run.corpus,
-            "run_dir": str(run.run_dir), "stages": stages, "totals": totals}
+            "run_dir": str(run.run_dir), "stages": stages, "totals": totals, "warnings": warnings}
     plan["text"] = render_plan(plan)
     return plan
 
@@ -156,6 +160,9 @@ def render_plan(plan: dict[str, Any]) -> str:
     lines = [f"Plan of recipe {plan['recipe']} ({plan['recipe_file']})",
              f"  collection: {plan['corpus'] or '(none: set corpus: or --corpus)'}",
              f"  run folder: {plan['run_dir']}", ""]
+    if plan.get("warnings"):
+        lines += [f"WARNING: {w}" for w in plan["warnings"]]
+        lines += [f"({len(plan['warnings'])} input paths missing here: put them in place, or edit the recipe)", ""]
     for i, s in enumerate(plan["stages"], 1):
         gpus = {0: "no GPU", 1: "1 GPU (CPU without one)"}.get(s["gpus"], f"{s['gpus']} GPUs")
         lines.append(f"{i}. {s['name']} [{s['kind']}] {s['status']}; {gpus}")

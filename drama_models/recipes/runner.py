@@ -158,6 +158,10 @@ class RecipeRun:
         chosen = {s.name for s in selected}
         for stage in selected:
             stage.preflight(self.ctx)
+        from drama_models.recipes.inputs import warning_lines
+
+        for line in warning_lines(self, selected):  # a later stage's input may still appear: warn, do not stop
+            self.echo(line)
         manifest = Manifest(self.run_dir, self.recipe, self.corpus, self.argv)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for stage in self.stages:

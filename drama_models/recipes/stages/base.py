@@ -2,8 +2,8 @@
 
 An adapter turns one recipe stage into one call of the toolkit's Python API. It declares its ``OPTIONS``
 (:class:`~drama_models.recipes.schema.Opt`), names the earlier stages it reads (``upstream``), its inputs and
-outputs as paths, the equivalent command line, and what ``--dry-run`` should say (``estimate``: GPUs, LLM
-requests, tokens). ``run`` does the work and returns the key counts for the manifest.
+outputs as paths, the options that name input paths (``PATH_OPTIONS``), the equivalent command line, and what
+``--dry-run`` should say (``estimate``: GPUs, LLM requests, tokens). ``run`` does the work and returns the key counts for the manifest.
 """
 from __future__ import annotations
 
@@ -65,6 +65,9 @@ class Stage:
 
     kind: ClassVar[str] = ""
     OPTIONS: ClassVar[dict[str, Opt]] = {}
+    #: options that name input paths: key -> "data" (a corpus, text, dataset or collection) or "model" (a model
+    #: folder, or a Hub id); checked by :mod:`drama_models.recipes.inputs` (validate and --dry-run warn)
+    PATH_OPTIONS: ClassVar[dict[str, str]] = {}
     #: True when an interrupted run continues in place (training checkpoints); False: the stage folder is
     #: cleared and the stage reruns (generate/mine keep their progress in their own caches).
     RESUMES_IN_PLACE: ClassVar[bool] = False

@@ -17,6 +17,7 @@ from drama_models.recipes.stages.base import RunContext, Stage, check_bf16, flag
 
 class EvaluateStage(Stage):
     kind = "evaluate"
+    PATH_OPTIONS = {"collections": "data", "models": "model", "teacher": "model"}
     OPTIONS = {
         "collections": opt(list, help="BEIR folders to evaluate on (default: the run's collection)."),
         "split": opt(str, default="test", nullable=False, help="qrels/<split>.tsv."),

@@ -68,6 +68,7 @@ class GenerateStage(Stage):
     kind = "queries"
     task = "queries"
     OPTIONS = {**CORPUS_OPTIONS, **BACKEND_OPTIONS}
+    PATH_OPTIONS = {"corpus": "data", "model": "model", "prompt": "data", "chunk_tokenizer": "model"}
 
     @classmethod
     def validate(cls, spec, where, base) -> None:
@@ -148,6 +149,7 @@ class GenerateStage(Stage):
 class CropStage(GenerateStage):
     kind = "crop"
     task = "crop"
+    PATH_OPTIONS = {"corpus": "data", "chunk_tokenizer": "model"}
     OPTIONS = {**CORPUS_OPTIONS, "language": opt(str, default="", nullable=False,
                                                  help="Language code recorded on the rows.")}
 

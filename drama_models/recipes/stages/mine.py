@@ -15,6 +15,7 @@ GENERATE_KINDS = ("queries", "crop", "crosslingual")
 
 class MineStage(Stage):
     kind = "mine"
+    PATH_OPTIONS = {"model": "model"}
     OPTIONS = {
         "inputs": opt(list, help="Generate stages to mine for (default: every earlier one)."),
         "retriever": opt(str, default="bm25s", nullable=False,

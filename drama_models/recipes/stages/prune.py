@@ -34,6 +34,7 @@ def _resolve_texts(spec: StageSpec, keys: tuple[str, ...], base) -> None:
 
 class PruneStage(Stage):
     kind = "prune"
+    PATH_OPTIONS = {"model": "model", "calibration": "data", "vocab_from": "data", "heldout": "data"}
     OPTIONS = {
         "model": opt(str, nullable=False, default="meta-llama/Llama-3.2-1B", help="Source LLM (paper: Llama-3.2-1B)."),
         "gguf_file": opt(str),
@@ -124,6 +125,7 @@ class PruneStage(Stage):
 class PretrainStage(Stage):
     kind = "pretrain"
     RESUMES_IN_PLACE = True
+    PATH_OPTIONS = {"model": "model", "corpus": "data"}
     OPTIONS = {
         "model": opt(str, help="Default: the prune stage before this one."),
         "corpus": opt(str, default="corpus", nullable=False, help="Training text (`corpus`: the collection)."),

@@ -17,6 +17,7 @@ from drama_models.recipes.stages.generate import BACKEND_OPTIONS, backend_flags,
 
 class RerankStage(Stage):
     kind = "rerank"
+    PATH_OPTIONS = {"model": "model", "prompt": "data"}
     OPTIONS = {
         **BACKEND_OPTIONS,
         "inputs": opt(list, help="Generate stages whose candidates to rerank (default: the `queries` stages)."),

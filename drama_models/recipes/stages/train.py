@@ -68,6 +68,7 @@ def _stage_ref(entry) -> str | None:
 class TrainStage(Stage):
     kind = "train"
     RESUMES_IN_PLACE = True
+    PATH_OPTIONS = {"model": "model", "datasets": "data"}
     OPTIONS = _train_options()
 
     @classmethod

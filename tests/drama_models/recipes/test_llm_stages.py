@@ -44,3 +44,33 @@ def test_queries_and_rerank_stages_over_an_openai_server(tmp_path, monkeypatch):
     assert n_requests == 24
     again = run_recipe(recipe, output=str(tmp_path / "run"), echo=lambda m: None)
     assert {s["status"] for s in again["stages"]} == {"skipped"}
+
+
+def test_paper_recipe_data_parallel_means_engines_on_their_own_gpus(tmp_path, monkeypatch):
+    """drama-base's ``tensor_parallel_size: 4, data_parallel_size: 2``: two engines (replica processes) of four
+    GPUs each on an 8-GPU node, as its comment says; on a 4-GPU node one line says what does not fit."""
+    import pytest
+    from tiny_models import tiny_tokenizer
+
+    from drama_data.backends import build_backend, placement
+    from drama_data.backends.replicas import ReplicaPoolBackend
+    from drama_data.errors import ConfigError
+    from drama_models.recipes.runner import RecipeRun
+    from drama_models.recipes.schema import load_recipe
+    from drama_models.recipes.stages.generate import backend_kwargs
+
+    recipes = Path(__file__).resolve().parents[3] / "recipes"
+    run = RecipeRun(load_recipe(recipes / "drama-base.yaml"), output=str(tmp_path / "run"))
+    tiny_tokenizer().save_pretrained(tmp_path / "model")  # stands in for Llama-3.3-70B (no Hub here)
+    for name in ("queries-en-web", "rerank"):
+        kwargs = backend_kwargs(run.ctx.by_name(name).options)  # what the stage passes to run_generate
+        options = {k: kwargs[k] for k in ("tensor_parallel_size", "data_parallel_size", "engine_kwargs")}
+        monkeypatch.setattr(placement, "visible_gpus", lambda: [str(i) for i in range(8)])
+        monkeypatch.setattr("drama_data.backends.vllm._has_cuda", lambda: True)
+        pool = build_backend("vllm", str(tmp_path / "model"), **options)
+        assert isinstance(pool, ReplicaPoolBackend)
+        assert [p.env["CUDA_VISIBLE_DEVICES"] for p in pool.placements] == ["0,1,2,3", "4,5,6,7"]
+        assert pool.spec.kwargs["tensor_parallel_size"] == 4 and run.ctx.by_name(name).gpus() == 8
+        monkeypatch.setattr(placement, "visible_gpus", lambda: ["0", "1", "2", "3"])
+        with pytest.raises(ConfigError, match="--data-parallel-size 2 x --tensor-parallel-size 4 needs 8 GPUs; 4"):
+            build_backend("vllm", str(tmp_path / "model"), **options)
