@@ -9,12 +9,18 @@ kept query it duplicates. Two passes in one:
   >= ``threshold``. Candidates come from MinHash LSH over 128 hash functions, with the bands x rows split
   chosen for the threshold (:func:`lsh_params`; for 0.8: 18 bands of 7 rows, so a pair with Jaccard 0.8
   becomes a candidate with probability 0.986, 0.9 -> 0.99999, 0.5 -> 0.14, 0.3 -> 0.004), and every
-  candidate is verified with the exact Jaccard, so nothing under the threshold is ever removed. Memory: the normalised text and one bucket
-entry per band per kept query. A query is compared only with kept
-  queries, so chains (a~b, b~c, a!~c) do not remove c. Hashes are CRC32 based: the result is deterministic.
+  candidate is verified with the exact Jaccard, so nothing under the threshold is ever removed. Memory: the
+  normalised text and one bucket entry per band per kept query (several KB a query: meant for the rows a build
+  holds anyway). A query is compared only with kept queries, so chains (a~b, b~c, a!~c) do not remove c. Hashes
+  are CRC32 based: the result is deterministic.
+
+For many texts at once, :func:`signatures` computes the same MinHash signatures vectorised and :func:`band_keys`
+turns them into one 64-bit key per LSH band (the report's bounded duplicate check,
+:mod:`drama_data.report.duplicates`, keeps sorted arrays of these keys instead of per-query buckets).
 """
 from __future__ import annotations
 
+import itertools
 import zlib
 
 import numpy as np
@@ -37,10 +43,57 @@ def lsh_params(threshold: float, num_perm: int = NUM_PERM, recall: float = 0.95)
 
 
 def shingles(text: str, n: int) -> set[int]:
-    """CRC32 hashes of the character ``n``-grams of ``text`` (the whole text when shorter than ``n``)."""
+    """CRC32 hashes of the UTF-8 bytes of the character ``n``-grams of ``text`` (the whole text when shorter than
+    ``n``)."""
     if len(text) <= n:
         return {zlib.crc32(text.encode("utf-8"))} if text else set()
+    if text.isascii():  # one byte per character: slice the bytes once encoded (the same hashes, faster)
+        data, crc = text.encode("ascii"), zlib.crc32
+        return {crc(data[i:i + n]) for i in range(len(data) - n + 1)}
     return {zlib.crc32(text[i:i + n].encode("utf-8")) for i in range(len(text) - n + 1)}
+
+
+def permutations(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(a, b)`` coefficients of the ``NUM_PERM`` hash functions ``(a * h + b) mod p`` for ``seed``."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, _PRIME, size=NUM_PERM, dtype=np.int64)
+    b = rng.integers(0, _PRIME, size=NUM_PERM, dtype=np.int64)
+    return a, b
+
+
+def signatures(shingle_sets: list[set[int]], a: np.ndarray, b: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """``(len(shingle_sets), len(a))`` MinHash signatures of non-empty shingle sets under the hash functions
+    ``(a, b)`` (:func:`permutations`, or a prefix of them), equal to :class:`Deduplicator`'s one at a time, computed
+    ``chunk`` sets per numpy call (temporary memory: about ``len(a) * 8`` bytes per shingle of a chunk)."""
+    out = np.empty((len(shingle_sets), len(a)), dtype=np.int64)
+    for start in range(0, len(shingle_sets), chunk):
+        part = shingle_sets[start:start + chunk]
+        sizes = np.fromiter(map(len, part), dtype=np.int64, count=len(part))
+        if (sizes == 0).any():
+            raise ValueError("signatures: empty shingle set")
+        h = np.fromiter(itertools.chain.from_iterable(part), dtype=np.int64, count=int(sizes.sum())) % _PRIME
+        values = np.multiply(a[:, None], h[None, :])
+        values += b[:, None]
+        values %= _PRIME
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        out[start:start + len(part)] = np.minimum.reduceat(values, starts, axis=1).T
+    return out
+
+
+_BAND_MIX = np.random.default_rng(20251207).integers(1, 1 << 62, size=NUM_PERM, dtype=np.int64).astype(np.uint64) | 1
+_BAND_SALT = np.uint64(0x9E3779B97F4A7C15)
+
+
+def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """``(n, bands)`` uint64 keys: band ``i`` of a signature (its values ``i*rows .. (i+1)*rows-1``) hashed with
+    fixed odd multipliers, salted with ``i``; two signatures share a key when they agree on that band (and, with
+    probability about 2**-64, by chance)."""
+    n = sigs.shape[0]
+    with np.errstate(over="ignore"):
+        parts = sigs[:, :bands * rows].astype(np.uint64).reshape(n, bands, rows) * _BAND_MIX[:rows]
+        keys = parts.sum(axis=2, dtype=np.uint64)
+        keys ^= np.arange(1, bands + 1, dtype=np.uint64) * _BAND_SALT
+    return keys
 
 
 def jaccard(a: set, b: set) -> float:
@@ -56,9 +109,7 @@ class Deduplicator:
         self.exact = exact
         self.threshold = threshold
         self.ngram = ngram
-        rng = np.random.default_rng(seed)
-        self._a = rng.integers(1, _PRIME, size=NUM_PERM, dtype=np.int64)
-        self._b = rng.integers(0, _PRIME, size=NUM_PERM, dtype=np.int64)
+        self._a, self._b = permutations(seed)
         self._bands, self._rows = lsh_params(threshold) if threshold is not None else (0, 0)
         self._exact: dict[str, str] = {}
         self._buckets: dict[tuple[int, bytes], list[int]] = {}

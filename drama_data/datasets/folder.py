@@ -2,6 +2,10 @@
 
 The card's YAML front matter lists the ``configs`` so that ``datasets.load_dataset(folder)`` gives the
 default config and ``load_dataset(folder, "<config>")`` any other one, offline and on the Hub alike.
+Every config a stage writes is there, an empty one too (e.g. ``failures`` after a clean run): its shard is a
+parquet file with the schema and no row group, which ``load_dataset(folder, "failures", streaming=True)``,
+pyarrow and pandas read as no rows with the right columns. (``datasets`` 5.2 cannot load a split with no rows
+without streaming: "Instruction 'train' corresponds to no data"; huggingface/datasets#8401 is open.)
 A folder is written next to its destination and moved into place at the end, so an interrupted write
 never leaves a half-written dataset behind.
 """
@@ -26,6 +30,7 @@ MARKER = "drama-toolkit"  # tag in every card we write; lets a rerun replace its
 LOG_DIR = "logs"          # a stage's logs, written while it runs; kept when the folder is (re)written
 LOG_FILE = f"{LOG_DIR}/engine.log"
 SHARD_ROWS = 100_000
+ROW_GROUP_ROWS = 10_000  # a reader holds one row group's columns: the report reads a shard in 10k-row pieces
 
 
 def to_table(rows: Sequence[Mapping[str, Any]] | pa.Table, schema: pa.Schema | None = None) -> pa.Table:
@@ -100,8 +105,6 @@ def write_dataset(
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
-        # datasets cannot load a split with no rows: an empty config other than the default is left out
-        tables = {name: t for name, t in tables.items() if t.num_rows or name == default}
         written = {name: _write_shards(table, tmp / "data" / name) for name, table in tables.items()}
         meta = card_front_matter({name: fp for name, (fp, _) in written.items()}, default, card_meta)
         meta["dataset_info"] = [features_yaml(name, table, written[name][1]) for name, table in tables.items()]
@@ -156,7 +159,10 @@ def _write_shards(table, folder: Path) -> tuple[str, int]:
         shards = (table.slice(i * SHARD_ROWS, SHARD_ROWS) for i in range(n))
     for i, shard in enumerate(shards):
         path = folder / f"train-{i:05d}-of-{n:05d}.parquet"
-        pq.write_table(shard, path)
+        if shard.num_rows:
+            pq.write_table(shard, path, row_group_size=ROW_GROUP_ROWS)
+        else:  # no row group at all: datasets' parquet reader fails on a row group of 0 rows (batch size 0)
+            pq.ParquetWriter(path, shard.schema).close()
         if size is not None:
             size.add(shard)
         del shard
@@ -192,8 +198,8 @@ def read_table(folder: str | Path, config: str, empty: pa.Schema | None = None,
     """All shards of ``config`` in a dataset folder as one pyarrow table; ``columns``: only those of them the
     config has (read column-wise: the others, e.g. passage texts, are not loaded).
 
-    A missing config raises naming the folder, or gives an empty table of schema ``empty`` when given
-    (configs with no rows are not written, see :func:`write_dataset`).
+    A missing config raises naming the folder, or gives an empty table of schema ``empty`` when given (folders
+    written before empty configs were kept have none).
     """
     from drama_data.errors import InputError
 

@@ -10,8 +10,9 @@ only the queries of the split's qrels and the passages they judge count (``split
   overlap test of LLM contamination studies, shorter than GPT-3's 13 because passages are short) occur in one
   judged passage, or, for a passage shorter than n words, when its normalised text equals a judged passage's.
 
-:class:`ContaminationIndex` is built once from the collections and answers per query / per passage; used by
-``drama-data report --contamination`` and by ``build --exclude-contaminated``.
+:class:`ContaminationIndex` is built once from the collections (its memory grows with them, not with the dataset)
+and answers per query / per passage; used by ``drama-data report --contamination`` (:func:`check_folder` streams
+the dataset's rows a batch at a time) and by ``build --exclude-contaminated``.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import csv
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from drama_data.corpus import _beir_corpus_file, iter_jsonl
 from drama_data.build.dedup import Deduplicator
@@ -40,10 +42,10 @@ class EvalCollection:
 
 def load_eval_collection(folder: str | Path, split: str = "test") -> EvalCollection:
     """Read the ``split`` queries and judged passages of a BEIR folder (errors name the file)."""
-    folder = Path(folder)
+    from drama_data.sources import local_path
+
+    folder = local_path(folder, "--contamination", kind="folder")
     qrels = folder / "qrels" / f"{split}.tsv"
-    if not folder.is_dir():
-        raise InputError(f"--contamination {folder}: no such folder")
     if not qrels.is_file():
         raise InputError(f"--contamination {folder}: no qrels/{split}.tsv (a BEIR folder is needed)")
     pairs: dict[str, set[str]] = collections.defaultdict(set)
@@ -131,19 +133,26 @@ def load_index(folders: list[str], split: str = "test") -> ContaminationIndex:
     return ContaminationIndex([load_eval_collection(f, split) for f in folders])
 
 
-def check_dataset(index: ContaminationIndex, kind: str, rows: list[dict]) -> dict:
+SEEN_LIMIT = 100_000  # passage ids remembered to check each passage once; cleared when full (then rechecked)
+
+
+def check_dataset(index: ContaminationIndex, kind: str, rows: Iterable[dict]) -> dict:
     """Leaks of a dataset's rows: ``queries`` (by query id) and ``passages`` (by passage id, each once).
 
-    ``rows`` are the rows of the ``queries`` config (``query_id, query, passage_id, text``) or of ``train``
-    (``query_id, query, positive_passages, negative_passages``)."""
-    q_leaks, p_leaks, seen = [], [], set()
+    ``rows`` (any iterable: the report streams them a batch at a time) are the rows of the ``queries`` config
+    (``query_id, query, passage_id, text``) or of ``train`` (``query_id, query, positive_passages,
+    negative_passages``). Memory holds the leaks found and at most ``SEEN_LIMIT`` passage ids."""
+    q_leaks, p_leaks, seen, leaked = [], [], set(), set()
 
     def passage(pid: str, text: str, qid: str) -> None:
-        if pid in seen:
+        if pid in seen or pid in leaked:
             return
+        if len(seen) >= SEEN_LIMIT:
+            seen.clear()
         seen.add(pid)
         hit = index.passage(text or "")
         if hit:
+            leaked.add(pid)
             p_leaks.append({"id": pid, "first_query_id": qid, **hit})
 
     for r in rows:
@@ -159,3 +168,17 @@ def check_dataset(index: ContaminationIndex, kind: str, rows: list[dict]) -> dic
             "query_leaks": len(q_leaks), "passage_leaks": len(p_leaks),
             "rules": {"query_threshold": index.query_threshold, "passage_ngram": index.passage_ngram,
                       "passage_share": index.passage_share}}
+
+
+CHECK_COLUMNS = {"queries": ["query_id", "query", "passage_id", "text"],
+                 "train": ["query_id", "query", "positive_passages", "negative_passages"],
+                 "rankings": ["query_id", "query"]}
+
+
+def check_folder(index: ContaminationIndex, folder: str | Path, kind: str) -> dict:
+    """:func:`check_dataset` of a dataset folder's ``kind`` config, read a batch at a time."""
+    from drama_data.report.batches import iter_batches
+
+    batch_size = 512 if kind == "train" else 4096
+    rows = (r for b in iter_batches(folder, kind, CHECK_COLUMNS[kind], batch_size=batch_size) for r in b.to_pylist())
+    return check_dataset(index, kind, rows)

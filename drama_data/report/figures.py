@@ -46,39 +46,61 @@ def query_length(stats: dict[str, dict], path: Path) -> str:
                         "Query length", "tokens per query", path)
 
 
+def _language_counts(s: dict) -> tuple[dict, str]:
+    """The counts the card shows (the ``language`` column) when the rows have one, else the detected ones."""
+    lang = s["languages"]
+    if lang.get("column") and any(k != "(none)" for k in lang.get("declared", {})):
+        return lang["declared"], f"`{lang['column']}` column"
+    return lang["detected"], "detected"
+
+
 def languages(stats: dict[str, dict], path: Path, top: int = 12) -> str:
+    """Share of rows per language: the ``language`` column (the card's counts), and, for one dataset, beside it
+    the language py3langid detects on the judged rows' query text."""
     plt = _plt()
+    series: dict[str, dict] = {}
+    for label, s in stats.items():
+        counts, what = _language_counts(s)
+        series[label if len(stats) > 1 else what] = counts
+    if len(stats) == 1:
+        (s,) = stats.values()
+        if "detected" not in series:
+            series["detected (py3langid)"] = s["languages"]["detected"]
     names: list[str] = []
-    for s in stats.values():
-        for lang in s["languages"]["detected"]:
-            if lang not in names:
-                names.append(lang)
+    for counts in series.values():
+        names += [lang for lang in counts if lang not in names]
     names = names[:top]
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    width = 0.8 / max(len(stats), 1)
-    for k, (label, s) in enumerate(stats.items()):
-        det = s["languages"]["detected"]
-        total = sum(det.values()) or 1
-        ax.bar([i + (k - (len(stats) - 1) / 2) * width for i in range(len(names))],
-               [det.get(n, 0) / total for n in names], width=width, label=label)
+    width = 0.8 / max(len(series), 1)
+    for k, (label, counts) in enumerate(series.items()):
+        total = sum(counts.values()) or 1
+        ax.bar([i + (k - (len(series) - 1) / 2) * width for i in range(len(names))],
+               [counts.get(n, 0) / total for n in names], width=width, label=label)
     ax.set_xticks(range(len(names)), names)
-    ax.set_title("Detected query language")
+    ax.set_title("Query language")
     ax.set_ylabel("share of rows")
-    if len(stats) > 1:
+    if len(series) > 1:
         ax.legend()
     return _save(fig, path)
 
 
 def copy_rate(stats: dict[str, dict], path: Path) -> str:
+    """Share of rows per copy-rate bin of 0.1 (every row with a passage text)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    bins = [i / 10 for i in range(11)]
-    for label, s in stats.items():
-        vals = s["copy_rate"].get("values") or []
-        if vals:
-            ax.hist(vals, bins=bins, alpha=0.6 if len(stats) > 1 else 1.0, label=label,
-                    weights=[1 / len(vals)] * len(vals))
-    ax.axvline(s["copy_rate"]["threshold"], color="k", linestyle="--", linewidth=1)
+    width = 0.1 * 0.9 / max(len(stats), 1)
+    threshold = 0.8
+    for k, (label, s) in enumerate(stats.items()):
+        cr = s["copy_rate"]
+        threshold = cr.get("threshold", threshold)
+        hist = cr.get("histogram") or {}
+        total = sum(hist.values())
+        if not total:
+            continue
+        xs = [float(x) + 0.05 + (k - (len(stats) - 1) / 2) * width for x in hist]
+        ax.bar(xs, [n / total for n in hist.values()], width=width, label=label)
+    ax.axvline(threshold, color="k", linestyle="--", linewidth=1)
+    ax.set_xlim(0, 1)
     ax.set_title("Query-passage copy rate (word 3-grams)")
     ax.set_xlabel("copy rate")
     ax.set_ylabel("share of rows")

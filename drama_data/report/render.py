@@ -19,7 +19,6 @@ START = "<!-- drama-report:start -->"
 END = "<!-- drama-report:end -->"
 REPORT_DIR = "report"
 LIST_LIMIT = 50
-MAX_JSON_VALUES = 10_000
 
 
 def _pct(x: float) -> str:
@@ -33,19 +32,42 @@ def _top(counts: dict, n: int = 6) -> str:
     return text + (f", ... ({len(items) - n} more)" if len(items) > n else "") if items else "-"
 
 
+def _judged(s: dict) -> str:
+    """``""`` when every row was judged, else `` (in a random sample of N of M rows)``."""
+    sample = s.get("sample") or {}
+    if not sample or sample.get("complete", True):
+        return ""
+    return f" (in a random sample of {sample['rows']:,} of {sample['of']:,} rows)"
+
+
+def _dups(dup: dict, key: str) -> str:
+    n, rate = dup[key], dup[f"{key}_rate"]
+    if f"estimated_{key}" in dup:
+        return f"about {dup[f'estimated_{key}']:,} ({_pct(rate)}; {n} of {dup['judged_rows']:,} sampled rows)"
+    return f"{n} ({_pct(rate)})"
+
+
 def rows_of(s: dict) -> list[tuple[str, str]]:
     """``(metric, value)`` lines of one dataset's numbers (the card table and the comparison share them)."""
-    ql, cr, dup, fail = s["query_length"], s["copy_rate"], s["duplicates"], s["failures"]
+    ql, cr, dup, fail, lang = s["query_length"], s["copy_rate"], s["duplicates"], s["failures"], s["languages"]
+    column = lang.get("column")
     out = [
         ("rows", str(s["rows"])),
         ("query tokens: mean / median / p5-p95 / min-max",
          f"{ql['mean']:.2f} / {ql['median']} / {ql['p5']}-{ql['p95']} / {ql['min']}-{ql['max']}"),
-        ("languages (detected)", _top(s["languages"]["detected"])),
-        ("declared language differs from detected", str(s["languages"]["mismatch"])),
+    ]
+    if column:  # the counts the dataset card shows (one source), then what the detector says of the judged rows
+        out += [(f"languages (`{column}` column, as in the card)", _top(lang["declared"])),
+                (f"languages detected on the query text (py3langid){_judged(s)}", _top(lang["detected"])),
+                (f"`{column}` differs from detected{_judged(s)}", str(lang["mismatch"]))]
+    else:
+        out += [("languages (detected)", _top(lang["detected"])),
+                ("declared language differs from detected", str(lang["mismatch"]))]
+    out += [
         ("copy rate: mean / median", f"{cr['mean']:.3f} / {cr['median']}" if cr["n"] else "- (no passage text)"),
         (f"copy rate >= {cr['threshold']}", f"{cr['at_or_above']} ({_pct(cr['share_at_or_above'])})" if cr["n"] else "-"),
-        ("exact duplicates", f"{dup['exact']} ({_pct(dup['exact_rate'])})"),
-        (f"near duplicates (Jaccard >= {dup['threshold']})", f"{dup['near']} ({_pct(dup['near_rate'])})"),
+        ("exact duplicates", _dups(dup, "exact")),
+        (f"near duplicates (Jaccard >= {dup['threshold']})", _dups(dup, "near")),
     ]
     if "attempts_by_reason" in fail:
         out += [("failed attempts by reason", ", ".join(f"{k}: {v}" for k, v in fail["attempts_by_reason"].items()) or "0"),
@@ -69,11 +91,21 @@ def rows_of(s: dict) -> list[tuple[str, str]]:
     return out
 
 
+def _sample_note(s: dict) -> list[str]:
+    sample = s.get("sample") or {}
+    if not sample or sample.get("complete", True):
+        return ["Every row is counted and judged (no sampling)."]
+    return [f"Every row is counted; the language detection and the duplicate rates judge a uniform random sample of "
+            f"{sample['rows']:,} of the {sample['of']:,} rows (seed {sample['seed']}), each judged row compared with "
+            f"every earlier row of the dataset: the rates are estimates (95% margin at most "
+            f"{100 * 1.96 * (0.25 / max(sample['rows'], 1)) ** 0.5:.2f} points)."]
+
+
 def section(s: dict, figs: list[tuple[str, str]]) -> str:
     """The card's ``## Quality report`` section (Markdown)."""
     lines = [START, "## Quality report", "",
              "Made by `drama-data report` (numbers also in `report/quality.json`; definitions in the toolkit's "
-             "`drama_data.report.stats`).", "", "| metric | value |", "|---|---|"]
+             "`drama_data.report.stats`).", *_sample_note(s), "", "| metric | value |", "|---|---|"]
     lines += [f"| {m} | {v} |" for m, v in rows_of(s)]
     lines.append("")
     for title, name in figs:
@@ -120,17 +152,13 @@ def report_folder(folder: str | Path, *, contamination: list[str] | None = None,
     folder = Path(folder)
     s = dataset_stats(folder)
     if contamination or index is not None:
-        from drama_data.datasets.folder import read_table
-        from drama_data.report.contamination import check_dataset, load_index
+        from drama_data.report.contamination import check_folder, load_index
 
         index = index or load_index(list(contamination), split)
-        s["contamination"] = check_dataset(index, s["kind"], read_table(folder, s["kind"]).to_pylist())
+        s["contamination"] = check_folder(index, folder, s["kind"])
     out = folder / REPORT_DIR
     figs = figures.write_figures({folder.name: s}, out)
-    saved = s
-    if len(s["copy_rate"].get("values", [])) > MAX_JSON_VALUES:  # per-row rates: only small datasets keep them
-        saved = {**s, "copy_rate": {k: v for k, v in s["copy_rate"].items() if k != "values"}}
-    (out / "quality.json").write_text(json.dumps(saved, indent=1, ensure_ascii=False, default=str),
+    (out / "quality.json").write_text(json.dumps(s, indent=1, ensure_ascii=False, default=str),
                                       encoding="utf-8")
     _put_section(folder / "README.md", section(s, figs))
     return s

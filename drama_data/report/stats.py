@@ -1,38 +1,52 @@
-"""The numbers of a quality report for one dataset folder (a ``generate`` or ``build`` output).
+"""The numbers of a quality report for one dataset folder (a ``generate``, ``build`` or rerank output), read a
+batch at a time: memory does not grow with the rows.
 
 Definitions (tokens are :func:`drama_data.build.filters.query_tokens`: words, one per CJK character):
 
-- query length: tokens per query; ``mean``, ``median``, ``p5``/``p95`` (nearest rank), ``min``/``max``;
-- languages: ``detected`` by py3langid on the query text, and ``declared`` (the ``language`` column);
-  ``mismatch`` counts rows whose declared language (when given) differs from the detected one;
+- query length: tokens per query; ``mean``, ``median``, ``p5``/``p95`` (nearest rank), ``min``/``max``, over
+  every row (exact, from counts of each length: :mod:`drama_data.report.counts`);
+- languages: ``declared``, the rows' ``language`` column counted as the dataset card counts it
+  (:class:`drama_data.datasets.card.CardStats`: one source for both); ``detected`` by py3langid on the query text
+  of the judged rows, and ``mismatch``, judged rows whose language (when given) differs from the detected one;
 - copy rate: :func:`drama_data.build.filters.copy_rate` (share of the query's word 3-grams found verbatim in its
-  source passage): ``mean`` and the share of queries at or above 0.8 (build's default filter threshold);
-- duplicates: in row order, a query is an ``exact`` duplicate when its normalised text equals an earlier
-  one's, a ``near`` duplicate when its character-trigram Jaccard similarity with an earlier kept query is at
-  least 0.8 (MinHash LSH with exact verification, :class:`drama_data.build.dedup.Deduplicator`, as build uses);
-  rates are over all rows;
+  source passage), over every row with a passage text: ``mean``, ``median`` ..., the share at or above 0.8
+  (build's default filter threshold) and a histogram in bins of 0.1;
+- duplicates: exact and near (character-trigram Jaccard >= 0.8) duplicates of an earlier row, rates over the
+  judged rows (:mod:`drama_data.report.duplicates`);
+- judged rows: every row up to :data:`~drama_data.report.sampling.SAMPLE_ROWS` (50,000) rows, else a uniform
+  random sample of that many (``sample`` says which); the other figures always count every row;
 - failures (generate output): failed attempts by reason; ``slots`` without a row; ``rate`` = failed slots /
   (rows + failed slots); (build output): removed queries by reason;
 - labels (build output): positives and negatives per query (counts of each number), and the 1-based rank of
   each positive in the query's ranking (the rerank output for ``rerank`` rows, else the retriever's candidates,
   read from the inputs named in ``provenance.json``; ``null`` when it is not in that list, e.g. a source
-  passage that was forced positive).
+  passage that was forced positive). The rankings are held per query while the train rows stream (as build
+  itself held them).
 """
 from __future__ import annotations
 
 import collections
 import json
-import statistics
 from pathlib import Path
-from typing import Any
+from typing import Iterator
 
-from drama_data.build.dedup import Deduplicator
-from drama_data.build.filters import copy_rate, query_tokens
+import pyarrow as pa
+
+from drama_data.build.filters import ngrams, query_tokens
+from drama_data.datasets.card import CardStats
 from drama_data.datasets.folder import read_card, read_table
 from drama_data.errors import InputError
+from drama_data.report.batches import column, config_rows, iter_batches
+from drama_data.report.counts import ValueCounts, bins, summary
+from drama_data.report.duplicates import NEAR_DUP_THRESHOLD, DuplicateCheck
+from drama_data.report import sampling
+from drama_data.report.sampling import RowSample
+
+__all__ = ["COPY_THRESHOLD", "NEAR_DUP_THRESHOLD", "QueryStats", "dataset_kind", "dataset_stats", "summary"]
 
 COPY_THRESHOLD = 0.8
-NEAR_DUP_THRESHOLD = 0.8
+BATCH_ROWS = 4096
+TRAIN_BATCH_ROWS = 512  # a train row carries its passages' texts
 
 
 def dataset_kind(folder: Path) -> tuple[str, str]:
@@ -47,101 +61,120 @@ def dataset_kind(folder: Path) -> tuple[str, str]:
     raise InputError(f"{folder}: no queries, train or rankings config to report on (default config: {default})")
 
 
-def summary(values: list[float]) -> dict[str, float]:
-    """``n, mean, median, p5, p95, min, max`` (nearest-rank percentiles) of ``values``; zeros when empty."""
-    if not values:
-        return {"n": 0, "mean": 0.0, "median": 0.0, "p5": 0.0, "p95": 0.0, "min": 0.0, "max": 0.0}
-    s = sorted(values)
-
-    def pct(q: float) -> float:
-        return s[max(0, min(len(s) - 1, int(-(-q * len(s) // 100)) - 1))]
-
-    return {"n": len(s), "mean": round(statistics.fmean(s), 4), "median": statistics.median(s),
-            "p5": pct(5), "p95": pct(95), "min": s[0], "max": s[-1]}
-
-
 def detect_languages(texts: list[str]) -> list[str]:
     from drama_data.tasks.crosslingual import detect_language
 
     return [detect_language(t) if t.strip() else "" for t in texts]
 
 
-def duplicates(queries: list[str], ids: list[str]) -> dict[str, Any]:
-    """Exact and near duplicates in order (see module doc), with up to 20 examples of each."""
-    dedup = Deduplicator(exact=True, threshold=NEAR_DUP_THRESHOLD, ngram=3)
-    found: dict[str, list] = {"duplicate": [], "near_duplicate": []}
-    for qid, q in zip(ids, queries):
-        hit = dedup.check(qid, q)
-        if hit is not None:
-            found[hit[0]].append({"id": qid, "of": hit[1], "similarity": hit[2]})
-    n = max(len(queries), 1)
-    return {"exact": len(found["duplicate"]), "near": len(found["near_duplicate"]),
-            "exact_rate": round(len(found["duplicate"]) / n, 4), "near_rate": round(len(found["near_duplicate"]) / n, 4),
-            "threshold": NEAR_DUP_THRESHOLD, "exact_examples": found["duplicate"][:20],
-            "near_examples": found["near_duplicate"][:20]}
+def _counts(counts: collections.Counter) -> dict:
+    """``counts`` as a dict, commonest first (ties by key)."""
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))))
 
 
-def _counts(values) -> dict[str, int]:
-    return dict(sorted(collections.Counter(values).items(), key=lambda kv: (-kv[1], str(kv[0]))))
+class _CopyRates:
+    """:func:`~drama_data.build.filters.copy_rate`, reusing the passage's n-grams while consecutive rows share a
+    passage (a generate output lists a passage's queries together)."""
+
+    def __init__(self) -> None:
+        self._passage: str | None = None
+        self._tokens: list[str] = []
+        self._grams: dict[int, set] = {}
+
+    def __call__(self, query: str, passage: str, n: int = 3) -> float:
+        q = query_tokens(query)
+        if not q:
+            return 0.0
+        n = max(1, min(n, len(q)))
+        if passage != self._passage:
+            self._passage, self._tokens, self._grams = passage, query_tokens(passage), {}
+        have = self._grams.get(n)
+        if have is None:
+            have = self._grams[n] = set(ngrams(self._tokens, n))
+        grams = ngrams(q, n)
+        return sum(1 for g in grams if g in have) / len(grams)
 
 
-def query_stats(ids: list[str], queries: list[str], passages: list[str | None] | None, declared: list[str],
-                rates: list[float] | None = None) -> dict:
-    """The query-side numbers shared by every kind of dataset; ``rates``: the copy rates when computed already
-    (then ``passages`` is not needed)."""
-    lengths = [len(query_tokens(q)) for q in queries]
-    detected = detect_languages(queries)
-    if rates is None:
-        rates = [copy_rate(q, p) for q, p in zip(queries, passages) if p]
-    mismatch = sum(1 for d, x in zip(declared, detected) if d and x and d != x)
-    return {
-        "rows": len(queries),
-        "query_length": {**summary(lengths), "histogram": _counts(lengths)},
-        "languages": {"detected": _counts(detected), "declared": _counts(d or "(none)" for d in declared),
-                      "mismatch": mismatch},
-        "copy_rate": {**summary(rates), "threshold": COPY_THRESHOLD,
-                      "at_or_above": sum(1 for r in rates if r >= COPY_THRESHOLD),
-                      "share_at_or_above": round(sum(1 for r in rates if r >= COPY_THRESHOLD) / len(rates), 4)
-                      if rates else 0.0, "values": [round(r, 4) for r in rates]},
-        "duplicates": duplicates(queries, ids),
-    }
+class QueryStats:
+    """The query-side numbers every kind of dataset shares, fed a batch at a time (:meth:`add`, rows in order),
+    then :meth:`finish` with the rows again (ids and queries) for the duplicate check."""
+
+    def __init__(self, rows: int, sample_size: int | None = None) -> None:
+        self.rows = rows
+        self.sample = RowSample(rows, sampling.SAMPLE_ROWS if sample_size is None else sample_size)
+        self.lengths = ValueCounts()
+        self.rates = ValueCounts()
+        self.card = CardStats(pa.schema([("language", pa.string())]))
+        self.detected: collections.Counter = collections.Counter()
+        self.mismatch = 0
+        self.duplicates = DuplicateCheck(self.sample)
+        self._seen = 0
+        self._copy = _CopyRates()
+
+    def add(self, ids: list[str], queries: list[str], languages: list[str] | None,
+            passages: list[str | None] | None = None) -> None:
+        start, n = self._seen, len(queries)
+        self.lengths.update(len(query_tokens(q)) for q in queries)
+        if passages is not None:
+            self.rates.update(self._copy(q, p) for q, p in zip(queries, passages) if p)
+        if languages is not None:
+            self.card.add_rows(pa.table({"language": pa.array(languages, pa.string())}))
+        picked = self.sample.in_range(start, start + n)
+        if len(picked):
+            local = [int(i) - start for i in picked]
+            detected = detect_languages([queries[i] for i in local])
+            for i, x in zip(local, detected):
+                self.detected[x] += 1
+                d = languages[i] if languages is not None else ""
+                if d and x and d != x:
+                    self.mismatch += 1
+                self.duplicates.judge(start + i, ids[i], queries[i])
+        self._seen += n
+
+    def finish(self, rows_again: Iterator[tuple[list[str], list[str]]]) -> dict:
+        """The numbers (see module doc); ``rows_again`` yields ``(ids, queries)`` batches from the first row."""
+        start = 0
+        for ids, queries in rows_again:
+            if not self.duplicates.scan(start, ids, queries):
+                break
+            start += len(queries)
+        rates = self.rates
+        declared = self.card.by_language if self.card.by_language else collections.Counter({"(none)": self._seen})
+        return {
+            "rows": self._seen,
+            "sample": self.sample.describe(),
+            "query_length": {**self.lengths.summary(), "histogram": self.lengths.histogram()},
+            "languages": {"declared": _counts(declared), "column": "language" if self.card.by_language else None,
+                          "detected": _counts(self.detected), "mismatch": self.mismatch,
+                          "judged_rows": self.sample.size},
+            "copy_rate": {**rates.summary(), "threshold": COPY_THRESHOLD,
+                          "at_or_above": rates.at_or_above(COPY_THRESHOLD),
+                          "share_at_or_above": round(rates.at_or_above(COPY_THRESHOLD) / rates.n, 4)
+                          if rates.n else 0.0, "histogram": bins(rates)},
+            "duplicates": self.duplicates.result(),
+        }
 
 
-def _column(table, name: str, default="") -> list:
-    return table.column(name).to_pylist() if name in table.column_names else [default] * table.num_rows
-
-
-def _copy_rates(folder: Path, config: str) -> list[float]:
-    """Copy rates of the rows that have a passage text, reading ``query`` and ``text`` a batch at a time."""
-    import pyarrow.parquet as pq
-
-    rates: list[float] = []
-    for f in sorted((folder / "data" / config).glob("*.parquet")):
-        pf = pq.ParquetFile(f)
-        if "text" not in pf.schema_arrow.names:
-            return []
-        for batch in pf.iter_batches(batch_size=8192, columns=["query", "text"]):
-            rates += [copy_rate(q or "", p) for q, p in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist())
-                      if p]
-    return rates
+def _id_query_batches(folder: Path, config: str) -> Iterator[tuple[list[str], list[str]]]:
+    for b in iter_batches(folder, config, ["query_id", "query"], batch_size=BATCH_ROWS):
+        yield [str(x) for x in column(b, "query_id", "")], [q or "" for q in column(b, "query", "")]
 
 
 def generate_stats(folder: Path) -> dict:
-    """Numbers of a ``generate`` output (config ``queries``, and ``failures`` when present). Only the query-side
-    columns are held in memory; passage texts are read a batch at a time for the copy rates."""
-    t = read_table(folder, "queries", columns=["query_id", "query", "language"])
-    ids = [str(x) for x in _column(t, "query_id")]
-    queries = [q or "" for q in _column(t, "query")]
-    out = query_stats(ids, queries, None, [d or "" for d in _column(t, "language")],
-                      rates=_copy_rates(folder, "queries"))
-    try:
-        f = read_table(folder, "failures", columns=["reason", "final"])
-    except InputError:
-        f = None
-    reasons = _counts(_column(f, "reason")) if f is not None and f.num_rows else {}
-    final = sum(1 for x in _column(f, "final", False) if x) if f is not None and f.num_rows else 0
-    slots = len(queries) + final
-    out["failures"] = {"attempts_by_reason": reasons, "failed_attempts": sum(reasons.values()),
+    """Numbers of a ``generate`` output (config ``queries``, and ``failures`` when present)."""
+    qs = QueryStats(config_rows(folder, "queries"))
+    for b in iter_batches(folder, "queries", ["query_id", "query", "language", "text"], batch_size=BATCH_ROWS):
+        qs.add([str(x) for x in column(b, "query_id", "")], [q or "" for q in column(b, "query", "")],
+               [d or "" for d in column(b, "language", "")] if "language" in b.schema.names else None,
+               column(b, "text") if "text" in b.schema.names else None)
+    out = qs.finish(_id_query_batches(folder, "queries"))
+    reasons: collections.Counter = collections.Counter()
+    final = 0
+    for b in iter_batches(folder, "failures", ["reason", "final"], batch_size=BATCH_ROWS * 4, required=False):
+        reasons.update(column(b, "reason", ""))
+        final += sum(1 for x in column(b, "final", False) if x)
+    slots = out["rows"] + final
+    out["failures"] = {"attempts_by_reason": _counts(reasons), "failed_attempts": sum(reasons.values()),
                        "failed_slots": final, "rate": round(final / slots, 4) if slots else 0.0}
     return out
 
@@ -170,51 +203,57 @@ def _rankings_from_inputs(folder: Path) -> dict[tuple[str, str], list[str]]:
     return out
 
 
+TRAIN_COLUMNS = ["query_id", "query", "language", "positive_passages", "negative_passages", "source_passage_id",
+                 "rule", "input"]
+
+
 def train_stats(folder: Path) -> dict:
     """Numbers of a ``build`` output (config ``train``, and ``removed`` when present)."""
-    t = read_table(folder, "train")
-    rows = t.to_pylist()
-    ids = [str(r["query_id"]) for r in rows]
-    queries = [r["query"] or "" for r in rows]
-    source_text = []
-    for r in rows:
-        text = next((p["text"] for p in r["positive_passages"] if p["docid"] == r.get("source_passage_id")), None)
-        source_text.append(text)
-    out = query_stats(ids, queries, source_text, [r.get("language") or "" for r in rows])
+    qs = QueryStats(config_rows(folder, "train"))
     rankings = _rankings_from_inputs(folder)
-    ranks: list = []
-    for r in rows:
-        ranking = (rankings.get((r.get("input"), "rerank:" + r["query_id"])) if r.get("rule") == "rerank" else None) \
-            or rankings.get((r.get("input"), r["query_id"]))
-        for p in r["positive_passages"]:
-            ranks.append(ranking.index(p["docid"]) + 1 if ranking and p["docid"] in ranking else None)
+    positives, negatives, ranks = ValueCounts(), ValueCounts(), ValueCounts()
+    for b in iter_batches(folder, "train", TRAIN_COLUMNS, batch_size=TRAIN_BATCH_ROWS):
+        rows = b.to_pylist()
+        source_text = [next((p["text"] for p in r["positive_passages"] or [] if p["docid"] == r.get("source_passage_id")),
+                            None) for r in rows]
+        qs.add([str(r["query_id"]) for r in rows], [r.get("query") or "" for r in rows],
+               [r.get("language") or "" for r in rows], source_text)
+        for r in rows:
+            pos, neg = r["positive_passages"] or [], r["negative_passages"] or []
+            positives.add(len(pos))
+            negatives.add(len(neg))
+            ranking = (rankings.get((r.get("input"), "rerank:" + r["query_id"])) if r.get("rule") == "rerank"
+                       else None) or rankings.get((r.get("input"), r["query_id"]))
+            for p in pos:
+                ranks.add(ranking.index(p["docid"]) + 1 if ranking and p["docid"] in ranking else "not ranked")
+    del rankings
+    out = qs.finish(_id_query_batches(folder, "train"))
+    not_ranked = ranks.counts.get("not ranked", 0)
     out["labels"] = {
-        "positives_per_query": {**summary([len(r["positive_passages"]) for r in rows]),
-                                "histogram": _counts(len(r["positive_passages"]) for r in rows)},
-        "negatives_per_query": {**summary([len(r["negative_passages"]) for r in rows]),
-                                "histogram": _counts(len(r["negative_passages"]) for r in rows)},
-        "positive_ranks": {"histogram": _counts(x if x is not None else "not ranked" for x in ranks),
-                           "ranked": sum(1 for x in ranks if x is not None), "total": len(ranks)},
+        "positives_per_query": {**positives.summary(), "histogram": positives.histogram()},
+        "negatives_per_query": {**negatives.summary(), "histogram": negatives.histogram()},
+        "positive_ranks": {"histogram": ranks.histogram(), "ranked": ranks.n - not_ranked, "total": ranks.n},
     }
-    try:
-        removed = read_table(folder, "removed")
-        by_reason = _counts(_column(removed, "reason"))
-    except InputError:
-        by_reason = {}
-    n = len(rows) + sum(by_reason.values())
-    out["failures"] = {"removed_by_reason": by_reason, "removed": sum(by_reason.values()),
+    by_reason: collections.Counter = collections.Counter()
+    for b in iter_batches(folder, "removed", ["reason"], batch_size=BATCH_ROWS * 4, required=False):
+        by_reason.update(column(b, "reason", ""))
+    n = out["rows"] + sum(by_reason.values())
+    out["failures"] = {"removed_by_reason": _counts(by_reason), "removed": sum(by_reason.values()),
                        "rate": round(sum(by_reason.values()) / n, 4) if n else 0.0}
     return out
 
 
 def rankings_stats(folder: Path) -> dict:
-    t = read_table(folder, "rankings")
-    ids = [str(x) for x in _column(t, "query_id")]
-    out = query_stats(ids, [q or "" for q in _column(t, "query")], [None] * t.num_rows,
-                      [d or "" for d in _column(t, "language")])
-    repaired = [x or 0 for x in _column(t, "repaired", 0)]
-    out["failures"] = {"queries_with_repaired_windows": sum(1 for x in repaired if x),
-                       "rate": round(sum(1 for x in repaired if x) / max(len(repaired), 1), 4)}
+    """Numbers of a rerank output (config ``rankings``)."""
+    qs = QueryStats(config_rows(folder, "rankings"))
+    repaired = total = 0
+    for b in iter_batches(folder, "rankings", ["query_id", "query", "language", "repaired"], batch_size=BATCH_ROWS):
+        qs.add([str(x) for x in column(b, "query_id", "")], [q or "" for q in column(b, "query", "")],
+               [d or "" for d in column(b, "language", "")] if "language" in b.schema.names else None)
+        repaired += sum(1 for x in column(b, "repaired", 0) if x)
+        total += b.num_rows
+    out = qs.finish(_id_query_batches(folder, "rankings"))
+    out["failures"] = {"queries_with_repaired_windows": repaired, "rate": round(repaired / max(total, 1), 4)}
     return out
 
 

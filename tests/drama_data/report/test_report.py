@@ -71,7 +71,9 @@ def test_generate_output_report_numbers(tmp_path):
     assert s["languages"]["mismatch"] == 1
     cr = s["copy_rate"]
     assert cr["at_or_above"] == 1 and cr["share_at_or_above"] == 0.125
-    assert cr["values"][:4] == [0.5, 1.0, 0.5, 0.4]
+    # rates 0.5, 1.0, 0.5, 0.4, then the de/zh/leaked/mismatched rows (0.0 each)
+    assert cr["histogram"]["0.5"] == 2 and cr["histogram"]["0.4"] == 1 and cr["histogram"]["0.9"] == 1
+    assert cr["n"] == 8 and sum(cr["histogram"].values()) == 8 and cr["max"] == 1.0
     d = s["duplicates"]
     assert (d["exact"], d["near"]) == (1, 1) and d["exact_rate"] == 0.125 and d["near_rate"] == 0.125
     assert d["exact_examples"] == [{"id": "p1/qgen2", "of": "p1/qgen0", "similarity": 1.0}]
@@ -132,7 +134,8 @@ def test_train_report_labels_and_ranks(tmp_path):
     assert lab["negatives_per_query"]["histogram"] == {1: 1, 2: 1}
     assert lab["positive_ranks"]["histogram"] == {1: 1, 3: 1, "not ranked": 1}
     assert lab["positive_ranks"]["ranked"] == 2 and lab["positive_ranks"]["total"] == 3
-    assert s["copy_rate"]["values"] == [0.5, 0.0]  # against each row's source passage
+    cr = s["copy_rate"]  # against each row's source passage: 0.5 and 0.0
+    assert (cr["n"], cr["min"], cr["max"], cr["histogram"]["0.5"], cr["histogram"]["0.0"]) == (2, 0.0, 0.5, 1, 1)
     c = s["contamination"]
     assert [x["id"] for x in c["queries"]] == ["q2"] and [x["id"] for x in c["passages"]] == ["x"]
     assert (out / "report" / "labels.png").is_file()
