@@ -64,8 +64,11 @@ def languages(stats: dict[str, dict], path: Path, top: int = 12) -> str:
         series[label if len(stats) > 1 else what] = counts
     if len(stats) == 1:
         (s,) = stats.values()
+        sample = s.get("sample") or {}
         if "detected" not in series:
-            series["detected (py3langid)"] = s["languages"]["detected"]
+            label = "detected (py3langid)" if sample.get("complete", True) else \
+                f"detected (py3langid, sample of {sample['rows']:,})"
+            series[label] = s["languages"]["detected"]
     names: list[str] = []
     for counts in series.values():
         names += [lang for lang in counts if lang not in names]
