@@ -170,7 +170,9 @@ def require_ray():
     try:
         import ray
     except ImportError:
-        raise ConfigError("--ray needs Ray: pip install 'drama-toolkit[ray]' (ray==2.60.0)") from None
+        from drama_data.install_hints import install_command
+
+        raise ConfigError(f"--ray needs Ray: {install_command('ray')} (ray==2.60.0)") from None
     return ray
 
 

