@@ -7,6 +7,7 @@ import click
 
 from drama_data.cli.common import clean_errors
 from drama_data.errors import ConfigError
+from drama_data.sources import RULE_HELP
 
 
 def _engine_args(pairs: tuple[str, ...]) -> dict:
@@ -29,7 +30,8 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
               help="vllm: in-process engine; openai: an OpenAI-compatible server; openai-batch: its Batch API "
                    "(half price at the large providers, answers within 24 h; a rerun resumes the same batches).")
 @click.option("--model", default=None, help="HF id, local folder or .gguf file; default: the embedded Gemma-3-270M.")
-@click.option("--corpus", default=None, help="BEIR folder, .jsonl[.gz]/.parquet file, HF dataset, or a folder/file of .txt/.md/.html/.pdf (for rerank: a mine output). Required, except with --method translate.")
+@click.option("--corpus", default=None, help="BEIR folder, .jsonl[.gz]/.parquet file, HF dataset, or a folder/file of "
+              ".txt/.md/.html/.pdf (for rerank: a mine output). Required, except with --method translate. " + RULE_HELP)
 @click.option("--output", required=True, type=click.Path(file_okay=False), help="Dataset folder to write.")
 @click.option("--limit", type=int, default=None,
               help="Use only the first N passages (queries for rerank); a jsonl, parquet or BEIR corpus is read "
@@ -142,7 +144,12 @@ def command(**o):
     drama-data generate --task crosslingual --method translate --queries out/qgen --output out/xl-tr
     """
     from drama_data.api import run_generate
+    from drama_data.sources import local_path, resolve_source
 
+    if o.get("corpus") and o["task_name"] == "rerank":  # a mine output folder
+        local_path(o["corpus"], "--corpus", kind="folder")
+    elif o.get("corpus"):  # at once, before any model or engine: a missing path is one line, never a Hub lookup
+        resolve_source(o["corpus"], "--corpus")
     as_json = o.pop("as_json")
     o["engine_kwargs"] = _engine_args(o.pop("engine_arg"))
     summary = run_generate(echo=lambda m: click.echo(m, err=True), **o)
