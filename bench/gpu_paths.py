@@ -37,8 +37,9 @@ What must be installed where it runs: on a GPU node set up with ``pip install -e
 ``bash scripts/setup.sh --gpu``), nothing more. On a lent machine that only has PyTorch, transformers,
 pyarrow and friends (this workplace's image: Python 3.12, torch 2.11+cu130, transformers 5.17, no vLLM),
 carry the wheels of ``datasets==5.2.0``, ``dill==0.4.1`` and ``multiprocess==0.70.19`` (under 1 MiB together;
-``pyarrow>=24`` too if its pyarrow is older) and set ``PYTHONPATH`` to the repository: the ``train``,
-``gradcache``, ``torchrun`` and ``encode`` sections run. vLLM cannot travel there (the CUDA ``vllm==0.32.0``
+also ``pyarrow>=24`` and ``fsspec<=2026.9.0`` where the image's fall outside datasets' ranges): the ``train``,
+``gradcache``, ``torchrun`` and ``encode`` sections need nothing else of the project's requirements (checked on
+a CPU with every other one hidden). vLLM cannot travel there (the CUDA ``vllm==0.32.0``
 wheel is about 400 MB and needs torch 2.13.0's 526 MB, against 64 MiB per call): without it ``generate`` and
 ``rerank`` are skipped and named as skipped on the last line.
 

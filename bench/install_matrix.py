@@ -307,6 +307,8 @@ def main() -> int:
                        f"{'; '.join(r.get('problems') or [r.get('error', '')])}")
                 why += f"; {how} ({r['seconds']:.0f} s)"
             print(f"{name:26s} NOT CHECKABLE FROM HERE: {why}", flush=True)
+            for note in (r["notes"] if folders else []):
+                print(f"{'':26s} note: {note}", flush=True)
             unchecked.append(name)
             continue
         r = resolve(target, root / name, args.index_url, fast_deps=not args.no_fast_deps)
