@@ -40,3 +40,21 @@ def write_queries(folder: Path, rows: list[dict]) -> Path:
              "source": r.get("source", "qgen"), "language": r.get("language", "en"), "model": "test"} for r in rows]
     write_dataset(folder, {"queries": pa.Table.from_pylist(full)}, default="queries", card_body="test queries")
     return folder
+
+
+def write_candidates(folder, n_queries=3, n_cands=30, passage_text=lambda q, r: f"passage {r} of query {q}"):
+    """A mine output folder (configs ``candidates`` and ``passages``): ``n_queries`` queries with ``n_cands``
+    BM25-ranked candidates each (``q{q}-d{r}``, rank ``r + 1``, the first one the query's source passage) whose
+    texts are ``passage_text(q, r)``. Returns ``folder``."""
+    rows, passages = [], []
+    for q in range(n_queries):
+        cands = []
+        for r in range(n_cands):
+            pid = f"q{q}-d{r}"
+            passages.append({"id": pid, "doc_id": pid, "title": "", "text": passage_text(q, r)})
+            cands.append({"docid": pid, "score": float(n_cands - r), "rank": r + 1, "is_source": r == 0})
+        rows.append({"query_id": f"q{q}", "query": f"query {q}", "source": "qgen", "language": "en",
+                     "source_passage_id": f"q{q}-d0", "candidates": cands, "retriever": "bm25s"})
+    write_dataset(folder, {"candidates": pa.Table.from_pylist(rows), "passages": pa.Table.from_pylist(passages)},
+                  default="candidates", card_body="test")
+    return folder

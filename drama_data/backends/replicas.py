@@ -217,6 +217,23 @@ def _signal_group(replica: _Replica, sig) -> None:
         pass
 
 
+def _arrivals(pending: dict) -> Iterator[tuple[_Replica, tuple | None]]:
+    """``(replica, message)`` for each replica of ``pending`` (its connection -> the replica) as it sends one;
+    ``message`` is ``None`` when its process ended or its pipe closed. The caller removes from ``pending`` the
+    replicas it expects nothing more from; this ends when ``pending`` is empty."""
+    while pending:
+        sentinels = {r.process.sentinel: r for r in pending.values()}
+        for ready in wait(list(pending) + list(sentinels)):
+            r = pending.get(ready) or sentinels[ready]
+            if r.conn not in pending:
+                continue
+            try:
+                message = r.recv() if r.conn.poll() else None
+            except (EOFError, OSError):
+                message = None
+            yield r, message
+
+
 class ReplicaPoolBackend(Backend):
     """``replicas`` instances of the backend ``spec`` builds, one per process on this machine (module doc).
 
@@ -307,24 +324,16 @@ class ReplicaPoolBackend(Backend):
 
     def _await_ready(self, replicas: list[_Replica]) -> None:
         waiting = {r.conn: r for r in replicas}
-        while waiting:
-            sentinels = {r.process.sentinel: r for r in waiting.values()}
-            for ready in wait(list(waiting) + list(sentinels)):
-                r = waiting.get(ready) or sentinels[ready]
-                if r.conn not in waiting:
-                    continue
-                try:
-                    kind, detail = r.recv() if r.conn.poll() else ("died", None)
-                except (EOFError, OSError):
-                    kind, detail = "died", None
-                if kind == "ready":
-                    r.where = detail
-                    del waiting[r.conn]
-                    continue
-                why = detail if kind == "failed" else f"the process ended ({r.died()})"
-                log_file = replica_log(self.log_path, r.placement.index)
-                tail = f" (its log: {log_file})" if log_file and str(log_file) not in why else ""
-                raise BackendError(f"{r.describe()} could not start the {self.name} backend: {why}{tail}")
+        for r, message in _arrivals(waiting):
+            kind, detail = message or ("died", None)
+            if kind == "ready":
+                r.where = detail
+                del waiting[r.conn]
+                continue
+            why = detail if kind == "failed" else f"the process ended ({r.died()})"
+            log_file = replica_log(self.log_path, r.placement.index)
+            tail = f" (its log: {log_file})" if log_file and str(log_file) not in why else ""
+            raise BackendError(f"{r.describe()} could not start the {self.name} backend: {why}{tail}")
 
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[int, Completion]]:
         if not requests:
@@ -337,28 +346,18 @@ class ReplicaPoolBackend(Backend):
             r.conn.send((job, pack([requests[i] for i in part], list(part))))
             busy[r.conn] = r
         try:
-            while busy:
-                sentinels = {r.process.sentinel: r for r in busy.values()}
-                for ready in wait(list(busy) + list(sentinels)):
-                    r = busy.get(ready) or sentinels[ready]
-                    if r.conn not in busy:
-                        continue
-                    try:
-                        if not r.conn.poll():
-                            raise EOFError
-                        message = r.recv()
-                    except (EOFError, OSError):
-                        raise BackendError(f"{r.describe()} stopped: {r.died()}"
-                                           + self._log_hint(r)) from None
-                    if message[1] != job:
-                        continue
-                    if message[0] == "group":
-                        for i, c in message[2]:
-                            yield i, Completion.from_dict(c)
-                    elif message[0] == "done":
-                        del busy[r.conn]
-                    else:
-                        raise BackendError(f"{r.describe()} failed: {message[2]}{self._log_hint(r)}")
+            for r, message in _arrivals(busy):
+                if message is None:
+                    raise BackendError(f"{r.describe()} stopped: {r.died()}" + self._log_hint(r))
+                if message[1] != job:
+                    continue
+                if message[0] == "group":
+                    for i, c in message[2]:
+                        yield i, Completion.from_dict(c)
+                elif message[0] == "done":
+                    del busy[r.conn]
+                else:
+                    raise BackendError(f"{r.describe()} failed: {message[2]}{self._log_hint(r)}")
         finally:
             if busy:  # interrupted or failed: the others are mid-slice; stop them all (a later call restarts)
                 self._stop(graceful=False)

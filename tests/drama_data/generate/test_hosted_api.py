@@ -13,18 +13,18 @@ import os
 import subprocess
 import sys
 
-import pyarrow as pa
 import pytest
 
 from conftest import SMALL_DOCS, write_jsonl
 from drama_data.api import run_generate
-from drama_data.datasets.folder import read_table, write_dataset
+from drama_data.datasets.folder import read_table
 from drama_data.errors import AuthError, ModelNotFoundError
 from drama_data.generate.cache import RequestCache
 from drama_data.generate.runner import FAILURE_SCHEMA
 from drama_data.generate.workdir import work_folder_for
 from fake_backend import fake_query
 from fake_openai_server import FakeOpenAIServer
+from mining_helpers import write_candidates
 
 KEY = "sk-hosted-REALKEY-0123456789abcdef"
 
@@ -174,23 +174,10 @@ def _remote_looking(set_base_url):
 
 
 # ------------------------------------------------------------------------------------------- rerank
-def mine_folder(folder, n_queries=4, n_cands=20):
-    rows, passages = [], []
-    for q in range(n_queries):
-        cands = []
-        for r in range(n_cands):
-            pid = f"q{q}-d{r}"
-            passages.append({"id": pid, "doc_id": pid, "title": "", "text": f"passage {r} of query {q}"})
-            cands.append({"docid": pid, "score": float(n_cands - r), "rank": r + 1, "is_source": r == 0})
-        rows.append({"query_id": f"q{q}", "query": f"query {q}", "source": "qgen", "language": "en",
-                     "source_passage_id": f"q{q}-d0", "candidates": cands, "retriever": "bm25s"})
-    write_dataset(folder, {"candidates": pa.Table.from_pylist(rows), "passages": pa.Table.from_pylist(passages)},
-                  default="candidates", card_body="test")
-    return folder
 
 
 def test_rerank_stops_at_a_401_and_writes_nothing(tmp_path, monkeypatch):
-    mine = mine_folder(tmp_path / "mine")
+    mine = write_candidates(tmp_path / "mine", n_queries=4, n_cands=20)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-0123456789abcdef")
     with FakeOpenAIServer(api_key=KEY, max_lifetime=60) as srv:
         o = opts(srv, mine, tmp_path, task_name="rerank", window=10, stride=5)

@@ -1,11 +1,10 @@
 import re
 
 import datasets
-import pyarrow as pa
 import pytest
 
 from fake_backend import FakeBackend
-from drama_data.datasets.folder import write_dataset
+from mining_helpers import write_candidates
 from drama_data.errors import ConfigError, InputError
 from drama_data.generate.prompting import load_prompt
 from drama_data.rerank.stage import RerankSettings, _read_candidates, rerank
@@ -19,18 +18,8 @@ def ranker(request) -> str:
 
 
 def make_candidates(folder, n_queries=3, n_cands=30):
-    rows, passages = [], []
-    for q in range(n_queries):
-        cands = []
-        for r in range(n_cands):
-            pid = f"q{q}-d{r}"
-            passages.append({"id": pid, "doc_id": pid, "title": "", "text": f"doc score {(r * 7 + q) % n_cands}"})
-            cands.append({"docid": pid, "score": float(n_cands - r), "rank": r + 1, "is_source": r == 0})
-        rows.append({"query_id": f"q{q}", "query": f"query {q}", "source": "qgen", "language": "en",
-                     "source_passage_id": f"q{q}-d0", "candidates": cands, "retriever": "bm25s"})
-    write_dataset(folder, {"candidates": pa.Table.from_pylist(rows), "passages": pa.Table.from_pylist(passages)},
-                  default="candidates", card_body="test")
-    return folder
+    """Candidates whose passage texts carry a score the fake ranker reads (``doc score N``)."""
+    return write_candidates(folder, n_queries, n_cands, lambda q, r: f"doc score {(r * 7 + q) % n_cands}")
 
 
 def test_batched_equals_one_query_at_a_time_and_sorts_by_hidden_score(tmp_path):
