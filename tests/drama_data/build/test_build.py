@@ -1,6 +1,8 @@
 """``build``: labelling rules on hand-made ranks, false-negative guard, filters, mixing, bad configs, output format."""
 import json
 import random
+import re
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -504,3 +506,36 @@ def test_cli_help_shows_both_forms():
     res = CliRunner().invoke(main, ["build", "--show-template"])
     assert res.exit_code == 0 and load_config  # the template parses (test_shipped_config_template_is_valid)
     assert "inputs:" in res.output and "ratio" in res.output
+
+
+# ---------------------------------------------------------------- the card (golden text)
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def card_text(tmp_path):
+    """The output's README.md with the volatile parts (temporary paths, dates) replaced."""
+    text = (tmp_path / "out" / "README.md").read_text(encoding="utf-8").replace(str(tmp_path), "<TMP>")
+    return re.sub(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00", "<DATE>", text)
+
+
+def test_card_matches_the_golden_text_with_mixing_rerank_and_removed_rows(tmp_path):
+    """Every section filled: two groups mixed, a rerank input, a cross-lingual way, filters that removed rows."""
+    web = [row(f"w{i}", q(i, seed=1), "qgen" if i % 3 else "sent", D(2), cands(50, source=D(2))) for i in range(12)]
+    web += [row("copy", "text of passage d2", "qgen", D(2), cands(50)), row("nopos", q(99), "sent", "", [])]
+    wiki = [row(f"k{i}", q(i, seed=2), "qgen", "", cands(20)) for i in range(6)]
+    wiki.append({**row("x1", q(7, seed=3), "crosslingual", D(3), cands(50, source=D(3)), language="zh"),
+                 "mined_with": "source_query"})
+    a = make_candidates(tmp_path / "web", web)
+    b = make_candidates(tmp_path / "wiki", wiki, k=20)
+    rr = make_rerank(tmp_path / "rr", {f"k{i}": [D(r) for r in range(20, 0, -1)] for i in range(4)},
+                     {f"k{i}": 0.25 * i for i in range(4)})
+    build(cfg(tmp_path, [{"candidates": a, "group": "web"}, {"candidates": b, "rerank": rr, "group": "wiki"}],
+              mix_ratios={"web": 2, "wiki": 1}, seed=5), progress=False)
+    assert card_text(tmp_path) == (GOLDEN / "build_card_full.md").read_text(encoding="utf-8")
+
+
+def test_card_matches_the_golden_text_when_nothing_was_removed(tmp_path):
+    ok = make_candidates(tmp_path / "ok", [row("a", q(1), "qgen", "", cands(50))])
+    build(cfg(tmp_path, [{"candidates": ok}]), progress=False)
+    assert card_text(tmp_path) == (GOLDEN / "build_card_empty.md").read_text(encoding="utf-8")
