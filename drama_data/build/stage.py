@@ -50,6 +50,7 @@ import pyarrow.compute as pc
 import yaml
 from tqdm.auto import tqdm
 
+from cards import render as render_card
 from drama_data.build.config import BuildConfig, InputSpec, Rule
 from drama_data.build.dedup import Deduplicator
 from drama_data.build.filters import copy_rate, query_tokens, without_span
@@ -488,111 +489,10 @@ def _label_stats(rows: list[dict], fn_dropped: collections.Counter) -> dict[str,
     return out
 
 
-def _ways(prov: dict) -> str:
-    """The card's section on labelling ways: rows per rule and ``mined_with``, with what each way means."""
-    per = prov.get("rule_ways") or {}
-    lines = ["| rule | mined with | rows |", "|---|---|---|"] + [
-        f"| {rule} | {way} | {n} |" for rule, ways in per.items() for way, n in ways.items()]
-    text = ("Rows mined with their `query` are labelled from the ranking of that query. Cross-lingual rows that a "
-            "lexical retriever cannot rank (query language not the passage's) were mined another way by "
-            "`drama-data mine --cross-lingual`: `source_query` rows (translations) carry the ranking of the query "
-            "they were translated from, in the passage's language; `passage` rows (direct queries) the ranking of "
-            "their source passage's own text. Both keep the source passage as the only positive and take negatives "
-            "in the passage's language (the `crosslingual` rule's ranks).")
-    return "\n".join(lines) + "\n\n" + text
-
-
-def _table(title: str, counts: dict[str, int]) -> str:
-    lines = [f"| {title} | rows |", "|---|---|"] + [f"| {k} | {v} |" for k, v in counts.items()]
-    return "\n".join(lines)
-
-
 def _card(prov: dict, removed: list[dict]) -> str:
-    cfg = prov["config"]
+    """The card's body (``cards/build_card.md.j2``); ``removed`` are the rows of the ``removed`` config."""
     by_reason_source = collections.Counter((r["reason"], r["source"] or "(none)") for r in removed)
-    removed_lines = ["| filter (reason) | source | rows |", "|---|---|---|"] + [
-        f"| {reason} | {src} | {n} |" for (reason, src), n in sorted(by_reason_source.items())]
-    rules = "\n".join(f"| {name} | {r['positives']} | {r['negatives']} | {r['ranking']} | {r['source_positive']} | "
-                      f"{r['fn_margin']} | {r['max_negatives']} | {r['min_negatives']} |"
-                      for name, r in cfg["rules"].items())
-    labels = "\n".join(f"| {rule} | {s['rows']} | {s['mean_positives']} | {s['mean_negatives']} | "
-                       f"{s['negatives_dropped_as_false_negatives']} |" for rule, s in prov["labels"].items())
-    inputs = "\n".join(f"| {i['name']} | {i['group']} | `{i['candidates']}` | `{i['rerank'] or ''}` | {i['rows']} | "
-                       f"{i['k']} | `{i['retriever']}` |" for i in prov["inputs"])
-    mix = (f"Mixed by **{prov['mix']['by']}** with ratios {prov['mix']['ratios']} (seed {cfg['seed']}): available "
-           f"{prov['mix']['available']}, kept {prov['mix']['kept']}.") if prov["mix"] else "No mixing (all rows kept)."
-    return f"""# DRAMA training set (Tevatron format)
-
-Built by `drama-data build` (DRAMA toolkit; Ma et al. 2025, "DRAMA: Diverse Augmentation from Large Language
-Models to Smaller Dense Retrievers", Sec. 3.2) on {prov['created']}: {prov['rows']} training queries.
-
-```python
-from datasets import load_dataset
-train = load_dataset("path/to/this/folder", split="train")        # Tevatron columns
-removed = load_dataset("path/to/this/folder", "removed", split="train"{'' if removed else ', streaming=True'})
-```
-
-Columns of `train`: `query_id, query, positive_passages[{{docid, title, text, score}}], negative_passages[...]`
-(Tevatron's format, usable by its trainers as is), `source, language`, and provenance `rule, group, input,
-source_passage_id, retriever, agreement, rerank_fallback, mined_with`. `removed` lists every dropped query with its `reason` (the filter)
-and a `detail`{' (nothing was removed: the config has no rows, which `datasets` loads only with `streaming=True`)' if not removed else ''}.
-
-## Inputs
-
-| input | group | candidates | rerank | rows | k | retriever |
-|---|---|---|---|---|---|---|
-{inputs}
-
-## Labelling rules (ranks 1-based, inclusive)
-
-| rule | positives | negatives | ranking | source passage always positive | false-negative margin ({cfg['fn_mode']}) | max negatives | min negatives |
-|---|---|---|---|---|---|---|---|
-{rules}
-
-Rows labelled per rule:
-
-| rule | rows | mean positives | mean negatives | negatives dropped as likely false negatives |
-|---|---|---|---|---|
-{labels}
-
-## Mixing
-
-{mix}
-
-## Counts
-
-{_table('source', prov['counts']['source'])}
-
-{_table('language', prov['counts']['language'])}
-
-{_table('rule', prov['counts']['rule'])}
-
-{_table('group', prov['counts']['group'])}
-
-### How rows were labelled (what `mine` searched)
-
-{_ways(prov)}
-
-## What the filters removed
-
-{_table('reason', dict(sorted(prov['removed'].items())))}
-
-{chr(10).join(removed_lines)}
-
-## Config
-
-```yaml
-{yaml.safe_dump({k: v for k, v in cfg.items() if k != 'inputs'}, sort_keys=False, allow_unicode=True).strip()}
-```
-
-## Licence
-
-The rows quote passages of the source corpus: its licence applies to them. Generated queries are subject to
-the terms of the model that wrote them (see the queries dataset's card).
-
-## Citation
-
-```bibtex
-{PAPER_CITATION}
-```
-"""
+    config_yaml = yaml.safe_dump({k: v for k, v in prov["config"].items() if k != "inputs"}, sort_keys=False,
+                                 allow_unicode=True).strip()
+    return render_card("build_card.md.j2", prov=prov, removed_by_source=sorted(by_reason_source.items()),
+                       any_removed=bool(removed), config_yaml=config_yaml, citation=PAPER_CITATION)

@@ -54,6 +54,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from cards import render as render_card
 from drama_data.chunking import DEFAULT_MAX_TOKENS, Passage, load_passages
 from drama_data.corpus import Fields
 from drama_data.datasets.card import PAPER_CITATION
@@ -455,82 +456,8 @@ def mine(
     return report
 
 
-def _ways(counts: dict) -> str:
-    return " / ".join(str(counts.get(w, 0)) for w in ("query", "source_query", "passage"))
-
-
-def _pct(a: int, b: int) -> str:
-    return f"{100.0 * a / b:.1f}%" if b else "n/a"
-
-
 def _card(report: MineReport, prov: dict, n_passages_out: int) -> str:
-    s = report.retriever
-    settings = "\n".join(f"| {k} | `{v}` |" for k, v in s.items() if k not in ("describe", "index_dir"))
-    return f"""# Mined candidates
-
-Top-{report.k_effective} candidate passages per query, mined with **{s.get('name')}** by `drama-data mine`
-(DRAMA toolkit; Ma et al. 2025, "DRAMA: Diverse Augmentation from Large Language Models to Smaller Dense
-Retrievers", Sec. 3.2: top 50 for Sent/QGen, top 20 for Rerank). Created {prov['created']}.
-
-```python
-from datasets import load_dataset
-cands = load_dataset("path/to/this/folder", split="train")            # config "candidates"
-passages = load_dataset("path/to/this/folder", "passages", split="train")
-```
-
-## Configs
-
-- `candidates` (default): `query_id, query, source, language, source_passage_id, source_rank,
-  candidates[{{docid, score, rank, is_source}}], retriever, mined_with`. `rank` is 1-based, best first; `is_source`
-  marks the passage the query was generated from; `source_rank` is its rank (null when not in the top k).
-- `passages`: `id, doc_id, title, text` of the {n_passages_out} passages referenced above.
-
-## Provenance
-
-| item | value |
-|---|---|
-| queries | `{prov['queries']}` (config `{prov['queries_config']}`) |
-| corpus | `{prov['corpus']}` ({report.passages} passages after chunking, fingerprint `{prov['corpus_fingerprint']}`) |
-| chunking | `{json.dumps(prov['chunking'])}` |
-| where the corpus options came from | `{json.dumps(prov['options_from'])}` (recorded = the queries' provenance.json) |
-| k (asked / used) | {report.k} / {report.k_effective} |
-| retriever | `{s.get('describe')}` |
-
-Retriever settings:
-
-| setting | value |
-|---|---|
-{settings}
-
-## Counts
-
-| item | count |
-|---|---|
-| queries | {report.queries} |
-| queries with no candidate (nothing matched) | {report.no_candidates} |
-| queries with an empty text | {report.empty_queries} |
-| mean candidates per query | {report.mean_candidates} |
-| queries with a source passage | {report.with_source} |
-| source passage retrieved in the top k | {report.source_retrieved} ({_pct(report.source_retrieved, report.with_source)}) |
-| source passage at rank 1 | {report.source_rank_1} ({_pct(report.source_rank_1, report.with_source)}) |
-| rows mined with their query / source query / passage text | {_ways(report.mined_with)} |
-
-Cross-lingual rows (query language not the passage's, from `generate --task crosslingual`): {report.cross_lingual_line}.
-The `mined_with` column says per row what was searched: `query` (the query itself), `source_query` (a translated
-query's source query, in the passage's language: its ranking labels the translation) or `passage` (the source
-passage's own text, for direct rows under a lexical retriever: the source passage ranks first and its neighbours,
-in its language, are the candidates). Source-passage rates leave out the `passage` rows (they find themselves).
-
-Timings (s): {json.dumps(report.seconds)}. Full details in `provenance.json`.
-
-## Licence
-
-The rows quote passages of the source corpus: its licence applies to them. Generated queries are subject to
-the terms of the model that wrote them (see the queries dataset's card).
-
-## Citation
-
-```bibtex
-{PAPER_CITATION}
-```
-"""
+    """The card's body (``cards/mine_card.md.j2``)."""
+    settings = [(k, v) for k, v in report.retriever.items() if k not in ("describe", "index_dir")]
+    return render_card("mine_card.md.j2", report=report, prov=prov, settings=settings,
+                       n_passages_out=n_passages_out, citation=PAPER_CITATION)
