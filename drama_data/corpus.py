@@ -12,7 +12,7 @@ import gzip
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from drama_data.errors import InputError
 
@@ -272,8 +272,3 @@ def iter_documents(source: str | Path, *, fields: Fields = Fields(), split: str 
     report = report if report is not None else CorpusReport(source=str(source))
     yield from _records_to_documents(_iter_source_records(str(source), split), fields, report, on_empty,
                                      rescan=lambda: _iter_source_records(str(source), split))
-
-
-def as_record(obj: Any) -> dict:
-    """A ``Document`` or passage as a plain dict (for datasets and json)."""
-    return dict(obj.__dict__)

@@ -455,7 +455,3 @@ class VLLMBackend(Backend):
             except Exception:
                 pass
             self._llm = None
-
-
-def is_gguf(model: str) -> bool:
-    return str(model).lower().endswith(".gguf") and Path(model).is_file()

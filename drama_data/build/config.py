@@ -55,7 +55,6 @@ import yaml
 
 from drama_data.errors import ConfigError
 
-RULE_NAMES = ("sent", "qgen", "rerank", "crosslingual")
 RANKINGS = ("retriever", "rerank")
 POSITIVE_TEXTS = ("passage", "without_query")
 MIX_BY = ("group", "source", "rule", "language", "input")

@@ -116,11 +116,6 @@ class CardStats:
         return out
 
 
-def language_pairs(main: pa.Table, failures: pa.Table | None) -> list[dict]:
-    """:meth:`CardStats.pairs` of whole tables."""
-    return CardStats.of(main, failures).pairs()
-
-
 def render_dataset_card(provenance: dict, main, failures: pa.Table | None = None,
                         template: str = "dataset_card.md.j2") -> tuple[dict, str]:
     """Return ``(yaml_metadata, markdown_body)`` for a dataset folder; ``main`` is the main config's table (with

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,15 +31,6 @@ LOG_DIR = "logs"          # a stage's logs, written while it runs; kept when the
 LOG_FILE = f"{LOG_DIR}/engine.log"
 SHARD_ROWS = 100_000
 ROW_GROUP_ROWS = 10_000  # a reader holds one row group's columns: the report reads a shard in 10k-row pieces
-
-
-def to_table(rows: Sequence[Mapping[str, Any]] | pa.Table, schema: pa.Schema | None = None) -> pa.Table:
-    """Rows (dicts) or a table as a pyarrow table, typed by ``schema`` when given."""
-    if isinstance(rows, pa.Table):
-        return rows if schema is None else rows.cast(schema)
-    if schema is not None:
-        return pa.Table.from_pylist(list(rows), schema=schema)
-    return pa.Table.from_pylist(list(rows))
 
 
 def _is_our_dataset(folder: Path) -> bool:

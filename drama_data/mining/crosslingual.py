@@ -37,7 +37,6 @@ from drama_data.errors import ConfigError
 from drama_data.languages import LanguageDetector, normalize_language
 
 MODES = ("auto", "query", "source-query", "passage")
-WAYS = ("query", "source_query", "passage")
 CROSSLINGUAL_SOURCE = "crosslingual"
 #: at most this many words (CJK characters count one each) of a passage searched as a query: under Lucene's
 #: 1,024-clause limit even with one bigram per CJK character, and enough for the passage to find itself first

@@ -62,14 +62,3 @@ def grad_sync(model: torch.nn.Module, enabled: bool):
     if hasattr(model, "set_requires_gradient_sync"):  # FSDP2 (fully_shard)
         model.set_requires_gradient_sync(enabled)
     return nullcontext()
-
-
-def mean_across(value: float) -> float:
-    """Mean of a Python float over ranks (for logging)."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return value
-    t = torch.tensor([value], dtype=torch.float64)
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
-    dist.all_reduce(t)
-    return float(t.item()) / dist.get_world_size()

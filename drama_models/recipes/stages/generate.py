@@ -37,7 +37,6 @@ BACKEND_OPTIONS = {
     "prompt_format": opt(str, help="chat or completion (default: from the model)."),
     "cache_dir": opt(str, help="Request cache folder (default ~/.cache/drama)."),
 }
-_FLAG_NAMES = {"passages": "--limit", "prompt": "--prompt"}
 BACKEND_ONLY = ("backend", "model", "tensor_parallel_size", "data_parallel_size", "max_model_len", "dtype",
                 "gpu_memory_utilization", "trust_remote_code", "base_url", "api_key_env", "concurrency", "timeout",
                 "max_retries", "cache_dir")
