@@ -19,6 +19,7 @@ from dataclasses import fields
 
 import click
 
+from drama_data.cli import DISTRIBUTION
 from drama_models.cli_common import CleanExit, clean_errors
 from drama_models.training.config import TrainConfig
 
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name=DISTRIBUTION, prog_name="drama-models", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """DRAMA models: prune, train and evaluate dense retrievers."""

@@ -6,10 +6,12 @@ import logging
 
 import click
 
+DISTRIBUTION = "drama-toolkit"  # the installed distribution whose version ``--version`` prints
 COMMANDS = ("generate", "mine", "build", "merge", "publish", "report")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name=DISTRIBUTION, prog_name="drama-data", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """DRAMA data: LLM-augmented retrieval training data, published as Hugging Face datasets."""

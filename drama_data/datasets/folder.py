@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
@@ -94,7 +94,7 @@ def write_dataset(
     if default not in tables:
         raise ValueError(f"default config {default!r} not in {list(tables)}")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    tmp = _new_temp_folder(folder)
     try:
         written = {name: _write_shards(table, tmp / "data" / name) for name, table in tables.items()}
         meta = card_front_matter({name: fp for name, (fp, _) in written.items()}, default, card_meta)
@@ -116,6 +116,18 @@ def write_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def _new_temp_folder(folder: Path) -> Path:
+    """A new empty folder next to ``folder`` (``.<name>.tmp-<random>``) with the user's umask, unlike
+    ``tempfile.mkdtemp``'s 0700: the dataset folder it becomes is the user's to share like any other output."""
+    while True:
+        tmp = folder.with_name(f".{folder.name}.tmp-{secrets.token_hex(4)}")
+        try:
+            tmp.mkdir()
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def features_yaml(config: str, table, nbytes: int | None = None) -> dict:

@@ -42,6 +42,7 @@ from drama_data.generate.budget import Budget
 from drama_data.generate.cache import RequestCache, request_key
 from drama_data.generate.execution import ExecutionStats
 from drama_data.generate.workdir import WorkFolder, run_fingerprint, window_digest, work_folder_for
+from drama_data.plurals import plural
 from drama_data.tasks.base import ParseFailure, Task
 
 QUERY_COLUMNS: dict[str, pa.DataType] = {
@@ -97,6 +98,7 @@ class RunSummary:
     stopped: str = ""  # why the run stopped before the end (--max-requests/--max-cost); "" when it ran through
     seconds: float = 0.0
     model: str = ""
+    uses_llm: bool = True  # False for a task without an LLM (crop): the summary leaves out model/requests/tokens
 
     def as_dict(self) -> dict:
         return {"output": self.output, "task": self.task, "model": self.model, "passages": self.passages,
@@ -107,26 +109,32 @@ class RunSummary:
                 "seconds": round(self.seconds, 2), "stopped": self.stopped or None}
 
     def render(self) -> str:
+        """The summary: only what applies to the task (no model, requests or tokens for a task without an LLM)."""
         d = self.as_dict()
-        lines = [
-            f"drama-data generate --task {self.task}: done in {self.seconds:.1f} s",
-            f"  model            {self.model or '-'}",
-            f"  passages         {self.passages} ({self.skipped_documents} documents or pages skipped)",
-        ]
+        skipped = plural(self.skipped_documents, "document or page", "documents or pages")
+        lines = [f"drama-data generate --task {self.task}: done in {self.seconds:.1f} s"]
+        if self.uses_llm:
+            lines.append(f"  model            {self.model or '-'}")
+        lines.append(f"  passages         {self.passages} ({skipped} skipped)")
         for s in self.skipped[:5]:
             lines.append(f"                     skipped {s['id']}: {s['reason']}")
         if len(self.skipped) > 5:
             lines.append(f"                     ... {len(self.skipped) - 5} more (see provenance.json)")
+        attempts = sum(self.failures.values())
         lines += [
             f"  rows written     {self.rows}",
-            f"  failed           {self.failed_slots} without a row; {sum(self.failures.values())} failed attempts",
+            f"  failed           {self.failed_slots} without a row; {plural(attempts, 'failed attempt')}"
+            if self.uses_llm else f"  failed           {self.failed_slots} without a row",
         ]
         for reason, n in self.failures.most_common(5):
             lines.append(f"                     {n:>6}  {reason}")
+        if self.uses_llm:
+            lines += [
+                f"  requests         {d['requests']} ({d['cached']} from cache, {d['generated']} generated, "
+                f"{plural(d['backend_errors'], 'backend error')})",
+                f"  tokens           {d['prompt_tokens']} prompt, {d['completion_tokens']} completion",
+            ]
         lines += [
-            f"  requests         {d['requests']} ({d['cached']} from cache, {d['generated']} generated, "
-            f"{d['backend_errors']} backend errors)",
-            f"  tokens           {d['prompt_tokens']} prompt, {d['completion_tokens']} completion",
             f"  output           {self.output}",
             f"  load it with     datasets.load_dataset({self.output!r})",
         ]
@@ -224,11 +232,12 @@ def generate(
     else:
         stream, report = iter(own), CorpusReport(source=corpus.source, documents=len(own))
     selected = iter_selected(stream, limit=limit, num_shards=num_shards, shard_index=shard_index)
+    total = _known_total(limit, num_shards, None if own is None else len(own))
     if task.uses_llm and backend is None:
         raise ConfigError(f"--task {task.name} needs a backend (--backend vllm|openai|openai-batch)")
     if dry_run:
         return _plan(task, list(selected), backend, prompt_format, cache, price, plan_sample)
-    summary = RunSummary(output=str(output), task=task.name)
+    summary = RunSummary(output=str(output), task=task.name, uses_llm=task.uses_llm)
     budget = budget or Budget()
     run_options = {"version": __version__, "task": task.info(), "corpus": corpus.as_dict(), "limit": limit,
                    "num_shards": num_shards, "shard_index": shard_index, "window": window,
@@ -265,7 +274,7 @@ def generate(
         for index, win in enumerate(windows):
             summary.passages += len(win)
             if work is None:
-                work, bar = prepare(), _bar(task.name, progress)
+                work, bar = prepare(), _bar(task.name, progress, total)
             slots = sum(len(task.slots(p)) for p in win)
             digest = window_digest(win)
             done = work.finished(index, digest)
@@ -292,6 +301,9 @@ def generate(
                 saved.append(index)
             ordinal += slots
             bar.update(len(win))
+        if bar is not None and bar.total and bar.n < bar.total:  # the corpus ended before --limit
+            bar.total = bar.n
+            bar.refresh()
     except BaseException:  # a bad record, Ctrl-C, a backend that stops the run (a refused key, an unknown model)
         if work is not None and not saved:
             work.remove()  # nothing finished: leave nothing behind (the answers so far are in the request cache)
@@ -330,10 +342,22 @@ def generate(
     return summary
 
 
-def _bar(name: str, progress: bool):
+def _known_total(limit: int | None, num_shards: int, own: int | None) -> int | None:
+    """The passages the run will read when that is known before reading (the progress bar's total, for an ETA):
+    the task's own passages or ``--limit`` (at most), on one shard; ``None`` otherwise."""
+    if num_shards > 1:
+        return None
+    if own is not None:
+        return min(own, limit) if limit else own
+    return limit
+
+
+def _bar(name: str, progress: bool, total: int | None = None):
+    """The passages' progress bar (with a total and an ETA when ``total`` is known)."""
     from tqdm.auto import tqdm
 
-    return tqdm(desc=f"{name}: passages", unit=" passages", disable=not progress, dynamic_ncols=True)
+    return tqdm(desc=f"{name}: passages", unit=" passages", total=total, disable=not progress,
+                dynamic_ncols=True)
 
 
 def _add_recorded(stats: ExecutionStats, record: dict) -> None:

@@ -78,7 +78,9 @@ class CropTask(Task):
                 rows.append((slot, {"query": picks[k], "language": language, "language_confidence": confidence,
                                     "passage_language": passage_language}))
             else:
-                rows.append((slot, ParseFailure(f"fewer than {k + 1} sentences of {self.min_words}-{self.max_words} words")))
+                words = f"{self.min_words}-{self.max_words} words"
+                rows.append((slot, ParseFailure(f"no sentence of {words}" if k == 0 else
+                                                f"fewer than {k + 1} sentences of {words}")))
         return rows
 
     def parse(self, passage, slot, text, finish_reason=None):  # pragma: no cover - never called: no LLM

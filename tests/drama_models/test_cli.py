@@ -239,3 +239,11 @@ def test_train_reads_what_build_writes_under_any_name(tmp_path, model):
         "--save-steps", "1"])
     assert out.exit_code == 0, out.output
     assert not list((tmp_path / "run").glob("checkpoint-*")) and (tmp_path / "run" / "config.json").is_file()
+
+
+def test_version():
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"drama-models {version('drama-toolkit')}"

@@ -59,3 +59,19 @@ def test_datasets_still_cannot_load_an_empty_split_without_streaming(tmp_path):
                         default="queries", card_body="# t\n")
     with pytest.raises(ValueError, match="corresponds to no data"):
         datasets.load_dataset(str(out), "failures", cache_dir=str(tmp_path / "hf"))
+
+
+def test_a_dataset_folder_gets_the_users_umask(tmp_path):
+    """Not tempfile.mkdtemp's 0700: the output folder is readable by whom the user's umask lets read it."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        out = write_dataset(tmp_path / "ds", {"queries": pa.table({"query": ["a"]})}, default="queries",
+                            card_body="# t\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert stat.S_IMODE((out / "data").stat().st_mode) == 0o755
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ds.tmp-")]

@@ -113,3 +113,30 @@ def test_limit_and_card_yaml(small_corpus, tmp_path):
     meta = yaml.safe_load(text.split("---\n")[1])
     assert meta["task_categories"] == ["text-retrieval"] and "drama-toolkit" in meta["tags"]
     assert pq.read_table(next((tmp_path / "out" / "data" / "queries").glob("*.parquet"))).num_rows == 2
+
+
+def test_crop_summary_shows_only_what_applies_and_the_bar_has_a_total(small_corpus, tmp_path, capsys):
+    task = get_task("crop", language="en", min_words=3)
+    s = generate(task, CorpusOptions(str(small_corpus)), tmp_path / "crop", limit=2, progress=True, echo=None)
+    bar = capsys.readouterr().err
+    assert "2/2" in bar and "100%" in bar, bar  # --limit gives the bar its total (and so an ETA)
+    text = s.render()
+    assert "requests" not in text and "tokens" not in text and "model" not in text, text
+    assert "rows written" in text and "(0 documents or pages skipped)" in text
+    # a corpus shorter than --limit: the bar ends full, at the passages there were
+    generate(task, CorpusOptions(str(small_corpus)), tmp_path / "crop2", limit=10_000, progress=True, echo=None)
+    assert "100%" in capsys.readouterr().err
+
+
+def test_summary_plurals():
+    from collections import Counter
+
+    from drama_data.generate.runner import RunSummary
+
+    one = RunSummary(output="out", task="queries", model="m", skipped_documents=1, failures=Counter(bad=1))
+    one.stats.errors = 1
+    text = one.render()
+    assert "(1 document or page skipped)" in text and "; 1 failed attempt" in text and "1 backend error)" in text
+    assert "model            m" in text and "requests" in text and "tokens" in text
+    many = RunSummary(output="out", task="queries", skipped_documents=2, failures=Counter(bad=2)).render()
+    assert "(2 documents or pages skipped)" in many and "2 failed attempts" in many and "0 backend errors" in many

@@ -23,3 +23,10 @@ def test_is_heading():
     assert is_heading("Guide", "Guide")
     assert not is_heading("#1 tip: clean the panels twice a year.", "Guide")
     assert not is_heading("Clean the panels.", "Guide > Cleaning")
+
+
+def test_a_passage_without_a_sentence_says_so_in_good_english():
+    passage = Passage(id="p1", doc_id="p1", chunk=0, title="", text="Too short. Also short.")
+    rows = get_task("crop", seed=0, queries_per_doc=2, min_words=5, language="en").direct(passage)
+    reasons = [r.reason for _, r in rows]
+    assert reasons == ["no sentence of 5-64 words", "fewer than 2 sentences of 5-64 words"], reasons
