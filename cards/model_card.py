@@ -16,16 +16,11 @@ import yaml
 
 from cards import template_text
 from cards.figures import loss_curve
+from cards.train_log import read_train_log
 
 SETTINGS = ("max_steps", "batch_size", "train_group_size", "learning_rate", "temperature", "warmup_steps",
             "query_max_len", "passage_max_len", "matryoshka_dims", "gradcache_chunk_size", "seed")
 DISTILL_SETTINGS = ("distill_weight", "distill_temperature", "contrastive_weight")  # shown when distilling
-
-
-def _log(folder: Path) -> list[dict]:
-    from drama_models.training.trainer import read_train_log
-
-    return read_train_log(folder)
 
 
 def _dataset_info(spec: str) -> dict[str, Any]:
@@ -71,7 +66,7 @@ def write_model_card(model_dir: str | Path, *, results: Sequence[dict], system: 
                      recipe: str | None = None, run_dir: str | Path | None = None) -> Path:
     """Write ``<model_dir>/loss_curve.png`` (when the folder has a training log) and ``<model_dir>/README.md``."""
     folder = Path(model_dir)
-    log = _log(folder)
+    log = read_train_log(folder)
     png = loss_curve(log, folder / "loss_curve.png", title=f"{system}: training loss")
     manifest = str(Path(run_dir) / "manifest.json") if run_dir else None
     text = render_model_card(title=system, system=system, results=results,

@@ -542,3 +542,56 @@ def _configure_tokenizer(tokenizer, add_bos: bool, add_eos: bool) -> None:
     object.__setattr__(tokenizer, "_add_bos_token", bool(add_bos))
     object.__setattr__(tokenizer, "_add_eos_token", bool(add_eos))
     tokenizer.update_post_processor()
+
+
+# --- dense mining's plug-in (drama_data.mining.encoders; entry point `drama` in pyproject.toml) ---------------
+
+# model types that ``--encoder auto`` gives to the DRAMA encoder besides DECODER_CLASSES' (as dense mining did
+# before the plug-in; loading the ones DECODER_CLASSES lacks fails with a message naming the supported ones)
+MINING_DECODER_TYPES = {"llama", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "mistral", "phi3"}
+
+
+class MiningEncoder:
+    """:class:`DramaEncoder` behind dense mining's encoder protocol (batch size, max length, Matryoshka ``dim``,
+    no inner progress bar); ``model`` is the encoder."""
+
+    def __init__(self, path: str, *, batch_size: int = 64, device: str | None = None, max_length: int | None = None,
+                 dim: int | None = None, bf16: bool | str = False) -> None:
+        from drama_data.errors import ConfigError
+
+        try:
+            self.model = DramaEncoder.from_pretrained(str(path), device=device, bf16=bf16)
+        except Exception as exc:
+            raise ConfigError(f"--model {path}: cannot load as a DRAMA encoder ({exc})") from None
+        self.kw = {"batch_size": batch_size, "show_progress": False, "max_length": max_length, "dim": dim}
+
+    def encode_queries(self, texts):
+        return self.model.encode_queries(list(texts), **self.kw)
+
+    def encode_documents(self, texts):
+        return self.model.encode_documents(list(texts), **self.kw)
+
+
+def is_drama_checkpoint(path: Path) -> bool:
+    """A folder saved by :meth:`DramaEncoder.save_pretrained` (``drama_config.json``), a ``facebook/drama-*``
+    layout (``DramaModel``) or a bare decoder LLM checkpoint (which only our encoder turns into a retriever)."""
+    path = Path(path)
+    if (path / DRAMA_CONFIG_NAME).is_file():
+        return True
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        return False
+    try:
+        data = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    decoders = set(DECODER_CLASSES) | MINING_DECODER_TYPES
+    return "DramaModel" in (data.get("architectures") or []) or str(data.get("model_type", "")).lower() in decoders
+
+
+def register_mining_encoder(registry) -> None:
+    """Entry point of ``drama_data.encoders``: ``--encoder drama`` (and ``auto`` for DRAMA folders) loads
+    :class:`MiningEncoder`."""
+    from drama_data.mining.encoders import EncoderKind
+
+    registry.add_kind(EncoderKind(name="drama", load=MiningEncoder, recognises=is_drama_checkpoint, takes_dim=True))

@@ -176,3 +176,16 @@ def zoo_table(zoo_dir: str | Path | None = None) -> str:
 
 def as_dicts() -> list[dict]:
     return [asdict(m) for m in ZOO.values()]
+
+
+def resolve_for_mining(name: str) -> str:
+    """Dense mining's name resolver: a zoo or short name (then the bundled-model and path checks of
+    ``drama-models``, without a Hub call) -> a folder or Hub id; raises a one-line ``ValueError``."""
+    from drama_models.model_source import resolve_model as resolve_source
+
+    return resolve_source(resolve_model(name), "--model", hub_check=False)
+
+
+def register_mining_names(registry) -> None:
+    """Entry point of ``drama_data.encoders``: ``drama-data mine --model`` takes the names ``drama-models`` takes."""
+    registry.add_resolver(resolve_for_mining)

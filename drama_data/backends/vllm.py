@@ -34,7 +34,7 @@ from drama_data.backends.cpu_memory import (MAX_CPU_KV_BYTES, KVPlan, NodeMemory
                                             kv_cache_plan, node_memory, weights_bytes)
 from drama_data.backends.engine_output import engine_output_to
 from drama_data.errors import BackendError, ConfigError
-from drama_models.precision import cpu_has_native_bf16
+from drama_data.precision import cpu_has_native_bf16
 
 log = logging.getLogger(__name__)
 

@@ -1,16 +1,19 @@
 """Dense mining with any encoder: inner-product top-k over passage embeddings, exact or with faiss.
 
 Encoders (anything with ``encode_queries(texts)`` and ``encode_documents(texts)`` returning a 2-D float
-array works; pass it as ``encoder=``), or a model path resolved by :func:`load_encoder`:
+array works; pass it as ``encoder=``), or a model path resolved by
+:func:`drama_data.mining.encoders.load_encoder` (importable from here too):
 
 - ``kind="sentence-transformers"``: ``SentenceTransformer(path)``; queries go through ``encode_query`` and
   passages through ``encode_document``, so prompts saved with the model (e.g. ``"Query: "``) are applied.
-- ``kind="drama"``: ``drama_models.encoder.DramaEncoder.from_pretrained(path)`` (bidirectional, mean-pooled
-  LLM encoder of the paper, ``"Query: "`` prefix on queries, BOS/EOS added; Sec. 3.3), optionally cut to a
-  Matryoshka ``dim``.
-- ``kind="auto"`` (default): ``drama`` when ``drama_models.encoder`` is importable and the folder is ours
-  (``drama_config.json``), a ``facebook/drama-*`` layout (``DramaModel``) or a bare decoder LLM
-  (``model_type`` llama, qwen2, gemma3_text, ...), else ``sentence-transformers``.
+- a kind registered by a plug-in (:mod:`drama_data.mining.encoders`, entry-point group ``drama_data.encoders``):
+  the model package registers ``kind="drama"``: its ``DramaEncoder`` (bidirectional, mean-pooled LLM encoder of the
+  paper, ``"Query: "`` prefix on queries, BOS/EOS added; Sec. 3.3), optionally cut to a Matryoshka ``dim``.
+- ``kind="auto"`` (default): the first registered kind that recognises the folder (``drama``: a folder of ours
+  with ``drama_config.json``, a ``facebook/drama-*`` layout or a bare decoder LLM), else ``sentence-transformers``.
+
+A ``--model`` value that is not an existing path (a short name such as ``minilm``, a zoo name) goes through the
+plug-ins' name resolvers (the model package: its zoo and bundled models) and is used unchanged when none answers.
 
 Search: embeddings are L2-normalised by default (inner product = cosine). Up to ``exact_max_docs`` passages
 (default 200,000) the search is exact: a numpy matmul over query x passage blocks with top-k merged across
@@ -24,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -32,142 +35,15 @@ from tqdm.auto import tqdm
 from drama_data.chunking import Passage
 from drama_data.errors import ConfigError
 from drama_data.mining.base import Hit, Retriever, passage_text, top_k_rows
+from drama_data.mining.encoders import Encoder, load_encoder, to_numpy
+from drama_data.precision import is_choice
 
 log = logging.getLogger(__name__)
 
-DECODER_TYPES = {"llama", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "mistral", "phi3"}
+__all__ = ["DenseRetriever", "Encoder", "load_encoder"]
+
 EXACT_MAX_DOCS = 200_000
 FAISS_INDEXES = ("flat", "hnsw")
-
-
-class Encoder(Protocol):
-    """What the dense miner needs from an encoder."""
-
-    def encode_queries(self, texts: Sequence[str]) -> Any: ...
-
-    def encode_documents(self, texts: Sequence[str]) -> Any: ...
-
-
-def _to_numpy(x) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().float().cpu().numpy()
-    return np.asarray(x, dtype=np.float32)
-
-
-class SentenceTransformerEncoder:
-    """``SentenceTransformer`` behind the :class:`Encoder` protocol (``encode_query``/``encode_document``)."""
-
-    def __init__(self, path: str, *, batch_size: int = 64, device: str | None = None,
-                 max_length: int | None = None, bf16: bool | str = False) -> None:
-        from sentence_transformers import SentenceTransformer
-
-        from drama_models.precision import resolve_bf16
-
-        try:
-            self.model = SentenceTransformer(str(path), device=device)
-        except Exception as exc:
-            raise ConfigError(f"--model {path}: cannot load as a sentence-transformers model ({exc})") from None
-        if max_length:
-            self.model.max_seq_length = int(max_length)
-        self.batch_size = batch_size
-        self.path = str(path)
-        self.device_type = self.model.device.type
-        self.bf16 = resolve_bf16(bf16, self.device_type)
-
-    def encode_queries(self, texts):
-        from drama_models.precision import autocast
-
-        with autocast(self.device_type, self.bf16):
-            return self.model.encode_query(list(texts), batch_size=self.batch_size, show_progress_bar=False,
-                                           convert_to_numpy=True)
-
-    def encode_documents(self, texts):
-        from drama_models.precision import autocast
-
-        with autocast(self.device_type, self.bf16):
-            return self.model.encode_document(list(texts), batch_size=self.batch_size, show_progress_bar=False,
-                                              convert_to_numpy=True)
-
-
-class DramaEncoderAdapter:
-    """``drama_models.encoder.DramaEncoder`` behind the :class:`Encoder` protocol (batch size, max length,
-    Matryoshka ``dim``, no inner progress bar)."""
-
-    def __init__(self, path: str, *, batch_size: int = 64, device: str | None = None, max_length: int | None = None,
-                 dim: int | None = None, bf16: bool | str = False) -> None:
-        from drama_models.encoder import DramaEncoder
-
-        try:
-            self.model = DramaEncoder.from_pretrained(str(path), device=device, bf16=bf16)
-        except Exception as exc:
-            raise ConfigError(f"--model {path}: cannot load as a DRAMA encoder ({exc})") from None
-        self.kw = {"batch_size": batch_size, "show_progress": False, "max_length": max_length, "dim": dim}
-
-    def encode_queries(self, texts):
-        return self.model.encode_queries(list(texts), **self.kw)
-
-    def encode_documents(self, texts):
-        return self.model.encode_documents(list(texts), **self.kw)
-
-
-def _is_drama_checkpoint(path: Path) -> bool:
-    """A folder saved by ``DramaEncoder.save_pretrained`` (``drama_config.json``), a ``facebook/drama-*`` layout
-    (``DramaModel``) or a bare decoder LLM checkpoint (which only our encoder turns into a retriever)."""
-    if (path / "drama_config.json").is_file():
-        return True
-    cfg = path / "config.json"
-    if not cfg.is_file():
-        return False
-    try:
-        data = json.loads(cfg.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    try:
-        from drama_models.encoder import DECODER_CLASSES
-
-        decoders = set(DECODER_CLASSES) | DECODER_TYPES
-    except ImportError:
-        decoders = DECODER_TYPES
-    return "DramaModel" in (data.get("architectures") or []) or str(data.get("model_type", "")).lower() in decoders
-
-
-def load_encoder(path: str, kind: str = "auto", *, batch_size: int = 64, device: str | None = None,
-                 max_length: int | None = None, dim: int | None = None,
-                 bf16: bool | str = False) -> tuple[Encoder, str]:
-    """Load the encoder at ``path``; returns ``(encoder, kind_used)`` (see the module docstring). ``bf16``:
-    autocast encoding to bf16 (``True``, ``"auto"`` = where the device computes bf16 natively)."""
-    if kind not in ("auto", "sentence-transformers", "drama"):
-        raise ConfigError(f"--encoder {kind!r}: use auto, sentence-transformers or drama")
-    p = Path(path).expanduser()
-    if not p.exists():  # a short name (minilm, all-MiniLM-L6-v2), a zoo name or a Hub id, as drama-models takes them
-        from drama_models.model_source import ModelSourceError, resolve_model
-        from drama_models.zoo import ZooError
-        from drama_models.zoo import resolve_model as resolve_name
-
-        try:
-            path = resolve_model(resolve_name(path), "--model", hub_check=False)
-        except (ModelSourceError, ZooError) as exc:
-            raise ConfigError(str(exc)) from None
-        p = Path(path).expanduser()
-    if kind == "auto":
-        try:
-            import drama_models.encoder  # noqa: F401
-
-            drama_available = True
-        except ImportError:
-            drama_available = False
-        kind = "drama" if drama_available and _is_drama_checkpoint(p) else "sentence-transformers"
-    if kind == "drama":
-        try:
-            import drama_models.encoder  # noqa: F401
-        except ImportError as exc:
-            raise ConfigError(f"--encoder drama: drama_models.encoder is not available ({exc})") from None
-        return DramaEncoderAdapter(str(p), batch_size=batch_size, device=device, max_length=max_length, dim=dim,
-                                   bf16=bf16), kind
-    if dim is not None:
-        raise ConfigError("--dim (Matryoshka truncation) needs --encoder drama")
-    return SentenceTransformerEncoder(str(p), batch_size=batch_size, device=device, max_length=max_length,
-                                      bf16=bf16), kind
 
 
 class _PrecomputedOnly:
@@ -201,8 +77,6 @@ class DenseRetriever(Retriever):
                  progress: bool = True, ray: str | None = None, ray_workers: int = 2,
                  ray_gpus_per_worker: float | None = None, bf16: bool | str = False) -> None:
         super().__init__()
-        from drama_models.precision import is_choice
-
         if not is_choice(bf16):
             raise ConfigError(f"--bf16 {bf16!r}: use auto, true or false")
         if faiss_index not in FAISS_INDEXES:
@@ -251,7 +125,7 @@ class DenseRetriever(Retriever):
         if self._fingerprint is None:
             import hashlib
 
-            probe = _to_numpy(self.encoder.encode_documents(["DRAMA index cache probe: 0123456789 Ünïcödé 中文"]))
+            probe = to_numpy(self.encoder.encode_documents(["DRAMA index cache probe: 0123456789 Ünïcödé 中文"]))
             self._fingerprint = hashlib.blake2b(np.round(probe, 4).tobytes(), digest_size=8).hexdigest()
         return self._fingerprint
 
@@ -291,7 +165,7 @@ class DenseRetriever(Retriever):
         parts = []
         bar = tqdm(total=len(texts), desc=desc, unit="p", disable=not (self.progress and desc), mininterval=1.0)
         for s in range(0, len(texts), step):
-            parts.append(_to_numpy(fn(list(texts[s:s + step]))))
+            parts.append(to_numpy(fn(list(texts[s:s + step]))))
             bar.update(len(texts[s:s + step]))
         bar.close()
         emb = np.concatenate(parts, axis=0) if parts else np.zeros((0, 0), np.float32)

@@ -1,6 +1,6 @@
 """Encode passages for dense mining on a Ray actor pool with Ray Data: ``drama-data mine --retriever dense --ray``.
 
-In: the passage texts (in corpus order), how to load the encoder (:func:`drama_data.mining.dense.load_encoder`
+In: the passage texts (in corpus order), how to load the encoder (:func:`drama_data.mining.encoders.load_encoder`
 arguments: path, kind, batch size, max length, dim), the chunk of texts per encoder call (the local path's:
 ``batch_size x 8``), and the pool (``workers`` actors, ``gpus_per_worker`` each, a cluster ``address`` or a local
 Ray). Out: the raw embeddings, one row per text in the input order (normalising stays with the caller).
@@ -17,19 +17,19 @@ from typing import Sequence
 
 import numpy as np
 
+from drama_data.mining.encoders import to_numpy
+
 
 class EncodeChunks:
     """The actor of the pool: one encoder, loaded once; encodes each chunk of a batch (``{"i", "texts"}``)."""
 
     def __init__(self, load: dict):
-        from drama_data.mining.dense import load_encoder
+        from drama_data.mining.encoders import load_encoder
 
         self.encoder, _ = load_encoder(**load)
 
     def __call__(self, batch: dict) -> dict:
-        from drama_data.mining.dense import _to_numpy
-
-        out = [_to_numpy(self.encoder.encode_documents(list(texts))) for texts in batch["texts"]]
+        out = [to_numpy(self.encoder.encode_documents(list(texts))) for texts in batch["texts"]]
         return {"i": np.asarray(batch["i"]), "emb": np.asarray([e.tobytes() for e in out], dtype=object),
                 "rows": np.asarray([e.shape[0] for e in out]), "dim": np.asarray([e.shape[1] for e in out])}
 

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from cards.train_log import LOG_FILE, read_train_log  # noqa: F401  (read_train_log: re-exported)
 from drama_models.training import distributed as D
 from drama_models.training.batching import encode_in_chunks, tokenize_groups
 from drama_models.training.config import TrainConfig
@@ -41,7 +42,6 @@ from drama_models.training.losses import backward_scale, build_loss, group_disti
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.pt"
-LOG_FILE = "train_log.jsonl"
 DONE_FILE = "training_complete.json"  # written last: the final model in this folder is the one this config trains
 
 
@@ -64,20 +64,6 @@ def finished_run(config: TrainConfig) -> Path | None:
     except (OSError, ValueError):
         return None
     return Path(config.output_dir) if recorded == json.loads(json.dumps(_comparable(config))) else None
-
-
-def read_train_log(folder: str | Path) -> list[dict]:
-    """The records of ``<folder>/train_log.jsonl`` (one per logged step: step, loss, lr, ...); a line that is not
-    JSON (a run killed mid-write) is skipped; ``[]`` when there is no log."""
-    path = Path(folder) / LOG_FILE
-    records = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
 
 
 class PairEncoder(torch.nn.Module):

@@ -17,7 +17,7 @@ def test_native_bf16_is_read_from_cpuinfo():
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_follows_the_hardware(monkeypatch, native):
-    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda cpuinfo=None: native)
+    monkeypatch.setattr("drama_data.precision.cpu_has_native_bf16", lambda cpuinfo=None: native)  # where it lives
     assert precision.resolve_bf16("auto", "cpu") is native
     assert precision.resolve_bf16("true", "cpu") is True
     assert precision.resolve_bf16(False, "cpu") is False
