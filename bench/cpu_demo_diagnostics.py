@@ -72,7 +72,7 @@ class FixedPassages:
 
         import torch
 
-        encoder.eval()
+        encoder.train(False)  # inference mode (module.eval)
         with torch.no_grad():
             q = encoder.encode_queries([self.dev.queries[i] for i in qids], show_progress=False)
         s = q @ self.docs.T
@@ -273,7 +273,7 @@ def main() -> None:
             opt.step()
         from drama_models.evaluation import compute_metrics, dense_run
 
-        enc.eval()
+        enc.train(False)  # inference mode (module.eval)
         with torch.no_grad():
             result = {"ndcg@10": round(compute_metrics(dev.qrels, dense_run(enc, dev, show_progress=False))["ndcg@10"], 4)}
     print(f"RESULT {a.mode}", result, flush=True)
