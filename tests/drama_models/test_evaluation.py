@@ -239,3 +239,20 @@ def test_missing_data_folders_fail_before_the_model_loads(tmp_path, monkeypatch)
     (tmp_path / "file.jsonl").write_text("{}\n")
     with pytest.raises(SourceError, match="^--data: not a folder: file.jsonl"):
         evaluate(None, ["file.jsonl"], bm25=True)
+
+
+def test_results_table_matches_the_golden_text():
+    """results.md / the printed table: byte-identical to the text captured before it moved to cards/ (a template)."""
+    rows = [
+        {"dataset": "scifact", "system": "drama-base", "ndcg@10": 0.712345, "recall@100": 0.95, "mrr@10": 0.66666,
+         "num_queries": 300, "num_docs": 5183},
+        {"dataset": "scifact", "system": "BM25", "ndcg@10": 0.665, "recall@100": 0.9081, "mrr@10": 0.63,
+         "num_queries": 300, "num_docs": 5183},
+        {"dataset": "nfcorpus", "system": "drama-base", "ndcg@10": 0.35, "recall@100": 0.3, "mrr@10": 0.55,
+         "num_queries": 323, "num_docs": 3633},
+        {"dataset": "nfcorpus", "system": "BM25", "ndcg@10": 0.325, "recall@100": 0.25, "mrr@10": 0.5,
+         "num_queries": 323, "num_docs": 3633},
+    ]
+    text = ("===== two datasets\n" + format_table(rows) + "\n===== one dataset\n" + format_table(rows[:2])
+            + "\n===== empty\n" + format_table([]) + "\n")
+    assert text == (Path(__file__).parent / "golden" / "results_table.md").read_text(encoding="utf-8")

