@@ -25,6 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
+from cards import render as render_card
 from drama_models.beir import BeirCollection, load_beir
 
 logger = logging.getLogger(__name__)
@@ -242,21 +243,11 @@ def evaluate(
 
 
 def format_table(results: list[dict]) -> str:
-    """A markdown table: one row per (dataset, system), then each system's average over the datasets."""
-    lines = ["| dataset | system | nDCG@10 | Recall@100 | MRR@10 | queries | docs |", "|---|---|---|---|---|---|---|"]
-    for r in results:
-        lines.append(
-            f"| {r['dataset']} | {r['system']} | {r['ndcg@10']:.4f} | {r['recall@100']:.4f} | {r['mrr@10']:.4f} "
-            f"| {r['num_queries']} | {r['num_docs']} |"
-        )
-    systems = list(dict.fromkeys(r["system"] for r in results))
-    datasets = list(dict.fromkeys(r["dataset"] for r in results))
-    if len(datasets) > 1:
-        for s in systems:
+    """A markdown table (``cards/results_table.md.j2``): one row per (dataset, system), then each system's average
+    over the datasets when there are several."""
+    averages = []
+    if len(dict.fromkeys(r["dataset"] for r in results)) > 1:
+        for s in dict.fromkeys(r["system"] for r in results):
             rows = [r for r in results if r["system"] == s]
-            avg = {m: float(np.mean([r[m] for r in rows])) for m in METRICS}
-            lines.append(
-                f"| **average ({len(rows)})** | {s} | {avg['ndcg@10']:.4f} | {avg['recall@100']:.4f} "
-                f"| {avg['mrr@10']:.4f} | | |"
-            )
-    return "\n".join(lines)
+            averages.append((s, len(rows), {m: float(np.mean([r[m] for r in rows])) for m in METRICS}))
+    return render_card("results_table.md.j2", results=results, averages=averages).removesuffix("\n")

@@ -21,6 +21,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cards import render as render_card
 from drama_data.errors import DramaError
 
 
@@ -158,20 +159,9 @@ def load(name: str, zoo_dir: str | Path | None = None, **encoder_kwargs):
 
 
 def zoo_table(zoo_dir: str | Path | None = None) -> str:
-    """The zoo as a Markdown table (what ``drama-models zoo`` prints)."""
-    lines = ["| model | size | hidden/FFN/heads(kv)/layers | dims | BEIR-13 nDCG@10 | MIRACL nDCG@10 | recipe | local copy |",
-             "|---|---|---|---|---|---|---|---|"]
-    for m in ZOO.values():
-        local = local_copy(m, zoo_dir)
-        lines.append(f"| {m.name} | {m.size} | {m.hidden}/{m.ffn}/{m.heads}({m.kv_heads})/{m.layers} | "
-                     f"{', '.join(map(str, m.dims))} | {m.beir13_ndcg10} | {m.miracl_ndcg10} | {m.recipe} | "
-                     f"{local or '-'} |")
-    first = next(iter(ZOO.values()))
-    lines += ["", f"All: queries prefixed {first.query_prefix!r}, documents unprefixed, mean pooling, "
-                  f"L2-normalised, max length {first.max_length}; vocabulary {first.vocab} (Llama 3).",
-              f"Licence: {first.licence}.",
-              "BEIR/MIRACL numbers: as reported in the paper (Ma et al. 2025, Tables 2-3), not re-measured here."]
-    return "\n".join(lines)
+    """The zoo as a Markdown table (what ``drama-models zoo`` prints; ``cards/zoo_table.md.j2``)."""
+    models = [(m, local_copy(m, zoo_dir)) for m in ZOO.values()]
+    return render_card("zoo_table.md.j2", models=models, first=next(iter(ZOO.values()))).removesuffix("\n")
 
 
 def as_dicts() -> list[dict]:

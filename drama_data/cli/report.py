@@ -37,9 +37,9 @@ def command(folders, contamination, split, compare_output):
     click.echo(text)
     if compare_output and len(stats) > 1:
         from drama_data.report import figures
+        from drama_data.report.render import compare_page
 
         out = Path(compare_output)
         figs = figures.write_figures(stats, out)
-        body = "# Datasets side by side\n\n" + text + "\n\n" + "\n\n".join(f"![{t}]({n})" for t, n in figs) + "\n"
-        (out / "compare.md").write_text(body, encoding="utf-8")
+        (out / "compare.md").write_text(compare_page(text, figs), encoding="utf-8")
         click.echo(f"comparison written: {out / 'compare.md'}", err=True)

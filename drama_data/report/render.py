@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from cards import render as render_card
 from drama_data.report import figures
 from drama_data.report.stats import dataset_stats
 
@@ -91,45 +92,25 @@ def rows_of(s: dict) -> list[tuple[str, str]]:
     return out
 
 
-def _sample_note(s: dict) -> list[str]:
-    sample = s.get("sample") or {}
-    if not sample or sample.get("complete", True):
-        return ["Every row is counted and judged (no sampling)."]
-    return [f"Every row is counted; the language detection and the duplicate rates judge a uniform random sample of "
-            f"{sample['rows']:,} of the {sample['of']:,} rows (seed {sample['seed']}), each judged row compared with "
-            f"every earlier row of the dataset: the rates are estimates (95% margin at most "
-            f"{100 * 1.96 * (0.25 / max(sample['rows'], 1)) ** 0.5:.2f} points)."]
+def _margin(sample: dict) -> float:
+    """The 95% margin (points) of a rate judged on ``sample['rows']`` random rows."""
+    return 100 * 1.96 * (0.25 / max(sample["rows"], 1)) ** 0.5
 
 
 def section(s: dict, figs: list[tuple[str, str]]) -> str:
-    """The card's ``## Quality report`` section (Markdown)."""
-    lines = [START, "## Quality report", "",
-             "Made by `drama-data report` (numbers also in `report/quality.json`; definitions in the toolkit's "
-             "`drama_data.report.stats`).", *_sample_note(s), "", "| metric | value |", "|---|---|"]
-    lines += [f"| {m} | {v} |" for m, v in rows_of(s)]
-    lines.append("")
-    for title, name in figs:
-        lines += [f"![{title}]({REPORT_DIR}/{name})", ""]
-    if "contamination" in s:
-        c = s["contamination"]
-        cols = ", ".join(f"`{x['name']}` ({x['split']}: {x['queries']} queries, {x['judged_passages']} judged passages)"
-                         for x in c["collections"])
-        r = c["rules"]
-        lines += ["### Contamination", "",
-                  f"Checked against {cols}: a query matches an evaluation query at character-trigram Jaccard >= "
-                  f"{r['query_threshold']}; a passage shares >= {r['passage_share']:.0%} of its word "
-                  f"{r['passage_ngram']}-grams with a judged passage. `drama-data build --exclude-contaminated DIR` "
-                  "removes such rows.", ""]
-        for what, key, ev in (("Queries", "queries", "similarity"), ("Passages", "passages", "overlap")):
-            items = c[key]
-            lines.append(f"{what} ({len(items)}):" if items else f"{what}: none.")
-            for it in items[:LIST_LIMIT]:
-                lines.append(f"- `{it['id']}` ~ `{it['eval_id']}` ({ev} {it[ev]})")
-            if len(items) > LIST_LIMIT:
-                lines.append(f"- ... {len(items) - LIST_LIMIT} more in `report/quality.json`")
-            lines.append("")
-    lines.append(END)
-    return "\n".join(lines) + "\n"
+    """The card's ``## Quality report`` section (Markdown; ``cards/quality_report.md.j2``)."""
+    sample = s.get("sample") or {}
+    sampled = bool(sample) and not sample.get("complete", True)
+    return render_card("quality_report.md.j2", start=START, end=END, rows=rows_of(s), figs=figs,
+                       report_dir=REPORT_DIR, sample=sample, sampled=sampled,
+                       margin=_margin(sample) if sampled else None, contamination=s.get("contamination"),
+                       list_limit=LIST_LIMIT)
+
+
+def compare_page(table: str, figs: list[tuple[str, str]]) -> str:
+    """``compare.md`` of a side-by-side report: ``table`` (:func:`compare_text`) and the overlaid figures
+    (``cards/compare.md.j2``)."""
+    return render_card("compare.md.j2", table=table, figs=figs)
 
 
 def _put_section(readme: Path, text: str) -> None:

