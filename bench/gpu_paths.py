@@ -270,7 +270,7 @@ def generate_section(backend, texts: list[str], sizes: Sizes) -> dict:
 
 def rerank_section(backend, texts: list[str], sizes: Sizes) -> dict:
     """Rerank windows batched across queries vs one query at a time, on the engine of :func:`generate_section`."""
-    from drama_data.generate.prompting import load_prompt
+    from drama_data.tasks.prompting import load_prompt
     from drama_data.rerank.stage import RerankSettings, rerank
 
     rng = random.Random(0)

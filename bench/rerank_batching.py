@@ -35,7 +35,7 @@ def main() -> None:
 
     from drama_data.backends import make_backend
     from drama_data.datasets.folder import write_dataset
-    from drama_data.generate.prompting import load_prompt
+    from drama_data.tasks.prompting import load_prompt
     from drama_data.mining.mine import mine
     from drama_data.rerank.stage import RerankSettings, _read_candidates, rerank
 

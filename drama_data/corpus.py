@@ -14,21 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from drama_data.document_record import Document
 from drama_data.errors import InputError
 
 ID_FIELDS = ("_id", "id", "docid", "doc_id", "pid", "passage_id")
 TITLE_FIELDS = ("title",)
 TEXT_FIELDS = ("text", "contents", "passage", "body", "content")
 CORPUS_OPTION = "--corpus"  # the option named in a missing-path or Hub error
-
-
-@dataclass(frozen=True)
-class Document:
-    """One corpus document: ``id`` (str), ``title`` (may be empty) and ``text`` (non-empty)."""
-
-    id: str
-    title: str
-    text: str
 
 
 @dataclass

@@ -32,7 +32,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from drama_data.corpus import Document
+from drama_data.document_record import Document
 from drama_data.markup import Section, Structure, html_structure, markdown_structure
 
 DOCUMENT_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")

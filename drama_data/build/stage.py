@@ -294,7 +294,7 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
     dedup = Deduplicator(exact=bool(f["dedup_exact"]), threshold=f["near_dup_threshold"], ngram=f["near_dup_ngram"])
     leaks = None
     if f.get("exclude_contaminated"):
-        from drama_data.report.contamination import load_index
+        from drama_data.build.contamination_index import load_index
 
         leaks = load_index(list(f["exclude_contaminated"]), f.get("contamination_split") or "test")
     passage_leak: dict[tuple[str, str], dict | None] = {}

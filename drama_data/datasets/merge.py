@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from drama_data.datasets.card import render_dataset_card
+from drama_data.datasets.failure_schema import FAILURE_SCHEMA
 from drama_data.datasets.folder import dumps, read_table, utc_now, write_dataset
 from drama_data.errors import InputError
-from drama_data.generate.runner import FAILURE_SCHEMA
 
 _SAME = ("task", "backend", "prompt")
 

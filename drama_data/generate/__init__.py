@@ -3,7 +3,7 @@
 - :mod:`~drama_data.generate.runner`: the stage itself (:func:`~drama_data.generate.runner.generate`);
 - :mod:`~drama_data.generate.execution`: sending requests through the cache and a backend;
 - :mod:`~drama_data.generate.cache`: the content-addressed request store, ``open_cache``;
-- :mod:`~drama_data.generate.prompting`: Jinja2 prompt templates;
+- :mod:`~drama_data.generate.prompting`: Jinja2 prompt templates (moved to :mod:`drama_data.tasks.prompting`);
 - :mod:`~drama_data.generate.budget`: ``--max-requests`` / ``--max-cost``;
 - :mod:`~drama_data.generate.planning`: ``--dry-run`` plans, price and budget from the options;
 - :mod:`~drama_data.generate.prices`: API prices per model.

@@ -35,6 +35,7 @@ from drama_data.backends.base import Backend
 from drama_data.chunking import Passage, stream_passages
 from drama_data.corpus import CorpusReport, Fields
 from drama_data.datasets.card import CardStats, render_dataset_card
+from drama_data.datasets.failure_schema import FAILURE_SCHEMA
 from drama_data.datasets.parts import PartTable
 from drama_data.datasets.folder import LOG_FILE, check_output_folder, dumps, utc_now, write_dataset
 from drama_data.errors import ConfigError
@@ -54,12 +55,6 @@ PROVENANCE_COLUMNS: dict[str, pa.DataType] = {
     "sampling": pa.string(), "seed": pa.int64(), "attempt": pa.int32(), "finish_reason": pa.string(),
     "prompt_tokens": pa.int32(), "completion_tokens": pa.int32(),
 }
-FAILURE_SCHEMA = pa.schema({
-    "query_id": pa.string(), "passage_id": pa.string(), "attempt": pa.int32(), "kind": pa.string(),
-    "reason": pa.string(), "raw_text": pa.string(), "finish_reason": pa.string(), "final": pa.bool_(),
-    "model": pa.string(), "prompt_sha256": pa.string(), "language": pa.string(), "passage_language": pa.string(),
-    "detected_language": pa.string(), "language_confidence": pa.float32(),
-})
 ORDER = "_order"  # failures' sort key in the work folder's parts (see _failure_key); not in the dataset
 FAILURE_PART_SCHEMA = FAILURE_SCHEMA.append(pa.field(ORDER, pa.string()))
 WINDOW_PASSAGES = 4096  # passages per window (see the module doc)

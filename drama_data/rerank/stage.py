@@ -30,11 +30,11 @@ from drama_data.errors import ConfigError, InputError
 from drama_data.generate.cache import RequestCache, open_cache
 from drama_data.generate.execution import ExecutionStats, execute
 from drama_data.generate.planning import make_plan, plan_options
-from drama_data.generate.prompting import PromptTemplate, load_prompt
 from drama_data.generate.runner import RunSummary
 from drama_data.rerank.permutation import parse_permutation
 from drama_data.rerank.windows import apply_window, kendall_tau, window_spans
 from drama_data.tasks.base import derive_seed
+from drama_data.tasks.prompting import PromptTemplate, load_prompt
 
 RANKING_SCHEMA = pa.schema({
     "query_id": pa.string(), "query": pa.string(), "source": pa.string(), "language": pa.string(),

@@ -2,7 +2,9 @@
 
 ``get_task(name, **options)`` builds one by name: ``queries`` (QGen), ``crop`` (Sent, no LLM),
 ``crosslingual`` (queries in another language). Listwise reranking runs in rounds and lives in
-:mod:`drama_data.rerank`.
+:mod:`drama_data.rerank`. The prompt templates tasks render (Jinja2, chat or completion form) are read by
+:mod:`drama_data.tasks.prompting`; :class:`ParseFailure` (:mod:`drama_data.tasks.parse_failure`) is what a task
+raises for an answer that makes no row.
 """
 from __future__ import annotations
 

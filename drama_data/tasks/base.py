@@ -15,21 +15,8 @@ import pyarrow as pa
 
 from drama_data.backends.base import Request, Sampling
 from drama_data.chunking import Passage
-from drama_data.generate.prompting import PromptTemplate, load_prompt
-
-
-class ParseFailure(Exception):
-    """A completion that could not be read into a row; ``reason`` is short and stable (it is counted).
-
-    ``detected_language``/``language_confidence``: what the language check found in the rejected text, when it
-    ran (recorded with the failure).
-    """
-
-    def __init__(self, reason: str, detected_language: str = "", language_confidence: float | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.detected_language = detected_language
-        self.language_confidence = language_confidence
+from drama_data.tasks.parse_failure import ParseFailure
+from drama_data.tasks.prompting import PromptTemplate, load_prompt
 
 
 def derive_seed(seed: int, *parts: Any) -> int:

@@ -1,6 +1,6 @@
 """Checks that turn a parsed query into a recorded failure when it is not a query a retriever should learn from.
 
-Each check raises :class:`~drama_data.tasks.base.ParseFailure` with a short, stable reason (reasons are counted
+Each check raises :class:`~drama_data.tasks.parse_failure.ParseFailure` with a short, stable reason (reasons are counted
 in the run summary and kept with the raw text in the ``failures`` config; the runner retries the slot with a
 new seed). Found on 300 SciFact passages with Gemma-3-270M (issue 10 §4, issue 11): 7 queries copied a
 few-shot example of the prompt, several were generic ("What is the result of the study?") or cut off.
@@ -37,7 +37,7 @@ import unicodedata
 from functools import lru_cache
 
 from drama_data.scripts import CHARACTER_SCRIPTS, UNSPACED_LANGUAGES, script_of, script_profile, script_share
-from drama_data.tasks.base import ParseFailure
+from drama_data.tasks.parse_failure import ParseFailure
 
 REASON_EXAMPLE = "query copies a few-shot example of the prompt"
 REASON_GENERIC = "generic query (fits any passage)"

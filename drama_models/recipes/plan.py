@@ -60,7 +60,7 @@ def passage_stats(ctx, chunk_tokens: int = 256, corpus: str | None = None) -> tu
 
 def _prompt_tokens(task: str, stage) -> int:
     from drama_data.errors import DramaError
-    from drama_data.generate.prompting import load_prompt
+    from drama_data.tasks.prompting import load_prompt
 
     o = stage.options
     form = o.get("prompt_format") or ("completion" if not o.get("model") else "chat")

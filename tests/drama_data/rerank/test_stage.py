@@ -6,7 +6,7 @@ import pytest
 from fake_backend import FakeBackend
 from mining_helpers import write_candidates
 from drama_data.errors import ConfigError, InputError
-from drama_data.generate.prompting import load_prompt
+from drama_data.tasks.prompting import load_prompt
 from drama_data.rerank.stage import RerankSettings, _read_candidates, rerank
 
 

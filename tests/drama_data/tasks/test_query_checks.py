@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from drama_data.generate.prompting import load_prompt
+from drama_data.tasks.prompting import load_prompt
 from drama_data.tasks import ParseFailure
 from drama_data.tasks.query_checks import (REASON_DANGLING, REASON_EXAMPLE, REASON_GENERIC, REASON_LENGTH,
                                            REASON_NO_OVERLAP, check_not_an_example, check_not_generic,

@@ -1,7 +1,7 @@
 import pytest
 
 from drama_data.errors import ConfigError
-from drama_data.generate.prompting import load_prompt
+from drama_data.tasks.prompting import load_prompt
 
 
 def test_chat_roles_cannot_be_forged_by_passage_text():
@@ -24,3 +24,13 @@ def test_override_by_path_and_metadata(tmp_path):
     bad.write_text("{{ role('user') }}{{ missing_variable }}")
     with pytest.raises(ConfigError, match="cannot render"):
         load_prompt("queries", "chat", bad).render(text="x", title="")
+
+
+def test_old_module_path_still_loads_prompts():
+    """The templates moved from drama_data.generate.prompting to drama_data.tasks.prompting (issue 27: tasks
+    render prompts, and tasks/base.py importing generate/ closed an import circle); the old path still works."""
+    from drama_data.generate import prompting as old
+    from drama_data.tasks import prompting
+
+    assert old.load_prompt is prompting.load_prompt and old.PromptTemplate is prompting.PromptTemplate
+    assert old.load_prompt("queries", "chat").id == load_prompt("queries", "chat").id
