@@ -66,7 +66,9 @@ class RecipeRun:
                  echo: Callable[[str], None] = print, stage_types: dict | None = None,
                  argv: list[str] | None = None):
         if stage_types is None:
-            from drama_models.recipes.stages import STAGE_TYPES as stage_types
+            from drama_models.recipes.stage_registry import stage_types as registered
+
+            stage_types = registered()
         self.recipe = recipe
         if corpus is not None:
             p = Path(corpus).expanduser()

@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from drama_data.errors import ConfigError
+from drama_models.recipes.stage_registry import stage_types as registered_stage_types
 
 KINDS = ("queries", "crop", "crosslingual", "mine", "rerank", "build", "prune", "pretrain", "train", "evaluate")
 TOP_KEYS = ("name", "description", "corpus", "output", "seed", "plan", "stages")
@@ -129,10 +130,9 @@ def resolve_path(value: str | None, base: Path) -> str | None:
 
 def load_recipe(path: str | Path, stage_types: dict | None = None) -> Recipe:
     """Read and check ``path``; raise :class:`RecipeError` naming the first bad key. ``stage_types`` (kind ->
-    adapter class) defaults to :data:`drama_models.recipes.stages.STAGE_TYPES` (tests pass fake stages)."""
-    if stage_types is None:
-        from drama_models.recipes.stages import STAGE_TYPES as stage_types
-    STAGE_TYPES = stage_types
+    adapter class) defaults to the registered stages (:mod:`drama_models.recipes.stage_registry`: the built-in
+    ones of :mod:`drama_models.recipes.stages`; tests pass fake stages)."""
+    STAGE_TYPES = stage_types if stage_types is not None else registered_stage_types()
 
     p = Path(path)
     if not p.is_file():

@@ -2,6 +2,8 @@
 queries / crop / crosslingual -> mine -> rerank -> build -> prune -> pretrain -> train -> evaluate."""
 from __future__ import annotations
 
+from drama_models.recipes import stage_registry
+from drama_models.recipes.stage_registry import register_stage
 from drama_models.recipes.stages.base import RunContext, Stage
 from drama_models.recipes.stages.build import BuildStage
 from drama_models.recipes.stages.evaluate import EvaluateStage
@@ -11,9 +13,9 @@ from drama_models.recipes.stages.prune import PretrainStage, PruneStage
 from drama_models.recipes.stages.rerank import RerankStage
 from drama_models.recipes.stages.train import TrainStage
 
-STAGE_TYPES: dict[str, type[Stage]] = {
-    cls.kind: cls for cls in (GenerateStage, CropStage, CrosslingualStage, MineStage, RerankStage, BuildStage,
-                              PruneStage, PretrainStage, TrainStage, EvaluateStage)
-}
+for _stage in (GenerateStage, CropStage, CrosslingualStage, MineStage, RerankStage, BuildStage, PruneStage,
+               PretrainStage, TrainStage, EvaluateStage):  # the one registration of each built-in stage, in flow order
+    register_stage(_stage)
+STAGE_TYPES: dict[str, type[Stage]] = stage_registry.STAGE_TYPES  # the registry, under its old name
 
-__all__ = ["STAGE_TYPES", "RunContext", "Stage"]
+__all__ = ["STAGE_TYPES", "RunContext", "Stage", "register_stage"]

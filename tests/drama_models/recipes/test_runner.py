@@ -213,10 +213,10 @@ def test_a_failing_stage_gives_one_line_and_keeps_its_traceback(tmp_path):
 def test_the_cli_prints_a_failing_stage_as_one_line(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from drama_models.recipes import stages
+    from drama_models.recipes import stage_registry
     from drama_models.recipes.cli import recipe_group
 
-    monkeypatch.setattr(stages, "STAGE_TYPES", {**TYPES, "broken": Broken})
+    monkeypatch.setattr(stage_registry, "STAGE_TYPES", {**TYPES, "broken": Broken})
     recipe = write_recipe(tmp_path, c_kind="broken")
     result = CliRunner().invoke(recipe_group, ["run", str(recipe), "--output", str(tmp_path / "run")])
     assert result.exit_code == 2, result.output
