@@ -59,6 +59,7 @@ from drama_data.build.mixing import allocate, sample
 from drama_data.datasets.card import PAPER_CITATION
 from drama_data.datasets.folder import check_output_folder, dumps, read_card, read_table, utc_now, write_dataset
 from drama_data.errors import ConfigError, InputError
+from drama_data.plurals import plural
 from drama_data.sources import local_path
 
 log = logging.getLogger(__name__)
@@ -128,14 +129,15 @@ class BuildReport:
 
     def render(self) -> str:
         lines = [f"drama-data build: done in {self.seconds:.1f} s",
-                 f"  inputs           " + ", ".join(f"{k} ({v} queries)" for k, v in self.inputs.items()),
+                 f"  inputs           " + ", ".join(f"{k} ({plural(v, 'query', 'queries')})"
+                                                    for k, v in self.inputs.items()),
                  f"  rows written     {self.rows}",
                  f"  removed          {sum(self.removed.values())}"]
         for reason, n in sorted(self.removed.items(), key=lambda kv: -kv[1]):
             lines.append(f"                     {n:>6}  {reason}")
         for rule, st in self.labels.items():
-            lines.append(f"  rule {rule:<11} {st['rows']} rows, {st['mean_positives']:g} positives and "
-                         f"{st['mean_negatives']:g} negatives per row")
+            lines.append(f"  rule {rule:<11} {plural(st['rows'], 'row')}, {_mean(st['mean_positives'], 'positive')} and "
+                         f"{_mean(st['mean_negatives'], 'negative')} per row")
         if self.mix:
             kept = ", ".join(f"{k} {self.mix['kept'].get(k, 0)}/{self.mix['available'].get(k, 0)} (ratio {r:g})"
                              for k, r in (self.mix.get("ratios") or {}).items())
@@ -153,6 +155,11 @@ class BuildReport:
                   f"  load it with     datasets.load_dataset({self.output!r}, 'train')",
                   f"  train on it      drama-models train --dataset {self.output} ..."]
         return "\n".join(lines)
+
+
+def _mean(x: float, noun: str) -> str:
+    """A mean count with its noun: ``1 positive``, ``2.5 negatives``."""
+    return f"{x:g} {noun if x == 1 else noun + 's'}"
 
 
 def _load_input(i: int, spec: InputSpec) -> LoadedInput:

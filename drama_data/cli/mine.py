@@ -1,4 +1,9 @@
-"""``drama-data mine``: top-k candidates per generated query (thin layer over :func:`drama_data.mining.mine.mine`)."""
+"""``drama-data mine``: top-k candidates per generated query (thin layer over :func:`drama_data.mining.mine.mine`).
+
+The flags are :class:`~drama_data.mining.config.MineConfig`'s fields (one option each, declared below in one
+stack); the command builds the config (:meth:`MineConfig.from_flags`), which checks every combination, runs the
+stage and prints its summary.
+"""
 from __future__ import annotations
 
 import json
@@ -8,6 +13,24 @@ import click
 from drama_data.cli.common import clean_errors
 from drama_data.mining import RETRIEVERS
 from drama_data.sources import RULE_HELP
+
+
+class EncoderChoice(click.Choice):
+    """``--encoder``'s choices: the encoder registry's kinds (built-in and entry-point plug-ins,
+    :mod:`drama_data.mining.encoders`), read when help is shown or a value is given, not at import."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self):
+        from drama_data.mining.encoders import registry
+
+        return registry().names()
+
+    @choices.setter
+    def choices(self, value) -> None:  # click.Choice.__init__ assigns it
+        pass
 
 
 @click.command(name="mine")
@@ -25,8 +48,9 @@ from drama_data.sources import RULE_HELP
 @click.option("--model", default=None, help="Dense and hybrid: encoder path (sentence-transformers or DRAMA checkpoint) or short name (e.g. all-MiniLM-L6-v2).")
 @click.option("--weight", type=float, default=None, help="Hybrid: weight of the dense z-score against BM25's (default 0.5).")
 @click.option("--depth", type=int, default=None, help="Hybrid: hits taken from each retriever before fusing (default 100).")
-@click.option("--encoder", "encoder_kind", type=click.Choice(["auto", "sentence-transformers", "drama"]), default=None,
-              help="Dense: how to load --model (default auto).")
+@click.option("--encoder", "encoder_kind", type=EncoderChoice(), default=None,
+              help="Dense: how to load --model (default auto: a registered kind that recognises the folder, else "
+                   "sentence-transformers).")
 @click.option("--exact-max-docs", type=int, default=None, help="Dense: exact numpy search up to this many passages, faiss above (default 200000).")
 @click.option("--faiss-index", type=click.Choice(["flat", "hnsw"]), default=None, help="Dense: faiss index above --exact-max-docs (default flat).")
 @click.option("--encode-batch-size", type=int, default=None, help="Dense: texts per encoder call (default 64).")
@@ -65,39 +89,10 @@ from drama_data.sources import RULE_HELP
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for scripts).")
 @clean_errors
-def command(queries, queries_config, corpus, output, retriever, k, language, k1, b, method, model, weight, depth, encoder_kind,
-            exact_max_docs, faiss_index, encode_batch_size, dim, bf16, ray, ray_workers, ray_gpus_per_worker, threads, no_title, split, max_tokens, chunk_tokenizer,
-            id_field, title_field, text_field, cross_lingual, work_dir, chunk_size, batch_size, overwrite, keep_work, no_progress, as_json):
+def command(as_json, **params):
     """Retrieve the top-k candidate passages of every query; mark the passage each query came from."""
-    from drama_data.corpus import Fields
+    from drama_data.mining.config import MineConfig
     from drama_data.mining.mine import mine
-    from drama_data.sources import local_path, resolve_source
 
-    local_path(queries, "--queries", kind="folder")
-    if corpus:
-        resolve_source(corpus, "--corpus")
-
-    options = {"language": language, "k1": k1, "b": b, "method": method, "model": model,
-               "weight": weight, "depth": depth, "encoder_kind": encoder_kind, "exact_max_docs": exact_max_docs, "faiss_index": faiss_index, "dim": dim,
-               "threads": threads, "include_title": False if no_title else None}
-    if ray is not None or ray_workers is not None or ray_gpus_per_worker is not None:
-        if retriever != "dense":
-            raise click.UsageError("--ray applies to --retriever dense only")
-        from drama_data.backends.ray_pool import require_ray
-
-        require_ray()
-        options.update(ray=ray or "local", ray_workers=ray_workers, ray_gpus_per_worker=ray_gpus_per_worker)
-    if retriever in ("dense", "hybrid"):
-        options["batch_size"] = encode_batch_size
-        options["bf16"] = bf16 or "auto"
-    elif encode_batch_size is not None:
-        raise click.UsageError("--encode-batch-size applies to --retriever dense or hybrid only")
-    elif bf16 is not None:
-        raise click.UsageError("--bf16 applies to --retriever dense or hybrid only")
-    fields = Fields(id=id_field, title=title_field, text=text_field) if (id_field or title_field or text_field) else None
-    report = mine(queries, corpus, output, retriever=retriever, k=k, retriever_options=options,
-                  queries_config=queries_config, fields=fields, split=split, max_tokens=max_tokens,
-                  chunk_tokenizer=chunk_tokenizer, work_dir=work_dir, chunk_size=chunk_size, batch_size=batch_size,
-                  overwrite=overwrite, keep_work=keep_work, progress=not no_progress,
-                  cross_lingual=cross_lingual)
+    report = mine(MineConfig.from_flags(params))
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.render())

@@ -62,12 +62,13 @@ from drama_data.datasets.folder import check_output_folder, dumps, read_table, u
 from drama_data.errors import ConfigError, InputError
 from drama_data.mining import make_retriever
 from drama_data.mining.base import Retriever, passage_text
+from drama_data.mining.config import DEFAULT_K, DENSE, MineConfig
 from drama_data.mining.crosslingual import describe as describe_cross_lingual
 from drama_data.mining.crosslingual import plan as plan_cross_lingual
+from drama_data.plurals import plural
 
 log = logging.getLogger(__name__)
 
-DEFAULT_K = 50  # paper: top 50 for Sent and QGen; 20 for Rerank
 CANDIDATE = pa.struct([("docid", pa.string()), ("score", pa.float32()), ("rank", pa.int32()),
                        ("is_source", pa.bool_())])
 CANDIDATES_SCHEMA = pa.schema([
@@ -136,10 +137,10 @@ class MineReport:
             f"  retriever        {self.retriever.get('describe') or self.retriever.get('name', '-')}",
             f"  queries          {self.queries} ({self.empty_queries} with an empty text)",
             f"  passages         {self.passages} (index {'reused' if self.index_reused else 'built'}; "
-            f"{self.chunks_reused} of {self.chunks_total} chunks reused)",
+            f"{self.chunks_reused} of {plural(self.chunks_total, 'chunk')} reused)",
             f"  candidates       top {self.k_effective} (asked {self.k}), {self.mean_candidates:g} per query; "
-            f"{self.no_candidates} queries with none",
-            f"  source passage   retrieved for {self.source_retrieved} of {self.with_source} queries "
+            f"{plural(self.no_candidates, 'query', 'queries')} with none",
+            f"  source passage   retrieved for {self.source_retrieved} of {plural(self.with_source, 'query', 'queries')} "
             f"({pct(self.source_retrieved)}), at rank 1 for {self.source_rank_1} ({pct(self.source_rank_1)})"
             + (f" (not counting {self.mined_with['passage']} searched with their passage's text)" if
                self.mined_with.get("passage") else ""),
@@ -309,87 +310,130 @@ def _prepare_index(retriever: Retriever, passages: Sequence[Passage], index_dir:
     return False
 
 
-def mine(
-    queries: str | Path,
-    corpus: str | None,
-    output: str | Path,
-    *,
-    retriever: str | Retriever = "bm25s",
-    k: int = DEFAULT_K,
-    retriever_options: dict | None = None,
-    queries_config: str = "queries",
-    fields: Fields | None = None,
-    split: str | None = None,
-    max_tokens: int | None = None,
-    chunk_tokenizer: str | None = None,
-    work_dir: str | Path | None = None,
-    chunk_size: int = 10_000,
-    batch_size: int = 1_000,
-    overwrite: bool = False,
-    keep_work: bool = False,
-    progress: bool = True,
-    cross_lingual: str = "auto",
-) -> MineReport:
-    """Mine top-``k`` candidates for every query of ``queries`` over ``corpus`` into ``output``.
+@dataclass
+class _Opened:
+    """What :func:`_open` read and checked: the queries, the retriever, the chunked corpus and how it was chunked."""
 
-    ``retriever`` is a name (``bm25s``, ``rank-bm25``, ``pyserini``, ``dense``) built with
-    ``retriever_options`` (e.g. ``{"language": "de", "k1": 1.2}`` or ``{"model": path}``) or a ready
-    :class:`~drama_data.mining.base.Retriever`. ``corpus``, ``fields``, ``split``, ``max_tokens`` and
-    ``chunk_tokenizer`` left as ``None`` are taken from the queries' ``provenance.json`` (what ``generate``
-    used), else the defaults (train, 256, word tokenizer). See the module docstring for the output and resuming.
-    ``cross_lingual`` (``auto``, ``query``, ``source-query``, ``passage``) says what rows whose query language
-    is not their passage's are searched with (:mod:`drama_data.mining.crosslingual`): a lexical retriever
-    never ranks a query against passages in another language.
-    Returns a :class:`MineReport`. Raises ``InputError``/``ConfigError`` before any work for bad input.
+    rows: list[QueryRow]
+    retriever: Retriever
+    corpus: str
+    chunking: dict
+    origin: dict
+    passages: list[Passage]
+    corpus_report: Any
+    by_id: dict[str, int]
+
+
+@dataclass
+class _Searched:
+    """Where :func:`_search` left the results: the run chunks, the index and the retriever's settings."""
+
+    paths: list[Path]
+    run_dir: Path
+    index_dir: Path
+    settings: dict
+    line: str
+    fingerprint: str
+
+
+def mine(config: MineConfig | str | Path, corpus: str | None = None, output: str | Path | None = None,
+         **options: Any) -> MineReport:
+    """Mine top-``k`` candidates for every query into the output folder, as :class:`MineConfig` ``config`` says.
+
+    Also callable as before: ``mine(queries, corpus, output, retriever=..., k=..., retriever_options=...,
+    queries_config=..., fields=..., split=..., max_tokens=..., chunk_tokenizer=..., work_dir=..., chunk_size=...,
+    batch_size=..., overwrite=..., keep_work=..., progress=..., cross_lingual=...)`` (the config's fields; in this
+    form a dense or hybrid retriever encodes without bf16 unless ``retriever_options`` asks, as it did).
+    Steps: :func:`_open` (check, read queries and corpus, plan cross-lingual rows), :func:`_search` (index, search
+    in resumable chunks), :func:`_collect` (counts), :func:`_write` (the dataset folder). See the module docstring
+    for the output and resuming. Returns a :class:`MineReport`; raises ``InputError``/``ConfigError`` before any
+    work for bad input.
     """
+    if isinstance(config, MineConfig):
+        if corpus is not None or output is not None or options:
+            raise TypeError("mine(config): give a MineConfig alone, or queries, corpus, output and keywords")
+        cfg = config
+    else:
+        if output is None:
+            raise TypeError("mine(queries, corpus, output, ...): output is missing")
+        options = dict(options)
+        extra = dict(options.pop("retriever_options", None) or {})
+        if options.get("retriever", "bm25s") in DENSE and "bf16" not in extra:
+            extra["bf16"] = False  # the keyword form's default, kept (the config's is auto)
+        cfg = MineConfig(queries=config, corpus=corpus, output=output, retriever_options=extra, **options)
     t0 = time.perf_counter()
-    if k < 1:
-        raise ConfigError(f"-k must be at least 1, got {k}")
-    if chunk_size < 1 or batch_size < 1:
-        raise ConfigError("--chunk-size and --batch-size must be at least 1")
-    output = check_output_folder(output, overwrite=overwrite)
-    rows = read_queries(queries, queries_config)
+    cfg.check_paths()
+    cfg.validate()
+    out = check_output_folder(cfg.output, overwrite=cfg.overwrite)
+    opened = _open(cfg)
+    t_read = time.perf_counter()
+    report = _start_report(cfg, out, opened)
+    searched, t_index = _search(cfg, opened, report)
+    t_search = time.perf_counter()
+    table, keep = _collect(cfg, opened, searched, report)
+    report.seconds = {"read": round(t_read - t0, 3), "index": round(t_index - t_read, 3),
+                      "search": round(t_search - t_index, 3)}
+    _write(cfg, out, opened, searched, report, table, keep)
+    report.seconds["total"] = round(time.perf_counter() - t0, 3)
+    return report
+
+
+def _open(cfg: MineConfig) -> _Opened:
+    """Read the queries, build the retriever, chunk the corpus as generate did, check the source passages and
+    decide what each cross-lingual row is searched with (``row.search_text``, ``row.mined_with``)."""
+    rows = read_queries(cfg.queries, cfg.queries_config)
     if not rows:
-        raise InputError(f"--queries {queries}: the dataset has no rows")
-    options = dict(retriever_options or {})
-    options.setdefault("progress", progress)
+        raise InputError(f"--queries {cfg.queries}: the dataset has no rows")
+    retriever = cfg.retriever
     if isinstance(retriever, str):
-        retriever = make_retriever(retriever, **options)
-    corpus, copts, origin = resolve_corpus_options(queries, corpus, fields, split, max_tokens, chunk_tokenizer)
+        retriever = make_retriever(retriever, **cfg.retriever_kwargs())
+    corpus, copts, origin = resolve_corpus_options(cfg.queries, cfg.corpus, cfg.fields, cfg.split, cfg.max_tokens,
+                                                   cfg.chunk_tokenizer)
     chunking = {"max_tokens": copts["max_tokens"], "chunk_tokenizer": copts["chunk_tokenizer"] or "words",
                 "split": copts["split"], "fields": asdict(copts["fields"]) if copts["fields"] else {}}
     passages, corpus_report = load_passages(corpus, **copts)
     if not passages:
         raise InputError(f"--corpus {corpus}: the corpus is empty (no passages after chunking)")
     by_id = {p.id: i for i, p in enumerate(passages)}
-    check_source_passages(rows, passages, queries=str(queries), corpus=str(corpus), chunking=chunking)
-    crosses = bool(getattr(retriever, "cross_lingual", False))
-    include_title = getattr(retriever, "include_title", True)
-    ways, n_cross = plan_cross_lingual(rows, lambda pid: passage_text(passages[by_id[pid]], include_title),
-                                       mode=cross_lingual, crosses_languages=crosses, retriever=retriever.name,
-                                       queries=str(queries))
-    t_read = time.perf_counter()
+    check_source_passages(rows, passages, queries=str(cfg.queries), corpus=str(corpus), chunking=chunking)
+    return _Opened(rows=rows, retriever=retriever, corpus=corpus, chunking=chunking, origin=origin,
+                   passages=passages, corpus_report=corpus_report, by_id=by_id)
 
-    report = MineReport(output=str(output), queries_from=str(queries), queries=len(rows), passages=len(passages), k=k,
-                        k_effective=min(k, len(passages)), cross_lingual=cross_lingual,
-                        cross_lingual_rows=n_cross, mined_with=ways,
-                        cross_lingual_line=describe_cross_lingual(ways, n_cross, len(rows), cross_lingual,
-                                                                  retriever.name, crosses))
-    if k > len(passages):
-        log.warning("-k %d is larger than the corpus (%d passages); mining %d", k, len(passages), len(passages))
+
+def _start_report(cfg: MineConfig, output: Path, o: _Opened) -> MineReport:
+    """The report's first counts, and the cross-lingual plan (which sets each row's search text)."""
+    crosses = bool(getattr(o.retriever, "cross_lingual", False))
+    include_title = getattr(o.retriever, "include_title", True)
+    ways, n_cross = plan_cross_lingual(o.rows, lambda pid: passage_text(o.passages[o.by_id[pid]], include_title),
+                                       mode=cfg.cross_lingual, crosses_languages=crosses, retriever=o.retriever.name,
+                                       queries=str(cfg.queries))
+    n = len(o.passages)
+    if cfg.k > n:
+        log.warning("-k %d is larger than the corpus (%d passages); mining %d", cfg.k, n, n)
+    return MineReport(output=str(output), queries_from=str(cfg.queries), queries=len(o.rows), passages=n, k=cfg.k,
+                      k_effective=min(cfg.k, n), cross_lingual=cfg.cross_lingual, cross_lingual_rows=n_cross,
+                      mined_with=ways,
+                      cross_lingual_line=describe_cross_lingual(ways, n_cross, len(o.rows), cfg.cross_lingual,
+                                                                o.retriever.name, crosses))
+
+
+def _search(cfg: MineConfig, o: _Opened, report: MineReport) -> tuple[_Searched, float]:
+    """Build or reuse the index, then search the chunks of ``chunk_size`` queries not yet on disk (each written
+    atomically). Returns where the results are and when indexing ended; closes the retriever."""
     from drama_data.paths import cache_dir
 
-    work = Path(work_dir) if work_dir else cache_dir() / "mine"
-    fp = corpus_fingerprint(passages)
+    work = Path(cfg.work_dir) if cfg.work_dir else cache_dir() / "mine"
+    retriever, rows, chunk_size = o.retriever, o.rows, cfg.chunk_size
+    fp = corpus_fingerprint(o.passages)
     settings = retriever.settings()
     index_key = _digest(settings, fp)[:16]
     index_dir = work / "index" / f"{retriever.name}-{index_key}"
     try:
-        report.index_reused = _prepare_index(retriever, passages, index_dir)
+        report.index_reused = _prepare_index(retriever, o.passages, index_dir)
         t_index = time.perf_counter()
         line = retriever.describe()
-        run_key = _digest(index_key, k, chunk_size, [(r.query_id, r.query, r.source_passage_id, r.mined_with,
-                                                      r.search_text) for r in rows])[:16]
+        run_key = _digest(index_key, cfg.k, chunk_size, [(r.query_id, r.query, r.source_passage_id, r.mined_with,
+                                                          r.search_text) for r in rows])[:16]
         run_dir = work / "runs" / run_key
         run_dir.mkdir(parents=True, exist_ok=True)
         n_chunks = -(-len(rows) // chunk_size)
@@ -399,61 +443,69 @@ def mine(
         report.chunks_reused = sum(done)
         initial = sum(min(chunk_size, len(rows) - c * chunk_size) for c in range(n_chunks) if done[c])
         bar = tqdm(total=len(rows), initial=initial, desc=f"mine {retriever.name}", unit="q",
-                   disable=not progress, mininterval=0.5)
+                   disable=not cfg.progress, mininterval=0.5)
         for c in range(n_chunks):
             if done[c]:
                 continue
             chunk = rows[c * chunk_size:(c + 1) * chunk_size]
             hits: list = []
-            for s in range(0, len(chunk), batch_size):
-                batch = chunk[s:s + batch_size]
-                hits.extend(retriever.search([r.search_text for r in batch], k))
+            for s in range(0, len(chunk), cfg.batch_size):
+                batch = chunk[s:s + cfg.batch_size]
+                hits.extend(retriever.search([r.search_text for r in batch], cfg.k))
                 bar.update(len(batch))
             _write_atomic_parquet(_chunk_table(chunk, hits, line), paths[c])
         bar.close()
-        t_search = time.perf_counter()
     finally:
         retriever.close()
+    return _Searched(paths=paths, run_dir=run_dir, index_dir=index_dir, settings=settings, line=line,
+                     fingerprint=fp), t_index
 
-    table = pa.concat_tables([pq.read_table(p, schema=CANDIDATES_SCHEMA) for p in paths])
+
+def _collect(cfg: MineConfig, o: _Opened, s: _Searched, report: MineReport) -> tuple[pa.Table, list[Passage]]:
+    """Join the run chunks into the candidates table, pick the referenced passages and count into ``report``."""
+    table = pa.concat_tables([pq.read_table(p, schema=CANDIDATES_SCHEMA) for p in s.paths])
     cand_lists = table.column("candidates").to_pylist()
     src_ids = table.column("source_passage_id").to_pylist()
     src_ranks = table.column("source_rank").to_pylist()
-    referenced = {c["docid"] for cl in cand_lists for c in cl} | {s for s in src_ids if s}
-    unknown = referenced - set(by_id)
+    referenced = {c["docid"] for cl in cand_lists for c in cl} | {x for x in src_ids if x}
+    unknown = referenced - set(o.by_id)
     if unknown:  # a stale chunk from another corpus cannot get here (keys), but never write dangling ids
-        raise InputError(f"{work}: cached results reference passages not in the corpus, e.g. {sorted(unknown)[:3]}; "
-                         "delete the work folder and rerun")
-    keep = [p for p in passages if p.id in referenced]
-    ptable = pa.Table.from_pylist([{"id": p.id, "doc_id": p.doc_id, "title": p.title, "text": p.text} for p in keep],
-                                  schema=PASSAGES_SCHEMA)
+        raise InputError(f"{s.run_dir.parent.parent}: cached results reference passages not in the corpus, e.g. "
+                         f"{sorted(unknown)[:3]}; delete the work folder and rerun")
+    keep = [p for p in o.passages if p.id in referenced]
     report.no_candidates = sum(1 for cl in cand_lists if not cl)
-    report.empty_queries = sum(1 for r in rows if not r.query.strip())
+    report.empty_queries = sum(1 for r in o.rows if not r.query.strip())
     # a passage searched with its own text finds itself: those rows say nothing about the retriever
     real = [w != "passage" for w in table.column("mined_with").to_pylist()]
-    report.with_source = sum(1 for s, ok in zip(src_ids, real) if s and ok)
+    report.with_source = sum(1 for x, ok in zip(src_ids, real) if x and ok)
     report.source_retrieved = sum(1 for r, ok in zip(src_ranks, real) if r is not None and ok)
     report.source_rank_1 = sum(1 for r, ok in zip(src_ranks, real) if r == 1 and ok)
     report.mean_candidates = round(sum(len(cl) for cl in cand_lists) / max(1, len(cand_lists)), 3)
-    report.retriever = {**settings, "describe": line, "index_dir": str(index_dir)}
-    report.seconds = {"read": round(t_read - t0, 3), "index": round(t_index - t_read, 3),
-                      "search": round(t_search - t_index, 3)}
+    report.retriever = {**s.settings, "describe": s.line, "index_dir": str(s.index_dir)}
+    return table, keep
+
+
+def _write(cfg: MineConfig, output: Path, o: _Opened, s: _Searched, report: MineReport, table: pa.Table,
+           keep: list[Passage]) -> None:
+    """Write the dataset folder (candidates, passages, card, provenance.json) atomically; drop the run chunks
+    unless ``keep_work``."""
+    ptable = pa.Table.from_pylist([{"id": p.id, "doc_id": p.doc_id, "title": p.title, "text": p.text} for p in keep],
+                                  schema=PASSAGES_SCHEMA)
     provenance = {
-        "stage": "mine", "created": utc_now(), "queries": str(queries), "queries_config": queries_config,
-        "corpus": str(corpus), "corpus_report": corpus_report.as_dict(), "corpus_fingerprint": fp,
-        "chunking": chunking, "options_from": origin, "k": k, "report": report.as_dict(),
+        "stage": "mine", "created": utc_now(), "queries": str(cfg.queries), "queries_config": cfg.queries_config,
+        "corpus": str(o.corpus), "corpus_report": o.corpus_report.as_dict(), "corpus_fingerprint": s.fingerprint,
+        "chunking": o.chunking, "options_from": o.origin, "k": cfg.k, "report": report.as_dict(),
     }
     tables = {"candidates": table, "passages": ptable}
     write_dataset(output, tables, default="candidates",
                   card_body=_card(report, provenance, len(keep)),
                   card_meta={"tags": ["retrieval", "hard-negatives", "drama"], "drama_stage": "mine",
-                             "drama_mine": {"k": k, "k_effective": report.k_effective, "retriever": retriever.name,
-                                            "queries": report.queries, "passages": len(keep)}},
+                             "drama_mine": {"k": cfg.k, "k_effective": report.k_effective,
+                                            "retriever": o.retriever.name, "queries": report.queries,
+                                            "passages": len(keep)}},
                   extra_files={"provenance.json": dumps(provenance)}, overwrite=True)
-    if not keep_work:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    report.seconds["total"] = round(time.perf_counter() - t0, 3)
-    return report
+    if not cfg.keep_work:
+        shutil.rmtree(s.run_dir, ignore_errors=True)
 
 
 def _card(report: MineReport, prov: dict, n_passages_out: int) -> str:

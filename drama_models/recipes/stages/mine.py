@@ -11,6 +11,8 @@ from drama_models.recipes.schema import Recipe, RecipeError, StageSpec, opt
 from drama_models.recipes.stages.base import RunContext, Stage, check_bf16, flags, join_command
 
 GENERATE_KINDS = ("queries", "crop", "crosslingual")
+#: MineConfig field -> this stage's key, where they differ
+RECIPE_KEYS = {"include_title": "no_title"}
 
 
 class MineStage(Stage):
@@ -47,16 +49,12 @@ class MineStage(Stage):
         for name in spec.options.get("inputs") or []:
             if name not in names or names[name].kind not in GENERATE_KINDS:
                 raise RecipeError(f"{where}.inputs: {name!r} is not a generate stage of this recipe")
-        from drama_data.mining import RETRIEVERS
-        from drama_data.mining.crosslingual import MODES
+        from drama_data.errors import ConfigError
 
-        if spec.options.get("retriever") not in RETRIEVERS:
-            raise RecipeError(f"{where}.retriever: {spec.options.get('retriever')!r} is not one of "
-                              f"{', '.join(RETRIEVERS)}")
-
-        way = spec.options.get("cross_lingual", "auto")
-        if way not in MODES:
-            raise RecipeError(f"{where}.cross_lingual: {way!r} is not one of {', '.join(MODES)}")
+        try:  # the same checks as drama-data mine's, naming this stage's keys
+            cls.mine_config(spec.options, "QUERIES", None, "OUTPUT").validate(name=lambda f: RECIPE_KEYS.get(f, f))
+        except ConfigError as exc:  # "retriever rank-bm25 does not take option(s) threads" -> stages.mine.retriever ...
+            raise RecipeError(f"{where}.{exc}") from None
 
     def upstream(self, ctx: RunContext) -> list[Stage]:
         earlier = ctx.earlier(self, GENERATE_KINDS)
@@ -69,19 +67,22 @@ class MineStage(Stage):
     def outputs(self, ctx: RunContext) -> dict[str, Any]:
         return {s.name: str(ctx.stage_dir(self.name) / s.name) for s in self.upstream(ctx)}
 
-    def _retriever_options(self) -> dict[str, Any]:
-        o = self.options
-        options = {k: o[k] for k in ("language", "k1", "b", "method", "dim", "threads", "weight", "depth")
-                   if o[k] is not None}
-        if o["model"]:
+    @staticmethod
+    def mine_config(o: dict[str, Any], queries: str, corpus: str | None, output: str):
+        """The :class:`~drama_data.mining.config.MineConfig` of this stage's options for one query dataset."""
+        from drama_data.mining.config import DENSE, MineConfig
+
+        model = o["model"]
+        if model and queries != "QUERIES":  # a zoo or short name, resolved when running (not when validating)
             from drama_models.zoo import resolve_model
 
-            options["model"] = resolve_model(o["model"])
-        if o["no_title"]:
-            options["include_title"] = False
-        if o["retriever"] in ("dense", "hybrid"):
-            options["bf16"] = o["bf16"]
-        return options
+            model = resolve_model(model)
+        return MineConfig(queries=queries, corpus=corpus, output=output, retriever=o["retriever"], k=o["k"],
+                          language=o["language"], k1=o["k1"], b=o["b"], method=o["method"], model=model,
+                          weight=o["weight"], depth=o["depth"], dim=o["dim"], threads=o["threads"],
+                          include_title=False if o["no_title"] else None,
+                          bf16=o["bf16"] if o["retriever"] in DENSE else None, chunk_size=o["chunk_size"],
+                          batch_size=o["batch_size"], cross_lingual=o["cross_lingual"], progress=False)
 
     def command(self, ctx: RunContext) -> str:
         o = self.options
@@ -111,10 +112,8 @@ class MineStage(Stage):
         o = self.options
         counts: dict[str, Any] = {}
         for s in ups:
-            report = mine(str(ctx.stage_dir(s.name)), s.corpus(ctx) or ctx.require_corpus(self),
-                          str(ctx.stage_dir(self.name) / s.name), retriever=o["retriever"], k=o["k"],
-                          retriever_options=self._retriever_options(), chunk_size=o["chunk_size"],
-                          batch_size=o["batch_size"], cross_lingual=o["cross_lingual"], progress=False)
+            report = mine(self.mine_config(o, str(ctx.stage_dir(s.name)), s.corpus(ctx) or ctx.require_corpus(self),
+                                           str(ctx.stage_dir(self.name) / s.name)))
             counts[s.name] = {"queries": report.queries, "passages": report.passages,
                               "no_candidates": report.no_candidates, "with_source": report.with_source,
                               "source_retrieved": report.source_retrieved, "source_rank_1": report.source_rank_1}
