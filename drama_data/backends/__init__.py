@@ -1,8 +1,10 @@
-"""Backends by name: ``vllm`` (in-process engine), ``openai`` (any OpenAI-compatible server) and
-``openai-batch`` (the same server's Batch API: half price, answers within 24 h).
+"""Backends by name: ``vllm`` (in-process engine), ``openai`` (any OpenAI-compatible server; with ``batch``, or
+as ``openai-batch``, the same server's Batch API: half price, answers within 24 h), and any backend another
+package registers (:mod:`drama_data.backends.registry`; each declares its settings once:
+:mod:`drama_data.backends.settings`).
 
-``make_backend(name, model, **options)`` builds one (``build_backend`` from CLI-style options, passing on
-those the backend understands; with ``ray`` set, the backend runs on a pool of Ray actors:
+``make_backend(name, model, **options)`` builds one (``build_backend`` from CLI-style options, using
+the settings that backend declares; with ``ray`` set, the backend runs on a pool of Ray actors:
 :mod:`drama_data.backends.ray_pool`; vllm with ``data_parallel_size`` above 1 without Ray, on replica processes:
 :mod:`drama_data.backends.replicas`); ``resolve_model(model)`` turns the embedded default
 (``None``) or a GGUF file into a folder vLLM can load, preparing it once in the user cache.
@@ -14,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from drama_data.backends.base import Backend, Completion, Request, Sampling
+from drama_data.backends.registry import register_backend, registry
+from drama_data.backends.settings import BackendSettings, setting
 from drama_data.errors import ConfigError
 
-BACKENDS = ("vllm", "openai", "openai-batch")
+BACKENDS = ("vllm", "openai", "openai-batch")  # the built-in names; backend_names() has the registered ones too
 
 
 def resolve_model(model: str | None, echo=print) -> tuple[str, str]:
@@ -48,43 +52,19 @@ def resolve_model(model: str | None, echo=print) -> tuple[str, str]:
 
 
 def make_backend(name: str, model: str | None = None, *, echo=print, **options: Any) -> Backend:
-    """Build backend ``name`` for ``model`` with backend-specific ``options`` (unknown ones raise).
+    """Build backend ``name`` (a ``--backend`` value, see :mod:`drama_data.backends.registry`) for ``model``.
 
-    For ``vllm``, ``data_parallel_size=N`` above 1 gives N engine replicas, one per process, each with
-    ``tensor_parallel_size`` GPUs of its own (:class:`~drama_data.backends.replicas.ReplicaPoolBackend`)."""
-    if name == "vllm":
-        from drama_data.backends.vllm import VLLMBackend
+    ``options``: the backend's settings (its settings class's fields) and any other argument of its constructor
+    (unknown ones raise); ``prompt_format`` and ``cache_dir`` are handed to its ``build``. For ``vllm``,
+    ``data_parallel_size=N`` above 1 gives N engine replicas, one per process, each with ``tensor_parallel_size``
+    GPUs of its own (:class:`~drama_data.backends.replicas.ReplicaPoolBackend`)."""
+    import dataclasses
 
-        from drama_data.embedded import converted_format
-
-        replicas = options.pop("data_parallel_size", None) or 1
-        if replicas < 1:
-            raise ConfigError(f"--data-parallel-size must be at least 1, got {replicas}")
-        path, label = resolve_model(model, echo=echo)
-        converted = converted_format(path)
-        if converted is not None:  # a GGUF converted here: conversions of an older format differ
-            options.setdefault("model_revision", f"format-{converted}")
-        local = VLLMBackend(path, model_label=label, **options)
-        if replicas == 1:
-            return local
-        from drama_data.backends.ray_pool import BackendSpec
-        from drama_data.backends.replicas import ReplicaPoolBackend
-
-        return ReplicaPoolBackend(BackendSpec(VLLMBackend, (path,), {"model_label": label, **options}), replicas,
-                                  devices_per_replica=options.get("tensor_parallel_size") or 1, local=local)
-    if name == "openai":
-        from drama_data.backends.openai import OpenAIBackend
-
-        if not model:
-            raise ConfigError("--backend openai needs --model (the model name the server serves)")
-        return OpenAIBackend(model, **options)
-    if name == "openai-batch":
-        from drama_data.backends.openai_batch import OpenAIBatchBackend
-
-        if not model:
-            raise ConfigError("--backend openai-batch needs --model (the model name the server serves)")
-        return OpenAIBatchBackend(model, echo=echo, **options)
-    raise ConfigError(f"--backend {name!r}: unknown (choose from {', '.join(BACKENDS)})")
+    cls, preset = registry().settings_for(name)
+    own = {f.name for f in dataclasses.fields(cls)}
+    settings = cls.from_options({k: v for k, v in options.items() if k in own}, preset)
+    extra = {k: v for k, v in options.items() if k not in own}
+    return settings.build(model, echo=echo, **extra)
 
 
 RAY_OPTIONS = ("ray", "ray_workers", "ray_gpus_per_worker", "ray_cpus_per_worker")
@@ -102,20 +82,31 @@ def ray_workers(workers: int | None, data_parallel_size: int | None) -> int:
 
 
 def build_backend(backend_name: str, model: str | None, *, echo=print, **o: Any):
-    """A backend from CLI-style options (only the options that backend understands are passed on).
+    """A backend from CLI-style options ``o`` (the run's options: only the settings that backend declares are
+    used; ``prompt_format`` and ``cache_dir`` are the run's).
 
     ``ray`` (``"local"`` or a cluster address) puts it on ``ray_workers`` Ray actors with ``ray_gpus_per_worker``
     GPUs each (:class:`~drama_data.backends.ray_pool.RayPoolBackend`); there ``data_parallel_size`` N above 1 is
     the number of actors (one engine each), as it is the number of replica processes without Ray."""
+    if "engine_kwargs" in o:  # the old name of engine_args (Python callers)
+        import warnings
+
+        warnings.warn("build_backend(engine_kwargs=...) is now engine_args=", DeprecationWarning, stacklevel=2)
+        o = {**o, "engine_args": {**(o.pop("engine_kwargs") or {}), **(o.get("engine_args") or {})}}
     if o.get("ray"):
-        from drama_data.backends.ray_pool import BackendSpec, RayPoolBackend, check_reachable, require_ray
+        from drama_data.backends.ray_pool import (
+            BackendSpec,
+            RayPoolBackend,
+            check_reachable,
+            require_ray,
+        )
 
         require_ray()
         address = None if o["ray"] == "local" else o["ray"]
         if address:
             check_reachable(address)  # before a model is prepared; Ray itself retries for minutes
-        if backend_name == "openai-batch":
-            raise ConfigError("--ray does not go with --backend openai-batch (the provider runs the batch)")
+        if not registry().settings(backend_name, o).supports_ray():
+            raise ConfigError(f"--ray does not go with --backend {backend_name} (the provider runs the batch)")
         workers = ray_workers(o.get("ray_workers"), o.get("data_parallel_size"))
         rest = {k: v for k, v in o.items() if k not in RAY_OPTIONS and k != "data_parallel_size"}
         local = build_backend(backend_name, model, echo=echo, **rest)  # prepares the model here first
@@ -126,22 +117,14 @@ def build_backend(backend_name: str, model: str | None, *, echo=print, **o: Any)
         return RayPoolBackend(BackendSpec.for_backend(backend_name, model, **remote), local=local, address=address,
                               workers=workers, gpus_per_worker=o.get("ray_gpus_per_worker"),
                               cpus_per_worker=o.get("ray_cpus_per_worker") or 1.0)
-    if backend_name == "vllm":
-        opts = {k: o[k] for k in ("tensor_parallel_size", "data_parallel_size", "max_model_len", "dtype",
-                                  "gpu_memory_utilization", "engine_kwargs", "trust_remote_code") if k in o}
-        return make_backend("vllm", model, echo=echo, **opts)
-    if backend_name == "openai-batch":
-        opts = {k: o[k] for k in ("base_url", "api_key_env", "timeout", "max_retries", "poll_interval",
-                                  "completion_window", "state_dir") if o.get(k) is not None}
-        if "state_dir" not in opts and o.get("cache_dir"):  # batch ids live next to the request cache
-            opts["state_dir"] = str(Path(o["cache_dir"]) / "batches")
-    else:
-        opts = {k: o[k] for k in ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "rpm", "tpm")
-                if k in o}
-    if o.get("prompt_format"):
-        opts["prompt_format"] = o["prompt_format"]
-    return make_backend(backend_name, model, echo=echo, **opts)
+    settings = registry().settings(backend_name, o)
+    return settings.build(model, echo=echo, prompt_format=o.get("prompt_format"), cache_dir=o.get("cache_dir"))
 
 
-__all__ = ["Backend", "Completion", "Request", "Sampling", "build_backend", "make_backend", "resolve_model",
-           "BACKENDS"]
+def backend_names() -> tuple[str, ...]:
+    """Every ``--backend`` value (built-in and registered), aliases included."""
+    return registry().names()
+
+
+__all__ = ["Backend", "BackendSettings", "Completion", "Request", "Sampling", "backend_names", "build_backend",
+           "make_backend", "register_backend", "registry", "resolve_model", "setting", "BACKENDS"]

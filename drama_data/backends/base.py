@@ -96,6 +96,12 @@ class Backend(abc.ABC):
     log_path: "Path | None" = None
 
     @property
+    def cache_name(self) -> str:
+        """The backend's name in request cache keys: ``name``, unless it gives the same completions as another
+        backend (the Batch API mode of ``openai`` answers what the online API answers, so it uses ``openai``)."""
+        return self.name
+
+    @property
     def cache_model(self) -> str:
         """The model's identity in request cache keys: ``model``, plus a revision where the same name has
         meant different weights or tokenization (so completions of the old one are not reused)."""

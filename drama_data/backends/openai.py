@@ -108,10 +108,8 @@ import math
 import os
 import queue
 import random
-import re
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -119,29 +117,39 @@ import aiohttp
 from yarl import URL
 
 from drama_data.backends.base import Backend, Completion, Request
+from drama_data.backends.openai_responses import (  # noqa: F401
+    MAX_ERROR_BODY,
+    Outcome,
+    map_finish_reason,
+    parse_completion_body,
+)
 from drama_data.backends.ratelimit import RateLimiter, estimate_tokens
-from drama_data.backends.refusals import (FATAL_KINDS, ROW_KINDS, classify_rejection, model_ids, one_line,
-                                          refusal_error, rejected_requests_error)
-from drama_data.backends.refusals import server_message as _server_message
+from drama_data.backends.redaction import PLACEHOLDER_KEY, Redactor
+from drama_data.backends.refusals import (
+    FATAL_KINDS,
+    ROW_KINDS,
+    classify_rejection,
+    model_ids,
+    one_line,
+    refusal_error,
+    rejected_requests_error,
+    server_message,
+)
 from drama_data.errors import BackendError, ConfigError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-PLACEHOLDER_KEY = "EMPTY"
 #: Statuses below 500 that are worth retrying (timeouts, conflicts, too early, rate limits).
 RETRY_STATUSES = frozenset({408, 409, 425, 429})
 #: Statuses whose Retry-After pauses every worker (a shared rate limit or an overloaded server).
 PAUSE_STATUSES = frozenset({429, 503})
 #: A server asking to wait longer than this (seconds) fails the request at once instead.
 MAX_RETRY_AFTER = 600.0
-#: How much raw body an error completion keeps.
-MAX_ERROR_BODY = 4000
 
 #: Failed requests of one backend logged as warnings; the rest go to the debug log (all are recorded).
 LOGGED_FAILURES = 5
 
-_LENGTH_REASONS = frozenset({"length", "max_tokens", "model_length"})
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
@@ -179,22 +187,6 @@ def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def map_finish_reason(raw: Any) -> str:
-    """Map a server's ``finish_reason`` onto ``"stop"``, ``"length"`` or ``"error"`` (content filter).
-
-    Everything else (``"stop"``, ``"eos"``, ``"tool_calls"``, a missing reason, vendor spellings) is ``"stop"``.
-    """
-    if raw in _LENGTH_REASONS:
-        return "length"
-    if raw == "content_filter":
-        return "error"
-    return "stop"
-
-
-def _as_int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
-
-
 def _is_loopback(host: str | None) -> bool:
     return bool(host) and (host in _LOOPBACK_HOSTS or host.startswith("127."))
 
@@ -225,55 +217,6 @@ def request_body(req: Request, model: str, extra_body: dict | None = None) -> di
         body["seed"] = s.seed
     body.update(extra_body or {})
     return body
-
-
-class _Redactor:
-    """Replaces secrets (the API key, URL userinfo and query values) by ``***`` in any text.
-
-    :meth:`strict` also masks what a server may echo of a key it refused: a word holding the key's first six
-    or last four characters, a masked key (``sk-ab****wxyz``), or any word shaped like a key (``sk-...``)."""
-
-    _KEYLIKE = re.compile(r"^(?:sk|rk|gsk|xai|hf)[-_][\w\-*.]{4,}$|\*{3,}", re.I)
-
-    def __init__(self, secrets: Sequence[str]):
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4 and s != PLACEHOLDER_KEY}, key=len,
-                              reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for s in self.secrets:
-            if s in text:
-                text = text.replace(s, "***")
-        return text
-
-    def strict(self, text: str) -> str:
-        """:meth:`__call__`, then every word that looks like (part of) a key becomes ``***``."""
-        text = self(text)
-        parts = [(s[:6], s[-4:]) for s in self.secrets if len(s) >= 8]
-
-        def mask(m: re.Match) -> str:
-            word = m.group(0)
-            core = word.strip(".,;:()[]{}'\"`")
-            if core == "***":
-                return word
-            if self._KEYLIKE.search(core) or any(head in core or tail in core for head, tail in parts):
-                return word.replace(core, "***")
-            return word
-
-        return re.sub(r"\S+", mask, text)
-
-
-@dataclass
-class _Outcome:
-    """What one HTTP attempt gave: a completion, or a reason to retry or give up."""
-
-    completion: Completion | None = None
-    error: str = ""
-    raw: str = ""
-    status: int | None = None
-    retryable: bool = True
-    retry_after: float | None = None
-    connect_failure: bool = False
-    kind: str = ""  # for a non-retried 4xx: what it means for the run (classify_rejection)
 
 
 class _Breaker:
@@ -553,7 +496,7 @@ class OpenAIBackend(Backend):
         if not ctl.attach(asyncio.get_running_loop(), asyncio.current_task()):
             raise asyncio.CancelledError  # closed before the run started
         key = self._api_key()
-        run = _Run(self, requests, out, _Redactor([key, *self._url_secrets]))
+        run = _Run(self, requests, out, Redactor([key, *self._url_secrets]))
         headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "drama-toolkit"}
         if self._userinfo:  # userinfo in the URL is sent as Basic auth instead of the key
             parts = urlsplit(self._endpoint(""))
@@ -578,7 +521,7 @@ class OpenAIBackend(Backend):
 class _Run:
     """One ``generate`` call inside the worker thread's event loop: probe, workers, retries."""
 
-    def __init__(self, backend: OpenAIBackend, requests: list[Request], out: queue.Queue, redact: _Redactor):
+    def __init__(self, backend: OpenAIBackend, requests: list[Request], out: queue.Queue, redact: Redactor):
         self.b = backend
         self.requests = requests
         self.out = out
@@ -650,7 +593,7 @@ class _Run:
             return None
         return model_ids(status, raw)
 
-    async def _stop_or_fail(self, req: Request, outcome: _Outcome) -> None:
+    async def _stop_or_fail(self, req: Request, outcome: Outcome) -> None:
         """Raise the error that ends the run when ``outcome`` (a non-retried 4xx) concerns every request alike
         (module doc: the key, the model, the account, or the same malformed request from the start)."""
         b = self.b
@@ -659,7 +602,7 @@ class _Run:
             raise refusal_error(b, outcome.kind, outcome.status, outcome.raw, self.redact, served)
         if outcome.kind != "request" or b._proven:
             return
-        b._rejections.append(one_line(self.redact.strict(_server_message(outcome.raw)), 200))
+        b._rejections.append(one_line(self.redact.strict(server_message(outcome.raw)), 200))
         if len(b._rejections) >= b.bad_request_limit:
             raise rejected_requests_error(b.base_url, b._rejections, outcome.status)
 
@@ -768,7 +711,7 @@ class _Run:
                       delay)
             await asyncio.sleep(delay)
 
-    async def _attempt(self, url: URL, payload: bytes, chat: bool) -> _Outcome:
+    async def _attempt(self, url: URL, payload: bytes, chat: bool) -> Outcome:
         b = self.b
         try:
             async with asyncio.timeout(b.timeout):
@@ -776,74 +719,32 @@ class _Run:
                     data = await resp.read()
                     status, headers = resp.status, resp.headers
         except _CONNECT_ERRORS as exc:
-            return _Outcome(error=f"cannot connect to {b.base_url}: {type(exc).__name__}: {exc}",
+            return Outcome(error=f"cannot connect to {b.base_url}: {type(exc).__name__}: {exc}",
                             connect_failure=True)
         except TimeoutError:
-            return _Outcome(error=f"no complete response within {b.timeout:g} s")
+            return Outcome(error=f"no complete response within {b.timeout:g} s")
         except aiohttp.ClientConnectionError as exc:  # reset, server disconnected, body cut short
-            return _Outcome(error=f"connection dropped: {type(exc).__name__}: {exc}")
+            return Outcome(error=f"connection dropped: {type(exc).__name__}: {exc}")
         except aiohttp.ClientError as exc:  # payload/decoding errors, malformed HTTP
-            return _Outcome(error=f"bad response: {type(exc).__name__}: {exc}")
+            return Outcome(error=f"bad response: {type(exc).__name__}: {exc}")
         if "x-ratelimit-limit-requests" in headers or "x-ratelimit-limit-tokens" in headers \
                 or "x-ratelimit-remaining-requests" in headers or "x-ratelimit-remaining-tokens" in headers:
             self.limiter.observe(headers)
         raw = data.decode("utf-8", "replace")
         if 200 <= status < 300:
             return self._parse(raw, status, chat)
-        message = f"HTTP {status}: {_server_message(raw)}"
+        message = f"HTTP {status}: {server_message(raw)}"
         if 300 <= status < 400:
             message += f" (redirect to {headers.get('location', '?')}: fix --base-url)"
         if (status in RETRY_STATUSES or status >= 500) and not (status == 429 and classify_rejection(status, raw)
                                                                  == "quota"):
-            return _Outcome(error=message, raw=raw, status=status, retry_after=parse_retry_after(headers))
+            return Outcome(error=message, raw=raw, status=status, retry_after=parse_retry_after(headers))
         kind = classify_rejection(status, raw) if 400 <= status < 500 else ""
         if kind in ROW_KINDS:
-            message = f"HTTP {status} ({ROW_KINDS[kind]}): {_server_message(raw)}"
-        return _Outcome(error=message, raw=raw, status=status, retryable=False, kind=kind)
+            message = f"HTTP {status} ({ROW_KINDS[kind]}): {server_message(raw)}"
+        return Outcome(error=message, raw=raw, status=status, retryable=False, kind=kind)
 
-    @staticmethod
-    def _parse(raw: str, status: int, chat: bool) -> _Outcome:
-        """Turn a 2xx body into a completion, or a retryable outcome if it is empty or malformed."""
-        def bad(why: str) -> _Outcome:
-            return _Outcome(error=f"malformed response body ({why})", raw=raw, status=status)
+    _parse = staticmethod(parse_completion_body)  # the 2xx body -> a completion
 
-        if not raw.strip():
-            return bad("empty body")
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            return bad(f"not JSON: {exc}")
-        if not isinstance(data, dict):
-            return bad("not a JSON object")
-        choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            if isinstance(data.get("error"), (dict, str)):
-                return bad(f"error in body: {_server_message(raw)}")
-            return bad("no choices")
-        choice = choices[0]
-        if chat:
-            message = choice.get("message")
-            if not isinstance(message, dict):
-                return bad("choices[0].message missing")
-            text = message.get("content")
-            if isinstance(text, list):  # content parts
-                text = "".join(p.get("text", "") for p in text if isinstance(p, dict))
-        else:
-            text = choice.get("text")
-        if text is None:
-            text = ""
-        if not isinstance(text, str):
-            return bad("the text is not a string")
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        raw_reason = choice.get("finish_reason")
-        reason = map_finish_reason(raw_reason)
-        extra: dict[str, Any] = {}
-        if raw_reason not in (None, "stop", "length"):
-            extra["finish_reason_raw"] = raw_reason
-        return _Outcome(completion=Completion(
-            text=text, finish_reason=reason,
-            prompt_tokens=_as_int(usage.get("prompt_tokens")),
-            completion_tokens=_as_int(usage.get("completion_tokens")),
-            error="the server's content filter stopped the output" if reason == "error" else None,
-            extra=extra,
-        ))
+
+_Redactor = Redactor  # the old private name

@@ -44,9 +44,15 @@ from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import parse_qsl, urlunsplit
 
 from drama_data.backends.base import Completion, Request
-from drama_data.backends.openai import MAX_ERROR_BODY, OpenAIBackend, _Redactor, _Run, request_body
-from drama_data.backends.refusals import FATAL_KINDS, classify_rejection, refusal_error
-from drama_data.backends.refusals import server_message as _server_message
+from drama_data.backends.openai import OpenAIBackend, request_body
+from drama_data.backends.openai_responses import MAX_ERROR_BODY, parse_completion_body
+from drama_data.backends.redaction import Redactor
+from drama_data.backends.refusals import (
+    FATAL_KINDS,
+    classify_rejection,
+    refusal_error,
+    server_message,
+)
 from drama_data.errors import BackendError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -75,6 +81,12 @@ class OpenAIBatchBackend(OpenAIBackend):
     """
 
     name = "openai-batch"
+
+    @property
+    def cache_name(self) -> str:
+        """``openai``: a completion fetched through the Batch API is the one the online API gives for the same
+        model, prompt and sampling, so the two share the request cache."""
+        return "openai"
 
     def __init__(self, model: str, *, poll_interval: float = 30.0, completion_window: str = "24h",
                  max_batch_requests: int = MAX_BATCH_REQUESTS, state_dir: str | Path | None = None,
@@ -128,7 +140,7 @@ class OpenAIBatchBackend(OpenAIBackend):
         if not requests:
             return
         key = self._api_key()
-        redact = _Redactor([key, *self._url_secrets])
+        redact = Redactor([key, *self._url_secrets])
         client = openai.OpenAI(
             api_key=key, base_url=urlunsplit((self._scheme, self._netloc, self._path, "", "")),
             default_query=dict(parse_qsl(self._query)) or None, timeout=self.timeout, max_retries=self.max_retries)
@@ -155,28 +167,28 @@ class OpenAIBatchBackend(OpenAIBackend):
         except (openai.OpenAIError, ValueError, TypeError, AttributeError):
             return None
 
-    def _control_error(self, client, exc, redact: _Redactor) -> BackendError:
+    def _control_error(self, client, exc, redact: Redactor) -> BackendError:
         """The one-line error for a control call the server refused (``exc``: the SDK's ``APIStatusError``)."""
         status, raw = exc.status_code, exc.response.text
         where = f"{exc.request.method} {exc.request.url.path}"
         kind = classify_rejection(status, raw)
         if kind == "model" and (exc.request.url.path.rstrip("/").endswith("/files")
-                                or "model" not in _server_message(raw).lower()):
+                                or "model" not in server_message(raw).lower()):
             return BackendError(redact(f"the server at {self.base_url} has no Batch API ({where} answered HTTP 404: "
-                                       f"{_server_message(raw)}); use --backend openai for this server"))
+                                       f"{server_message(raw)}); use --backend openai for this server"))
         if kind in FATAL_KINDS:
             served = self._served_models(client) if kind == "model" else None
             return refusal_error(self, kind, status, raw, redact, served, where=where)
         return BackendError(redact(f"the Batch API at {self.base_url} answered HTTP {status} to {where}: "
-                                   f"{_server_message(raw)}"))
+                                   f"{server_message(raw)}"))
 
 
 class _BatchRun:
     """One ``generate`` call: lines, state files, submission, polling, results."""
 
-    def __init__(self, backend: OpenAIBatchBackend, client, requests: list[Request], redact: _Redactor | None = None):
+    def __init__(self, backend: OpenAIBatchBackend, client, requests: list[Request], redact: Redactor | None = None):
         self.b, self.client, self.requests = backend, client, requests
-        self.redact = redact or _Redactor([])
+        self.redact = redact or Redactor([])
         self.fatal: tuple[int, str, str] | None = None  # (status, raw body, kind) of a line refused for key/model
         self.wanted: dict[str, list[int]] = {}  # custom_id -> indices of the requests it answers
         self.lines: dict[str, dict] = {}  # custom_id -> JSONL line
@@ -348,13 +360,13 @@ class _BatchRun:
             body = response.get("body")
             raw = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
             if isinstance(status, int) and 200 <= status < 300:
-                outcome = _Run._parse(raw, status, chat)
+                outcome = parse_completion_body(raw, status, chat)
                 if outcome.completion is not None:
                     return outcome.completion
                 return Completion(text=raw[:MAX_ERROR_BODY], finish_reason="error", error=outcome.error,
                                   extra={"http_status": status})
             return Completion(text=raw[:MAX_ERROR_BODY], finish_reason="error",
-                              error=f"HTTP {status}: {_server_message(raw)}", extra={"http_status": status})
+                              error=f"HTTP {status}: {server_message(raw)}", extra={"http_status": status})
         if isinstance(error, dict):
             message = f"{error.get('code') or 'error'}: {error.get('message') or ''}".strip()
         else:

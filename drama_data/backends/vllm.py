@@ -8,7 +8,7 @@ encoded (chat ones through the model's chat template, one BOS) and completions d
 
 The engine is started lazily on the first ``generate`` call: a rerun whose requests are all cached never
 pays the start-up time. Engine settings (tensor parallel size, max model length, dtype, memory) are passed
-through; anything else goes in ``engine_kwargs``. One backend is one engine: data parallelism (N engines) is
+through; anything else goes in ``engine_args`` (all of them together: :attr:`VLLMBackend.engine_kwargs`). One backend is one engine: data parallelism (N engines) is
 :mod:`drama_data.backends.replicas` (one process per replica) or :mod:`drama_data.backends.ray_pool`, which
 :func:`drama_data.backends.make_backend` picks for ``data_parallel_size`` above 1. On a machine without CUDA,
 CPU-friendly defaults apply unless given: the engine in this process or on every core
@@ -194,8 +194,14 @@ class VLLMBackend(Backend):
         enforce_eager: bool | None = None,
         trust_remote_code: bool = False,
         max_inflight: int | None = None,
+        engine_args: dict[str, Any] | None = None,
         engine_kwargs: dict[str, Any] | None = None,
     ):
+        if engine_kwargs:  # the old name of engine_args
+            import warnings
+
+            warnings.warn("VLLMBackend(engine_kwargs=...) is now engine_args=", DeprecationWarning, stacklevel=2)
+            engine_args = {**engine_kwargs, **(engine_args or {})}
         self.model_path = str(model)
         self.model = model_label or str(model)
         self.model_revision = model_revision
@@ -223,7 +229,7 @@ class VLLMBackend(Backend):
             kwargs.setdefault("max_model_len", CPU_DEFAULT_MAX_MODEL_LEN)
             kwargs["enable_chunked_prefill"] = False
             kwargs["max_num_batched_tokens"] = kwargs["max_model_len"]
-        kwargs.update(engine_kwargs or {})
+        kwargs.update(engine_args or {})
         if (int(kwargs.get("data_parallel_size") or 1) > 1
                 and kwargs.get("distributed_executor_backend") != "external_launcher"):
             raise ConfigError("--engine-arg data_parallel_size: vLLM runs one engine per process offline; use "

@@ -5,30 +5,48 @@ import json
 
 import click
 
+from drama_data.backends.settings import parse_key_values
 from drama_data.cli.common import clean_errors
-from drama_data.errors import ConfigError
 from drama_data.sources import RULE_HELP
 
 
-def _engine_args(pairs: tuple[str, ...]) -> dict:
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ConfigError(f"--engine-arg {pair!r}: expected KEY=VALUE")
-        key, value = pair.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+def _backend_option(info):
+    """The click option of one backend setting (:class:`~drama_data.backends.settings.SettingInfo`): its flag,
+    type, default (shown in --help) and help, prefixed by the backends that read it."""
+    help_text = f"{', '.join(info.backends)}: {info.help}"
+    if info.type is bool:
+        return click.option(info.flag, info.name, is_flag=True, default=bool(info.default), help=help_text)
+    if info.type is dict:  # KEY=VALUE pairs, parsed by parse_key_values
+        return click.option(info.flag, info.name, multiple=True, metavar=info.metavar or "KEY=VALUE",
+                            help=help_text)
+    kind = click.Choice(list(info.choices)) if info.choices else {int: int, float: float}.get(info.type, str)
+    return click.option(info.flag, info.name, type=kind, default=info.default, metavar=info.metavar,
+                        show_default=info.default is not None, help=help_text)
+
+
+def backend_options(fn):
+    """Every registered backend's settings as options of ``drama-data generate`` (one per setting name), in
+    registration and declaration order: the one place the backend flags come from."""
+    from drama_data.backends.registry import registry
+
+    for info in reversed([i for i in registry().infos() if i.cli]):
+        fn = _backend_option(info)(fn)
+    return fn
+
+
+def backend_choice():
+    """The ``--backend`` option: every registered name and alias, with each backend's summary."""
+    from drama_data.backends.registry import registry
+
+    plugins = registry()
+    return click.option("--backend", "backend_name", default="vllm", show_default=True,
+                        type=click.Choice(list(plugins.names())), help=plugins.help())
 
 
 @click.command()
 @click.option("--task", "task_name", default="queries", show_default=True,
               type=click.Choice(["queries", "crop", "crosslingual", "rerank"]), help="What to generate.")
-@click.option("--backend", "backend_name", default="vllm", show_default=True, type=click.Choice(["vllm", "openai", "openai-batch"]),
-              help="vllm: in-process engine; openai: an OpenAI-compatible server; openai-batch: its Batch API "
-                   "(half price at the large providers, answers within 24 h; a rerun resumes the same batches).")
+@backend_choice()
 @click.option("--model", default=None, help="HF id, local folder or .gguf file; default: the embedded Gemma-3-270M.")
 @click.option("--corpus", default=None, help="BEIR folder, .jsonl[.gz]/.parquet file, HF dataset, or a folder/file of "
               ".txt/.md/.html/.pdf (for rerank: a mine output). Required, except with --method translate. " + RULE_HELP)
@@ -89,23 +107,7 @@ def _engine_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False), help="Request cache (default ~/.cache/drama).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the request cache.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder that is not ours.")
-@click.option("--tensor-parallel-size", default=1, show_default=True, help="vllm: GPUs per engine (model replica).")
-@click.option("--data-parallel-size", default=1, show_default=True,
-              help="vllm: engine replicas, each in its own process with --tensor-parallel-size GPUs of its own "
-                   "(CUDA_VISIBLE_DEVICES; N x TP must not exceed the visible GPUs; on CPU each gets its share of "
-                   "the cores and memory); a window's requests are split over them. With --ray: Ray workers.")
-@click.option("--max-model-len", type=int, default=None, help="vllm: context length.")
-@click.option("--dtype", default=None, help="vllm: auto, bfloat16, float16, float32 (default: auto on CUDA; on CPU bfloat16 where the CPU has native bf16, else float32).")
-@click.option("--gpu-memory-utilization", type=float, default=None, help="vllm: memory fraction for weights + KV cache.")
-@click.option("--engine-arg", multiple=True, help="vllm: any other vllm.LLM argument, KEY=VALUE (VALUE as JSON).")
-@click.option("--trust-remote-code", is_flag=True, help="vllm: allow model repositories' own code (opt-in).")
-@click.option("--base-url", default=None, help="openai: server URL, e.g. http://127.0.0.1:8000/v1.")
-@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="openai: env variable holding the key.")
-@click.option("--concurrency", default=16, show_default=True, help="openai: requests in flight.")
-@click.option("--timeout", default=120.0, show_default=True, help="openai: seconds per request.")
-@click.option("--max-retries", default=6, show_default=True, help="openai: retries per request.")
-@click.option("--rpm", type=float, default=None, help="openai: requests per minute at most (the server's x-ratelimit-* headers also apply).")
-@click.option("--tpm", type=float, default=None, help="openai: tokens per minute at most (prompt + completion).")
+@backend_options
 @click.option("--ray", "ray", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Run the backend on Ray actors, one backend (one vLLM engine) per worker: --ray alone starts a "
                    "local Ray on this machine's CPUs; --ray HOST:PORT (or ray://HOST:PORT, auto) joins a cluster "
@@ -151,7 +153,7 @@ def command(**o):
     elif o.get("corpus"):  # at once, before any model or engine: a missing path is one line, never a Hub lookup
         resolve_source(o["corpus"], "--corpus")
     as_json = o.pop("as_json")
-    o["engine_kwargs"] = _engine_args(o.pop("engine_arg"))
+    o["engine_args"] = parse_key_values(o["engine_args"])
     summary = run_generate(echo=lambda m: click.echo(m, err=True), **o)
     click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else summary.render())
     if getattr(summary, "reported", None):

@@ -67,7 +67,7 @@ class Budget:
         """Like :func:`execute`, but requests past the budget get no completion (absent from the result)."""
         if not self.limited:
             return execute(requests, backend, cache, desc=desc, progress=progress)
-        keys = [request_key(backend.name, backend.cache_model, r) for r in requests]
+        keys = [request_key(backend.cache_name, backend.cache_model, r) for r in requests]
         found = cache.get_many(keys) if cache is not None else {}
         cached = [r for r, k in zip(requests, keys) if k in found]
         todo = [r for r, k in zip(requests, keys) if k not in found]

@@ -49,7 +49,7 @@ def execute(
     """Complete every request (see module doc). Request ids must be unique."""
     t0 = time.time()
     stats = ExecutionStats(requests=len(requests))
-    keys = [request_key(backend.name, backend.cache_model, r) for r in requests]
+    keys = [request_key(backend.cache_name, backend.cache_model, r) for r in requests]
     found = cache.get_many(keys) if cache is not None else {}
     results: dict[str, Completion] = {}
     missing: list[tuple[Request, str]] = []

@@ -293,7 +293,7 @@ def make_plan(
     todo = list(requests)
     if cache is not None:
         todo = []
-        keys = [request_key(backend.name, backend.cache_model, r) for r in requests]
+        keys = [request_key(backend.cache_name, backend.cache_model, r) for r in requests]
         first = cache.get_many(keys)
         plan.cached = sum(1 for k in keys if k in first)
         for i, (r, k) in enumerate(zip(requests, keys)):
@@ -303,8 +303,8 @@ def make_plan(
                 if req is None:
                     break
                 attempt += 1
-                answer = cache.get_many([request_key(backend.name, backend.cache_model, req)]).get(
-                    request_key(backend.name, backend.cache_model, req))
+                answer = cache.get_many([request_key(backend.cache_name, backend.cache_model, req)]).get(
+                    request_key(backend.cache_name, backend.cache_model, req))
                 plan.cached_retries += answer is not None
             if req is not None:
                 todo.append(req)

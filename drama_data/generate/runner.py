@@ -534,9 +534,9 @@ def _run_slots(task, pending, backend, cache, rows, failures, run_stats: Executi
             retry += _run_followups(task, passed, attempt, last, backend, cache, rows, failures, run_stats,
                                     progress, budget, desc, keys, wave)
         if cache is not None and usage:
-            cache.record_usage((request_key(backend.name, backend.cache_model, r), backend.name, backend.cache_model,
-                                task.name, prompt.sha256, r.sampling.max_tokens, c.prompt_tokens, c.completion_tokens,
-                                ok) for r, c, ok in usage)
+            cache.record_usage((request_key(backend.cache_name, backend.cache_model, r), backend.name,
+                                backend.cache_model, task.name, prompt.sha256, r.sampling.max_tokens, c.prompt_tokens,
+                                c.completion_tokens, ok) for r, c, ok in usage)
         pending = retry
         if budget.stopped:
             break

@@ -186,7 +186,7 @@ def rerank(
             if cache is not None:  # usage history for plans (drama_data.generate.planning)
                 from drama_data.generate.cache import request_key
 
-                cache.record_usage((request_key(backend.name, backend.cache_model, q), backend.name,
+                cache.record_usage((request_key(backend.cache_name, backend.cache_model, q), backend.name,
                                     backend.cache_model, "rerank", prompt.sha256, q.sampling.max_tokens,
                                     results[q.id].prompt_tokens, results[q.id].completion_tokens, 1)
                                    for q in reqs if results[q.id].ok)

@@ -21,45 +21,96 @@ CORPUS_OPTIONS = {
     "queries_per_doc": opt(int, default=1, nullable=False),
     "seed": opt(int, help="Default: the recipe's seed."),
 }
-BACKEND_OPTIONS = {
-    "backend": opt(str, default="vllm", nullable=False, help="vllm or openai."),
-    "model": opt(str, help="HF id, local folder or .gguf; null: the embedded Gemma-3-270M."),
-    "tensor_parallel_size": opt(int, default=1, nullable=False, help="vllm: GPUs per replica (paper: 4)."),
-    "data_parallel_size": opt(int, default=1, nullable=False, help="vllm: replicas."),
-    "max_model_len": opt(int), "dtype": opt(str), "gpu_memory_utilization": opt(float),
-    "engine_args": opt(dict, default={}, nullable=False, help="vllm: any other vllm.LLM argument."),
-    "trust_remote_code": opt(bool, default=False, nullable=False),
-    "base_url": opt(str), "api_key_env": opt(str, default="OPENAI_API_KEY", nullable=False),
-    "concurrency": opt(int, default=16, nullable=False), "timeout": opt(float, default=120.0, nullable=False),
-    "max_retries": opt(int, default=6, nullable=False),
+RUN_OPTIONS = {  # what every LLM stage takes besides its backend's settings
     "temperature": opt(float), "top_p": opt(float), "max_tokens": opt(int), "max_attempts": opt(int),
     "prompt": opt(str, help="Jinja2 prompt file (default: the task's)."),
     "prompt_format": opt(str, help="chat or completion (default: from the model)."),
     "cache_dir": opt(str, help="Request cache folder (default ~/.cache/drama)."),
 }
-BACKEND_ONLY = ("backend", "model", "tensor_parallel_size", "data_parallel_size", "max_model_len", "dtype",
-                "gpu_memory_utilization", "trust_remote_code", "base_url", "api_key_env", "concurrency", "timeout",
-                "max_retries", "cache_dir")
+
+
+def _setting_options() -> dict[str, Any]:
+    """One recipe key per backend setting (derived from the settings classes: type, default, help)."""
+    from drama_data.backends.registry import registry
+
+    out: dict[str, Any] = {}
+    for info in registry().infos():
+        types = (info.type, int) if info.type is float else (info.type,)
+        out[info.name] = opt(*types, default=info.default, nullable=info.nullable,
+                             help=f"{', '.join(info.backends)}: {info.help}")
+    return out
+
+
+def backend_options() -> dict[str, Any]:
+    """The recipe keys of an LLM stage: ``backend``, ``model``, every backend's settings, the run options and the
+    deprecated ``engine_kwargs`` (read as ``engine_args``, with a warning)."""
+    from drama_data.backends.registry import registry
+
+    return {"backend": opt(str, default="vllm", nullable=False, help=" or ".join(registry().names()) + "."),
+            "model": opt(str, help="HF id, local folder or .gguf; null: the embedded Gemma-3-270M."),
+            **_setting_options(), **RUN_OPTIONS,
+            "engine_kwargs": opt(dict, help="Deprecated: engine_args.")}
+
+
+BACKEND_OPTIONS = backend_options()
+
+
+def validate_backend(spec, where: str) -> None:
+    """The stage's backend and its settings, checked as the CLI checks them (one line naming the key); the old
+    ``engine_kwargs`` key becomes ``engine_args`` with a DeprecationWarning."""
+    import warnings
+
+    from drama_data.backends.registry import registry
+    from drama_data.errors import ConfigError
+    from drama_models.recipes.schema import RecipeError
+
+    o = spec.options
+    if "backend" not in o:
+        return
+    old = o.pop("engine_kwargs", None)
+    if old is not None:
+        warnings.warn(f"{where}.engine_kwargs is now engine_args", DeprecationWarning, stacklevel=2)
+        o["engine_args"] = {**old, **(o.get("engine_args") or {})}
+    try:
+        registry().settings(o["backend"], o)
+    except ConfigError as exc:
+        raise RecipeError(f"{where}.backend: {exc}") from None
+
+
+def backend_settings(o: dict):
+    """The validated settings of the stage's backend."""
+    from drama_data.backends.registry import registry
+
+    return registry().settings(o["backend"], o)
 
 
 def backend_kwargs(o: dict) -> dict[str, Any]:
     """Backend options as :func:`drama_data.api.run_generate` takes them."""
-    kw = {k: o[k] for k in BACKEND_ONLY if k in o and o[k] is not None and k not in ("backend", "model")}
-    kw["engine_kwargs"] = dict(o.get("engine_args") or {})
+    from drama_data.backends.registry import registry
+
+    kw = {i.name: o[i.name] for i in registry().infos() if o.get(i.name) is not None}
+    if o.get("cache_dir") is not None:
+        kw["cache_dir"] = o["cache_dir"]
+    kw["engine_args"] = dict(o.get("engine_args") or {})
     return kw
 
 
 def backend_flags(o: dict) -> list[str]:
-    out = flags({"--backend": o["backend"], "--model": o.get("model")})
-    defaults = {"tensor_parallel_size": 1, "data_parallel_size": 1, "api_key_env": "OPENAI_API_KEY",
-                "concurrency": 16, "timeout": 120.0, "max_retries": 6, "trust_remote_code": False}
-    for key in BACKEND_ONLY[2:]:
-        if key in o and o[key] is not None and o[key] != defaults.get(key):
-            out += flags({"--" + key.replace("_", "-"): o[key]})
-    for key, value in (o.get("engine_args") or {}).items():
-        import json
+    """The ``drama-data generate`` flags of the stage's backend: ``--backend``, ``--model``, then each setting
+    that differs from its default (derived from the settings classes), ``--cache-dir`` and ``--engine-arg``."""
+    from drama_data.backends.registry import registry
+    from drama_data.backends.settings import key_value_flags
 
-        out += ["--engine-arg", f"{key}={json.dumps(value)}"]
+    out = flags({"--backend": o["backend"], "--model": o.get("model")})
+    infos = [i for i in registry().infos() if i.cli]
+    for info in infos:
+        value = o.get(info.name)
+        if info.type is not dict and value is not None and value != info.default:
+            out += flags({info.flag: value})
+    out += flags({"--cache-dir": o.get("cache_dir")})
+    for info in infos:
+        if info.type is dict and o.get(info.name):
+            out += key_value_flags(o[info.name], info.flag)
     return out
 
 
@@ -73,6 +124,7 @@ class GenerateStage(Stage):
     def validate(cls, spec, where, base) -> None:
         from drama_models.recipes.schema import resolve_path
 
+        validate_backend(spec, where)
         if spec.options.get("corpus"):
             spec.options["corpus"] = resolve_path(spec.options["corpus"], base)
 
@@ -84,9 +136,9 @@ class GenerateStage(Stage):
         return {"corpus": self.corpus(ctx)}
 
     def gpus(self) -> int:
-        if self.task == "crop" or self.options.get("backend") != "vllm":
+        if self.task == "crop":
             return 0
-        return self.options["tensor_parallel_size"] * self.options["data_parallel_size"]
+        return backend_settings(self.options).gpus()
 
     def _kwargs(self, ctx: RunContext) -> dict[str, Any]:
         o = self.options

@@ -12,7 +12,13 @@ from typing import Any
 
 from drama_models.recipes.schema import Recipe, RecipeError, StageSpec, opt
 from drama_models.recipes.stages.base import RunContext, Stage, flags, join_command
-from drama_models.recipes.stages.generate import BACKEND_OPTIONS, backend_flags, backend_kwargs
+from drama_models.recipes.stages.generate import (
+    BACKEND_OPTIONS,
+    backend_flags,
+    backend_kwargs,
+    backend_settings,
+    validate_backend,
+)
 
 
 class RerankStage(Stage):
@@ -29,6 +35,10 @@ class RerankStage(Stage):
         "passes": opt(int, default=1, nullable=False, help="> 1: extra shuffled passes give agreement."),
         "seed": opt(int),
     }
+
+    @classmethod
+    def validate(cls, spec: StageSpec, where: str, base) -> None:
+        validate_backend(spec, where)
 
     @classmethod
     def check_references(cls, spec: StageSpec, recipe: Recipe, where: str) -> None:
@@ -64,8 +74,7 @@ class RerankStage(Stage):
         return {n: str(ctx.stage_dir(self.name) / n) for n in self.sources(ctx)}
 
     def gpus(self) -> int:
-        o = self.options
-        return o["tensor_parallel_size"] * o["data_parallel_size"] if o["backend"] == "vllm" else 0
+        return backend_settings(self.options).gpus()
 
     def _settings(self, ctx: RunContext) -> dict[str, Any]:
         o = self.options

@@ -1,0 +1,171 @@
+"""A backend's settings, declared once: a dataclass per backend whose fields carry their help, group, choices,
+command-line flag and whether they name a secret. The ``drama-data generate`` flags, the recipe keys, their
+validation, the defaults shown in ``--help`` and the dry-run plan are all derived from these classes.
+
+In: a subclass of :class:`BackendSettings` (fields made with :func:`setting`). Out: :class:`SettingInfo` per
+field (:meth:`BackendSettings.infos`), settings built from CLI-style or recipe options
+(:meth:`BackendSettings.from_options`), validated in one place (:meth:`BackendSettings.validate`), and the
+backend (:meth:`BackendSettings.build`). The built-in backends' classes are in
+:mod:`drama_data.backends.builtin`; the registry of names is :mod:`drama_data.backends.registry`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from drama_data.errors import ConfigError
+
+_MISSING = dataclasses.MISSING
+
+
+def setting(default: Any = None, *, help: str = "", group: str = "backend", choices: tuple | None = None,
+            flag: str | None = None, secret: bool = False, metavar: str | None = None,
+            minimum: float | None = None, positive: bool = False, cli: bool = True) -> Any:
+    """A settings field: ``default`` (a dict default is copied per instance), ``help`` (the ``--help`` line),
+    ``group`` (the ``--help`` section), ``choices``, ``flag`` (the command-line flag when it is not ``--NAME``),
+    ``secret`` (the value names where a secret is kept, e.g. an environment variable: the secret itself never
+    reaches disk or logs), ``minimum``/``positive`` (checked by :meth:`BackendSettings.validate`), ``cli``
+    (``False``: Python and recipe only)."""
+    metadata = {"help": help, "group": group, "choices": choices, "flag": flag, "secret": secret,
+                "metavar": metavar, "minimum": minimum, "positive": positive, "cli": cli}
+    if isinstance(default, (dict, list)):
+        return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """One setting as the command line and the recipes see it."""
+
+    name: str
+    type: type  # int, float, str, bool or dict (``X | None`` -> X)
+    default: Any
+    help: str
+    group: str
+    choices: tuple | None
+    flag: str
+    secret: bool
+    metavar: str | None
+    minimum: float | None
+    positive: bool
+    cli: bool
+    backends: tuple[str, ...] = ()
+
+    @property
+    def nullable(self) -> bool:
+        return self.default is None
+
+
+def _base_type(hint: Any) -> type:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    origin = typing.get_origin(hint)
+    if args and origin is not dict:
+        return _base_type(args[0])
+    return dict if origin is dict else hint
+
+
+@dataclass
+class BackendSettings:
+    """Base class of a backend's settings (see the module docstring). Subclasses set ``name`` (the ``--backend``
+    value), ``summary`` (one phrase for ``--help``), optionally ``aliases`` (another ``--backend`` value -> the
+    settings it presets, e.g. ``{"openai-batch": {"batch": True}}``) and ``needs_model``, and implement
+    :meth:`build`."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    aliases: ClassVar[dict[str, dict]] = {}
+    needs_model: ClassVar[bool] = True
+
+    @classmethod
+    def infos(cls) -> list[SettingInfo]:
+        """Every field as a :class:`SettingInfo` (declaration order)."""
+        hints = typing.get_type_hints(cls)
+        out = []
+        for f in dataclasses.fields(cls):
+            m = f.metadata
+            default = f.default if f.default is not _MISSING else f.default_factory()  # type: ignore[misc]
+            out.append(SettingInfo(
+                name=f.name, type=_base_type(hints[f.name]), default=default, help=m.get("help", ""),
+                group=m.get("group", "backend"), choices=m.get("choices"),
+                flag=m.get("flag") or "--" + f.name.replace("_", "-"), secret=m.get("secret", False),
+                metavar=m.get("metavar"), minimum=m.get("minimum"), positive=m.get("positive", False),
+                cli=m.get("cli", True), backends=(cls.name,)))
+        return out
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any], preset: dict | None = None) -> BackendSettings:
+        """Settings from CLI-style or recipe options: this backend's own keys (``None`` means the default;
+        other keys are left to other backends), then ``preset`` (what an alias sets); validated."""
+        own = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in options.items() if k in own and v is not None}
+        values.update({k: v for k, v in (preset or {}).items() if k in own})  # an alias means its preset
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Check every value against its field (type, choices, bounds); one-line :class:`ConfigError` naming the
+        flag. Subclasses add their cross-field checks after calling this."""
+        for info in self.infos():
+            value = getattr(self, info.name)
+            if value is None:
+                continue
+            flag = info.flag
+            if info.type is bool:
+                ok = isinstance(value, bool)
+            elif info.type is float:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, info.type) and not (isinstance(value, bool) and info.type is not bool)
+            if not ok:
+                raise ConfigError(f"{flag}: expected {info.type.__name__}, got {value!r}")
+            if info.choices and value not in info.choices:
+                raise ConfigError(f"{flag} {value}: choose from {', '.join(map(str, info.choices))}")
+            if info.positive and not value > 0:
+                raise ConfigError(f"{flag} must be positive, got {value}")
+            if info.minimum is not None and value < info.minimum:
+                raise ConfigError(f"{flag} must be at least {info.minimum:g}, got {value}")
+
+    def changed(self) -> dict[str, Any]:
+        """The settings that differ from their defaults (for command lines and plans)."""
+        return {i.name: getattr(self, i.name) for i in self.infos() if getattr(self, i.name) != i.default}
+
+    def supports_ray(self) -> bool:
+        """Whether ``--ray`` may run this backend on Ray actors."""
+        return True
+
+    def gpus(self) -> int:
+        """GPUs one run of this backend takes on this machine (recipe plans); 0 for a hosted API."""
+        return 0
+
+    def build(self, model: str | None, *, echo: Callable[[str], None] | None = print,
+              prompt_format: str | None = None, cache_dir: str | None = None, **extra: Any):
+        """The backend for ``model``. ``prompt_format`` and ``cache_dir`` are the run's; ``extra``: constructor
+        arguments no setting declares (Python callers only)."""
+        raise NotImplementedError
+
+
+def parse_key_values(pairs, flag: str = "--engine-arg") -> dict:
+    """``("KEY=VALUE", ...)`` -> ``{KEY: VALUE}``, VALUE read as JSON where it is JSON, else kept as text."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"{flag} {pair!r}: expected KEY=VALUE")
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def key_value_flags(values: dict, flag: str = "--engine-arg") -> list[str]:
+    """The inverse of :func:`parse_key_values`: ``[flag, "KEY=JSON", ...]``."""
+    out: list[str] = []
+    for key, value in values.items():
+        out += [flag, f"{key}={json.dumps(value)}"]
+    return out
