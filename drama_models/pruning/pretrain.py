@@ -10,10 +10,15 @@ floor of the cosine, ``min_lr_ratio``, is our choice):
 - optimiser AdamW, linear warm-up then cosine decay to ``min_lr_ratio * lr``, gradient clipping at 1.0,
   gradient accumulation;
 - checkpoints ``OUT/checkpoint-STEP/`` (model + tokenizer + ``trainer_state.pt`` with optimiser, scheduler,
-  RNG and step), the last ``keep_checkpoints`` kept; ``resume=True`` continues from the newest one;
+  step and history, + ``rng_state_RANK.pt``), the last ``keep_checkpoints`` kept; ``resume=True`` continues from
+  the newest one;
 - ``torchrun --nproc-per-node N``: when ``WORLD_SIZE > 1`` the model is wrapped in DDP (NCCL on GPUs, Gloo on
   CPU), each rank takes its slice of every global batch, and only rank 0 writes;
 - bf16 autocast on CUDA; fp32 on CPU (bf16 matmuls were slower than fp32 on the CPUs we measured).
+
+The steps, schedule, checkpoints, RNG state, resuming and progress bar are the one training loop's
+(:mod:`drama_models.training.loop`, shared with contrastive training), DDP set-up is
+:mod:`drama_models.training.distributed`'s; this module adds the data and the loss (:class:`LanguageModelling`).
 
 Input: a model (path/id or loaded model + tokenizer), a corpus, an output folder. Output: the trained model saved
 in ``OUT`` and ``OUT/pretrain.json`` (settings, per-step loss, perplexities when a held-out set is given).
@@ -21,25 +26,30 @@ in ``OUT`` and ``OUT/pretrain.json`` (settings, per-step loss, perplexities when
 from __future__ import annotations
 
 import json
-import math
-import os
-import re
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from drama_models.pruning.errors import PruningError
 from drama_models.pruning.lm_data import text_blocks
 from drama_models.pruning.loading import load_causal_lm, load_tokenizer
 from drama_models.pruning.report import lm_loss, perplexity
 from drama_models.pruning.text_source import read_texts
+from drama_models.training import distributed as D
+from drama_models.training.loop import (
+    STATE_FILE,
+    LoopSettings,
+    Objective,
+    TrainingLoop,
+    autocast,
+    find_checkpoint,
+    lr_lambda,
+    seed_everything,
+)
 
-STATE_NAME = "trainer_state.pt"
-_CKPT = re.compile(r"^checkpoint-(\d+)$")
+STATE_NAME = STATE_FILE  # the old name, kept for callers
 
 
 @dataclass
@@ -65,38 +75,9 @@ class PretrainSettings:
     progress: bool = True
 
 
-def _dist():
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend=backend)
-    rank = torch.distributed.get_rank() if world > 1 else 0
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local)
-        device = torch.device("cuda", local)
-    else:
-        device = torch.device("cpu")
-    return world, rank, device
-
-
 def latest_checkpoint(out: str | Path) -> Path | None:
-    out = Path(out)
-    if not out.is_dir():
-        return None
-    found = [(int(m.group(1)), p) for p in out.iterdir() if (m := _CKPT.match(p.name)) and (p / STATE_NAME).is_file()]
-    return max(found)[1] if found else None
-
-
-def _schedule(st: PretrainSettings):
-    def factor(step: int) -> float:
-        if st.warmup_steps and step < st.warmup_steps:
-            return (step + 1) / st.warmup_steps
-        span = max(1, st.steps - st.warmup_steps)
-        progress = min(1.0, (step - st.warmup_steps) / span)
-        return st.min_lr_ratio + (1 - st.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
+    """The newest complete ``checkpoint-STEP`` folder in ``out``, or None."""
+    return find_checkpoint(out, "auto")
 
 
 def _global_batch(n_blocks: int, step: int, size: int, seed: int) -> torch.Tensor:
@@ -105,6 +86,52 @@ def _global_batch(n_blocks: int, step: int, size: int, seed: int) -> torch.Tenso
     epoch, k = divmod(step, per_epoch)
     perm = torch.randperm(n_blocks, generator=torch.Generator().manual_seed(seed + epoch))
     return perm[k * size : (k + 1) * size]
+
+
+class LanguageModelling(Objective):
+    """The language-modelling loss on packed text blocks: optimizer step ``k`` takes this rank's slice of the
+    global batch of step ``k`` (:func:`_global_batch`), in ``grad_accum`` micro-batches. Keeps the per-step
+    history and the held-out perplexity before training (both in ``trainer_state.pt`` and ``pretrain.json``)."""
+
+    def __init__(self, net, tokenizer, blocks: torch.Tensor, st: PretrainSettings, dist: D.DistInfo):
+        self.net = net
+        self.train_net = net  # DDP-wrapped by pretrain() once the held-out perplexity is measured
+        self.tokenizer = tokenizer
+        self.blocks = blocks
+        self.st = st
+        self.dist = dist
+        self.history: list[dict] = []
+        self.ppl_before: float | None = None
+
+    def backward(self, step: int) -> float:
+        st, rank = self.st, self.dist.rank
+        per_rank = st.batch_size * st.grad_accum
+        idx = _global_batch(len(self.blocks), step, per_rank * self.dist.world_size, st.seed)
+        mine = idx[rank * per_rank : (rank + 1) * per_rank]
+        total = 0.0
+        for micro in range(st.grad_accum):
+            batch = self.blocks[mine[micro * st.batch_size : (micro + 1) * st.batch_size]].to(self.dist.device)
+            with autocast(self.dist.device, self.dist.device.type == "cuda"):  # bf16 on CUDA, fp32 on CPU
+                loss = lm_loss(self.train_net, batch) / st.grad_accum
+            loss.backward()
+            total += float(loss.detach())
+        return total
+
+    def after_step(self, step: int, loss: float, lr: float) -> None:
+        self.history.append({"step": step, "loss": loss, "lr": lr})
+
+    def save_model(self, path: Path, checkpoint: bool = False) -> None:
+        if self.dist.is_main:
+            Path(path).mkdir(parents=True, exist_ok=True)
+            self.net.save_pretrained(path)
+            self.tokenizer.save_pretrained(path)
+
+    def state_dict(self) -> dict:
+        return {"history": self.history, "settings": asdict(self.st), "ppl_before": self.ppl_before}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = list(state["history"])
+        self.ppl_before = state.get("ppl_before")
 
 
 def pretrain(
@@ -126,7 +153,8 @@ def pretrain(
     if st.steps < 1 or st.batch_size < 1 or st.grad_accum < 1 or st.seq_len < 2:
         raise PruningError("pretrain: --steps, --batch-size, --grad-accum must be >= 1 and --seq-len >= 2")
     out = Path(out)
-    world, rank, device = _dist()
+    dist = D.setup()
+    world, rank = dist.world_size, dist.rank
     texts = read_texts(corpus, max_docs=st.max_docs, option="--corpus")
     heldout_texts = texts[len(texts) - st.heldout_docs :] if st.heldout_docs else []
     train_texts = texts[: len(texts) - st.heldout_docs] if st.heldout_docs else texts
@@ -154,80 +182,38 @@ def pretrain(
                              trust_remote_code=trust_remote_code)
     else:
         net = source
-    net.to(device)
+    net.to(dist.device)
     net.train()
-    torch.manual_seed(st.seed + rank)
+    seed_everything(st.seed + rank)
     opt = torch.optim.AdamW(net.parameters(), lr=st.lr, weight_decay=st.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(st))
-    start, history = 0, []
+    objective = LanguageModelling(net, tokenizer, blocks, st, dist)
+    loop = TrainingLoop(
+        objective, net, opt, lr_lambda("cosine", st.warmup_steps, st.steps, floor=st.min_lr_ratio),
+        LoopSettings(output_dir=out, max_steps=st.steps, max_grad_norm=st.max_grad_norm, save_steps=st.save_every,
+                     save_total_limit=st.keep_checkpoints, logging_steps=None, show_progress=st.progress,
+                     desc="pretrain"),
+        dist,
+    )
     if ckpt is not None:
-        state = torch.load(ckpt / STATE_NAME, map_location="cpu", weights_only=False)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        start, history = state["step"], state["history"]
-        ppl_before = state.get("ppl_before")
-    else:
-        ppl_before = None
+        loop.load_checkpoint(ckpt)
+    start = loop.step
     if heldout is not None and start == 0 and rank == 0:
-        ppl_before = perplexity(net, heldout, st.batch_size, "perplexity (before)", st.progress)
+        objective.ppl_before = perplexity(net, heldout, st.batch_size, "perplexity (before)", st.progress)
         net.train()
-    train_net = net
-    if world > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        train_net = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
-    if device.type == "cuda":
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16)
-    else:
-        autocast = torch.autocast("cpu", enabled=False)
-
-    def save(step: int, final: bool = False) -> None:
-        if rank == 0:
-            target = out if final else out / f"checkpoint-{step}"
-            target.mkdir(parents=True, exist_ok=True)
-            net.save_pretrained(target)
-            tokenizer.save_pretrained(target)
-            if not final:
-                torch.save({"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                            "rng": torch.get_rng_state(), "history": history, "settings": asdict(st),
-                            "ppl_before": ppl_before},
-                           target / STATE_NAME)
-                ckpts = sorted((int(m.group(1)), p) for p in out.iterdir() if (m := _CKPT.match(p.name)))
-                for _, old in ckpts[: -st.keep_checkpoints] if st.keep_checkpoints > 0 else []:
-                    shutil.rmtree(old, ignore_errors=True)
-        if world > 1:
-            torch.distributed.barrier()
+    objective.train_net = D.wrap(net, dist)
 
     end = st.steps if st.stop_after is None else min(st.steps, start + st.stop_after)
     t0 = time.time()
-    bar = tqdm(range(start, end), initial=start, total=st.steps, desc="pretrain", disable=not st.progress or rank != 0)
-    for step in bar:
-        idx = _global_batch(len(blocks), step, global_size, st.seed)
-        mine = idx[rank * st.batch_size * st.grad_accum : (rank + 1) * st.batch_size * st.grad_accum]
-        opt.zero_grad(set_to_none=True)
-        total = 0.0
-        for micro in range(st.grad_accum):
-            batch = blocks[mine[micro * st.batch_size : (micro + 1) * st.batch_size]].to(device)
-            with autocast:
-                loss = lm_loss(train_net, batch) / st.grad_accum
-            loss.backward()
-            total += float(loss.detach())
-        if st.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), st.max_grad_norm)
-        opt.step()
-        sched.step()
-        history.append({"step": step + 1, "loss": total, "lr": sched.get_last_lr()[0]})
-        bar.set_postfix(loss=f"{total:.3f}")
-        if (step + 1) % st.save_every == 0 and step + 1 < st.steps:
-            save(step + 1)
+    loop.run(until=end)
     finished = end >= st.steps
     if not finished:
         if end % st.save_every:
-            save(end)
+            loop.save_checkpoint()
         summary = {"finished": False, "step": end, "steps": st.steps}
         return summary
     net.train(False)  # inference mode (nn.Module.eval)
-    save(st.steps, final=True)
+    objective.save_model(out)
+    D.barrier()
     summary = {
         "finished": True,
         "steps": st.steps,
@@ -235,10 +221,10 @@ def pretrain(
         "train_blocks": len(blocks),
         "seconds_this_run": round(time.time() - t0, 1),
         "settings": asdict(st),
-        "history": history,
+        "history": objective.history,
     }
     if heldout is not None and rank == 0:
-        summary["heldout_perplexity_before"] = ppl_before
+        summary["heldout_perplexity_before"] = objective.ppl_before
         summary["heldout_perplexity_after"] = perplexity(net, heldout, st.batch_size, "perplexity (after)", st.progress)
     if rank == 0:
         (out / "pretrain.json").write_text(json.dumps(summary, indent=2))

@@ -24,7 +24,7 @@ class DatasetSpec:
     name: str | None = None
 
     @classmethod
-    def parse(cls, value: "str | dict | DatasetSpec") -> "DatasetSpec":
+    def parse(cls, value: str | dict | DatasetSpec) -> DatasetSpec:
         """From a mapping, or a string ``PATH`` / ``PATH:WEIGHT`` (weight after the last colon, when numeric)."""
         if isinstance(value, DatasetSpec):
             return value
@@ -125,7 +125,7 @@ class TrainConfig:
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
@@ -138,7 +138,7 @@ class TrainConfig:
         return cls(**{k: _coerce(k, v, source) for k, v in values.items()})
 
     @classmethod
-    def from_yaml(cls, path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> "TrainConfig":
+    def from_yaml(cls, path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
         """Read a YAML recipe (a mapping of option -> value), apply ``overrides`` (``None`` values ignored), validate."""
         values: dict[str, Any] = {}
         source = "flags"

@@ -177,7 +177,7 @@ class GroupStream:
         self._perm_cache: dict[tuple[int, int], np.ndarray] = {}
 
     @classmethod
-    def from_specs(cls, specs: list[DatasetSpec], group_size: int, seed: int = 42) -> "GroupStream":
+    def from_specs(cls, specs: list[DatasetSpec], group_size: int, seed: int = 42) -> GroupStream:
         data = [load_rows(s) for s in specs]
         return cls(data, [s.weight for s in specs], [s.path for s in specs], group_size, seed)
 

@@ -14,8 +14,8 @@ for every chunk but the last (``sync`` context), so gradients are all-reduced on
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
-from typing import Callable
 
 import torch
 from torch.utils.checkpoint import get_device_states, set_device_states

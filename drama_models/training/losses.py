@@ -1,21 +1,28 @@
-"""Contrastive losses: InfoNCE over in-batch + hard negatives, its Matryoshka form, and cross-device gathering.
+"""Contrastive losses: InfoNCE over in-batch + hard negatives, its Matryoshka form, teacher distillation.
 
 Shapes: ``q`` ``[B, d]`` query embeddings, ``p`` ``[B * G, d]`` passage embeddings laid out query by query
 (rows ``i*G .. i*G+G-1`` belong to query ``i``; the first of them is its positive, the rest its hard negatives).
 Every query is scored against all ``B * G`` passages (the other queries' positives and negatives are in-batch
 negatives), as in DPR/Tevatron and DRAMA (Ma et al. 2025, section 4.1: "InfoNCE ... in-batch and hard negatives").
 
-Under ``torch.distributed``, :func:`gather_across_devices` concatenates every rank's ``q`` and ``p`` so each
-query meets the passages of all devices; the local shard keeps its autograd graph, the others are constants.
-The loss is then the global loss (identical on every rank). Gradient reaches each rank only through its own
+Under ``torch.distributed``, :func:`~drama_models.training.distributed.gather_across_devices` concatenates every
+rank's ``q`` and ``p`` so each query meets the passages of all devices; the local shard keeps its autograd graph,
+the others are constants. The loss is then the global loss (identical on every rank). Gradient reaches each rank only through its own
 shard, and DDP averages gradients over ranks, so the caller multiplies the loss by the world size before
-``backward`` to get the gradient of the global loss (Tevatron does the same); :func:`backward_scale` says by how much.
+``backward`` to get the gradient of the global loss (Tevatron does the same);
+:func:`~drama_models.training.distributed.backward_scale` says by how much. (Both live in ``distributed.py`` with
+the rest of the multi-process code; importing them from here still works.)
 """
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
+
+from drama_models.training.distributed import (  # noqa: F401  (backward_scale, distributed_ready: re-exported)
+    backward_scale,
+    distributed_ready,
+    gather_across_devices,
+)
 
 
 def info_nce(q: torch.Tensor, p: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -48,28 +55,6 @@ def group_distillation(q: torch.Tensor, p: torch.Tensor, teacher: torch.Tensor, 
     t = F.log_softmax(teacher[known].float() / teacher_temperature, dim=-1)
     s = F.log_softmax(student[known], dim=-1)
     return F.kl_div(s, t, log_target=True, reduction="batchmean")
-
-
-def distributed_ready() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def gather_across_devices(t: torch.Tensor) -> torch.Tensor:
-    """All ranks' ``t`` concatenated in rank order; this rank's slice is ``t`` itself (keeps its gradient).
-
-    Every rank must pass a tensor of the same shape. Without an initialised process group, returns ``t``.
-    """
-    if not distributed_ready():
-        return t
-    parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, t.detach().contiguous())
-    parts[dist.get_rank()] = t
-    return torch.cat(parts, dim=0)
-
-
-def backward_scale(cross_device: bool) -> float:
-    """Factor to multiply a gathered (global) loss by before ``backward`` under DDP: the world size."""
-    return float(dist.get_world_size()) if cross_device and distributed_ready() else 1.0
 
 
 class InfoNCELoss(torch.nn.Module):

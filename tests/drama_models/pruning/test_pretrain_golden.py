@@ -19,12 +19,13 @@ from safetensors.torch import load_file
 if __name__ == "__main__":  # run as a script: the repository first, then tests/ for tiny_models
     sys.path[:0] = [str(Path(__file__).resolve().parents[3])]
     sys.path.append(str(Path(__file__).resolve().parents[2]))
-from tiny_models import pruning_corpus_texts, tiny_causal_lm, tiny_tokenizer  # noqa: E402
+from tiny_models import pruning_corpus_texts, tiny_causal_lm, tiny_tokenizer
 
-from drama_models.pruning.pretrain import PretrainSettings, pretrain  # noqa: E402
+from drama_models.pruning.pretrain import PretrainSettings, pretrain
 
-SETTINGS = dict(steps=4, batch_size=2, grad_accum=2, seq_len=32, lr=1e-3, min_lr_ratio=0.1, warmup_steps=1,
-                weight_decay=0.01, max_grad_norm=1.0, save_every=2, keep_checkpoints=5, seed=3, progress=False)
+SETTINGS = {"steps": 4, "batch_size": 2, "grad_accum": 2, "seq_len": 32, "lr": 1e-3, "min_lr_ratio": 0.1,
+            "warmup_steps": 1, "weight_decay": 0.01, "max_grad_norm": 1.0, "save_every": 2, "keep_checkpoints": 5,
+            "seed": 3, "progress": False}
 
 # (per-step losses, per-step learning rates, (sum of all weights, sum of their squares))
 GOLDEN = (

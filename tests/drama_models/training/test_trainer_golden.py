@@ -21,10 +21,10 @@ from safetensors.torch import load_file
 if __name__ == "__main__":  # run as a script: the repository first, then tests/ for tiny_models
     sys.path[:0] = [str(Path(__file__).resolve().parents[3])]
     sys.path.append(str(Path(__file__).resolve().parents[2]))
-from tiny_models import SAMPLE_TEXTS, one_torch_thread, tiny_model_dir, tiny_tokenizer  # noqa: E402,F401
+from tiny_models import SAMPLE_TEXTS, one_torch_thread, tiny_model_dir, tiny_tokenizer  # noqa: F401
 
-from drama_models.training.config import TrainConfig  # noqa: E402
-from drama_models.training.trainer import train  # noqa: E402
+from drama_models.training.config import TrainConfig
+from drama_models.training.trainer import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -63,10 +63,10 @@ def _inputs(root: Path) -> tuple[Path, Path]:
 
 
 def _config(model, data, out, **kw) -> TrainConfig:
-    values = dict(model=str(model), output_dir=str(out), datasets=[str(data)], batch_size=4, train_group_size=3,
-                  temperature=0.05, learning_rate=1e-3, max_steps=4, warmup_steps=2, lr_scheduler="linear",
-                  query_max_len=16, passage_max_len=32, logging_steps=1, save_steps=0, resume="none",
-                  show_progress=False, seed=7, bf16="false")
+    values = {"model": str(model), "output_dir": str(out), "datasets": [str(data)], "batch_size": 4,
+              "train_group_size": 3, "temperature": 0.05, "learning_rate": 1e-3, "max_steps": 4, "warmup_steps": 2,
+              "lr_scheduler": "linear", "query_max_len": 16, "passage_max_len": 32, "logging_steps": 1,
+              "save_steps": 0, "resume": "none", "show_progress": False, "seed": 7, "bf16": "false"}
     values.update(kw)
     return TrainConfig(**values)
 
