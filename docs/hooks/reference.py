@@ -1,8 +1,12 @@
-"""mkdocs hook: fill ``<!-- recipe-schema -->`` in docs/reference/recipe-schema.md with tables generated from the
-code that validates recipes (``drama_models.recipes.schema``: the top-level keys; each stage adapter's
-``OPTIONS``: its options, types, defaults and help), so the page cannot drift from ``recipe validate``.
+"""mkdocs hook for the generated reference pages (mkdocs.yml ``hooks:``).
 
-In: the page's markdown. Out: the same markdown with the marker replaced by one table per key group.
+- docs/reference/recipe-schema.md: ``<!-- recipe-schema -->`` becomes tables generated from the code that
+  validates recipes (``drama_models.recipes.schema``: the top-level keys; each stage adapter's ``OPTIONS``:
+  options, types, defaults, help), so the page cannot drift from ``drama-models recipe validate``.
+- docs/reference/cli.md (mkdocs-click): the click commands get their registered names and keep the line
+  breaks of their ``\\b`` help blocks; click 8.3's ``Sentinel.UNSET`` (no default) is not shown.
+
+In: the pages' markdown and HTML. Out: the same with the generated parts in place.
 """
 from __future__ import annotations
 
@@ -61,9 +65,20 @@ def schema_markdown() -> str:
     return "\n".join(out)
 
 
+def _help_as_markdown(text: str) -> str:
+    """click's ``\\b`` paragraphs (kept as written by ``--help``) as one fenced block after the first paragraph,
+    so the reference shows the examples with their line breaks instead of one re-wrapped paragraph."""
+    if "\b" not in text:
+        return text
+    head, _, rest = text.partition("\b")
+    body = "\n".join(line for line in rest.strip("\n").splitlines() if line.strip() != "\b")
+    return f"{head.rstrip()}\n\n```text\n{body}\n```\n"
+
+
 def on_config(config):
-    """Give every sub-command its registered name (``drama_data.cli`` registers modules' ``command`` objects
-    under the command's name; mkdocs-click titles a command by its own ``name``)."""
+    """Prepare the click commands for mkdocs-click: every sub-command gets its registered name
+    (``drama_data.cli`` registers modules' ``command`` objects under the command's name; mkdocs-click titles a
+    command by its own ``name``), and help with ``\\b`` blocks keeps its line breaks."""
     import click
 
     from drama_data.cli import main as data_main
@@ -72,12 +87,19 @@ def on_config(config):
     def rename(group: click.Group) -> None:
         for name, command in group.commands.items():
             command.name = name
+            if command.help:
+                command.help = _help_as_markdown(command.help)
             if isinstance(command, click.Group):
                 rename(command)
 
     rename(data_main)
     rename(models_main)
     return config
+
+
+def on_page_content(html, page, config, files):  # noqa: ARG001 (mkdocs' hook signature)
+    """mkdocs-click shows click 8.3's "no default" sentinel as ``Sentinel.UNSET``: show nothing instead."""
+    return html.replace("<code>Sentinel.UNSET</code>", "").replace("Sentinel.UNSET", "")
 
 
 def on_page_markdown(markdown, page, config, files):  # noqa: ARG001 (mkdocs' hook signature)
