@@ -24,11 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from drama_data.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 
-class BeirFormatError(ValueError):
-    """A BEIR folder that cannot be read as it is (the message names file, line and id)."""
+class BeirFormatError(InputError, ValueError):
+    """A BEIR folder that cannot be read as it is (the message names file, line and id); an
+    :class:`~drama_data.errors.InputError`, and a ``ValueError`` as before."""
 
 
 @dataclass

