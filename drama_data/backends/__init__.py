@@ -20,8 +20,6 @@ from drama_data.backends.registry import register_backend, registry
 from drama_data.backends.settings import BackendSettings, setting
 from drama_data.errors import ConfigError
 
-BACKENDS = ("vllm", "openai", "openai-batch")  # the built-in names; backend_names() has the registered ones too
-
 
 def resolve_model(model: str | None, echo=print) -> tuple[str, str]:
     """Return ``(path_or_id_to_load, label_for_provenance)`` for ``--model``.
@@ -121,10 +119,29 @@ def build_backend(backend_name: str, model: str | None, *, echo=print, **o: Any)
     return settings.build(model, echo=echo, prompt_format=o.get("prompt_format"), cache_dir=o.get("cache_dir"))
 
 
+def __getattr__(name: str):
+    if name == "BACKENDS":  # the old constant: every --backend value
+        return registry().names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def backend_names() -> tuple[str, ...]:
     """Every ``--backend`` value (built-in and registered), aliases included."""
     return registry().names()
 
 
-__all__ = ["Backend", "BackendSettings", "Completion", "Request", "Sampling", "backend_names", "build_backend",
-           "make_backend", "register_backend", "registry", "resolve_model", "setting", "BACKENDS"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendSettings",
+    "Completion",
+    "Request",
+    "Sampling",
+    "backend_names",
+    "build_backend",
+    "make_backend",
+    "register_backend",
+    "registry",
+    "resolve_model",
+    "setting",
+]

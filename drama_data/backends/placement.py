@@ -131,9 +131,9 @@ def cpu_placements(replicas: int, cores: Sequence[tuple[int, ...]], sys_root: st
 def placements(replicas: int, per_replica: int = 1, *, cuda: bool | None = None) -> list[Placement]:
     """Where ``replicas`` replicas of ``per_replica`` devices each run on this machine (see the module doc)."""
     if cuda is None:
-        from drama_data.backends.vllm import _has_cuda
+        from drama_data.backends.vllm import has_cuda
 
-        cuda = _has_cuda()
+        cuda = has_cuda()
     if cuda:
         return gpu_placements(replicas, per_replica, visible_gpus())
     return cpu_placements(replicas, core_groups())

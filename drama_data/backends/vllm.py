@@ -46,7 +46,7 @@ CPU_DEFAULT_MAX_INFLIGHT = 64
 CPU_DEFAULT_MAX_MODEL_LEN = 8192
 
 
-def _has_cuda() -> bool:
+def has_cuda() -> bool:
     try:
         import torch
 
@@ -205,7 +205,7 @@ class VLLMBackend(Backend):
         self.model_path = str(model)
         self.model = model_label or str(model)
         self.model_revision = model_revision
-        cuda = _has_cuda()
+        cuda = has_cuda()
         self.max_inflight = max_inflight or (DEFAULT_MAX_INFLIGHT if cuda else CPU_DEFAULT_MAX_INFLIGHT)
         kwargs: dict[str, Any] = {
             "model": self.model_path,
@@ -287,7 +287,7 @@ class VLLMBackend(Backend):
         - otherwise, on 4 cores or fewer, the worker may use every core (``VLLM_CPU_NUM_OF_RESERVED_CPU=0``;
           vLLM keeps one for its scheduler process): prefill 590 instead of 303 tok/s.
         """
-        if _has_cuda() or self.engine_kwargs.get("tensor_parallel_size", 1) != 1:
+        if has_cuda() or self.engine_kwargs.get("tensor_parallel_size", 1) != 1:
             return {}
         env = {}
         if "VLLM_ENABLE_V1_MULTIPROCESSING" not in os.environ:
@@ -360,7 +360,7 @@ class VLLMBackend(Backend):
         text = " ".join(str(exc).split())
         head = f"vLLM could not start --model {self.model}"
         where = f" (engine log: {self.log_path})" if self.log_path else ""
-        if _has_cuda() or not re.search(r"memory|kv cache|KV cache", text):
+        if has_cuda() or not re.search(r"memory|kv cache|KV cache", text):
             return f"{head}: {type(exc).__name__}: {text[:400]}{where}"
         node = node_memory()
         plan = kv_cache_plan(self.model_path, kwargs["dtype"], kwargs["max_model_len"], node=node)

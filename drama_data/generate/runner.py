@@ -229,7 +229,9 @@ def generate(
     selected = iter_selected(stream, limit=limit, num_shards=num_shards, shard_index=shard_index)
     total = _known_total(limit, num_shards, None if own is None else len(own))
     if task.uses_llm and backend is None:
-        raise ConfigError(f"--task {task.name} needs a backend (--backend vllm|openai|openai-batch)")
+        from drama_data.backends.registry import registry
+
+        raise ConfigError(f"--task {task.name} needs a backend (--backend {'|'.join(registry().names())})")
     if dry_run:
         return _plan(task, list(selected), backend, prompt_format, cache, price, plan_sample)
     summary = RunSummary(output=str(output), task=task.name, uses_llm=task.uses_llm)

@@ -64,13 +64,13 @@ def test_user_settings_win_and_the_engine_arguments_carry_the_plan(tmp_path, mon
     pytest.importorskip("vllm")
     from drama_data.backends import vllm as vllm_backend
 
-    monkeypatch.setattr(vllm_backend, "_has_cuda", lambda: False)
+    monkeypatch.setattr(vllm_backend, "has_cuda", lambda: False)
     monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
     model = _model(tmp_path)
     node = NodeMemory(node=0, total=int(13.84 * GiB), available=int(9.36 * GiB))
     kwargs = vllm_backend.VLLMBackend(model, dtype="bfloat16").start_kwargs(node=node)
     assert kwargs["kv_cache_memory_bytes"] > 0 and "gpu_memory_utilization" not in kwargs
-    explicit = vllm_backend.VLLMBackend(model, engine_kwargs={"kv_cache_memory_bytes": 123 * MiB})
+    explicit = vllm_backend.VLLMBackend(model, engine_args={"kv_cache_memory_bytes": 123 * MiB})
     assert explicit.start_kwargs(node=node)["kv_cache_memory_bytes"] == 123 * MiB
     share = vllm_backend.VLLMBackend(model, gpu_memory_utilization=0.3).start_kwargs(node=node)
     assert share["gpu_memory_utilization"] == 0.3 and "kv_cache_memory_bytes" not in share
@@ -82,7 +82,7 @@ def test_a_refusal_says_what_would_fit(tmp_path, monkeypatch):
     pytest.importorskip("vllm")
     from drama_data.backends import vllm as vllm_backend
 
-    monkeypatch.setattr(vllm_backend, "_has_cuda", lambda: False)
+    monkeypatch.setattr(vllm_backend, "has_cuda", lambda: False)
     model = _model(tmp_path)
     monkeypatch.setattr(vllm_backend, "node_memory", lambda: NodeMemory(0, int(13.84 * GiB), int(4 * GiB)))
     backend = vllm_backend.VLLMBackend(model, dtype="float32")

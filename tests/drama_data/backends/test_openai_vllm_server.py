@@ -38,7 +38,7 @@ from drama_data.generate.runner import CorpusOptions, generate
 from drama_data.tasks import get_task
 a = json.loads(sys.argv[1])
 backend = make_backend("vllm", a["model"], max_model_len=a["max_model_len"], dtype="float32",
-                       engine_kwargs={"kv_cache_memory_bytes": a["kv"], "max_num_seqs": a["max_num_seqs"]})
+                       engine_args={"kv_cache_memory_bytes": a["kv"], "max_num_seqs": a["max_num_seqs"]})
 for form, prompt, out in a["runs"]:  # one engine for both forms; the sampling the CLI builds from GENERATE_ARGS
     task = get_task("queries", prompt_path=prompt, max_attempts=1,
                     sampling=Sampling(temperature=0.0, top_p=0.9, max_tokens=12))

@@ -53,7 +53,7 @@ def test_make_backend_gives_replicas_for_data_parallel_and_vllm_refuses_it_in_on
     assert "starting 2 vllm replicas" in pool.start_label() and not pool._workers  # nothing started yet
     assert isinstance(build_backend("vllm", str(tmp_path), data_parallel_size=1), VLLMBackend)
     with pytest.raises(ConfigError, match="--data-parallel-size N"):
-        VLLMBackend(str(tmp_path), engine_kwargs={"data_parallel_size": 2})
+        VLLMBackend(str(tmp_path), engine_args={"data_parallel_size": 2})
     assert ray_workers(None, 4) == 4 and ray_workers(None, 1) == 2 and ray_workers(3, 1) == 3
     with pytest.raises(ConfigError, match="--ray-workers 3 and --data-parallel-size 2 disagree"):
         ray_workers(3, 2)

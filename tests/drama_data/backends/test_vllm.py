@@ -36,7 +36,7 @@ def test_engine_placement_on_cpu(monkeypatch, tmp_path):
 
     from drama_data.backends import vllm as vllm_backend
 
-    monkeypatch.setattr(vllm_backend, "_has_cuda", lambda: False)
+    monkeypatch.setattr(vllm_backend, "has_cuda", lambda: False)
     for var in ("VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_NUM_OF_RESERVED_CPU"):
         monkeypatch.delenv(var, raising=False)
     backend = vllm_backend.VLLMBackend(str(tmp_path))
@@ -124,7 +124,7 @@ def tiny_vllm(tmp_path_factory):
 
     path = tiny_model_dir(tmp_path_factory.mktemp("tiny-llama"), "llama")
     backend = VLLMBackend(str(path), max_model_len=256, gpu_memory_utilization=0.1,
-                          engine_kwargs={"max_num_seqs": 16})
+                          engine_args={"max_num_seqs": 16})
     yield backend
     backend.close()
 

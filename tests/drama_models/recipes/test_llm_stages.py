@@ -66,7 +66,7 @@ def test_paper_recipe_data_parallel_means_engines_on_their_own_gpus(tmp_path, mo
         kwargs = backend_kwargs(run.ctx.by_name(name).options)  # what the stage passes to run_generate
         options = {k: kwargs[k] for k in ("tensor_parallel_size", "data_parallel_size", "engine_args")}
         monkeypatch.setattr(placement, "visible_gpus", lambda: [str(i) for i in range(8)])
-        monkeypatch.setattr("drama_data.backends.vllm._has_cuda", lambda: True)
+        monkeypatch.setattr("drama_data.backends.vllm.has_cuda", lambda: True)
         pool = build_backend("vllm", str(tmp_path / "model"), **options)
         assert isinstance(pool, ReplicaPoolBackend)
         assert [p.env["CUDA_VISIBLE_DEVICES"] for p in pool.placements] == ["0,1,2,3", "4,5,6,7"]
