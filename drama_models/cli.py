@@ -20,13 +20,24 @@ from dataclasses import fields
 import click
 
 from drama_data.cli import DISTRIBUTION
+from drama_data.cli.options import (
+    FlowGroup,
+    echo_info,
+    json_option,
+    output_option,
+    print_summary,
+)
 from drama_models.cli_common import CleanExit, clean_errors
 from drama_models.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+COMMANDS = ("prune", "pretrain", "train", "evaluate", "zoo", "recipe")  # flow order, as --help lists them
+
+
+@click.group(cls=FlowGroup, flow=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name=DISTRIBUTION, prog_name="drama-models", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def main(verbose: int) -> None:
@@ -123,7 +134,14 @@ def train_command(config_path, **flags):
 # ---------------------------------------------------------------------- evaluate
 
 
-@main.command("evaluate")
+@main.command("evaluate", groups={
+    "Input": ["data", "more_data", "split", "strict"],
+    "Model/backend": ["model", "dim", "batch_size", "max_length", "dtype", "bf16"],
+    "Retrieval": ["bm25", "k", "search_method"],
+    "Output": ["name"],
+}, examples=[
+    "drama-models evaluate --model runs/drama-tiny --data data/scifact --bm25 --output runs/eval",
+])
 @click.option("--model", default=None, help="Model folder, Hub id or bundled short name (all-MiniLM-L6-v2); omit with --bm25 for BM25 only.")
 @click.option("--data", "data", multiple=True, required=True,
               help="BEIR-layout folder(s): --data A B C or --data A --data B (local folders only; a missing one "
@@ -131,8 +149,7 @@ def train_command(config_path, **flags):
 @click.argument("more_data", nargs=-1, type=click.Path(exists=True, file_okay=False))
 @click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to evaluate.")
 @click.option("--bm25", is_flag=True, help="Add a BM25 baseline row (bm25s).")
-@click.option("--output", type=click.Path(file_okay=False), default=None,
-              help="Write <dataset>/<system>.trec, .metrics.json, results.json and results.md here.")
+@output_option(help="Write <dataset>/<system>.trec, .metrics.json, results.json and results.md here.")
 @click.option("--name", default=None, help="System name in the table (default: the model folder's name).")
 @click.option("--dim", type=int, default=None, help="Matryoshka dimension to evaluate at.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
@@ -145,9 +162,10 @@ def train_command(config_path, **flags):
 @click.option("--bf16", type=click.Choice(["auto", "true", "false"]), default="auto", show_default=True,
               help="Encode with bf16 autocast: auto = on CUDA with bf16 and on CPUs with native bf16 (AVX512-BF16, "
                    "AMX), about 1.7x faster there with the same nDCG@10 to the third decimal; false = float32.")
+@json_option
 @clean_errors
 def evaluate_command(model, data, more_data, split, bm25, output, name, dim, batch_size, max_length, k,
-                     search_method, strict, dtype, bf16):
+                     search_method, strict, dtype, bf16, as_json):
     """Evaluate on BEIR-layout folders: nDCG@10, Recall@100, MRR@10 (pytrec_eval)."""
     from pathlib import Path
 
@@ -167,9 +185,9 @@ def evaluate_command(model, data, more_data, split, bm25, output, name, dim, bat
         model, folders, split=split, bm25=bm25, output_dir=output, name=name, dim=dim, k=k,
         batch_size=batch_size, search_method=search_method, strict=strict, encoder_kwargs=encoder_kwargs,
     )
-    click.echo(format_table(results))
+    print_summary({"results": results, "output": output}, format_table(results), as_json=as_json)
     if output:
-        click.echo(f"runs and metrics written to {output}")
+        echo_info(f"runs and metrics written to {output}", as_json=as_json)
 
 
 # ---------------------------------------------------------------------- other modules' commands

@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -73,8 +73,8 @@ def write_trec_run(run: Run, path: str | Path, tag: str) -> Path:
     tag = tag.replace(" ", "_") or "run"
     with open(path, "w", encoding="utf-8") as f:
         for qid, docs in run.items():
-            for rank, (doc_id, score) in enumerate(ranked(docs), 1):
-                f.write(f"{qid} Q0 {doc_id} {rank} {score:.6f} {tag}\n")
+            f.writelines(f"{qid} Q0 {doc_id} {rank} {score:.6f} {tag}\n"
+                         for rank, (doc_id, score) in enumerate(ranked(docs), 1))
     return path
 
 

@@ -6,11 +6,14 @@ import logging
 
 import click
 
+from drama_data.cli.options import FlowGroup
+
 DISTRIBUTION = "drama-toolkit"  # the installed distribution whose version ``--version`` prints
-COMMANDS = ("generate", "mine", "build", "merge", "publish", "report")
+COMMANDS = ("generate", "mine", "build", "report", "merge", "publish")  # flow order, as --help lists them
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=FlowGroup, flow=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name=DISTRIBUTION, prog_name="drama-data", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def main(verbose: int) -> None:

@@ -81,10 +81,10 @@ def rows_of(s: dict) -> list[tuple[str, str]]:
     if "labels" in s:
         lab = s["labels"]
         pr = lab["positive_ranks"]
-        out += [("positives per query: mean (min-max)", f"{lab['positives_per_query']['mean']:.2f} "
-                 f"({lab['positives_per_query']['min']}-{lab['positives_per_query']['max']})"),
-                ("negatives per query: mean (min-max)", f"{lab['negatives_per_query']['mean']:.2f} "
-                 f"({lab['negatives_per_query']['min']}-{lab['negatives_per_query']['max']})"),
+        out += [("positives per query: mean (min-max)", (f"{lab['positives_per_query']['mean']:.2f} "
+                 f"({lab['positives_per_query']['min']}-{lab['positives_per_query']['max']})")),
+                ("negatives per query: mean (min-max)", (f"{lab['negatives_per_query']['mean']:.2f} "
+                 f"({lab['negatives_per_query']['min']}-{lab['negatives_per_query']['max']})")),
                 ("rank of positives", _top(pr["histogram"], 8)),]
     if "contamination" in s:
         c = s["contamination"]

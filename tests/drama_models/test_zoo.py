@@ -25,7 +25,7 @@ def test_zoo_command_lists_the_models(tmp_path):
     assert result.exit_code == 0
     assert "facebook/drama-base" in result.output and "56.9" in result.output and "recipes/drama-1b.yaml" in result.output
     result = CliRunner().invoke(main, ["zoo", "--json"])
-    assert [m["name"] for m in json.loads(result.output)] == list(zoo.ZOO)
+    assert [m["name"] for m in json.loads(result.output)["models"]] == list(zoo.ZOO)
 
 
 def test_load_by_name_offline_from_a_zoo_folder(tmp_path, monkeypatch):

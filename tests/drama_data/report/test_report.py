@@ -150,12 +150,19 @@ def test_cli_report_two_folders_side_by_side(tmp_path):
         [{"query_id": "x/qgen0", "query": "how does zinc help with colds", "passage_id": "x", "text": P1,
           "language": "en"}], schema=pa.schema({**QUERY_COLUMNS, **PROVENANCE_COLUMNS}))},
         default="queries", card_body="# b\n")
-    res = CliRunner().invoke(main, ["report", str(a), str(b), "--compare-output", str(tmp_path / "cmp")])
+    res = CliRunner().invoke(main, ["report", str(a), str(b), "--output", str(tmp_path / "cmp")])
     assert res.exit_code == 0, res.output
-    assert "| metric | `a` | `b` |" in res.output
-    assert "| rows | 8 | 1 |" in res.output
-    assert "| exact duplicates | 1 (12.5%) | 0 (0.0%) |" in res.output
+    assert "| metric | `a` | `b` |" in res.stdout
+    assert "| rows | 8 | 1 |" in res.stdout
+    assert "| exact duplicates | 1 (12.5%) | 0 (0.0%) |" in res.stdout
     assert (tmp_path / "cmp" / "compare.md").is_file() and (tmp_path / "cmp" / "query_length.png").is_file()
+    # the old spelling still works, with one warning line; --json: one object on stdout
+    res = CliRunner().invoke(main, ["report", str(a), str(b), "--compare-output", str(tmp_path / "cmp2"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert "warning: --compare-output is deprecated; use --output" in res.stderr
+    summary = json.loads(res.stdout)
+    assert [d["label"] for d in summary["datasets"]] == ["a", "b"] and summary["datasets"][0]["quality"]["rows"] == 8
+    assert summary["compare"] == str(tmp_path / "cmp2" / "compare.md") and (tmp_path / "cmp2" / "compare.md").is_file()
     bad = CliRunner().invoke(main, ["report", str(tmp_path / "cmp")])
     assert bad.exit_code == 2 and "not a dataset folder" in bad.output
 
