@@ -14,8 +14,6 @@ Other modules add commands through ``register(main)`` hooks (``drama_models.prun
 from __future__ import annotations
 
 import logging
-import typing
-from dataclasses import fields
 
 import click
 
@@ -68,26 +66,21 @@ class _Optional(click.ParamType):
 
 
 def _train_options(func):
-    """One ``--flag`` per :class:`TrainConfig` field (``--dataset`` repeatable for ``datasets``)."""
-    hints = typing.get_type_hints(TrainConfig)
-    for f in reversed(fields(TrainConfig)):
-        hint = str(hints[f.name])
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f.metadata.get("help", "")
-        if f.name == "datasets":
-            opt = click.option("--dataset", "datasets", multiple=True, help=help_text)
-        elif "bool" in hint and "str" not in hint:
-            opt = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None, help=help_text)
-        elif "list" in hint:
-            opt = click.option(flag, f.name, type=str, default=None, help=help_text)
-        elif "int" in hint:
-            opt = click.option(flag, f.name, type=_Optional(int) if "None" in hint else int, default=None,
-                               help=help_text)
-        elif "float" in hint:
-            opt = click.option(flag, f.name, type=_Optional(float) if "None" in hint else float, default=None,
-                               help=help_text)
-        else:
-            opt = click.option(flag, f.name, type=str, default=None, help=help_text)
+    """One ``--flag`` per :class:`TrainConfig` field (``--dataset`` repeatable for ``datasets``), from the one
+    reading of its fields (:func:`drama_models.training.options.train_options`) that the recipe stage uses too."""
+    from drama_models.training.options import train_options
+
+    for o in reversed(train_options()):
+        if o.kind == "datasets":
+            opt = click.option("--dataset", "datasets", multiple=True, help=o.help)
+        elif o.kind == "bool":
+            opt = click.option(f"{o.flag}/--no-{o.flag[2:]}", o.name, default=None, help=o.help)
+        elif o.kind in ("int", "float"):
+            base = int if o.kind == "int" else float
+            opt = click.option(o.flag, o.name, type=_Optional(base) if o.optional else base, default=None,
+                               help=o.help)
+        else:  # str, and lists given comma-separated
+            opt = click.option(o.flag, o.name, type=str, default=None, help=o.help)
         func = opt(func)
     return func
 

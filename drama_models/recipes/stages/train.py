@@ -13,47 +13,38 @@ The stage writes the training config it runs to ``<run>/configs/<stage>.yaml`` (
 from __future__ import annotations
 
 import sys
-import typing
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from drama_models.recipes.schema import Opt, Recipe, RecipeError, StageSpec, opt
-from drama_models.recipes.stages.base import RunContext, Stage, join_command, run_torchrun
+from drama_models.recipes.stages.base import (
+    RunContext,
+    Stage,
+    join_command,
+    run_torchrun,
+)
 from drama_models.training.config import DatasetSpec, TrainConfig
+from drama_models.training.options import train_options
 
 MODEL_KINDS = ("prune", "pretrain", "train")
 
 
 def _train_options() -> dict[str, Opt]:
-    hints = typing.get_type_hints(TrainConfig)
+    """The stage's keys: every :class:`TrainConfig` field but ``output_dir``, read by the same
+    :func:`~drama_models.training.options.train_options` as the ``train`` command's flags; plus torchrun's."""
     out: dict[str, Opt] = {}
-    for f in fields(TrainConfig):
-        if f.name in ("output_dir",):
-            continue
-        hint = str(hints[f.name])
-        if f.name == "datasets":
-            out[f.name] = opt(list, help="PATH[:WEIGHT] list (PATH may be @STAGE, an earlier build stage); "
+    for o in train_options(exclude=("output_dir",)):
+        if o.kind == "datasets":
+            out[o.name] = opt(list, help="PATH[:WEIGHT] list (PATH may be @STAGE, an earlier build stage); "
                                          "default: every earlier build stage's output.")
             continue
-        types: tuple = (str,)
-        if "list" in hint:
-            types = (list, str)
-        elif "bool" in hint and "str" not in hint:
-            types = (bool,)
-        elif "int" in hint:
-            types = (int,)
-        elif "float" in hint:
-            types = (float,)
-        elif f.name == "bf16":
-            types = (str, bool)
         # model: from the recipe; seed: the recipe's unless set; progress bars off inside a recipe run
-        default = None if f.name in ("model", "seed") else getattr(TrainConfig(), f.name)
-        if f.name == "show_progress":
+        default = None if o.name in ("model", "seed") else o.default
+        if o.name == "show_progress":
             default = False
-        out[f.name] = Opt(types, default, True, f.metadata.get("help", ""))
+        out[o.name] = Opt(o.yaml_types, default, True, o.help)
     out["nproc_per_node"] = opt(int, default=1, nullable=False, help="> 1: torchrun with this many processes.")
     out["nnodes"] = opt(int, default=1, nullable=False, help="Nodes (torchrun --nnodes; launch once per node).")
     return out
