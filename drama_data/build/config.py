@@ -47,13 +47,15 @@ whose source, positive or negative passages overlap a passage those qrels judge,
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, make_dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
 from drama_data.errors import ConfigError
+from drama_data.mapping_loader import from_mapping, given
 
 RANKINGS = ("retriever", "rerank")
 POSITIVE_TEXTS = ("passage", "without_query")
@@ -149,7 +151,7 @@ class BuildConfig:
                       for k, r in self.rules.items()}
         return d
 
-    def validate(self) -> "BuildConfig":
+    def validate(self) -> BuildConfig:
         """Check every value; raise ``ConfigError`` naming the option. Returns self."""
         if not self.inputs:
             raise ConfigError("inputs: give at least one candidates dataset (--candidates or inputs: in the config)")
@@ -162,7 +164,7 @@ class BuildConfig:
             names.add(inp.name)
         if self.miner not in MINERS:
             raise ConfigError(f"miner: {self.miner!r}, use weak or strong")
-        for name, rule in self.rules.items():
+        for rule in self.rules.values():
             _check_rule(rule)
         for source, rule in self.source_rules.items():
             if rule not in self.rules:
@@ -192,6 +194,50 @@ class BuildConfig:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"seed: must be an integer, got {self.seed!r}")
         return self
+
+
+#: a rule's keys in build.yaml / --positives etc.; each one left out keeps the miner's default (from :class:`Rule`)
+RuleKeys = make_dataclass("RuleKeys", [(f.name, Any, field(default=None)) for f in fields(Rule) if f.name != "name"])
+#: the ``filters:`` keys (from :data:`DEFAULT_FILTERS`; each one left out keeps its default)
+FilterKeys = make_dataclass("FilterKeys", [(k, Any, field(default=None)) for k in DEFAULT_FILTERS])
+
+
+@dataclass
+class FalseNegativesKeys:
+    """``false_negatives:`` of build.yaml."""
+
+    mode: Any = "relative"
+
+
+@dataclass
+class MixKeys:
+    """``mix:`` of build.yaml."""
+
+    by: Any = None
+    ratios: dict[str, Any] | None = None
+    total: Any = None
+    shuffle: Any = True
+
+
+@dataclass
+class BuildFile:
+    """build.yaml as written (top-level keys; see :func:`load_config`), read by
+    :func:`~drama_data.mapping_loader.from_mapping`: an unknown key is one line naming the file and the key."""
+
+    inputs: list[InputSpec] = field(default_factory=list)
+    output: str | None = None
+    seed: Any = 0
+    miner: str | None = None
+    rules: dict[str, RuleKeys] = field(default_factory=dict)
+    source_rules: dict[str, Any] = field(default_factory=dict)
+    false_negatives: FalseNegativesKeys = field(default_factory=FalseNegativesKeys)
+    filters: FilterKeys = field(default_factory=FilterKeys)
+    mix: MixKeys = field(default_factory=MixKeys)
+
+
+def _given(obj) -> dict[str, Any]:
+    """The keys of ``obj`` that its mapping gave, with their values."""
+    return {k: getattr(obj, k) for k in given(obj)}
 
 
 def _range(value, option: str) -> tuple[int, int] | None:
@@ -268,12 +314,6 @@ def _check_filters(f: Mapping[str, Any]) -> None:
         raise ConfigError("filters.contamination_split: must be a qrels split name such as test")
 
 
-def _unknown_keys(d: Mapping, allowed, where: str) -> None:
-    extra = sorted(set(d) - set(allowed))
-    if extra:
-        raise ConfigError(f"{where}{extra[0]}: unknown option (allowed: {', '.join(sorted(allowed))})")
-
-
 def make_rules(overrides: Mapping[str, Mapping[str, Any]] | None = None, miner: str = DEFAULT_MINER
                ) -> dict[str, Rule]:
     """The rules for ``miner`` (:data:`MINER_RULES`) with ``overrides`` (rule name -> {field: value}) applied;
@@ -282,14 +322,12 @@ def make_rules(overrides: Mapping[str, Mapping[str, Any]] | None = None, miner: 
         raise ConfigError(f"miner: {miner!r}, use weak or strong")
     merged = copy.deepcopy(MINER_RULES[miner])
     for name, values in (overrides or {}).items():
-        if values is None:
-            values = {}
-        if not isinstance(values, Mapping):
+        if values is not None and not isinstance(values, (Mapping, RuleKeys)):
             raise ConfigError(f"rules.{name}: expected a mapping of rule options")
+        keys = values if isinstance(values, RuleKeys) else from_mapping(RuleKeys, values, where=f"rules.{name}.")
         base = merged.setdefault(name, {"positives": None, "negatives": None, "source_positive": False,
                                         "ranking": "retriever", "fn_margin": 0.05})
-        _unknown_keys(values, {f for f in Rule.__dataclass_fields__ if f != "name"}, f"rules.{name}.")
-        base.update(values)
+        base.update(_given(keys))
     rules = {}
     for name, v in merged.items():
         rules[name] = Rule(name=name, positives=_range(v.get("positives"), f"rules.{name}.positives"),
@@ -322,8 +360,8 @@ def _resolve(path: str | None, base: Path | None) -> str | None:
 def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
     """Read a YAML config (relative paths resolve against its folder) and apply CLI-style ``overrides``.
 
-    Top-level YAML keys: ``inputs`` (list of {candidates, name, group, rerank, queries, queries_config, ratio};
-    ``ratio`` on every input mixes the inputs by those ratios, instead of ``mix.ratios``),
+    Top-level YAML keys (:class:`BuildFile`): ``inputs`` (list of {candidates, name, group, rerank, queries,
+    queries_config, ratio}; ``ratio`` on every input mixes the inputs by those ratios, instead of ``mix.ratios``),
     ``output``, ``seed``, ``miner`` (weak | strong: which default rules), ``rules`` ({rule: {positives,
     negatives, source_positive, ranking, fn_margin, max_positives, max_negatives, min_negatives,
     exclude_source_from_negatives, roundtrip_top, positive_text}}), ``source_rules``
@@ -331,7 +369,7 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
     ratios, total, shuffle}). ``overrides``: ``inputs``, ``output``, ``seed``, ``rules`` (merged per rule),
     ``filters`` (merged), ``mix_ratios``, ``mix_by``, ``mix_total``, ``fn_margin`` (all rules), ``miner``.
     """
-    raw: dict[str, Any] = {}
+    raw: Any = {}
     base = None
     if path is not None:
         p = Path(path)
@@ -344,77 +382,39 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
         if not isinstance(raw, dict):
             raise ConfigError(f"--config {p}: expected a mapping at the top level")
         base = p.resolve().parent
-    _unknown_keys(raw, {"inputs", "output", "seed", "miner", "rules", "source_rules", "false_negatives", "filters",
-                        "mix"}, "")
+    return config_from_mapping(raw, base=base, source=f"--config {path}" if path is not None else "", **overrides)
 
-    inputs = []
-    raw_inputs = overrides.get("inputs") or raw.get("inputs") or []
-    if not isinstance(raw_inputs, list):
-        raise ConfigError("inputs: expected a list of {candidates: DIR, ...}")
-    for i, item in enumerate(raw_inputs):
-        if isinstance(item, InputSpec):
-            inputs.append(item)
-            continue
-        if not isinstance(item, dict):
-            raise ConfigError(f"inputs[{i}]: expected a mapping with at least candidates: DIR")
-        _unknown_keys(item, InputSpec.__dataclass_fields__, f"inputs[{i}].")
-        if not item.get("candidates"):
-            raise ConfigError(f"inputs[{i}].candidates: missing")
-        inputs.append(InputSpec(candidates=_resolve(item["candidates"], base),
-                                name=str(item.get("name") or ""), group=str(item.get("group") or "default"),
-                                rerank=_resolve(item.get("rerank"), base), queries=_resolve(item.get("queries"), base),
-                                queries_config=item.get("queries_config") or "queries",
-                                ratio=_ratio(item.get("ratio"), f"inputs[{i}].ratio")))
-    given = {inp.name for inp in inputs if inp.name}
-    for i, inp in enumerate(inputs):
-        if not inp.name:  # default: the candidates folder's name, made unique with its position if needed
-            name = Path(inp.candidates).name or inp.candidates
-            taken = given | {x.name for x in inputs[:i]}
-            inp.name = name if name not in taken else f"{name}-{i}"
 
-    rule_over = copy.deepcopy(raw.get("rules") or {})
-    if not isinstance(rule_over, dict):
-        raise ConfigError("rules: expected a mapping rule -> options")
+def config_from_mapping(raw: Mapping[str, Any], *, base: Path | None = None, source: str = "",
+                        **overrides) -> BuildConfig:
+    """:func:`load_config` for an already-parsed mapping (a recipe's build options): ``base`` resolves relative
+    paths, ``source`` (the file) starts the errors about the mapping's layout."""
+    f = from_mapping(BuildFile, raw, source=source)
+    inputs = _inputs(overrides.get("inputs") or f.inputs, base, from_file=not overrides.get("inputs"))
+
+    rule_over: dict[str, dict] = {name: _given(keys) for name, keys in f.rules.items()}
     for name, values in (overrides.get("rules") or {}).items():
         rule_over.setdefault(name, {}).update(values)
     if overrides.get("fn_margin", "unset") != "unset":
         for name in set(DEFAULT_RULES) | set(rule_over):
             rule_over.setdefault(name, {})["fn_margin"] = overrides["fn_margin"]
-    miner = str(overrides.get("miner") or raw.get("miner") or DEFAULT_MINER)
+    miner = str(overrides.get("miner") or f.miner or DEFAULT_MINER)
     rules = make_rules(rule_over, miner)
 
     source_rules = dict(DEFAULT_SOURCE_RULES)
-    if raw.get("source_rules") is not None:
-        if not isinstance(raw["source_rules"], dict):
-            raise ConfigError("source_rules: expected a mapping source -> rule")
-        source_rules.update({str(k): str(v) for k, v in raw["source_rules"].items()})
-
-    fn = raw.get("false_negatives") or {}
-    if not isinstance(fn, dict):
-        raise ConfigError("false_negatives: expected a mapping {mode: relative|absolute}")
-    _unknown_keys(fn, {"mode"}, "false_negatives.")
+    source_rules.update({str(k): str(v) for k, v in f.source_rules.items()})
 
     filters = copy.deepcopy(DEFAULT_FILTERS)
-    raw_filters = raw.get("filters") or {}
-    if not isinstance(raw_filters, dict):
-        raise ConfigError("filters: expected a mapping")
-    _unknown_keys(raw_filters, DEFAULT_FILTERS, "filters.")
-    filters.update(raw_filters)
-    for key, value in (overrides.get("filters") or {}).items():
-        _unknown_keys({key: value}, DEFAULT_FILTERS, "filters.")
-        filters[key] = value
-    if isinstance(raw_filters.get("exclude_contaminated"), list) and not (overrides.get("filters") or {}).get(
-            "exclude_contaminated"):
-        filters["exclude_contaminated"] = [_resolve(str(x), base) for x in raw_filters["exclude_contaminated"]]
+    filters.update(_given(f.filters))
+    over_filters = overrides.get("filters") or {}
+    filters.update(_given(from_mapping(FilterKeys, over_filters, where="filters.")))
+    if isinstance(filters["exclude_contaminated"], list) and "exclude_contaminated" in given(f.filters) \
+            and not over_filters.get("exclude_contaminated"):
+        filters["exclude_contaminated"] = [_resolve(str(x), base) for x in filters["exclude_contaminated"]]
 
-    mix = raw.get("mix") or {}
-    if not isinstance(mix, dict):
-        raise ConfigError("mix: expected a mapping {by, ratios, total, shuffle}")
-    _unknown_keys(mix, {"by", "ratios", "total", "shuffle"}, "mix.")
-    ratios = overrides.get("mix_ratios") or mix.get("ratios")
-    if ratios is not None and not isinstance(ratios, dict):
-        raise ConfigError("mix.ratios: expected a mapping KEY: RATIO")
-    mix_by = overrides.get("mix_by") or mix.get("by", "group")
+    mix = f.mix
+    ratios = overrides.get("mix_ratios") or mix.ratios
+    mix_by = overrides.get("mix_by") or (mix.by if "by" in given(mix) else "group")
     with_ratio = [i for i, inp in enumerate(inputs) if inp.ratio is not None]
     if with_ratio:  # ratios given per input: mix by input
         without = [i for i, inp in enumerate(inputs) if inp.ratio is None]
@@ -424,18 +424,44 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
         if ratios:
             raise ConfigError("mix.ratios: ratios are given both per input (ratio=) and in mix.ratios / --mix; "
                               "use one of the two")
-        if mix_by != "input" and (overrides.get("mix_by") or mix.get("by")):
+        if mix_by != "input" and (overrides.get("mix_by") or mix.by):
             raise ConfigError(f"mix.by: {mix_by!r}, but per-input ratios mix by input; leave mix.by out")
         mix_by = "input"
         ratios = {inp.name: inp.ratio for inp in inputs}
     cfg = BuildConfig(
         inputs=inputs,
-        output=overrides.get("output") or _resolve(raw.get("output"), base),
-        seed=overrides["seed"] if overrides.get("seed") is not None else raw.get("seed", 0), miner=miner,
-        rules=rules, source_rules=source_rules, fn_mode=fn.get("mode", "relative"), filters=filters,
+        output=overrides.get("output") or _resolve(f.output, base),
+        seed=overrides["seed"] if overrides.get("seed") is not None else f.seed, miner=miner,
+        rules=rules, source_rules=source_rules, fn_mode=f.false_negatives.mode, filters=filters,
         mix_by=mix_by,
         mix_ratios={str(k): v for k, v in ratios.items()} if ratios else None,
-        mix_total=overrides.get("mix_total") or mix.get("total"),
-        shuffle=bool(mix.get("shuffle", True)),
+        mix_total=overrides.get("mix_total") or mix.total,
+        shuffle=bool(mix.shuffle),
     )
     return cfg.validate()
+
+
+def _inputs(items: list, base: Path | None, from_file: bool) -> list[InputSpec]:
+    """The inputs as :class:`InputSpec`: mappings read (paths resolved against ``base``, ``ratio`` checked),
+    ready specs kept; an input without a name gets its candidates folder's (made unique by position)."""
+    if not isinstance(items, list):
+        raise ConfigError("inputs: expected a list of {candidates: DIR, ...}")
+    inputs = []
+    for i, item in enumerate(items):
+        if isinstance(item, InputSpec) and not from_file:
+            inputs.append(item)
+            continue
+        spec = item if isinstance(item, InputSpec) else from_mapping(InputSpec, item, where=f"inputs[{i}].")
+        if not spec.candidates:
+            raise ConfigError(f"inputs[{i}].candidates: missing")
+        inputs.append(InputSpec(candidates=_resolve(spec.candidates, base), name=str(spec.name or ""),
+                                group=str(spec.group or "default"), rerank=_resolve(spec.rerank, base),
+                                queries=_resolve(spec.queries, base), queries_config=spec.queries_config or "queries",
+                                ratio=_ratio(spec.ratio, f"inputs[{i}].ratio")))
+    given_names = {inp.name for inp in inputs if inp.name}
+    for i, inp in enumerate(inputs):
+        if not inp.name:  # default: the candidates folder's name, made unique with its position if needed
+            name = Path(inp.candidates).name or inp.candidates
+            taken = given_names | {x.name for x in inputs[:i]}
+            inp.name = name if name not in taken else f"{name}-{i}"
+    return inputs

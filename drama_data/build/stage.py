@@ -57,7 +57,14 @@ from drama_data.build.filters import copy_rate, query_tokens, without_span
 from drama_data.build.labelling import label
 from drama_data.build.mixing import allocate, sample
 from drama_data.datasets.card import PAPER_CITATION
-from drama_data.datasets.folder import check_output_folder, dumps, read_card, read_table, utc_now, write_dataset
+from drama_data.datasets.folder import (
+    check_output_folder,
+    dumps,
+    read_card,
+    read_table,
+    utc_now,
+    write_dataset,
+)
 from drama_data.errors import ConfigError, InputError
 from drama_data.plurals import plural
 from drama_data.sources import local_path
@@ -129,7 +136,7 @@ class BuildReport:
 
     def render(self) -> str:
         lines = [f"drama-data build: done in {self.seconds:.1f} s",
-                 f"  inputs           " + ", ".join(f"{k} ({plural(v, 'query', 'queries')})"
+                 "  inputs           " + ", ".join(f"{k} ({plural(v, 'query', 'queries')})"
                                                     for k, v in self.inputs.items()),
                  f"  rows written     {self.rows}",
                  f"  removed          {sum(self.removed.values())}"]
@@ -288,7 +295,11 @@ def _passage_structs(ids: list[str], inp: LoadedInput, qid: str, scores: dict[st
 
 def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool = False, progress: bool = True
           ) -> BuildReport:
-    """Build the training set described by ``cfg`` into ``output`` (or ``cfg.output``). See the module doc."""
+    """Build the training set described by ``cfg`` into ``output`` (or ``cfg.output``). See the module doc.
+
+    Steps: open and check the inputs (:func:`_load_input`, :func:`check_inputs`), label and filter every row
+    (:class:`_Labeller`), hold the mixing ratios (:func:`_mix`), assemble the Tevatron rows (:func:`_train_rows`)
+    and write the folder (:func:`_write`)."""
     t0 = time.perf_counter()
     cfg.validate()
     output = output or cfg.output
@@ -297,135 +308,186 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
     output = check_output_folder(output, overwrite=overwrite)
     inputs = [_load_input(i, spec) for i, spec in enumerate(cfg.inputs)]
     check_inputs(cfg, inputs)
-    f = cfg.filters
-    dedup = Deduplicator(exact=bool(f["dedup_exact"]), threshold=f["near_dup_threshold"], ngram=f["near_dup_ngram"])
-    leaks = None
-    if f.get("exclude_contaminated"):
-        from drama_data.build.contamination_index import load_index
-
-        leaks = load_index(list(f["exclude_contaminated"]), f.get("contamination_split") or "test")
-    passage_leak: dict[tuple[str, str], dict | None] = {}
-    removed: list[dict] = []
-    kept: list[dict] = []
-    fn_dropped = collections.Counter()
-    fallbacks = collections.Counter()
-    n_total = sum(i.n_rows for i in inputs)
-    bar = tqdm(total=n_total, desc="build", unit="q", disable=not progress, mininterval=0.5)
+    labeller = _Labeller(cfg)
+    bar = tqdm(total=sum(i.n_rows for i in inputs), desc="build", unit="q", disable=not progress, mininterval=0.5)
     for inp in inputs:
         for row in inp.not_mined:
-            removed.append(_removed(row, inp, "", "not_mined", "query is in the queries dataset but not in the candidates"))
+            labeller.removed.append(_removed(row, inp, "", "not_mined",
+                                             "query is in the queries dataset but not in the candidates"))
         for row in inp.iter_rows():
             bar.update(1)
-            rule_name = _rule_of(row["source"], inp, cfg)
-            query = row["query"] or ""
-            source_id = row["source_passage_id"] or ""
-            rr = inp.rerank.get(row["query_id"]) if inp.rerank is not None else None
-            fallback = ""
-            if inp.rerank is not None and (rr is None or not rr["ranking"]):
-                if not f["rerank_fallback"]:
-                    removed.append(_removed(row, inp, rule_name, "not_reranked",
-                                            "no ranking for this query in the rerank output"))
-                    continue
-                rr, fallback = None, "failed"
-            agreement = rr.get("agreement") if rr else None
-            if rr is not None and f["min_agreement"] is not None and agreement is not None \
-                    and agreement < f["min_agreement"]:
-                if not f["rerank_fallback"]:
-                    removed.append(_removed(row, inp, rule_name, "low_agreement",
-                                            f"Kendall tau {agreement:.3f} < {f['min_agreement']}"))
-                    continue
-                rr, fallback = None, "disagreed"
-            if fallback:  # the miner's order and the row's own rule instead of an untrusted ranking
-                rule_name = cfg.source_rules.get(row["source"] or "", rule_name)
-                fallbacks[fallback] += 1
-            rule: Rule = cfg.rules[rule_name]
-            n_tok = len(query_tokens(query))
-            if f["min_query_tokens"] is not None and n_tok < f["min_query_tokens"]:
-                removed.append(_removed(row, inp, rule_name, "too_short", f"{n_tok} tokens < {f['min_query_tokens']}"))
-                continue
-            if f["max_query_tokens"] is not None and n_tok > f["max_query_tokens"]:
-                removed.append(_removed(row, inp, rule_name, "too_long", f"{n_tok} tokens > {f['max_query_tokens']}"))
-                continue
-            if f["max_copy_rate"] is not None and source_id and (row["source"] or "") in f["copy_rate_sources"]:
-                p = inp.passages.get(source_id)
-                if p is not None:
-                    rate = copy_rate(query, p[1], f["copy_ngram"])
-                    if rate > f["max_copy_rate"]:
-                        removed.append(_removed(row, inp, rule_name, "copy_rate",
-                                                f"{rate:.3f} > {f['max_copy_rate']} ({f['copy_ngram']}-grams of {source_id!r})"))
-                        continue
-            cands = row["candidates"] or []
-            scores = {c["docid"]: float(c["score"]) for c in cands if c.get("score") is not None}
-            if rr is not None:
-                known = {c["docid"] for c in cands}
-                stray = [d for d in rr["ranking"] if d not in known]
-                if stray:
-                    raise InputError(f"{inp.spec.name}: rerank output {inp.spec.rerank} row {rr['row']}, query "
-                                     f"{row['query_id']!r}: docid {stray[0]!r} is not one of this query's candidates")
-            ranking = rr["ranking"] if rule.ranking == "rerank" else [c["docid"] for c in cands]
-            if rule.roundtrip_top and source_id and source_id not in ranking[:rule.roundtrip_top]:
-                where = ranking.index(source_id) + 1 if source_id in ranking else None
-                removed.append(_removed(row, inp, rule_name, "roundtrip",
-                                        f"source passage {source_id!r} at rank {where or f'> {len(ranking)}'}, "
-                                        f"not in the top {rule.roundtrip_top}"))
-                continue
-            lab = label(rule, ranking, scores, source_id, cfg.fn_mode)
-            if lab.reason:
-                removed.append(_removed(row, inp, rule_name, lab.reason, lab.detail))
-                continue
-            if leaks is not None:
-                hit = leaks.query(query)
-                what = f"query ~ {hit['eval_id']} (similarity {hit['similarity']})" if hit else ""
-                for d in ([source_id] if source_id else []) + list(lab.positives) + list(lab.negatives):
-                    if what:
-                        break
-                    key = (inp.spec.name, d)
-                    if key not in passage_leak:
-                        text = inp.passages.get(d, ("", ""))[1]
-                        passage_leak[key] = leaks.passage(text) if text else None
-                    if passage_leak[key]:
-                        what = f"passage {d!r} ~ {passage_leak[key]['eval_id']} (overlap {passage_leak[key]['overlap']})"
-                if what:
-                    removed.append(_removed(row, inp, rule_name, "contaminated", what))
-                    continue
-            dup = dedup.check(f"{inp.spec.name}/{row['query_id']}", query)
-            if dup is not None:
-                kind, kept_key, sim = dup
-                removed.append(_removed(row, inp, rule_name, kind, f"of {kept_key} (similarity {sim})"))
-                continue
-            fn_dropped[rule_name] += len(lab.fn_dropped)
-            kept.append({"row": row, "inp": inp, "rule": rule_name, "pos": lab.positives, "neg": lab.negatives,
-                         "agreement": agreement, "fallback": fallback, "scores": scores})
+            labeller.label(inp, row)
     bar.close()
+    mix_info = _mix(cfg, labeller)
+    train_rows = _train_rows(cfg, labeller.kept)
+    report = _write(cfg, output, inputs, labeller, train_rows, mix_info)
+    report.seconds = round(time.perf_counter() - t0, 3)
+    if not report.rows:
+        raise InputError(f"no training rows left: every query was removed ({report.removed}); the reasons are in "
+                         f"{output} (config 'removed')")
+    return report
 
-    mix_info: dict[str, Any] = {}
-    if cfg.mix_ratios is not None:
-        key_of = {"group": lambda k: k["inp"].spec.group, "source": lambda k: k["row"]["source"] or "",
-                  "rule": lambda k: k["rule"], "language": lambda k: k["row"]["language"] or "",
-                  "input": lambda k: k["inp"].spec.name}[cfg.mix_by]
-        by_key: dict[str, list[int]] = collections.defaultdict(list)
-        for j, k in enumerate(kept):
-            by_key[key_of(k)].append(j)
-        unmixed = sorted(set(by_key) - set(cfg.mix_ratios))
-        if unmixed:
-            raise ConfigError(f"mix.ratios: no ratio for {cfg.mix_by} value(s) {', '.join(map(repr, unmixed))} "
-                              f"present in the data (ratios: {cfg.mix_ratios})")
-        available = {g: len(by_key.get(g, [])) for g in cfg.mix_ratios}
-        counts = allocate(available, cfg.mix_ratios, cfg.mix_total)
-        chosen = sample(by_key, counts, cfg.seed)
-        keep_idx = sorted(j for idx in chosen.values() for j in idx)
-        keep_set = set(keep_idx)
-        for j, k in enumerate(kept):
-            if j not in keep_set:
-                g = key_of(k)
-                removed.append(_removed(k["row"], k["inp"], k["rule"], "mixing",
+
+class _Labeller:
+    """Labels candidate rows one at a time, in input order: ``label(inp, row)`` appends the row to ``kept`` (with
+    its positives and negatives) or to ``removed`` (with the first reason that applies, see the module doc)."""
+
+    def __init__(self, cfg: BuildConfig) -> None:
+        self.cfg, f = cfg, cfg.filters
+        self.f = f
+        self.dedup = Deduplicator(exact=bool(f["dedup_exact"]), threshold=f["near_dup_threshold"],
+                                  ngram=f["near_dup_ngram"])
+        self.leaks = None
+        if f.get("exclude_contaminated"):
+            from drama_data.build.contamination_index import load_index
+
+            self.leaks = load_index(list(f["exclude_contaminated"]), f.get("contamination_split") or "test")
+        self.passage_leak: dict[tuple[str, str], dict | None] = {}
+        self.kept: list[dict] = []
+        self.removed: list[dict] = []
+        self.fn_dropped: collections.Counter = collections.Counter()
+        self.fallbacks: collections.Counter = collections.Counter()
+
+    def _drop(self, row: dict, inp: LoadedInput, rule: str | None, reason: str, detail: str) -> None:
+        self.removed.append(_removed(row, inp, rule, reason, detail))
+
+    def label(self, inp: LoadedInput, row: dict) -> None:
+        cfg = self.cfg
+        rule_name = _rule_of(row["source"], inp, cfg)
+        query = row["query"] or ""
+        source_id = row["source_passage_id"] or ""
+        trusted = self._ranking(inp, row, rule_name)
+        if trusted is None:
+            return
+        rr, fallback, agreement = trusted
+        if fallback:  # the miner's order and the row's own rule instead of an untrusted ranking
+            rule_name = cfg.source_rules.get(row["source"] or "", rule_name)
+            self.fallbacks[fallback] += 1
+        rule: Rule = cfg.rules[rule_name]
+        reason = self._filter(inp, row, query, source_id)
+        if reason:
+            self._drop(row, inp, rule_name, *reason)
+            return
+        cands = row["candidates"] or []
+        scores = {c["docid"]: float(c["score"]) for c in cands if c.get("score") is not None}
+        if rr is not None:
+            known = {c["docid"] for c in cands}
+            stray = [d for d in rr["ranking"] if d not in known]
+            if stray:
+                raise InputError(f"{inp.spec.name}: rerank output {inp.spec.rerank} row {rr['row']}, query "
+                                 f"{row['query_id']!r}: docid {stray[0]!r} is not one of this query's candidates")
+        ranking = rr["ranking"] if rule.ranking == "rerank" else [c["docid"] for c in cands]
+        if rule.roundtrip_top and source_id and source_id not in ranking[:rule.roundtrip_top]:
+            where = ranking.index(source_id) + 1 if source_id in ranking else None
+            self._drop(row, inp, rule_name, "roundtrip", f"source passage {source_id!r} at rank "
+                       f"{where or f'> {len(ranking)}'}, not in the top {rule.roundtrip_top}")
+            return
+        lab = label(rule, ranking, scores, source_id, cfg.fn_mode)
+        if lab.reason:
+            self._drop(row, inp, rule_name, lab.reason, lab.detail)
+            return
+        what = self._contamination(inp, query, [source_id] if source_id else [], lab)
+        if what:
+            self._drop(row, inp, rule_name, "contaminated", what)
+            return
+        dup = self.dedup.check(f"{inp.spec.name}/{row['query_id']}", query)
+        if dup is not None:
+            kind, kept_key, sim = dup
+            self._drop(row, inp, rule_name, kind, f"of {kept_key} (similarity {sim})")
+            return
+        self.fn_dropped[rule_name] += len(lab.fn_dropped)
+        self.kept.append({"row": row, "inp": inp, "rule": rule_name, "pos": lab.positives, "neg": lab.negatives,
+                          "agreement": agreement, "fallback": fallback, "scores": scores})
+
+    def _ranking(self, inp: LoadedInput, row: dict, rule_name: str | None):
+        """The row's LLM ranking, if trusted: ``(ranking or None, fallback, agreement)``; ``None`` when the row
+        is removed (``not_reranked``, ``low_agreement`` without ``rerank_fallback``)."""
+        f = self.f
+        rr = inp.rerank.get(row["query_id"]) if inp.rerank is not None else None
+        fallback = ""
+        if inp.rerank is not None and (rr is None or not rr["ranking"]):
+            if not f["rerank_fallback"]:
+                self._drop(row, inp, rule_name, "not_reranked", "no ranking for this query in the rerank output")
+                return None
+            rr, fallback = None, "failed"
+        agreement = rr.get("agreement") if rr else None
+        if rr is not None and f["min_agreement"] is not None and agreement is not None \
+                and agreement < f["min_agreement"]:
+            if not f["rerank_fallback"]:
+                self._drop(row, inp, rule_name, "low_agreement", f"Kendall tau {agreement:.3f} < {f['min_agreement']}")
+                return None
+            rr, fallback = None, "disagreed"
+        return rr, fallback, agreement
+
+    def _filter(self, inp: LoadedInput, row: dict, query: str, source_id: str) -> tuple[str, str] | None:
+        """``(reason, detail)`` when the query's length or its copy rate from its source passage removes it."""
+        f = self.f
+        n_tok = len(query_tokens(query))
+        if f["min_query_tokens"] is not None and n_tok < f["min_query_tokens"]:
+            return "too_short", f"{n_tok} tokens < {f['min_query_tokens']}"
+        if f["max_query_tokens"] is not None and n_tok > f["max_query_tokens"]:
+            return "too_long", f"{n_tok} tokens > {f['max_query_tokens']}"
+        if f["max_copy_rate"] is not None and source_id and (row["source"] or "") in f["copy_rate_sources"]:
+            p = inp.passages.get(source_id)
+            if p is not None:
+                rate = copy_rate(query, p[1], f["copy_ngram"])
+                if rate > f["max_copy_rate"]:
+                    return "copy_rate", f"{rate:.3f} > {f['max_copy_rate']} ({f['copy_ngram']}-grams of {source_id!r})"
+        return None
+
+    def _contamination(self, inp: LoadedInput, query: str, source: list[str], lab) -> str:
+        """What of the row overlaps an evaluation collection (``""``: nothing, or no collection given)."""
+        if self.leaks is None:
+            return ""
+        hit = self.leaks.query(query)
+        what = f"query ~ {hit['eval_id']} (similarity {hit['similarity']})" if hit else ""
+        for d in source + list(lab.positives) + list(lab.negatives):
+            if what:
+                break
+            key = (inp.spec.name, d)
+            if key not in self.passage_leak:
+                text = inp.passages.get(d, ("", ""))[1]
+                self.passage_leak[key] = self.leaks.passage(text) if text else None
+            if self.passage_leak[key]:
+                what = f"passage {d!r} ~ {self.passage_leak[key]['eval_id']} (overlap {self.passage_leak[key]['overlap']})"
+        return what
+
+
+def _mix(cfg: BuildConfig, lab: _Labeller) -> dict[str, Any]:
+    """Sample the kept rows to hold ``mix.ratios`` (the rest removed as ``mixing``), shuffle with the seed;
+    returns the mix summary ({} without ratios)."""
+    if cfg.mix_ratios is None:
+        return {}
+    kept = lab.kept
+    key_of = {"group": lambda k: k["inp"].spec.group, "source": lambda k: k["row"]["source"] or "",
+              "rule": lambda k: k["rule"], "language": lambda k: k["row"]["language"] or "",
+              "input": lambda k: k["inp"].spec.name}[cfg.mix_by]
+    by_key: dict[str, list[int]] = collections.defaultdict(list)
+    for j, k in enumerate(kept):
+        by_key[key_of(k)].append(j)
+    unmixed = sorted(set(by_key) - set(cfg.mix_ratios))
+    if unmixed:
+        raise ConfigError(f"mix.ratios: no ratio for {cfg.mix_by} value(s) {', '.join(map(repr, unmixed))} "
+                          f"present in the data (ratios: {cfg.mix_ratios})")
+    available = {g: len(by_key.get(g, [])) for g in cfg.mix_ratios}
+    counts = allocate(available, cfg.mix_ratios, cfg.mix_total)
+    chosen = sample(by_key, counts, cfg.seed)
+    keep_idx = sorted(j for idx in chosen.values() for j in idx)
+    keep_set = set(keep_idx)
+    for j, k in enumerate(kept):
+        if j not in keep_set:
+            g = key_of(k)
+            lab.removed.append(_removed(k["row"], k["inp"], k["rule"], "mixing",
                                         f"{cfg.mix_by} {g!r}: kept {counts[g]} of {available[g]} "
                                         f"(ratio {cfg.mix_ratios[g]})"))
-        kept = [kept[j] for j in keep_idx]
-        if cfg.shuffle:
-            random.Random(cfg.seed).shuffle(kept)
-        mix_info = {"by": cfg.mix_by, "ratios": cfg.mix_ratios, "available": available, "kept": counts}
+    lab.kept = [kept[j] for j in keep_idx]
+    if cfg.shuffle:
+        random.Random(cfg.seed).shuffle(lab.kept)
+    return {"by": cfg.mix_by, "ratios": cfg.mix_ratios, "available": available, "kept": counts}
 
+
+def _train_rows(cfg: BuildConfig, kept: list[dict]) -> list[dict]:
+    """The kept rows in the ``train`` config's layout (passages with their titles, texts and miner scores)."""
     train_rows = []
     for k in kept:
         row, inp = k["row"], k["inp"]
@@ -445,12 +507,18 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
             "source_passage_id": row["source_passage_id"] or "", "retriever": row.get("retriever") or "",
             "agreement": k["agreement"], "rerank_fallback": k["fallback"], "mined_with": row.get("mined_with") or "query",
         })
+    return train_rows
+
+
+def _write(cfg: BuildConfig, output: Path, inputs: list[LoadedInput], lab: _Labeller, train_rows: list[dict],
+           mix_info: dict) -> BuildReport:
+    """Write the ``train`` and ``removed`` configs, card and provenance.json; returns the report (no timing)."""
     train = pa.Table.from_pylist(train_rows, schema=TRAIN_SCHEMA)
-    removed_t = pa.Table.from_pylist(removed, schema=REMOVED_SCHEMA)
+    removed_t = pa.Table.from_pylist(lab.removed, schema=REMOVED_SCHEMA)
     report = BuildReport(output=str(output), rows=train.num_rows,
-                         removed=dict(collections.Counter(r["reason"] for r in removed)))
+                         removed=dict(collections.Counter(r["reason"] for r in lab.removed)))
     report.counts = _counts(train_rows)
-    stats = _label_stats(train_rows, fn_dropped)
+    stats = _label_stats(train_rows, lab.fn_dropped)
     report.inputs = {i.spec.name: i.n_rows for i in inputs}
     report.labels = stats
     report.mix = mix_info
@@ -459,17 +527,13 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
                         "queries": i.spec.queries, "group": i.spec.group, "rows": i.n_rows, "k": i.k,
                         "rerank_k": i.rerank_k, "retriever": i.retriever} for i in inputs],
             "rows": train.num_rows, "removed": report.removed, "counts": report.counts, "labels": stats,
-            "miner": cfg.miner, "rerank_fallback": dict(fallbacks), "rule_ways": _rule_ways(train_rows)}
+            "miner": cfg.miner, "rerank_fallback": dict(lab.fallbacks), "rule_ways": _rule_ways(train_rows)}
     # datasets 5.2 cannot load a split with no rows, so an empty config is left out (and the card says so)
     tables = {"train": train, "removed": removed_t} if train.num_rows else {"removed": removed_t}
     write_dataset(output, tables, default="train" if train.num_rows else "removed",
-                  card_body=_card(prov, removed), card_meta={"tags": ["retrieval", "tevatron", "drama"],
-                                                             "drama_stage": "build"},
+                  card_body=_card(prov, lab.removed), card_meta={"tags": ["retrieval", "tevatron", "drama"],
+                                                                 "drama_stage": "build"},
                   extra_files={"provenance.json": dumps(prov)}, overwrite=True)
-    report.seconds = round(time.perf_counter() - t0, 3)
-    if not train.num_rows:
-        raise InputError(f"no training rows left: every query was removed ({report.removed}); the reasons are in "
-                         f"{output} (config 'removed')")
     return report
 
 

@@ -1,4 +1,7 @@
-"""``drama-data build``: candidates (+ rerankings) -> Tevatron training set (thin layer over :func:`drama_data.build.build`)."""
+"""``drama-data build``: candidates (+ rerankings) -> Tevatron training set (thin layer over :func:`drama_data.build.build`).
+
+The options are declared below in one stack; :func:`drama_data.build.flags.config_from_flags` turns them into the
+:class:`~drama_data.build.config.BuildConfig` (checking their combinations), the command runs and prints."""
 from __future__ import annotations
 
 import json
@@ -6,10 +9,6 @@ import json
 import click
 
 from drama_data.cli.common import clean_errors
-from drama_data.errors import ConfigError
-
-INPUT_KEYS = ("candidates", "queries", "rerank", "ratio", "name", "group", "queries_config")
-SINGLE_INPUT = ("--candidates", "--queries", "--rerank")
 
 HELP = """Label positives and hard negatives, filter, dedup and mix into a Tevatron-format training set.
 
@@ -37,62 +36,6 @@ Cross-lingual rows (--task crosslingual) keep their source passage as the only p
 negatives come from what `mine --cross-lingual` searched (column mined_with: the query, the
 source query of a translation, or the passage's own text); the summary counts rows per way.
 """
-
-
-def _input_spec(value: str, position: int):
-    """``--input candidates=DIR,queries=DIR[,rerank=DIR][,ratio=R][,name=N][,group=G]`` -> InputSpec."""
-    from drama_data.build.config import InputSpec, _ratio
-
-    where = f"--input {value!r}"
-    fields: dict[str, str] = {}
-    for part in value.split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise ConfigError(f"{where}: {part.strip()!r} is not KEY=VALUE (keys: {', '.join(INPUT_KEYS)})")
-        key, val = (x.strip() for x in part.split("=", 1))
-        if key not in INPUT_KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r} (keys: {', '.join(INPUT_KEYS)})")
-        if key in fields:
-            raise ConfigError(f"{where}: {key} given twice")
-        if not val:
-            raise ConfigError(f"{where}: {key} is empty")
-        fields[key] = val
-    if "candidates" not in fields:
-        raise ConfigError(f"{where}: candidates=DIR is missing")
-    return InputSpec(candidates=fields["candidates"], name=fields.get("name", ""),
-                     group=fields.get("group", "default"), rerank=fields.get("rerank"),
-                     queries=fields.get("queries"), queries_config=fields.get("queries_config", "queries"),
-                     ratio=_ratio(fields.get("ratio"), f"--input #{position + 1} ratio"))
-
-
-def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
-    out = {}
-    for v in values:
-        if "=" not in v:
-            raise ConfigError(f"{option} {v!r}: expected NAME=VALUE")
-        k, val = v.split("=", 1)
-        if k.strip() in out:
-            raise ConfigError(f"{option} {k.strip()}= given twice ({out[k.strip()]} and {val.strip()}); give it once")
-        out[k.strip()] = val.strip()
-    return out
-
-
-def _bool(v: str, option: str) -> bool:
-    if v.lower() in ("1", "true", "yes", "on"):
-        return True
-    if v.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{option}: {v!r} is not true/false")
-
-
-def _float_or_none(v: str, option: str):
-    if v.lower() in ("none", "null", "off"):
-        return None
-    try:
-        return float(v)
-    except ValueError:
-        raise ConfigError(f"{option}: {v!r} is not a number (or 'none')") from None
 
 
 def _show_template(ctx, _param, value):
@@ -145,73 +88,15 @@ def _show_template(ctx, _param, value):
 @click.option("--show-template", is_flag=True, expose_value=False, is_eager=True, callback=_show_template,
               help="Print the YAML config template (every key, with its default) and exit.")
 @clean_errors
-def command(config_path, inputs, candidates, queries, rerank, group, output, seed, miner, positives, negatives,
-            source_positive, max_negatives, fn_margin, mix, mix_by, mix_total, min_query_tokens, max_query_tokens,
-            max_copy_rate, near_dup_threshold, min_agreement, exclude_contaminated, contamination, overwrite,
-            no_report, no_progress, as_json):
+def command(overwrite, no_report, no_progress, as_json, contamination, **flags):
     from drama_data.build import build
-    from drama_data.build.config import InputSpec, load_config
+    from drama_data.build.flags import config_from_flags
 
-    for option, values in zip(SINGLE_INPUT, (candidates, queries, rerank)):
-        if len(values) > 1:
-            raise ConfigError(f"{option} given {len(values)} times; for several inputs use --input "
-                              "candidates=DIR,queries=DIR[,ratio=R] once per input")
-    if inputs and (candidates or queries or rerank):
-        raise ConfigError("--candidates/--queries/--rerank and --input both given; describe every input with "
-                          "--input candidates=DIR,queries=DIR[,rerank=DIR][,ratio=R]")
-    if inputs and group is not None:
-        raise ConfigError("--group applies to --candidates; with --input give group=NAME inside each --input")
-    if not config_path and not candidates and not inputs:
-        raise click.UsageError("give --input candidates=DIR,... (repeatable), --candidates DIR or --config FILE.yaml")
-    overrides: dict = {"output": output, "seed": seed, "mix_by": mix_by, "mix_total": mix_total, "miner": miner}
-    if inputs:
-        overrides["inputs"] = [_input_spec(v, i) for i, v in enumerate(inputs)]
-    elif candidates:
-        from pathlib import Path
-
-        overrides["inputs"] = [InputSpec(candidates=candidates[0], name=Path(candidates[0]).name, group=group or "default",
-                                         rerank=rerank[0] if rerank else None,
-                                         queries=queries[0] if queries else None)]
-    elif rerank or queries:
-        raise click.UsageError("--rerank/--queries go with --candidates (or inside inputs: in the config)")
-    rules: dict[str, dict] = {}
-    for rule, v in _pairs(positives, "--positives").items():
-        rules.setdefault(rule, {})["positives"] = None if v.lower() in ("none", "null") else v
-    for rule, v in _pairs(negatives, "--negatives").items():
-        rules.setdefault(rule, {})["negatives"] = None if v.lower() in ("none", "null") else v
-    for rule, v in _pairs(source_positive, "--source-positive").items():
-        rules.setdefault(rule, {})["source_positive"] = _bool(v, f"--source-positive {rule}")
-    for rule, v in _pairs(max_negatives, "--max-negatives").items():
-        try:
-            rules.setdefault(rule, {})["max_negatives"] = int(v)
-        except ValueError:
-            raise ConfigError(f"--max-negatives {rule}={v}: not an integer") from None
-    overrides["rules"] = rules
-    if fn_margin is not None:
-        overrides["fn_margin"] = _float_or_none(fn_margin, "--fn-margin")
-    if mix:
-        ratios = {}
-        for key, v in _pairs(mix, "--mix").items():
-            r = _float_or_none(v, f"--mix {key}")
-            ratios[key] = int(r) if r is not None and r == int(r) else r
-        overrides["mix_ratios"] = ratios
-    filters = {}
-    if min_query_tokens is not None:
-        filters["min_query_tokens"] = min_query_tokens
-    if max_query_tokens is not None:
-        filters["max_query_tokens"] = max_query_tokens
-    for key, v in (("max_copy_rate", max_copy_rate), ("near_dup_threshold", near_dup_threshold),
-                   ("min_agreement", min_agreement)):
-        if v is not None:
-            filters[key] = _float_or_none(v, "--" + key.replace("_", "-"))
-    if exclude_contaminated:
-        filters["exclude_contaminated"] = list(exclude_contaminated)
-    overrides["filters"] = filters
-    cfg = load_config(config_path, **overrides)
+    cfg = config_from_flags(flags)
     report = build(cfg, overwrite=overwrite, progress=not no_progress)
     from drama_data.report.render import report_after_run
 
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.render())
     if not no_report:
-        report_after_run(report.output, list(contamination) + list(exclude_contaminated),
+        report_after_run(report.output, list(contamination) + list(flags["exclude_contaminated"]),
                          echo=lambda m: click.echo(m, err=as_json))

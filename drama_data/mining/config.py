@@ -8,9 +8,10 @@ key when the caller passes its own ``name`` function to :meth:`MineConfig.valida
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from drama_data.corpus import Fields
 from drama_data.errors import ConfigError
@@ -95,7 +96,7 @@ class MineConfig:
     cross_lingual: str = "auto"
 
     @classmethod
-    def from_flags(cls, params: dict[str, Any]) -> "MineConfig":
+    def from_flags(cls, params: dict[str, Any]) -> MineConfig:
         """The config of ``drama-data mine``'s parsed flags (click's parameter names; ``as_json`` is not the
         config's). ``--no-title``, ``--no-progress`` and ``--id/title/text-field`` become their fields."""
         p = dict(params)
@@ -107,7 +108,7 @@ class MineConfig:
         p["progress"] = not p.pop("no_progress", False)
         return cls(**p)
 
-    def validate(self, name: Callable[[str], str] = flag) -> "MineConfig":
+    def validate(self, name: Callable[[str], str] = flag) -> MineConfig:
         """Check values and combinations; raise ``ConfigError`` naming ``name(field)`` (the CLI flag unless the
         caller names its own keys). Reads no data. Returns self."""
         from drama_data.mining import RETRIEVERS, retriever_class

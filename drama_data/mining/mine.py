@@ -46,9 +46,10 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -58,7 +59,13 @@ from cards import render as render_card
 from drama_data.chunking import DEFAULT_MAX_TOKENS, Passage, load_passages
 from drama_data.corpus import Fields
 from drama_data.datasets.card import PAPER_CITATION
-from drama_data.datasets.folder import check_output_folder, dumps, read_table, utc_now, write_dataset
+from drama_data.datasets.folder import (
+    check_output_folder,
+    dumps,
+    read_table,
+    utc_now,
+    write_dataset,
+)
 from drama_data.errors import ConfigError, InputError
 from drama_data.mining import make_retriever
 from drama_data.mining.base import Retriever, passage_text
@@ -136,18 +143,19 @@ class MineReport:
             f"drama-data mine: done in {sec.get('total', 0.0):.1f} s",
             f"  retriever        {self.retriever.get('describe') or self.retriever.get('name', '-')}",
             f"  queries          {self.queries} ({self.empty_queries} with an empty text)",
-            f"  passages         {self.passages} (index {'reused' if self.index_reused else 'built'}; "
-            f"{self.chunks_reused} of {plural(self.chunks_total, 'chunk')} reused)",
-            f"  candidates       top {self.k_effective} (asked {self.k}), {self.mean_candidates:g} per query; "
-            f"{plural(self.no_candidates, 'query', 'queries')} with none",
-            f"  source passage   retrieved for {self.source_retrieved} of {plural(self.with_source, 'query', 'queries')} "
-            f"({pct(self.source_retrieved)}), at rank 1 for {self.source_rank_1} ({pct(self.source_rank_1)})"
-            + (f" (not counting {self.mined_with['passage']} searched with their passage's text)" if
-               self.mined_with.get("passage") else ""),
+            (f"  passages         {self.passages} (index {'reused' if self.index_reused else 'built'}; "
+             f"{self.chunks_reused} of {plural(self.chunks_total, 'chunk')} reused)"),
+            (f"  candidates       top {self.k_effective} (asked {self.k}), {self.mean_candidates:g} per query; "
+             f"{plural(self.no_candidates, 'query', 'queries')} with none"),
+            (f"  source passage   retrieved for {self.source_retrieved} of "
+             f"{plural(self.with_source, 'query', 'queries')} ({pct(self.source_retrieved)}), at rank 1 for "
+             f"{self.source_rank_1} ({pct(self.source_rank_1)})"
+             + (f" (not counting {self.mined_with['passage']} searched with their passage's text)" if
+                self.mined_with.get("passage") else "")),
             f"  cross-lingual    {self.cross_lingual_line or '-'}",
             f"  output           {self.output}",
-            f"  next             drama-data build --candidates {self.output} --queries {self.queries_from or 'QUERIES'} "
-            f"--output DIR",
+            (f"  next             drama-data build --candidates {self.output} --queries {self.queries_from or 'QUERIES'} "
+             "--output DIR"),
         ]
         return "\n".join(lines)
 
@@ -191,7 +199,7 @@ def read_queries(folder: str | Path, config: str = "queries") -> list[QueryRow]:
         if qid in seen:
             raise InputError(f"--queries {folder}: query_id {qid!r} occurs twice (rows {seen[qid]} and {i + 1})")
         seen[qid] = i + 1
-        get = lambda c: "" if cols[c] is None or cols[c][i] is None else str(cols[c][i])  # noqa: E731
+        get = lambda c, i=i: "" if cols[c] is None or cols[c][i] is None else str(cols[c][i])
         rows.append(QueryRow(query_id=qid, query=get("query"), source=get("source"), language=get("language"),
                              source_passage_id=get("passage_id"), passage_language=get("passage_language"),
                              source_query=get("source_query"), source_language=get("source_language")))
@@ -300,7 +308,7 @@ def _prepare_index(retriever: Retriever, passages: Sequence[Passage], index_dir:
         try:
             if retriever.load(index_dir) and retriever.size == len(passages):
                 return True
-        except Exception as exc:  # a damaged cache is rebuilt, not fatal
+        except Exception as exc:  # noqa: BLE001 (a damaged cache is rebuilt, not fatal)
             log.warning("cached index %s unusable (%s); rebuilding", index_dir, exc)
     shutil.rmtree(index_dir, ignore_errors=True)
     index_dir.mkdir(parents=True)

@@ -11,14 +11,13 @@ when it is set (``inputs: [queries]``: the LLM queries alone, though the recipe 
 """
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 from drama_data.errors import ConfigError
-from drama_models.recipes.schema import Recipe, RecipeError, StageSpec, opt
+from drama_models.recipes.schema import Opt, Recipe, RecipeError, StageSpec, opt
 from drama_models.recipes.stages.base import RunContext, Stage, join_command
 
 CONFIG_KEYS = ("miner", "rules", "source_rules", "false_negatives", "filters", "mix")
@@ -26,7 +25,7 @@ CONFIG_KEYS = ("miner", "rules", "source_rules", "false_negatives", "filters", "
 
 class BuildStage(Stage):
     kind = "build"
-    OPTIONS = {
+    OPTIONS: ClassVar[dict[str, Opt]] = {
         "inputs": opt(list, help="Generate stages whose mined candidates this build reads, e.g. [queries] "
                                  "(default: every earlier one)."),
         "groups": opt(dict, default={}, nullable=False, help="Mixing group per generate stage name."),
@@ -43,7 +42,7 @@ class BuildStage(Stage):
     @classmethod
     def validate(cls, spec: StageSpec, where: str, base: Path) -> None:
         """Check the nested build options with the build config's own reader (so errors name the key)."""
-        from drama_data.build.config import InputSpec, load_config
+        from drama_data.build.config import InputSpec, config_from_mapping
 
         raw = {k: spec.options[k] for k in CONFIG_KEYS if spec.options[k]}
         mix = dict(raw.get("mix") or {})
@@ -52,13 +51,10 @@ class BuildStage(Stage):
             raw["mix"] = mix
         else:
             raw.pop("mix", None)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "build.yaml"
-            path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-            try:
-                load_config(path, inputs=[InputSpec(candidates="candidates", name="x")])
-            except ConfigError as exc:
-                raise RecipeError(f"{where}.{exc}") from None
+        try:  # the build config's own reader, on the options as written (errors name the key)
+            config_from_mapping(raw, inputs=[InputSpec(candidates="candidates", name="x")])
+        except ConfigError as exc:
+            raise RecipeError(f"{where}.{exc}") from None
         ratios = (spec.options["mix"] or {}).get("ratios")
         if ratios is not None and not isinstance(ratios, dict):
             raise RecipeError(f"{where}.mix.ratios: expected a mapping KEY: RATIO")

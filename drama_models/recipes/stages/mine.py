@@ -5,10 +5,16 @@ Resuming: mine keeps finished query chunks and the index in its work folder; a r
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from drama_models.recipes.schema import Recipe, RecipeError, StageSpec, opt
-from drama_models.recipes.stages.base import RunContext, Stage, check_bf16, flags, join_command
+from drama_models.recipes.schema import Opt, Recipe, RecipeError, StageSpec, opt
+from drama_models.recipes.stages.base import (
+    RunContext,
+    Stage,
+    check_bf16,
+    flags,
+    join_command,
+)
 
 GENERATE_KINDS = ("queries", "crop", "crosslingual")
 #: MineConfig field -> this stage's key, where they differ
@@ -17,8 +23,8 @@ RECIPE_KEYS = {"include_title": "no_title"}
 
 class MineStage(Stage):
     kind = "mine"
-    PATH_OPTIONS = {"model": "model"}
-    OPTIONS = {
+    PATH_OPTIONS: ClassVar[dict[str, str]] = {"model": "model"}
+    OPTIONS: ClassVar[dict[str, Opt]] = {
         "inputs": opt(list, help="Generate stages to mine for (default: every earlier one)."),
         "retriever": opt(str, default="bm25s", nullable=False,
                          help="bm25s, rank-bm25, pyserini, dense or hybrid (BM25 + dense, z-score fusion)."),

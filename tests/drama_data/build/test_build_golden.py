@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from mining_helpers import HashEncoder, write_queries
+from output_digest import check_golden, folder_digests, normalise
 
 import drama_data
 from drama_data.chunking import load_passages
-
-from mining_helpers import HashEncoder, write_queries  # noqa: E402
-from output_digest import check_golden, folder_digests, normalise  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden"
 SAMPLE = Path(drama_data.__file__).parent / "samples" / "scifact-sample"

@@ -80,11 +80,11 @@ def test_encoder_choices_come_from_the_registry(tmp_path, monkeypatch):
 
 
 def test_config_and_keyword_calls_write_the_same(tmp_path, sample_dir, sample_queries, sample_qrels):
+    from mining_helpers import write_queries
+
     from drama_data.chunking import load_passages
     from drama_data.datasets.folder import read_table
     from drama_data.mining.mine import mine
-
-    from mining_helpers import write_queries  # noqa: E402
 
     passages, _ = load_passages(str(sample_dir))
     first = {}

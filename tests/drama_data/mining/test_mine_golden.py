@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from mining_helpers import HashEncoder, write_queries
+from output_digest import check_golden, folder_digests, normalise
 
 from drama_data.chunking import load_passages
-
-from mining_helpers import HashEncoder, write_queries  # noqa: E402
-from output_digest import check_golden, folder_digests, normalise  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden"
 
