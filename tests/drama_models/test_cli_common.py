@@ -13,7 +13,7 @@ from drama_data.errors import ConfigError, DramaError, InputError
 from drama_models.beir import BeirFormatError, load_beir
 from drama_models.cli import main
 from drama_models.cli_common import clean_errors
-from drama_models.model_source import ModelSourceError, resolve_model
+from drama_models.model_source import ModelSourceError, resolve_model_source
 from drama_models.pruning.errors import PruningError
 from drama_models.pruning.targets import parse_target
 
@@ -30,7 +30,7 @@ def _raises(kind, tmp_path):
     if kind is PruningError:
         return lambda: parse_target("nonsense")
     if kind is ModelSourceError:
-        return lambda: resolve_model(str(tmp_path / "no" / "such" / "model"))
+        return lambda: resolve_model_source(str(tmp_path / "no" / "such" / "model"))
     return lambda: load_beir(_beir(tmp_path / "empty"))
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from drama_data.scripts import language_scripts, script_profile, script_share
+from drama_data.unicode_scripts import language_scripts, script_profile, script_share
 
 SAMPLES = Path(__file__).resolve().parents[2] / "drama_data" / "samples"
 
