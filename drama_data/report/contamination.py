@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from drama_data.build.contamination_index import (ContaminationIndex, EvalCollection, load_eval_collection,
-                                                  load_index)
+from drama_data.build.contamination_index import ContaminationIndex, EvalCollection, load_eval_collection, load_index
 
 __all__ = ["CHECK_COLUMNS", "SEEN_LIMIT", "ContaminationIndex", "EvalCollection", "check_dataset", "check_folder",
            "load_eval_collection", "load_index"]

@@ -36,8 +36,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from drama_data.unicode_scripts import CHARACTER_SCRIPTS, UNSPACED_LANGUAGES, script_of, script_profile, script_share
 from drama_data.tasks.parse_failure import ParseFailure
+from drama_data.unicode_scripts import CHARACTER_SCRIPTS, UNSPACED_LANGUAGES, script_of, script_profile, script_share
 
 REASON_EXAMPLE = "query copies a few-shot example of the prompt"
 REASON_GENERIC = "generic query (fits any passage)"
