@@ -181,7 +181,7 @@ def prune(a) -> Path:
     if not (out / "pruning.json").exists():
         vocab = vocabulary_text(a)
         cli("drama_models", "prune", "--model", resolve_model(a.model), "--target", a.target, "--vocab-from", vocab,
-            "--calibration", vocab, "--seq-len", 128, "--calibration-blocks", 32, "--out", out, "--device", "cpu",
+            "--calibration", vocab, "--seq-len", 128, "--calibration-blocks", 32, "--output", out, "--device", "cpu",
             "--overwrite", "--no-progress")
     return out
 

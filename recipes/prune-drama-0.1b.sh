@@ -21,8 +21,8 @@ NPROC=${NPROC:-1}
 drama-models prune --model "$MODEL" --target drama-0.1b --method sheared \
   --calibration "$CORPUS" --calibration-blocks 4096 --seq-len 256 --batch-size 8 \
   --sheared-steps 3200 --sheared-lr 0.1 --sheared-weight-lr 1e-4 \
-  --heldout "$HELDOUT" --heldout-blocks 64 --out "$OUT/drama-0.1b-sheared"
+  --heldout "$HELDOUT" --heldout-blocks 64 --output "$OUT/drama-0.1b-sheared"
 
 torchrun --nproc-per-node "$NPROC" -m drama_models.cli pretrain --model "$OUT/drama-0.1b-sheared" \
-  --corpus "$CORPUS" --out "$OUT/drama-0.1b-pruned" --steps 20000 --batch-size 16 --seq-len 256 \
+  --corpus "$CORPUS" --output "$OUT/drama-0.1b-pruned" --steps 20000 --batch-size 16 --seq-len 256 \
   --lr 1e-4 --warmup-steps 500 --save-every 1000

@@ -138,7 +138,7 @@ def prune(
     shape = resolve_target(target, source, "--target")
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not st.overwrite:
-        raise PruningError(f"--out {out}: folder exists and is not empty; pass --overwrite to replace its files")
+        raise PruningError(f"--output {out}: folder exists and is not empty; pass --overwrite to replace its files")
 
     tokenizer = load_tokenizer(model, gguf_file, trust_remote_code)
     keep_shape = shape == source

@@ -76,7 +76,7 @@ class PruneStage(Stage):
         o = self.options
         parts: list[Any] = ["drama-models", "prune", "--model", o["model"], "--target", o["target"],
                             "--calibration", ctx.corpus if o["calibration"] == "corpus" else o["calibration"],
-                            "--out", ctx.stage_dir(self.name), "--method", o["method"]]
+                            "--output", ctx.stage_dir(self.name), "--method", o["method"]]
         skip = {"model", "target", "calibration", "method", "trust_remote_code", "seed"}
         for key, value in o.items():
             if key in skip or value is None or value == self.OPTIONS[key].default:
@@ -171,7 +171,7 @@ class PretrainStage(Stage):
     def _argv(self, ctx: RunContext) -> list[Any]:
         o = self.options
         parts: list[Any] = ["--model", self._model(ctx), "--corpus", self.inputs(ctx)["corpus"] or "CORPUS",
-                            "--out", ctx.stage_dir(self.name)]
+                            "--output", ctx.stage_dir(self.name)]
         for key, value in o.items():
             if key in ("model", "corpus", "nproc_per_node", "nnodes", "seed") or value is None:
                 continue

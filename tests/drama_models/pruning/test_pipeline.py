@@ -104,7 +104,7 @@ def test_other_bad_inputs_are_refused_before_work(tiny_dirs, corpus_file, tmp_pa
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "file").write_text("x")
-    with pytest.raises(PruningError, match="--out .* pass --overwrite"):
+    with pytest.raises(PruningError, match="--output .* pass --overwrite"):
         prune(str(tiny_dirs["llama"]), TARGET, corpus_file, taken, _settings())
 
 

@@ -74,7 +74,7 @@ def test_torchrun_ddp_matches_one_process(tiny_dirs, corpus_file, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [torchrun, "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(port),
            "-m", "drama_models.cli", "pretrain",
-           "--model", src, "--corpus", str(corpus_file), "--out", str(tmp_path / "two"), "--steps", "2",
+           "--model", src, "--corpus", str(corpus_file), "--output", str(tmp_path / "two"), "--steps", "2",
            "--batch-size", "2", "--seq-len", "32", "--lr", "1e-3", "--save-every", "10", "--no-progress"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=os.getcwd())
     assert done.returncode == 0, done.stderr[-3000:]
