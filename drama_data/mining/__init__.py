@@ -1,4 +1,5 @@
-"""Candidate mining: retrievers behind one interface (:mod:`.base`) and the ``mine`` stage (:mod:`.mine`).
+"""Candidate mining: retrievers behind one interface (:mod:`.base`) and the ``mine`` stage (:mod:`.mine`), configured
+by one :class:`~drama_data.mining.config.MineConfig` (:mod:`.config`: ``mine(MineConfig(queries=..., output=...))``).
 
 ``make_retriever(name, **options)`` builds one by name: ``bm25s`` (default), ``rank-bm25``, ``pyserini``,
 ``dense``, ``hybrid`` (BM25 + dense, z-score fusion). Each lives in its own module and imports its heavy dependencies lazily.
@@ -47,4 +48,4 @@ def make_retriever(name: str, **options) -> Retriever:
     return cls(**accepted)
 
 
-__all__ = ["Hit", "Retriever", "RETRIEVERS", "make_retriever", "passage_text", "retriever_class"]
+__all__ = ["RETRIEVERS", "Hit", "Retriever", "make_retriever", "passage_text", "retriever_class"]
