@@ -146,16 +146,13 @@ def report_folder(folder: str | Path, *, contamination: list[str] | None = None,
 
 
 def compare_text(stats: dict[str, dict]) -> str:
-    """A side-by-side Markdown table of several datasets' numbers (``{label: stats}``)."""
+    """A side-by-side Markdown table of several datasets' numbers (``{label: stats}``; ``cards/compare_table.md.j2``)."""
     labels = list(stats)
     rows = {label: dict(rows_of(s)) for label, s in stats.items()}
     metrics: list[str] = []
     for label in labels:
         metrics += [m for m in rows[label] if m not in metrics]
-    lines = ["| metric | " + " | ".join(f"`{x}`" for x in labels) + " |", "|---" * (len(labels) + 1) + "|"]
-    for m in metrics:
-        lines.append(f"| {m} | " + " | ".join(rows[x].get(m, "-") for x in labels) + " |")
-    return "\n".join(lines)
+    return render_card("compare_table.md.j2", labels=labels, metrics=metrics, rows=rows).removesuffix("\n")
 
 
 def report_after_run(folder: str | Path, contamination: list[str] | None = None, echo=print) -> str:
