@@ -5,6 +5,11 @@
   baselines, training data provenance, loss curve);
 - ``mine_card.md.j2``, ``build_card.md.j2``: the bodies of the ``mine`` and ``build`` output folders' README.md
   (rendered by :func:`render` from ``drama_data.mining.mine`` and ``drama_data.build.stage``);
+- ``quality_report.md.j2``, ``compare_table.md.j2``, ``compare.md.j2``: the ``## Quality report`` section of a dataset
+  card and the side-by-side comparison of ``drama-data report`` (``drama_data.report.render``);
+- ``recipe_summary.md.j2``: a recipe run folder's summary.md (``drama_models.recipes.manifest``);
+- ``results_table.md.j2``, ``zoo_table.md.j2``: the evaluation table (results.md) and what ``drama-models zoo``
+  prints (``drama_models.evaluation``, ``drama_models.zoo``);
 - :mod:`cards.figures`: the PNGs the cards embed (loss curve; query length and language distribution);
 
 This folder is a package of the distribution (``pip install .`` ships the templates as package data), so the
