@@ -120,7 +120,7 @@ def dense_run(
     from drama_data.mining.dense import DenseRetriever
 
     if search_method not in SEARCH_METHODS:
-        raise ValueError(f"option `search`={search_method!r} must be one of {', '.join(map(repr, SEARCH_METHODS))}")
+        raise ValueError(f"option `search_method`={search_method!r} must be one of {', '.join(map(repr, SEARCH_METHODS))}")
     doc_ids = list(collection.corpus)
     qids = list(collection.queries)
     docs = encoder.encode_documents(
