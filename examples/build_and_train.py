@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from _sample import SAMPLE
+
 from drama_data.api import run_generate
 from drama_data.build import build
 from drama_data.build.config import InputSpec, load_config

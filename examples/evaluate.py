@@ -10,6 +10,7 @@ Out: prints the table ``drama-models evaluate`` prints; the results as a list of
 import argparse
 
 from _sample import SAMPLE
+
 from drama_models.evaluation import evaluate, format_table
 from drama_models.model_source import resolve_model
 

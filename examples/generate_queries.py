@@ -12,9 +12,9 @@ For a hosted API or a local OpenAI-compatible server pass ``backend_name="openai
 """
 import argparse
 
+from _sample import SAMPLE
 from datasets import load_dataset
 
-from _sample import SAMPLE
 from drama_data.api import run_generate
 
 

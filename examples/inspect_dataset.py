@@ -9,9 +9,9 @@ import argparse
 import json
 from pathlib import Path
 
+from _sample import SAMPLE
 from datasets import get_dataset_config_names, load_dataset
 
-from _sample import SAMPLE
 from drama_data.api import run_generate
 
 

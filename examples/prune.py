@@ -11,6 +11,7 @@ Out: a plain Hugging Face checkpoint (the backbone to train with ``drama-models 
 import argparse
 
 from _sample import SAMPLE
+
 from drama_models.pruning.pipeline import PruneSettings, prune
 from drama_models.zoo import resolve_model
 

@@ -39,7 +39,7 @@ def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     run = subprocess.run([_mkdocs(), "build", "--strict", "--site-dir", str(out)], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600, check=False)
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     return out
 
@@ -122,7 +122,7 @@ def test_every_docs_page_is_in_the_nav():
 def test_readme_is_short_and_keeps_the_quickstart():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert len(readme.splitlines()) <= 150
-    blocks = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.S)
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.DOTALL)
     assert QUICKSTART_1 in blocks and QUICKSTART_2 in blocks, "the two Quickstart commands changed"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert QUICKSTART_2 in ci, ".ci/run must run the README's second Quickstart command"

@@ -97,12 +97,12 @@ def on_config(config):
     return config
 
 
-def on_page_content(html, page, config, files):  # noqa: ARG001 (mkdocs' hook signature)
+def on_page_content(html, page, config, files):
     """mkdocs-click shows click 8.3's "no default" sentinel as ``Sentinel.UNSET``: show nothing instead."""
     return html.replace("<code>Sentinel.UNSET</code>", "").replace("Sentinel.UNSET", "")
 
 
-def on_page_markdown(markdown, page, config, files):  # noqa: ARG001 (mkdocs' hook signature)
+def on_page_markdown(markdown, page, config, files):
     if MARKER in markdown:
         return markdown.replace(MARKER, schema_markdown())
     return markdown
