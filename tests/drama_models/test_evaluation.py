@@ -152,7 +152,7 @@ def test_dense_run_agrees_with_brute_force(method):
     for row, (q, hits) in enumerate(run.items()):
         assert [d for d, _ in ranked(hits)] == [f"d{i}" for i in truth[row]]
         np.testing.assert_allclose(sorted(hits.values(), reverse=True), (queries @ docs.T)[row, truth[row]], rtol=1e-5)
-    with pytest.raises(ValueError, match="`search`"):
+    with pytest.raises(ValueError, match="`search_method`"):
         dense_run(_FixedEncoder(docs, queries), collection, k=5, search_method="annoy")
 
 
