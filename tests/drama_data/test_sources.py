@@ -149,7 +149,7 @@ def _models_cli():
     (_data_cli, ["build", "--input", "candidates=c,rerank=runs/rr", "--output", "o"],
      "inputs[0] (c) rerank: no such folder: runs/rr"),
     (_models_cli, ["evaluate", "--bm25", "--data", "data/scifact"], "--data: no such folder: data/scifact"),
-    (_models_cli, ["train", "--model", "m", "--dataset", "runs/train", "--output-dir", "o"],
+    (_models_cli, ["train", "--model", "m", "--dataset", "runs/train", "--output", "o"],
      "training dataset: no such file or folder: runs/train"),
 ])
 def test_every_flag_names_a_missing_path_in_one_line_at_once(tmp_path, monkeypatch, no_hub, cli, args, line):

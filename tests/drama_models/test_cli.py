@@ -80,15 +80,30 @@ def test_train_command_recipe_plus_flags(tmp_path, model):
     datasets.Dataset.from_list(rows).to_parquet(str(tmp_path / "train.parquet"))
     out = CliRunner().invoke(main, [
         "train", "--config", str(REPO / "recipes" / "tiny-cpu.yaml"), "--model", str(model),
-        "--dataset", f"{tmp_path / 'train.parquet'}:1.0", "--output-dir", str(tmp_path / "run"), "--max-steps", "2",
+        "--dataset", f"{tmp_path / 'train.parquet'}:1.0", "--output", str(tmp_path / "run"), "--max-steps", "2",
         "--batch-size", "4", "--train-group-size", "2", "--gradcache-chunk-size", "none", "--no-show-progress",
-        "--save-steps", "0",
+        "--save-steps", "0", "--json",
     ])
     assert out.exit_code == 0, out.output
-    assert "model saved to" in out.output
+    summary = json.loads(out.stdout)  # --json: one object on stdout
+    assert summary["output"] == str(tmp_path / "run") and summary["steps"] == 2 and summary["last_loss"] > 0
     saved = json.loads((tmp_path / "run" / "train_config.json").read_text())
     assert saved["max_steps"] == 2 and saved["gradcache_chunk_size"] is None and saved["temperature"] == 0.05
     assert len((tmp_path / "run" / "train_log.jsonl").read_text().splitlines()) == 1  # logging_steps 5 -> last step
+
+
+def test_train_speaks_the_one_command_line_language(tmp_path):
+    """issue 27 item 5: --help in sections with TrainConfig's defaults and examples, --output (the old --output-dir
+    works, hidden, with a warning), --json, errors naming the flag typed."""
+    out = CliRunner().invoke(main, ["train", "--help"]).output
+    for section in ("Input:", "Model/backend:", "Objective:", "Optimisation:", "Output:", "Scale:", "Examples:"):
+        assert section in out, section
+    assert "--output DIRECTORY" in out and "--output-dir" not in out and "--json" in out
+    assert "Queries per step over all devices; paper: 2048. [default: 2048]" in " ".join(out.split())
+    res = CliRunner().invoke(main, ["train", "--model", "m", "--output-dir", str(tmp_path / "run")])
+    assert res.exit_code == 2
+    assert res.stderr.splitlines()[0].startswith("warning: --output-dir is deprecated; use --output")
+    assert res.stderr.splitlines()[-1] == "Error: --dataset needs at least one training dataset"
 
 
 def test_train_command_rejects_unknown_recipe_keys(tmp_path):
@@ -141,7 +156,7 @@ def test_every_command_names_a_missing_or_wrong_model_folder(tmp_path, command, 
     a = beir(tmp_path / "a", ["q1\td1\t1"])
     datasets.Dataset.from_list(tevatron_rows()).to_parquet(str(tmp_path / "t.parquet"))
     rest = {"evaluate": ["--data", str(a)],
-            "train": ["--dataset", str(tmp_path / "t.parquet"), "--output-dir", str(tmp_path / "run")],
+            "train": ["--dataset", str(tmp_path / "t.parquet"), "--output", str(tmp_path / "run")],
             "prune": ["--target", "drama-0.1b", "--calibration", str(a), "--output", str(tmp_path / "p")],
             "pretrain": ["--corpus", str(a), "--output", str(tmp_path / "p")]}[command]
     one_line_error(CliRunner().invoke(main, [command, "--model", "/nonexistent", *rest]),
@@ -197,7 +212,7 @@ def test_train_names_a_dataset_that_is_not_a_training_set(tmp_path, model):
 
     write_dataset(tmp_path / "qgen", {"queries": pa.table({"query_id": ["q"], "query": ["x"]})}, default="queries",
                   card_body="test", extra_files={"provenance.json": json.dumps({"stage": "generate"})})
-    base = ["train", "--model", str(model), "--output-dir", str(tmp_path / "run"), "--max-steps", "1"]
+    base = ["train", "--model", str(model), "--output", str(tmp_path / "run"), "--max-steps", "1"]
     one_line_error(CliRunner().invoke(main, [*base, "--dataset", str(tmp_path / "qgen")]),
                    f"training dataset {tmp_path / 'qgen'}: a `drama-data generate` output, not a training set "
                    "(missing column(s) positive_passages")
@@ -234,7 +249,7 @@ def test_train_reads_what_build_writes_under_any_name(tmp_path, model):
         assert len(load_rows(DatasetSpec(path=str(path)))) == 8, path
     out = CliRunner().invoke(main, [
         "train", "--config", str(REPO / "recipes" / "tiny-cpu.yaml"), "--model", str(model),
-        "--dataset", str(tmp_path / "train"), "--output-dir", str(tmp_path / "run"), "--max-steps", "2",
+        "--dataset", str(tmp_path / "train"), "--output", str(tmp_path / "run"), "--max-steps", "2",
         "--batch-size", "4", "--train-group-size", "2", "--gradcache-chunk-size", "none", "--no-show-progress",
         "--save-steps", "1"])
     assert out.exit_code == 0, out.output

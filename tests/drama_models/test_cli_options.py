@@ -68,7 +68,7 @@ def test_evaluate_errors_name_the_flag(tmp_path):
 
 
 def test_train_errors_name_the_flags_not_the_config_fields(tmp_path):
-    res = invoke("train", "--model", "m", "--output-dir", str(tmp_path / "run"))
+    res = invoke("train", "--model", "m", "--output", str(tmp_path / "run"))
     assert res.exit_code == 2
     assert res.output.strip() == "Error: --dataset needs at least one training dataset", res.output
     res = invoke("train", "--model", "m", "--dataset", "x.parquet")

@@ -19,6 +19,7 @@ def test_kinds_from_the_type_hints():
     assert kinds["pooling"] == ("str", True) and kinds["bf16"] == ("str", False)
     assert {o.name: o.default for o in train_options()}["max_steps"] == TrainConfig().max_steps
     assert "output_dir" not in {o.name for o in train_options(exclude=("output_dir",))}
+    assert [o.name for o in train_options() if o.section == "Other options"] == []  # a new field needs a section
 
 
 def test_the_train_command_and_the_recipe_stage_offer_the_same_options():
