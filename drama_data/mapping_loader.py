@@ -26,6 +26,11 @@ def given(obj: Any) -> tuple[str, ...]:
     return getattr(obj, _GIVEN, ())
 
 
+def given_values(obj: Any) -> dict[str, Any]:
+    """The keys the mapping that built ``obj`` had, with their values."""
+    return {k: getattr(obj, k) for k in given(obj)}
+
+
 def _fail(source: str, message: str) -> ConfigError:
     return ConfigError(f"{source}: {message}" if source else message)
 

@@ -48,43 +48,32 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, make_dataclass
+from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from drama_data.build.rules import (
+    DEFAULT_MINER,
+    DEFAULT_RULES,
+    MINER_RULES,
+    MINERS,
+    POSITIVE_TEXTS,
+    RANKINGS,
+    Rule,
+    RuleKeys,
+    _check_rule,
+    make_rules,
+)
 from drama_data.errors import ConfigError
-from drama_data.mapping_loader import from_mapping, given
+from drama_data.mapping_loader import from_mapping, given, given_values
 
-RANKINGS = ("retriever", "rerank")
-POSITIVE_TEXTS = ("passage", "without_query")
 MIX_BY = ("group", "source", "rule", "language", "input")
 
-MINERS = ("weak", "strong")
-_RERANK = {"positives": [1, 1], "negatives": [10, 20], "source_positive": False, "ranking": "rerank",
-           "fn_margin": None}
-_CROSSLINGUAL = {"positives": None, "negatives": [30, 50], "source_positive": True, "ranking": "retriever",
-                 "fn_margin": 0.05}
-#: the rules per miner strength (see the module doc): ``strong`` is the paper's, ``weak`` the default
-MINER_RULES: dict[str, dict[str, dict[str, Any]]] = {
-    "weak": {
-        "sent": {"positives": None, "negatives": [3, 30], "source_positive": True, "ranking": "retriever",
-                 "fn_margin": 0.05, "positive_text": "without_query"},
-        "qgen": {"positives": None, "negatives": [3, 30], "source_positive": True, "ranking": "retriever",
-                 "fn_margin": 0.05, "roundtrip_top": 20},
-        "rerank": _RERANK, "crosslingual": _CROSSLINGUAL,
-    },
-    "strong": {
-        "sent": {"positives": [1, 10], "negatives": [30, 50], "source_positive": False, "ranking": "retriever",
-                 "fn_margin": 0.05},
-        "qgen": {"positives": [1, 10], "negatives": [30, 50], "source_positive": True, "ranking": "retriever",
-                 "fn_margin": 0.05},
-        "rerank": _RERANK, "crosslingual": _CROSSLINGUAL,
-    },
-}
-DEFAULT_MINER = "weak"
-DEFAULT_RULES = MINER_RULES[DEFAULT_MINER]
+__all__ = ["DEFAULT_FILTERS", "DEFAULT_MINER", "DEFAULT_RULES", "DEFAULT_SOURCE_RULES", "MINERS", "MINER_RULES",
+           "MIX_BY", "POSITIVE_TEXTS", "RANKINGS", "BuildConfig", "BuildFile", "InputSpec", "Rule", "RuleKeys",
+           "config_from_mapping", "load_config", "make_rules"]
 DEFAULT_SOURCE_RULES = {"sent": "sent", "qgen": "qgen", "crosslingual": "crosslingual"}
 DEFAULT_FILTERS: dict[str, Any] = {
     "min_query_tokens": 3, "max_query_tokens": 128,
@@ -93,26 +82,6 @@ DEFAULT_FILTERS: dict[str, Any] = {
     "min_agreement": None, "rerank_fallback": True,
     "exclude_contaminated": [], "contamination_split": "test",
 }
-
-
-@dataclass
-class Rule:
-    """How one kind of query is labelled (ranks are 1-based and inclusive)."""
-
-    name: str
-    positives: tuple[int, int] | None
-    negatives: tuple[int, int] | None
-    source_positive: bool = False
-    ranking: str = "retriever"
-    fn_margin: float | None = 0.05
-    max_positives: int | None = None
-    max_negatives: int | None = None
-    min_negatives: int = 1
-    exclude_source_from_negatives: bool = True
-    #: keep a query only when its source passage is in the first N of the ranking (round-trip check)
-    roundtrip_top: int | None = None
-    #: ``without_query``: the source passage minus the query's text (inverse cloze) is the positive
-    positive_text: str = "passage"
 
 
 @dataclass
@@ -196,8 +165,6 @@ class BuildConfig:
         return self
 
 
-#: a rule's keys in build.yaml / --positives etc.; each one left out keeps the miner's default (from :class:`Rule`)
-RuleKeys = make_dataclass("RuleKeys", [(f.name, Any, field(default=None)) for f in fields(Rule) if f.name != "name"])
 #: the ``filters:`` keys (from :data:`DEFAULT_FILTERS`; each one left out keeps its default)
 FilterKeys = make_dataclass("FilterKeys", [(k, Any, field(default=None)) for k in DEFAULT_FILTERS])
 
@@ -235,59 +202,6 @@ class BuildFile:
     mix: MixKeys = field(default_factory=MixKeys)
 
 
-def _given(obj) -> dict[str, Any]:
-    """The keys of ``obj`` that its mapping gave, with their values."""
-    return {k: getattr(obj, k) for k in given(obj)}
-
-
-def _range(value, option: str) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        parts = value.replace(" ", "").split("-")
-        if len(parts) == 1:
-            parts = parts * 2
-        try:
-            value = [int(p) for p in parts]
-        except ValueError:
-            raise ConfigError(f"{option}: {value!r} is not a rank range like 1-10") from None
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [value, value]
-    if (not isinstance(value, (list, tuple)) or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
-        raise ConfigError(f"{option}: {value!r} is not a rank range [first, last] (1-based, inclusive)")
-    lo, hi = value
-    if lo < 1 or hi < lo:
-        raise ConfigError(f"{option}: [{lo}, {hi}] must satisfy 1 <= first <= last")
-    return (lo, hi)
-
-
-def _check_rule(rule: Rule) -> None:
-    o = f"rules.{rule.name}"
-    if rule.ranking not in RANKINGS:
-        raise ConfigError(f"{o}.ranking: {rule.ranking!r}, use retriever or rerank")
-    if rule.positives is None and not rule.source_positive:
-        raise ConfigError(f"{o}: no positives possible (positives is null and source_positive is false)")
-    if rule.positives and rule.negatives:
-        (pl, ph), (nl, nh) = rule.positives, rule.negatives
-        if pl <= nh and nl <= ph:
-            raise ConfigError(f"{o}: positives [{pl}, {ph}] and negatives [{nl}, {nh}] overlap")
-    if rule.fn_margin is not None and (not isinstance(rule.fn_margin, (int, float)) or rule.fn_margin < 0):
-        raise ConfigError(f"{o}.fn_margin: must be a number >= 0 or null, got {rule.fn_margin!r}")
-    for key in ("max_positives", "max_negatives"):
-        v = getattr(rule, key)
-        if v is not None and (not isinstance(v, int) or v < 1):
-            raise ConfigError(f"{o}.{key}: must be a positive integer or null, got {v!r}")
-    if rule.roundtrip_top is not None and (not isinstance(rule.roundtrip_top, int) or rule.roundtrip_top < 1):
-        raise ConfigError(f"{o}.roundtrip_top: must be a positive integer or null, got {rule.roundtrip_top!r}")
-    if rule.positive_text not in POSITIVE_TEXTS:
-        raise ConfigError(f"{o}.positive_text: {rule.positive_text!r}, use {' or '.join(POSITIVE_TEXTS)}")
-    if rule.positive_text == "without_query" and not rule.source_positive:
-        raise ConfigError(f"{o}.positive_text: without_query needs source_positive: true")
-    if not isinstance(rule.min_negatives, int) or rule.min_negatives < 0:
-        raise ConfigError(f"{o}.min_negatives: must be an integer >= 0, got {rule.min_negatives!r}")
-
-
 def _check_filters(f: Mapping[str, Any]) -> None:
     for key in ("min_query_tokens", "max_query_tokens", "copy_ngram", "near_dup_ngram"):
         v = f.get(key)
@@ -312,28 +226,6 @@ def _check_filters(f: Mapping[str, Any]) -> None:
         raise ConfigError("filters.exclude_contaminated: must be a list of evaluation collection folders")
     if not isinstance(f.get("contamination_split", "test"), str):
         raise ConfigError("filters.contamination_split: must be a qrels split name such as test")
-
-
-def make_rules(overrides: Mapping[str, Mapping[str, Any]] | None = None, miner: str = DEFAULT_MINER
-               ) -> dict[str, Rule]:
-    """The rules for ``miner`` (:data:`MINER_RULES`) with ``overrides`` (rule name -> {field: value}) applied;
-    names new rules too."""
-    if miner not in MINERS:
-        raise ConfigError(f"miner: {miner!r}, use weak or strong")
-    merged = copy.deepcopy(MINER_RULES[miner])
-    for name, values in (overrides or {}).items():
-        if values is not None and not isinstance(values, (Mapping, RuleKeys)):
-            raise ConfigError(f"rules.{name}: expected a mapping of rule options")
-        keys = values if isinstance(values, RuleKeys) else from_mapping(RuleKeys, values, where=f"rules.{name}.")
-        base = merged.setdefault(name, {"positives": None, "negatives": None, "source_positive": False,
-                                        "ranking": "retriever", "fn_margin": 0.05})
-        base.update(_given(keys))
-    rules = {}
-    for name, v in merged.items():
-        rules[name] = Rule(name=name, positives=_range(v.get("positives"), f"rules.{name}.positives"),
-                           negatives=_range(v.get("negatives"), f"rules.{name}.negatives"),
-                           **{k: v[k] for k in v if k not in ("positives", "negatives")})
-    return rules
 
 
 def _ratio(value, option: str) -> float | None:
@@ -392,7 +284,7 @@ def config_from_mapping(raw: Mapping[str, Any], *, base: Path | None = None, sou
     f = from_mapping(BuildFile, raw, source=source)
     inputs = _inputs(overrides.get("inputs") or f.inputs, base, from_file=not overrides.get("inputs"))
 
-    rule_over: dict[str, dict] = {name: _given(keys) for name, keys in f.rules.items()}
+    rule_over: dict[str, dict] = {name: given_values(keys) for name, keys in f.rules.items()}
     for name, values in (overrides.get("rules") or {}).items():
         rule_over.setdefault(name, {}).update(values)
     if overrides.get("fn_margin", "unset") != "unset":
@@ -405,9 +297,9 @@ def config_from_mapping(raw: Mapping[str, Any], *, base: Path | None = None, sou
     source_rules.update({str(k): str(v) for k, v in f.source_rules.items()})
 
     filters = copy.deepcopy(DEFAULT_FILTERS)
-    filters.update(_given(f.filters))
+    filters.update(given_values(f.filters))
     over_filters = overrides.get("filters") or {}
-    filters.update(_given(from_mapping(FilterKeys, over_filters, where="filters.")))
+    filters.update(given_values(from_mapping(FilterKeys, over_filters, where="filters.")))
     if isinstance(filters["exclude_contaminated"], list) and "exclude_contaminated" in given(f.filters) \
             and not over_filters.get("exclude_contaminated"):
         filters["exclude_contaminated"] = [_resolve(str(x), base) for x in filters["exclude_contaminated"]]

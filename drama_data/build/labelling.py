@@ -17,8 +17,8 @@ the row must not be written, else ``None``.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from drama_data.build.config import Rule
 

@@ -46,28 +46,24 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import yaml
 from tqdm.auto import tqdm
 
 from cards import render as render_card
-from drama_data.build.config import BuildConfig, InputSpec, Rule
-from drama_data.build.dedup import Deduplicator
-from drama_data.build.filters import copy_rate, query_tokens, without_span
-from drama_data.build.labelling import label
+from drama_data.build.config import BuildConfig
+from drama_data.build.filters import without_span
+from drama_data.build.inputs import LoadedInput, check_inputs, load_input
+from drama_data.build.labeller import Labeller, removed_row
 from drama_data.build.mixing import allocate, sample
 from drama_data.datasets.card import PAPER_CITATION
 from drama_data.datasets.folder import (
     check_output_folder,
     dumps,
-    read_card,
-    read_table,
     utc_now,
     write_dataset,
 )
 from drama_data.errors import ConfigError, InputError
 from drama_data.plurals import plural
-from drama_data.sources import local_path
 
 log = logging.getLogger(__name__)
 
@@ -91,32 +87,6 @@ WAY_WORDS = {"query": "the row's own query",
              "source_query": "cross-lingual translations labelled by their source query's ranking (passage's language)",
              "passage": "cross-lingual direct queries labelled by their passage's own ranking (source passage "
                         "positive, negatives in its language)"}
-CANDIDATE_COLUMNS = ("query_id", "query", "source", "language", "source_passage_id", "candidates")
-
-
-@dataclass
-class LoadedInput:
-    """One input, opened: the candidates table is read in batches while labelling, not held as Python rows."""
-
-    spec: InputSpec
-    table: pa.Table
-    passages: dict[str, tuple[str, str]]
-    k: int
-    rerank: dict[str, dict] | None = None
-    rerank_k: int = 0
-    not_mined: list[dict] = field(default_factory=list)
-    retriever: str = ""
-
-    @property
-    def n_rows(self) -> int:
-        return self.table.num_rows
-
-    def iter_rows(self, batch_rows: int = 10_000):
-        """Candidate rows as dicts, a batch at a time (bounded memory for millions of queries)."""
-        for batch in self.table.to_batches(max_chunksize=batch_rows):
-            yield from batch.to_pylist()
-
-
 @dataclass
 class BuildReport:
     """What a build did; ``render()`` is the one-screen summary the CLI prints, ``as_dict()`` its ``--json``."""
@@ -169,119 +139,6 @@ def _mean(x: float, noun: str) -> str:
     return f"{x:g} {noun if x == 1 else noun + 's'}"
 
 
-def _load_input(i: int, spec: InputSpec) -> LoadedInput:
-    where = f"inputs[{i}] ({spec.name})"
-    folder = local_path(spec.candidates, f"{where} candidates", kind="folder")
-    for key in ("queries", "rerank"):  # every path of the input, before any table is read
-        if getattr(spec, key):
-            local_path(getattr(spec, key), f"{where} {key}", kind="folder")
-    table = read_table(folder, "candidates")
-    missing = [c for c in CANDIDATE_COLUMNS if c not in table.column_names]
-    if missing:
-        raise InputError(f"{where}: {folder} config 'candidates' lacks column(s) {', '.join(missing)}; "
-                         "expected the output of `drama-data mine`")
-    table = table.select([c for c in (*CANDIDATE_COLUMNS, "retriever", "mined_with") if c in table.column_names])
-    if "mined_with" not in table.column_names:  # mined before mine recorded it: every row searched its query
-        table = table.append_column("mined_with", pa.array(["query"] * table.num_rows, pa.string()))
-    ptable = read_table(folder, "passages")
-    for c in ("id", "title", "text"):
-        if c not in ptable.column_names:
-            raise InputError(f"{where}: {folder} config 'passages' lacks column {c!r}")
-    passages = {pid: (t or "", x or "") for pid, t, x in zip(ptable.column("id").to_pylist(),
-                                                             ptable.column("title").to_pylist(),
-                                                             ptable.column("text").to_pylist())}
-    meta, _ = read_card(folder) if (folder / "README.md").is_file() else ({}, "")
-    k = int((meta.get("drama_mine") or {}).get("k_effective") or 0)
-    if not k and table.num_rows:
-        k = int(pc.max(pc.list_value_length(table.column("candidates"))).as_py() or 0)
-    seen: dict[str, int] = {}
-    for n, qid in enumerate(table.column("query_id").to_pylist(), start=1):
-        if qid in seen:
-            raise InputError(f"{where}: {folder} row {n}: query_id {qid!r} repeats row {seen[qid]}")
-        seen[qid] = n
-    retriever = table.column("retriever")[0].as_py() if "retriever" in table.column_names and table.num_rows else ""
-    loaded = LoadedInput(spec=spec, table=table, passages=passages, k=k, retriever=str(retriever or ""))
-    if spec.rerank:
-        loaded.rerank, loaded.rerank_k = _load_rerank(where, Path(spec.rerank), seen)
-    if spec.queries:
-        qt = read_table(spec.queries, spec.queries_config)
-        if "query_id" not in qt.column_names:
-            raise InputError(f"{where}: queries {spec.queries} has no query_id column")
-        cols = {c: qt.column(c).to_pylist() if c in qt.column_names else [""] * qt.num_rows
-                for c in ("query_id", "query", "source", "language")}
-        for j, qid in enumerate(cols["query_id"]):
-            if str(qid) not in seen:
-                loaded.not_mined.append({"query_id": str(qid), "query": cols["query"][j] or "",
-                                         "source": cols["source"][j] or "", "language": cols["language"][j] or ""})
-    return loaded
-
-
-def _load_rerank(where: str, folder: Path, seen: dict[str, int]) -> tuple[dict, int]:
-    folder = local_path(folder, f"{where} rerank", kind="folder")  # checked again: also called on its own
-    table = read_table(folder, "rankings")
-    missing = [c for c in ("query_id", "ranking") if c not in table.column_names]
-    if missing:
-        raise InputError(f"{where}: rerank output {folder} (config 'rankings') lacks column(s) {', '.join(missing)} "
-                         f"(columns: {', '.join(table.column_names)}); expected `drama-data generate --task rerank` output")
-    rtype = table.schema.field("ranking").type
-    if not (pa.types.is_list(rtype) or pa.types.is_large_list(rtype)) or not pa.types.is_string(rtype.value_type):
-        raise InputError(f"{where}: rerank output {folder}: column 'ranking' is {rtype}, expected list<string> of docids")
-    out: dict[str, dict] = {}
-    qids = table.column("query_id").to_pylist()
-    rankings = table.column("ranking").to_pylist()
-    agreements = table.column("agreement").to_pylist() if "agreement" in table.column_names else [None] * len(qids)
-    for n, (qid, ranking, agr) in enumerate(zip(qids, rankings, agreements), start=1):
-        qid = str(qid)
-        if qid not in seen:
-            raise InputError(f"{where}: rerank output {folder} row {n}: query_id {qid!r} is not in the candidates; "
-                             "was it reranked from another candidates dataset?")
-        if qid in out:
-            raise InputError(f"{where}: rerank output {folder} row {n}: query_id {qid!r} occurs twice")
-        out[qid] = {"ranking": list(ranking or []), "agreement": agr, "row": n}
-    return out, max((len(v["ranking"]) for v in out.values()), default=0)
-
-
-def _rule_of(source: str, inp: LoadedInput, cfg: BuildConfig) -> str | None:
-    return "rerank" if inp.rerank is not None else cfg.source_rules.get(source or "")
-
-
-def check_inputs(cfg: BuildConfig, inputs: list[LoadedInput]) -> None:
-    """Unknown sources and rank ranges beyond k, named by option, before any labelling."""
-    for i, inp in enumerate(inputs):
-        where = f"inputs[{i}] ({inp.spec.name})"
-        sources = collections.Counter(v or "" for v in inp.table.column("source").to_pylist())
-        used: set[str] = set()
-        for source, count in sources.items():
-            rule = _rule_of(source, inp, cfg)
-            if rule is None:
-                qid = next(r for r, s in zip(inp.table.column("query_id").to_pylist(),
-                                             inp.table.column("source").to_pylist()) if (s or "") == source)
-                raise ConfigError(
-                    f"{where}: unknown source {source!r} ({count} rows, e.g. query {qid!r}); "
-                    f"known sources: {', '.join(sorted(cfg.source_rules))}; map it with source_rules: "
-                    f"{{{source}: qgen}} in the config")
-            if rule not in cfg.rules:
-                raise ConfigError(f"{where}: rule {rule!r} is not defined (rules: {', '.join(cfg.rules)})")
-            used.add(rule)
-        for rule_name in sorted(used):
-            rule = cfg.rules[rule_name]
-            if rule.ranking == "rerank" and inp.rerank is None:
-                raise ConfigError(f"rules.{rule_name}.ranking: rerank, but {where} has no rerank output")
-            bound, what = (inp.rerank_k, f"the rerank lists of {inp.spec.rerank} (longest {inp.rerank_k})") \
-                if rule.ranking == "rerank" else (inp.k, f"k={inp.k} of the candidates {inp.spec.candidates}")
-            for key in ("positives", "negatives"):
-                rng = getattr(rule, key)
-                if rng is not None and rng[1] > bound:
-                    raise ConfigError(f"rules.{rule_name}.{key}: rank {rng[1]} exceeds {what} ({where}); "
-                                      f"mine with a larger -k or lower the range")
-
-
-def _removed(row: dict, inp: LoadedInput, rule: str, reason: str, detail: str) -> dict:
-    return {"query_id": row["query_id"], "query": row.get("query") or "", "source": row.get("source") or "",
-            "language": row.get("language") or "", "input": inp.spec.name, "group": inp.spec.group,
-            "rule": rule or "", "reason": reason, "detail": detail, "mined_with": row.get("mined_with") or ""}
-
-
 def _passage_structs(ids: list[str], inp: LoadedInput, qid: str, scores: dict[str, float]) -> list[dict]:
     out = []
     for d in ids:
@@ -298,7 +155,7 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
     """Build the training set described by ``cfg`` into ``output`` (or ``cfg.output``). See the module doc.
 
     Steps: open and check the inputs (:func:`_load_input`, :func:`check_inputs`), label and filter every row
-    (:class:`_Labeller`), hold the mixing ratios (:func:`_mix`), assemble the Tevatron rows (:func:`_train_rows`)
+    (:class:`Labeller`), hold the mixing ratios (:func:`_mix`), assemble the Tevatron rows (:func:`_train_rows`)
     and write the folder (:func:`_write`)."""
     t0 = time.perf_counter()
     cfg.validate()
@@ -306,13 +163,13 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
     if not output:
         raise ConfigError("--output: missing (give --output DIR or output: in the config)")
     output = check_output_folder(output, overwrite=overwrite)
-    inputs = [_load_input(i, spec) for i, spec in enumerate(cfg.inputs)]
+    inputs = [load_input(i, spec) for i, spec in enumerate(cfg.inputs)]
     check_inputs(cfg, inputs)
-    labeller = _Labeller(cfg)
+    labeller = Labeller(cfg)
     bar = tqdm(total=sum(i.n_rows for i in inputs), desc="build", unit="q", disable=not progress, mininterval=0.5)
     for inp in inputs:
         for row in inp.not_mined:
-            labeller.removed.append(_removed(row, inp, "", "not_mined",
+            labeller.removed.append(removed_row(row, inp, "", "not_mined",
                                              "query is in the queries dataset but not in the candidates"))
         for row in inp.iter_rows():
             bar.update(1)
@@ -328,132 +185,7 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
     return report
 
 
-class _Labeller:
-    """Labels candidate rows one at a time, in input order: ``label(inp, row)`` appends the row to ``kept`` (with
-    its positives and negatives) or to ``removed`` (with the first reason that applies, see the module doc)."""
-
-    def __init__(self, cfg: BuildConfig) -> None:
-        self.cfg, f = cfg, cfg.filters
-        self.f = f
-        self.dedup = Deduplicator(exact=bool(f["dedup_exact"]), threshold=f["near_dup_threshold"],
-                                  ngram=f["near_dup_ngram"])
-        self.leaks = None
-        if f.get("exclude_contaminated"):
-            from drama_data.build.contamination_index import load_index
-
-            self.leaks = load_index(list(f["exclude_contaminated"]), f.get("contamination_split") or "test")
-        self.passage_leak: dict[tuple[str, str], dict | None] = {}
-        self.kept: list[dict] = []
-        self.removed: list[dict] = []
-        self.fn_dropped: collections.Counter = collections.Counter()
-        self.fallbacks: collections.Counter = collections.Counter()
-
-    def _drop(self, row: dict, inp: LoadedInput, rule: str | None, reason: str, detail: str) -> None:
-        self.removed.append(_removed(row, inp, rule, reason, detail))
-
-    def label(self, inp: LoadedInput, row: dict) -> None:
-        cfg = self.cfg
-        rule_name = _rule_of(row["source"], inp, cfg)
-        query = row["query"] or ""
-        source_id = row["source_passage_id"] or ""
-        trusted = self._ranking(inp, row, rule_name)
-        if trusted is None:
-            return
-        rr, fallback, agreement = trusted
-        if fallback:  # the miner's order and the row's own rule instead of an untrusted ranking
-            rule_name = cfg.source_rules.get(row["source"] or "", rule_name)
-            self.fallbacks[fallback] += 1
-        rule: Rule = cfg.rules[rule_name]
-        reason = self._filter(inp, row, query, source_id)
-        if reason:
-            self._drop(row, inp, rule_name, *reason)
-            return
-        cands = row["candidates"] or []
-        scores = {c["docid"]: float(c["score"]) for c in cands if c.get("score") is not None}
-        if rr is not None:
-            known = {c["docid"] for c in cands}
-            stray = [d for d in rr["ranking"] if d not in known]
-            if stray:
-                raise InputError(f"{inp.spec.name}: rerank output {inp.spec.rerank} row {rr['row']}, query "
-                                 f"{row['query_id']!r}: docid {stray[0]!r} is not one of this query's candidates")
-        ranking = rr["ranking"] if rule.ranking == "rerank" else [c["docid"] for c in cands]
-        if rule.roundtrip_top and source_id and source_id not in ranking[:rule.roundtrip_top]:
-            where = ranking.index(source_id) + 1 if source_id in ranking else None
-            self._drop(row, inp, rule_name, "roundtrip", f"source passage {source_id!r} at rank "
-                       f"{where or f'> {len(ranking)}'}, not in the top {rule.roundtrip_top}")
-            return
-        lab = label(rule, ranking, scores, source_id, cfg.fn_mode)
-        if lab.reason:
-            self._drop(row, inp, rule_name, lab.reason, lab.detail)
-            return
-        what = self._contamination(inp, query, [source_id] if source_id else [], lab)
-        if what:
-            self._drop(row, inp, rule_name, "contaminated", what)
-            return
-        dup = self.dedup.check(f"{inp.spec.name}/{row['query_id']}", query)
-        if dup is not None:
-            kind, kept_key, sim = dup
-            self._drop(row, inp, rule_name, kind, f"of {kept_key} (similarity {sim})")
-            return
-        self.fn_dropped[rule_name] += len(lab.fn_dropped)
-        self.kept.append({"row": row, "inp": inp, "rule": rule_name, "pos": lab.positives, "neg": lab.negatives,
-                          "agreement": agreement, "fallback": fallback, "scores": scores})
-
-    def _ranking(self, inp: LoadedInput, row: dict, rule_name: str | None):
-        """The row's LLM ranking, if trusted: ``(ranking or None, fallback, agreement)``; ``None`` when the row
-        is removed (``not_reranked``, ``low_agreement`` without ``rerank_fallback``)."""
-        f = self.f
-        rr = inp.rerank.get(row["query_id"]) if inp.rerank is not None else None
-        fallback = ""
-        if inp.rerank is not None and (rr is None or not rr["ranking"]):
-            if not f["rerank_fallback"]:
-                self._drop(row, inp, rule_name, "not_reranked", "no ranking for this query in the rerank output")
-                return None
-            rr, fallback = None, "failed"
-        agreement = rr.get("agreement") if rr else None
-        if rr is not None and f["min_agreement"] is not None and agreement is not None \
-                and agreement < f["min_agreement"]:
-            if not f["rerank_fallback"]:
-                self._drop(row, inp, rule_name, "low_agreement", f"Kendall tau {agreement:.3f} < {f['min_agreement']}")
-                return None
-            rr, fallback = None, "disagreed"
-        return rr, fallback, agreement
-
-    def _filter(self, inp: LoadedInput, row: dict, query: str, source_id: str) -> tuple[str, str] | None:
-        """``(reason, detail)`` when the query's length or its copy rate from its source passage removes it."""
-        f = self.f
-        n_tok = len(query_tokens(query))
-        if f["min_query_tokens"] is not None and n_tok < f["min_query_tokens"]:
-            return "too_short", f"{n_tok} tokens < {f['min_query_tokens']}"
-        if f["max_query_tokens"] is not None and n_tok > f["max_query_tokens"]:
-            return "too_long", f"{n_tok} tokens > {f['max_query_tokens']}"
-        if f["max_copy_rate"] is not None and source_id and (row["source"] or "") in f["copy_rate_sources"]:
-            p = inp.passages.get(source_id)
-            if p is not None:
-                rate = copy_rate(query, p[1], f["copy_ngram"])
-                if rate > f["max_copy_rate"]:
-                    return "copy_rate", f"{rate:.3f} > {f['max_copy_rate']} ({f['copy_ngram']}-grams of {source_id!r})"
-        return None
-
-    def _contamination(self, inp: LoadedInput, query: str, source: list[str], lab) -> str:
-        """What of the row overlaps an evaluation collection (``""``: nothing, or no collection given)."""
-        if self.leaks is None:
-            return ""
-        hit = self.leaks.query(query)
-        what = f"query ~ {hit['eval_id']} (similarity {hit['similarity']})" if hit else ""
-        for d in source + list(lab.positives) + list(lab.negatives):
-            if what:
-                break
-            key = (inp.spec.name, d)
-            if key not in self.passage_leak:
-                text = inp.passages.get(d, ("", ""))[1]
-                self.passage_leak[key] = self.leaks.passage(text) if text else None
-            if self.passage_leak[key]:
-                what = f"passage {d!r} ~ {self.passage_leak[key]['eval_id']} (overlap {self.passage_leak[key]['overlap']})"
-        return what
-
-
-def _mix(cfg: BuildConfig, lab: _Labeller) -> dict[str, Any]:
+def _mix(cfg: BuildConfig, lab: Labeller) -> dict[str, Any]:
     """Sample the kept rows to hold ``mix.ratios`` (the rest removed as ``mixing``), shuffle with the seed;
     returns the mix summary ({} without ratios)."""
     if cfg.mix_ratios is None:
@@ -477,7 +209,7 @@ def _mix(cfg: BuildConfig, lab: _Labeller) -> dict[str, Any]:
     for j, k in enumerate(kept):
         if j not in keep_set:
             g = key_of(k)
-            lab.removed.append(_removed(k["row"], k["inp"], k["rule"], "mixing",
+            lab.removed.append(removed_row(k["row"], k["inp"], k["rule"], "mixing",
                                         f"{cfg.mix_by} {g!r}: kept {counts[g]} of {available[g]} "
                                         f"(ratio {cfg.mix_ratios[g]})"))
     lab.kept = [kept[j] for j in keep_idx]
@@ -510,7 +242,7 @@ def _train_rows(cfg: BuildConfig, kept: list[dict]) -> list[dict]:
     return train_rows
 
 
-def _write(cfg: BuildConfig, output: Path, inputs: list[LoadedInput], lab: _Labeller, train_rows: list[dict],
+def _write(cfg: BuildConfig, output: Path, inputs: list[LoadedInput], lab: Labeller, train_rows: list[dict],
            mix_info: dict) -> BuildReport:
     """Write the ``train`` and ``removed`` configs, card and provenance.json; returns the report (no timing)."""
     train = pa.Table.from_pylist(train_rows, schema=TRAIN_SCHEMA)

@@ -1,5 +1,6 @@
 """Candidate mining: retrievers behind one interface (:mod:`.base`) and the ``mine`` stage (:mod:`.mine`), configured
-by one :class:`~drama_data.mining.config.MineConfig` (:mod:`.config`: ``mine(MineConfig(queries=..., output=...))``).
+by one :class:`~drama_data.mining.config.MineConfig` (:mod:`.config`: ``mine(MineConfig(queries=..., output=...))``);
+its inputs are read by :mod:`.inputs`, its summary is :class:`~drama_data.mining.mine_report.MineReport`.
 
 ``make_retriever(name, **options)`` builds one by name: ``bm25s`` (default), ``rank-bm25``, ``pyserini``,
 ``dense``, ``hybrid`` (BM25 + dense, z-score fusion). Each lives in its own module and imports its heavy dependencies lazily.

@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from functools import lru_cache
-from typing import Iterable
+from collections.abc import Iterable
+from functools import cache, lru_cache
 
 from drama_data.errors import ConfigError
 
@@ -63,7 +63,7 @@ def normalise_language(language: str | None) -> str:
     return base
 
 
-@lru_cache(maxsize=None)
+@cache
 def _stopwords(language: str) -> frozenset[str]:
     name = STOPWORD_LISTS.get(language)
     if name is None:

@@ -16,8 +16,9 @@ which :mod:`drama_data.mining.mine` caches the index). Then:
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 

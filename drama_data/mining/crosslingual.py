@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import collections
 import re
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from drama_data.errors import ConfigError
 from drama_data.languages import LanguageDetector, normalize_language

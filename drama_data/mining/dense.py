@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -108,7 +108,7 @@ class DenseRetriever(Retriever):
         self._fingerprint: str | None = None
 
     @classmethod
-    def from_embeddings(cls, ids: Sequence[str], embeddings: np.ndarray, **options) -> "DenseRetriever":
+    def from_embeddings(cls, ids: Sequence[str], embeddings: np.ndarray, **options) -> DenseRetriever:
         """A retriever over passage embeddings computed elsewhere (row ``i`` is passage ``ids[i]``), used as is
         (not re-normalised). Search it with :meth:`search_embeddings`; ``options`` as for the constructor
         (``exact_max_docs``, ``faiss_index``, ``ef_search``, ``threads``)."""

@@ -13,7 +13,7 @@ input is known up front, which is what a Ray Data pipeline is made for. Queries 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -15,8 +15,9 @@ teacher score that ``drama-models train --distill-weight`` distils.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

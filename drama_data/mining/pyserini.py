@@ -21,8 +21,8 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from drama_data.chunking import Passage
 from drama_data.errors import ConfigError
@@ -123,9 +123,8 @@ class PyseriniRetriever(Retriever):
         coll.mkdir(parents=True)
         for s in range(0, len(passages), self.shard_docs):
             with open(coll / f"docs-{s // self.shard_docs:05d}.jsonl", "w", encoding="utf-8") as fh:
-                for p in passages[s:s + self.shard_docs]:
-                    fh.write(json.dumps({"id": p.id, "contents": passage_text(p, self.include_title)},
-                                        ensure_ascii=False) + "\n")
+                fh.writelines(json.dumps({"id": p.id, "contents": passage_text(p, self.include_title)},
+                                        ensure_ascii=False) + "\n" for p in passages[s:s + self.shard_docs])
         args = ["-collection", "JsonCollection", "-input", str(coll), "-index", str(lucene),
                 "-generator", "DefaultLuceneDocumentGenerator", "-threads", str(self.threads)]
         if self.language != "en":

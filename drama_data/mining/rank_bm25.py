@@ -8,7 +8,7 @@ Defaults are rank_bm25's own: ``k1=1.5, b=0.75, epsilon=0.25``. Nothing is saved
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
