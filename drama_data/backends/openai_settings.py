@@ -29,12 +29,12 @@ class OpenAISettings(BackendSettings):
 
     base_url: str | None = setting(help="server URL, e.g. http://127.0.0.1:8000/v1.")
     api_key_env: str = setting("OPENAI_API_KEY", secret=True, help="env variable holding the key.")
-    concurrency: int = setting(16, minimum=1, group="scale", help="requests in flight.")
+    concurrency: int = setting(16, minimum=1, group="Scale", help="requests in flight.")
     timeout: float = setting(120.0, positive=True, help="seconds per request.")
     max_retries: int = setting(6, minimum=0, help="retries per request.")
-    rpm: float | None = setting(positive=True, group="scale", help="requests per minute at most (the server's "
+    rpm: float | None = setting(positive=True, group="Scale", help="requests per minute at most (the server's "
                                                                   "x-ratelimit-* headers also apply).")
-    tpm: float | None = setting(positive=True, group="scale", help="tokens per minute at most (prompt + completion).")
+    tpm: float | None = setting(positive=True, group="Scale", help="tokens per minute at most (prompt + completion).")
     batch: bool = setting(False, help="send the requests through the server's Batch API (half price at the large "
                                       "providers, answers within 24 h; a rerun resumes the same batches; same as "
                                       "--backend openai-batch). The request cache is shared with online runs.")

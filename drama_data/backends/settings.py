@@ -22,11 +22,11 @@ from drama_data.errors import ConfigError
 _MISSING = dataclasses.MISSING
 
 
-def setting(default: Any = None, *, help: str = "", group: str = "backend", choices: tuple | None = None,
+def setting(default: Any = None, *, help: str = "", group: str = "Model/backend", choices: tuple | None = None,
             flag: str | None = None, secret: bool = False, metavar: str | None = None,
             minimum: float | None = None, positive: bool = False, cli: bool = True) -> Any:
     """A settings field: ``default`` (a dict default is copied per instance), ``help`` (the ``--help`` line),
-    ``group`` (the ``--help`` section), ``choices``, ``flag`` (the command-line flag when it is not ``--NAME``),
+    ``group`` (the ``--help`` section: :data:`drama_data.cli.options.GROUP_ORDER` names them), ``choices``, ``flag`` (the command-line flag when it is not ``--NAME``),
     ``secret`` (the value names where a secret is kept, e.g. an environment variable: the secret itself never
     reaches disk or logs), ``minimum``/``positive`` (checked by :meth:`BackendSettings.validate`), ``cli``
     (``False``: Python and recipe only)."""
@@ -90,7 +90,7 @@ class BackendSettings:
             default = f.default if f.default is not _MISSING else f.default_factory()  # type: ignore[misc]
             out.append(SettingInfo(
                 name=f.name, type=_base_type(hints[f.name]), default=default, help=m.get("help", ""),
-                group=m.get("group", "backend"), choices=m.get("choices"),
+                group=m.get("group", "Model/backend"), choices=m.get("choices"),
                 flag=m.get("flag") or "--" + f.name.replace("_", "-"), secret=m.get("secret", False),
                 metavar=m.get("metavar"), minimum=m.get("minimum"), positive=m.get("positive", False),
                 cli=m.get("cli", True), backends=(cls.name,)))

@@ -23,9 +23,9 @@ class VLLMSettings(BackendSettings):
     summary = "in-process engine"
     needs_model = False  # default: the embedded Gemma-3-270M
 
-    tensor_parallel_size: int = setting(1, help="GPUs per engine (model replica).", group="scale", minimum=1)
+    tensor_parallel_size: int = setting(1, help="GPUs per engine (model replica).", group="Scale", minimum=1)
     data_parallel_size: int = setting(
-        1, group="scale", minimum=1,
+        1, group="Scale", minimum=1,
         help="engine replicas, each in its own process with --tensor-parallel-size GPUs of its own "
              "(CUDA_VISIBLE_DEVICES; N x TP must not exceed the visible GPUs; on CPU each gets its share of "
              "the cores and memory); a window's requests are split over them. With --ray: Ray workers.")

@@ -7,6 +7,7 @@ import click
 
 from drama_data.backends.settings import parse_key_values
 from drama_data.cli.common import clean_errors
+from drama_data.generate.config import WINDOW_PASSAGES
 from drama_data.sources import RULE_HELP
 
 
@@ -101,7 +102,7 @@ def backend_choice():
 @click.option("--passes", default=1, show_default=True, help="rerank: extra passes over shuffled orders give agreement.")
 @click.option("--num-shards", default=1, show_default=True, help="Split the work over machines (by passage id).")
 @click.option("--shard-index", default=0, show_default=True)
-@click.option("--window-passages", default=4096, show_default=True,
+@click.option("--window-passages", default=WINDOW_PASSAGES, show_default=True,
               help="Passages read, sent and written together: memory stays flat as the corpus grows, and a rerun "
                    "of an interrupted run reuses the finished windows (kept in .OUTPUT.partial/ beside OUTPUT).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False), help="Request cache (default ~/.cache/drama).")
@@ -146,6 +147,7 @@ def command(**o):
     drama-data generate --task crosslingual --method translate --queries out/qgen --output out/xl-tr
     """
     from drama_data.api import run_generate
+    from drama_data.generate.config import GenerateConfig
     from drama_data.sources import local_path, resolve_source
 
     if o.get("corpus") and o["task_name"] == "rerank":  # a mine output folder
@@ -154,7 +156,8 @@ def command(**o):
         resolve_source(o["corpus"], "--corpus")
     as_json = o.pop("as_json")
     o["engine_args"] = parse_key_values(o["engine_args"])
-    summary = run_generate(echo=lambda m: click.echo(m, err=True), **o)
+    config = GenerateConfig.from_options(**o).validate()
+    summary = run_generate(config, echo=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else summary.render())
     if getattr(summary, "reported", None):
         click.echo(summary.reported, err=as_json)

@@ -36,13 +36,25 @@ from drama_data.chunking import Passage, stream_passages
 from drama_data.corpus import CorpusReport, Fields
 from drama_data.datasets.card import CardStats, render_dataset_card
 from drama_data.datasets.failure_schema import FAILURE_SCHEMA
+from drama_data.datasets.folder import (
+    LOG_FILE,
+    check_output_folder,
+    dumps,
+    utc_now,
+    write_dataset,
+)
 from drama_data.datasets.parts import PartTable
-from drama_data.datasets.folder import LOG_FILE, check_output_folder, dumps, utc_now, write_dataset
 from drama_data.errors import ConfigError
 from drama_data.generate.budget import Budget
 from drama_data.generate.cache import RequestCache, request_key
+from drama_data.generate.config import WINDOW_PASSAGES
 from drama_data.generate.execution import ExecutionStats
-from drama_data.generate.workdir import WorkFolder, run_fingerprint, window_digest, work_folder_for
+from drama_data.generate.workdir import (
+    WorkFolder,
+    run_fingerprint,
+    window_digest,
+    work_folder_for,
+)
 from drama_data.plurals import plural
 from drama_data.tasks.base import ParseFailure, Task
 
@@ -57,7 +69,6 @@ PROVENANCE_COLUMNS: dict[str, pa.DataType] = {
 }
 ORDER = "_order"  # failures' sort key in the work folder's parts (see _failure_key); not in the dataset
 FAILURE_PART_SCHEMA = FAILURE_SCHEMA.append(pa.field(ORDER, pa.string()))
-WINDOW_PASSAGES = 4096  # passages per window (see the module doc)
 
 
 @dataclass
@@ -219,124 +230,159 @@ def generate(
     _check_selection(limit, num_shards, shard_index)
     if window < 1:
         raise ConfigError(f"--window-passages must be positive, got {window}")
-    own = task.own_passages()
-    if own is None:  # read lazily: with --limit only as far as the first `limit` passages need
-        stream, report = stream_passages(corpus.source, fields=corpus.fields, split=corpus.split,
-                                         max_tokens=corpus.max_tokens, chunk_tokenizer=corpus.chunk_tokenizer,
-                                         on_empty=corpus.on_empty, limit=limit)
-    else:
-        stream, report = iter(own), CorpusReport(source=corpus.source, documents=len(own))
+    stream, report, own = _open_passages(task, corpus, limit)
     selected = iter_selected(stream, limit=limit, num_shards=num_shards, shard_index=shard_index)
-    total = _known_total(limit, num_shards, None if own is None else len(own))
     if task.uses_llm and backend is None:
         from drama_data.backends.registry import registry
 
         raise ConfigError(f"--task {task.name} needs a backend (--backend {'|'.join(registry().names())})")
     if dry_run:
         return _plan(task, list(selected), backend, prompt_format, cache, price, plan_sample)
-    summary = RunSummary(output=str(output), task=task.name, uses_llm=task.uses_llm)
-    budget = budget or Budget()
-    run_options = {"version": __version__, "task": task.info(), "corpus": corpus.as_dict(), "limit": limit,
-                   "num_shards": num_shards, "shard_index": shard_index, "window": window,
-                   "quota": task.per_language}
-    schema = pa.schema({**QUERY_COLUMNS, **task.columns, **PROVENANCE_COLUMNS})
-    work: WorkFolder | None = None
-    prompt = None
-    saved: list[int] = []
+    run = _Run(task, corpus, Path(output), backend=backend, prompt_format=prompt_format, cache=cache,
+               progress=progress, echo=echo, budget=budget or Budget(), window=window, direct=direct,
+               selection={"limit": limit, "num_shards": num_shards, "shard_index": shard_index})
     windows = [list(selected)] if task.per_language else _windows(selected, window)
-    bar = None  # made with the work folder: a bad first window fails with its one-line error alone
-    ordinal = 0  # slots before the current window (the failures' order keys)
+    run.run_windows(windows, _known_total(limit, num_shards, None if own is None else len(own)))
+    run.write(report, overwrite, t0)
+    run.summary.seconds = time.time() - t0
+    return run.summary
 
-    def prepare():  # once the first window is read and valid: the backend, the prompt and the work folder
-        nonlocal backend, prompt
+
+def _open_passages(task: Task, corpus: CorpusOptions, limit: int | None):
+    """``(passages, corpus report, the task's own passages or None)``: the task's own passages (``--queries``
+    DIR), else the corpus streamed (with ``--limit`` read only as far as the first ``limit`` passages need)."""
+    own = task.own_passages()
+    if own is None:
+        stream, report = stream_passages(corpus.source, fields=corpus.fields, split=corpus.split,
+                                         max_tokens=corpus.max_tokens, chunk_tokenizer=corpus.chunk_tokenizer,
+                                         on_empty=corpus.on_empty, limit=limit)
+        return stream, report, None
+    return iter(own), CorpusReport(source=corpus.source, documents=len(own)), own
+
+
+class _Run:
+    """One run of :func:`generate` after its options are checked: windows in, parts to the work folder, the
+    dataset folder at the end. The backend, the prompt and the work folder are made once the first window is
+    read and valid (:meth:`prepare`)."""
+
+    def __init__(self, task: Task, corpus: CorpusOptions, output: Path, *, backend, prompt_format, cache, progress,
+                 echo, budget: Budget, window: int, direct, selection: dict):
+        self.task, self.corpus, self.output, self.backend = task, corpus, output, backend
+        self.prompt_format, self.cache, self.progress, self.echo = prompt_format, cache, progress, echo
+        self.budget, self.window, self.direct, self.selection = budget, window, direct, selection
+        self.summary = RunSummary(output=str(output), task=task.name, uses_llm=task.uses_llm)
+        self.run_options = {"version": __version__, "task": task.info(), "corpus": corpus.as_dict(), **selection,
+                            "window": window, "quota": task.per_language}
+        self.schema = pa.schema({**QUERY_COLUMNS, **task.columns, **PROVENANCE_COLUMNS})
+        self.prompt = None
+        self.work: WorkFolder | None = None
+        self.saved: list[int] = []  # windows whose parts are in the work folder
+
+    def prepare(self) -> WorkFolder:
+        """The backend (built now if given as a factory), the prompt form, and the work folder of this run."""
+        task, echo = self.task, self.echo
         if task.uses_llm:
-            if not isinstance(backend, Backend):
-                backend = backend()
+            if not isinstance(self.backend, Backend):
+                self.backend = self.backend()
+            backend = self.backend
             if backend.log_path is None:
-                backend.log_path = Path(output) / LOG_FILE
-            form = prompt_format or ("chat" if backend.supports_chat() else "completion")
-            prompt = task.use_form(form)
-            summary.model = backend.model
-            run_options.update(backend=[backend.name, backend.model, backend.cache_model],
-                               prompt=[prompt.id, prompt.form, prompt.sha256])
+                backend.log_path = self.output / LOG_FILE
+            form = self.prompt_format or ("chat" if backend.supports_chat() else "completion")
+            self.prompt = task.use_form(form)
+            self.summary.model = backend.model
+            self.run_options.update(backend=[backend.name, backend.model, backend.cache_model],
+                                    prompt=[self.prompt.id, self.prompt.form, self.prompt.sha256])
             if echo:
-                echo(f"prompt {prompt.id} ({form} form); model {backend.model}; passages streamed in "
-                     f"windows of {window}")
-        folder = WorkFolder(work_folder_for(output), run_fingerprint(run_options))
+                echo(f"prompt {self.prompt.id} ({form} form); model {backend.model}; passages streamed in "
+                     f"windows of {self.window}")
+        folder = WorkFolder(work_folder_for(self.output), run_fingerprint(self.run_options))
         if echo and folder.resumed:
             echo(f"resuming: {folder.resumed} finished windows in {folder.path}")
         return folder
 
-    try:
-        for index, win in enumerate(windows):
-            summary.passages += len(win)
-            if work is None:
-                work, bar = prepare(), _bar(task.name, progress, total)
-            slots = sum(len(task.slots(p)) for p in win)
-            digest = window_digest(win)
-            done = work.finished(index, digest)
-            if done is not None:
-                _add_recorded(summary.stats, done)
-                saved.append(index)
-            elif not budget.stopped:
-                rows: dict[str, dict] = {}
-                failures: list[dict] = []
-                stats = ExecutionStats()
-                if task.uses_llm:
-                    _run_llm_task(task, win, backend, cache, rows, failures, stats, progress, budget, ordinal)
-                else:
-                    _run_direct(task, win, rows, failures, ordinal, direct(task, win) if direct else None)
-                ordered = [rows[s] for p in win for s in task.slots(p) if s in rows]
-                tables = {"queries": pa.Table.from_pylist(ordered, schema=schema),
-                          "failures": pa.Table.from_pylist(failures, schema=FAILURE_PART_SCHEMA)}
-                del rows, failures, ordered
-                work.save(index, digest, tables, {
-                    "complete": not budget.stopped, "passages": len(win), "rows": tables["queries"].num_rows,
-                    "failures": tables["failures"].num_rows, "requests": stats.requests,
-                    "prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens})
-                summary.stats.add(stats)
-                saved.append(index)
-            ordinal += slots
-            bar.update(len(win))
-        if bar is not None and bar.total and bar.n < bar.total:  # the corpus ended before --limit
-            bar.total = bar.n
-            bar.refresh()
-    except BaseException:  # a bad record, Ctrl-C, a backend that stops the run (a refused key, an unknown model)
-        if work is not None and not saved:
-            work.remove()  # nothing finished: leave nothing behind (the answers so far are in the request cache)
-        if bar is not None:
-            bar.leave = False  # the run ends on its error line
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    if work is None:  # no passage selected (e.g. a shard that got none): an empty dataset
-        work = prepare()
-    summary.stopped = budget.stopped
-    summary.skipped_documents, summary.skipped = len(report.skipped), report.skipped
-    tables = {"queries": PartTable([work.part("queries", i) for i in saved], schema),
-              "failures": PartTable([work.part("failures", i) for i in saved], FAILURE_SCHEMA, order=ORDER)}
-    card, summary.failures, summary.failed_slots = _card_stats(tables["queries"], tables["failures"], schema)
-    summary.rows = card.rows
-    summary.seconds = time.time() - t0
-    provenance = {
-        "tool": f"drama-toolkit {__version__}", "stage": "generate", "date": utc_now(),
-        "task": task.info(), "backend": backend.info() if (backend and task.uses_llm) else None,
-        "prompt": {"id": prompt.id, "form": prompt.form, "sha256": prompt.sha256} if prompt else None,
-        "corpus": {**corpus.as_dict(), **report.as_dict()},
-        "selection": {"limit": limit, "num_shards": num_shards, "shard_index": shard_index,
-                      "passages": summary.passages},
-        "stopped": summary.stopped or None,
-        "counts": summary.as_dict(),
-    }
-    provenance["counts"].pop("output", None)
-    card_meta, card_body = render_dataset_card(provenance, card)
-    write_dataset(output, tables, default="queries", card_body=card_body, card_meta=card_meta,
-                  extra_files={"provenance.json": dumps(provenance)}, overwrite=overwrite)
-    if not summary.stopped:
-        work.remove()
-    summary.seconds = time.time() - t0
-    return summary
+    def run_windows(self, windows: Iterable[list[Passage]], total: int | None) -> None:
+        """Each window: reused when finished by an earlier run, else run and saved; on any error (a bad record,
+        Ctrl-C, a backend that stops the run) a work folder with nothing finished is removed."""
+        bar = None  # made with the work folder: a bad first window fails with its one-line error alone
+        ordinal = 0  # slots before the current window (the failures' order keys)
+        try:
+            for index, win in enumerate(windows):
+                self.summary.passages += len(win)
+                if self.work is None:
+                    self.work, bar = self.prepare(), _bar(self.task.name, self.progress, total)
+                self._window(index, win, ordinal)
+                ordinal += sum(len(self.task.slots(p)) for p in win)
+                bar.update(len(win))
+            if bar is not None and bar.total and bar.n < bar.total:  # the corpus ended before --limit
+                bar.total = bar.n
+                bar.refresh()
+        except BaseException:
+            if self.work is not None and not self.saved:
+                self.work.remove()  # nothing finished: leave nothing (the answers so far are in the request cache)
+            if bar is not None:
+                bar.leave = False  # the run ends on its error line
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _window(self, index: int, win: list[Passage], ordinal: int) -> None:
+        task, work, budget = self.task, self.work, self.budget
+        digest = window_digest(win)
+        done = work.finished(index, digest)
+        if done is not None:
+            _add_recorded(self.summary.stats, done)
+            self.saved.append(index)
+            return
+        if budget.stopped:
+            return
+        rows: dict[str, dict] = {}
+        failures: list[dict] = []
+        stats = ExecutionStats()
+        if task.uses_llm:
+            _run_llm_task(task, win, self.backend, self.cache, rows, failures, stats, self.progress, budget, ordinal)
+        else:
+            _run_direct(task, win, rows, failures, ordinal, self.direct(task, win) if self.direct else None)
+        ordered = [rows[s] for p in win for s in task.slots(p) if s in rows]
+        tables = {"queries": pa.Table.from_pylist(ordered, schema=self.schema),
+                  "failures": pa.Table.from_pylist(failures, schema=FAILURE_PART_SCHEMA)}
+        del rows, failures, ordered
+        work.save(index, digest, tables, {
+            "complete": not budget.stopped, "passages": len(win), "rows": tables["queries"].num_rows,
+            "failures": tables["failures"].num_rows, "requests": stats.requests,
+            "prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens})
+        self.summary.stats.add(stats)
+        self.saved.append(index)
+
+    def write(self, report: CorpusReport, overwrite: bool, t0: float) -> None:
+        """The dataset folder from the saved windows' parts (card and provenance included, with the seconds since
+        ``t0``); the work folder is removed unless the run stopped early (a rerun continues from it)."""
+        if self.work is None:  # no passage selected (e.g. a shard that got none): an empty dataset
+            self.work = self.prepare()
+        work, summary, schema, prompt = self.work, self.summary, self.schema, self.prompt
+        summary.stopped = self.budget.stopped
+        summary.skipped_documents, summary.skipped = len(report.skipped), report.skipped
+        tables = {"queries": PartTable([work.part("queries", i) for i in self.saved], schema),
+                  "failures": PartTable([work.part("failures", i) for i in self.saved], FAILURE_SCHEMA, order=ORDER)}
+        card, summary.failures, summary.failed_slots = _card_stats(tables["queries"], tables["failures"], schema)
+        summary.rows = card.rows
+        summary.seconds = time.time() - t0
+        provenance = {
+            "tool": f"drama-toolkit {__version__}", "stage": "generate", "date": utc_now(),
+            "task": self.task.info(),
+            "backend": self.backend.info() if (self.backend and self.task.uses_llm) else None,
+            "prompt": {"id": prompt.id, "form": prompt.form, "sha256": prompt.sha256} if prompt else None,
+            "corpus": {**self.corpus.as_dict(), **report.as_dict()},
+            "selection": {**self.selection, "passages": summary.passages},
+            "stopped": summary.stopped or None,
+            "counts": summary.as_dict(),
+        }
+        provenance["counts"].pop("output", None)
+        card_meta, card_body = render_dataset_card(provenance, card)
+        write_dataset(self.output, tables, default="queries", card_body=card_body, card_meta=card_meta,
+                      extra_files={"provenance.json": dumps(provenance)}, overwrite=overwrite)
+        if not summary.stopped:
+            work.remove()
 
 
 def _known_total(limit: int | None, num_shards: int, own: int | None) -> int | None:

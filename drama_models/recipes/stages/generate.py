@@ -85,7 +85,7 @@ def backend_settings(o: dict):
 
 
 def backend_kwargs(o: dict) -> dict[str, Any]:
-    """Backend options as :func:`drama_data.api.run_generate` takes them."""
+    """Backend options as :meth:`drama_data.generate.config.GenerateConfig.from_options` takes them."""
     from drama_data.backends.registry import registry
 
     kw = {i.name: o[i.name] for i in registry().infos() if o.get(i.name) is not None}
@@ -182,14 +182,19 @@ class GenerateStage(Stage):
 
         return generate_estimate(self, ctx)
 
+    def config(self, ctx: RunContext):
+        """The stage's :class:`~drama_data.generate.config.GenerateConfig` (what its command line would build)."""
+        from drama_data.generate.config import GenerateConfig
+
+        o = self.options
+        return GenerateConfig.from_options(task_name=self.task, corpus=self.corpus(ctx) or ctx.require_corpus(self),
+                                           output=str(ctx.stage_dir(self.name)), backend_name=o.get("backend", "vllm"),
+                                           model=o.get("model"), progress=True, **self._kwargs(ctx)).validate()
+
     def run(self, ctx: RunContext) -> dict[str, Any]:
         from drama_data.api import run_generate
 
-        corpus = self.corpus(ctx) or ctx.require_corpus(self)
-        o = self.options
-        summary = run_generate(task_name=self.task, corpus=corpus, output=str(ctx.stage_dir(self.name)),
-                               backend_name=o.get("backend", "vllm"), model=o.get("model"), echo=ctx.echo,
-                               progress=True, **self._kwargs(ctx))
+        summary = run_generate(self.config(ctx), echo=ctx.echo)
         ctx.echo(summary.render())
         d = summary.as_dict()  # run_generate already wrote the quality report (figures) into the card
         keys = ("passages", "rows", "failed_slots") + (() if self.task == "crop" else (

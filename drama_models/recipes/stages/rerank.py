@@ -1,5 +1,5 @@
 """The ``rerank`` stage: listwise LLM ranking (RankGPT prompt, sliding windows) of the candidates an earlier
-``mine`` stage found for LLM queries (``drama_data.api.run_generate(task_name="rerank")``), into
+``mine`` stage found for LLM queries (``drama_data.api.run_generate``, ``task_name="rerank"``), into
 ``<run>/<stage>/<generate stage>/``. It reports permutation validity (windows whose answer needed no repair)
 and, with ``passes > 1``, agreement over shuffled orders; ``build`` uses the rankings as labels.
 
@@ -101,8 +101,9 @@ class RerankStage(Stage):
         return rerank_estimate(self, ctx)
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
-        from drama_data.api import run_generate
         from drama_data.datasets.folder import read_table
+        from drama_data.generate.config import GenerateConfig
+        from drama_data.api import run_generate
 
         if self._mine(ctx) is None:
             raise RecipeError(f"stages.{self.name}: needs a mine stage before it")
@@ -110,9 +111,10 @@ class RerankStage(Stage):
         o = self.options
         for n, path in self.inputs(ctx).items():
             out = ctx.stage_dir(self.name) / n
-            summary = run_generate(task_name="rerank", corpus=path, output=str(out), backend_name=o["backend"],
-                                   model=o.get("model"), echo=ctx.echo, progress=True,
-                                   **backend_kwargs(o), **self._settings(ctx))
+            config = GenerateConfig.from_options(task_name="rerank", corpus=path, output=str(out),
+                                                 backend_name=o["backend"], model=o.get("model"), progress=True,
+                                                 **backend_kwargs(o), **self._settings(ctx))
+            summary = run_generate(config, echo=ctx.echo)
             table = read_table(out, "rankings")
             repaired = [r or 0 for r in table.column("repaired").to_pylist()] if table.num_rows else []
             agreement = [a for a in table.column("agreement").to_pylist() if a is not None] if table.num_rows else []

@@ -1,0 +1,162 @@
+"""The ``generate`` stage's configuration: one object the command line, the Python API and the recipe stage build
+alike, checked in one place.
+
+In: keyword options with the names ``drama-data generate`` gives them (``task_name``, ``corpus``, ``output``,
+``backend_name``, ``model``, ``limit`` ...; the backend's own settings, e.g. ``concurrency`` or ``engine_args``, by
+their setting names: :mod:`drama_data.backends.settings`) -> :meth:`GenerateConfig.from_options`. Out: a
+validated :class:`GenerateConfig` (:meth:`GenerateConfig.validate`: one-line
+:class:`~drama_data.errors.ConfigError` naming the flag) that :func:`drama_data.generate.stage.run_generate` runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from drama_data.errors import ConfigError
+
+TASKS = ("queries", "crop", "crosslingual", "rerank")
+#: Passages read, sent and written together (``--window-passages``; see :mod:`drama_data.generate.runner`).
+WINDOW_PASSAGES = 4096
+RAY_KEYS = ("ray", "ray_workers", "ray_gpus_per_worker", "ray_cpus_per_worker")
+
+
+@dataclass
+class GenerateConfig:
+    """Every option of one ``generate`` run (defaults as ``drama-data generate --help`` shows them).
+    ``backend_options``: the chosen backend's settings by name (other backends' names are ignored)."""
+
+    output: str
+    corpus: str | None = None
+    task_name: str = "queries"
+    backend_name: str = "vllm"
+    model: str | None = None
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    # input
+    limit: int | None = None
+    split: str = "train"
+    id_field: str | None = None
+    title_field: str | None = None
+    text_field: str | None = None
+    chunk_tokens: int = 256
+    chunk_tokenizer: str | None = None
+    # task
+    queries_per_doc: int = 1
+    language: str = ""
+    target_languages: str = "de,zh"
+    method: str = "direct"
+    queries: str | None = None
+    round_trip: float | None = None
+    per_language: int | None = None
+    min_language_confidence: float | None = None
+    min_script_share: float | None = None
+    max_attempts: int | None = None
+    prompt_path: str | None = None
+    prompt_format: str | None = None
+    # sampling
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int = 0
+    # rerank
+    window: int = 20
+    stride: int = 10
+    passage_tokens: int = 256
+    depth: int = 20
+    passes: int = 1
+    # scale
+    num_shards: int = 1
+    shard_index: int = 0
+    window_passages: int | None = WINDOW_PASSAGES  # None: the same
+    ray: str | None = None
+    ray_workers: int | None = None
+    ray_gpus_per_worker: float | None = None
+    ray_cpus_per_worker: float | None = None
+    # output, cache, budget, plan
+    cache_dir: str | None = None
+    no_cache: bool = False
+    overwrite: bool = False
+    progress: bool = True
+    dry_run: bool = False
+    plan_sample: int | None = 64
+    prices: str | None = None
+    max_requests: int | None = None
+    max_cost: float | None = None
+    contamination: list[str] = field(default_factory=list)
+    report: bool = True
+
+    @classmethod
+    def from_options(cls, **options: Any) -> GenerateConfig:
+        """A config from keyword options (CLI names: ``no_progress``/``no_report`` are read as ``progress``/
+        ``report``; a backend setting goes into ``backend_options``; ``engine_kwargs`` is the old name of
+        ``engine_args``); an unknown name is a one-line ConfigError. Not yet validated."""
+        from drama_data.backends.registry import registry
+
+        own = {f.name for f in dataclasses.fields(cls)}
+        settings = {i.name for i in registry().infos()}
+        values: dict[str, Any] = {}
+        backend: dict[str, Any] = dict(options.pop("backend_options", None) or {})
+        if "no_progress" in options:
+            options.setdefault("progress", not options.pop("no_progress"))
+        if "no_report" in options:
+            options.setdefault("report", not options.pop("no_report"))
+        if "engine_kwargs" in options:  # the old name
+            old = options.pop("engine_kwargs") or {}
+            options["engine_args"] = {**old, **(options.get("engine_args") or {})}
+        for key, value in options.items():
+            if key in settings:
+                backend[key] = value
+            elif key in own:
+                values[key] = value
+            else:
+                raise ConfigError(f"generate: unknown option {key!r}")
+        values["contamination"] = list(values.get("contamination") or [])
+        if "output" not in values:
+            raise ConfigError("--output is required")
+        return cls(backend_options=backend, **values)
+
+    @property
+    def uses_llm(self) -> bool:
+        return self.task_name != "crop"
+
+    def validate(self) -> GenerateConfig:
+        """Check the options together (one line naming the flag); returns ``self``. The corpus itself and the
+        prompt file are read later, before anything is written."""
+        if self.task_name not in TASKS:
+            raise ConfigError(f"--task {self.task_name!r}: choose from {', '.join(TASKS)}")
+        translate = self.task_name == "crosslingual" and self.method == "translate"
+        if not self.corpus and not translate:
+            raise ConfigError("--corpus is required (except for --task crosslingual --method translate)")
+        if self.task_name == "rerank":
+            return self._validate_backend()
+        if self.task_name not in ("queries", "crosslingual") and self.per_language is not None:
+            raise ConfigError(f"--per-language goes with --task queries or crosslingual, not {self.task_name}")
+        if self.task_name == "crosslingual":
+            if translate and self.corpus:
+                raise ConfigError("--method translate reads its passages from --queries DIR: leave out --corpus")
+        elif (self.method or "direct") != "direct" or self.queries or self.round_trip is not None:
+            raise ConfigError("--method, --queries and --round-trip go with --task crosslingual")
+        return self._validate_backend() if self.uses_llm else self
+
+    def _validate_backend(self) -> GenerateConfig:
+        self.backend_settings()
+        return self
+
+    def backend_settings(self):
+        """The chosen backend's validated settings (:class:`~drama_data.backends.settings.BackendSettings`)."""
+        from drama_data.backends.registry import registry
+
+        return registry().settings(self.backend_name, self.backend_options)
+
+    def backend_kwargs(self) -> dict[str, Any]:
+        """What :func:`drama_data.backends.build_backend` takes: the backend settings, the Ray options, the prompt
+        form and the cache folder (for the Batch API's ids)."""
+        kw = {**self.backend_options, **{k: getattr(self, k) for k in RAY_KEYS}}
+        kw.update(prompt_format=self.prompt_format, cache_dir=self.cache_dir)
+        return kw
+
+    def as_options(self) -> dict[str, Any]:
+        """Every option as one flat dict (the backend settings merged in): what the rerank stage and the plan
+        helpers read."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "backend_options"}
+        return {**d, **self.backend_options}
