@@ -5,6 +5,7 @@ In:  ``--corpus`` (default: the bundled SciFact sample), ``--output`` (default `
 Out: a dataset folder (configs ``queries`` and ``failures``), read back with ``datasets.load_dataset``.
 
     python examples/generate_queries.py --limit 2                 # 1-4 minutes on 2 CPU cores (engine start)
+    python examples/generate_queries.py --limit 2                 # again: seconds (answers from the request cache)
     python examples/generate_queries.py --model Qwen/Qwen2.5-7B-Instruct --limit 100   # on a GPU
 
 For a hosted API or a local OpenAI-compatible server pass ``backend_name="openai"`` and ``base_url=...``
@@ -24,10 +25,12 @@ def main() -> None:
     ap.add_argument("--output", default="runs/example-qgen")
     ap.add_argument("--limit", type=int, default=2)
     ap.add_argument("--model", default=None, help="default: the embedded Gemma-3-270M")
+    ap.add_argument("--no-cache", action="store_true", help="ignore the request cache (generate every answer)")
     args = ap.parse_args()
 
     summary = run_generate(task_name="queries", backend_name="vllm", model=args.model, corpus=args.corpus,
-                           output=args.output, limit=args.limit, overwrite=True, no_progress=True)
+                           output=args.output, limit=args.limit, overwrite=True, no_progress=True,
+                           no_cache=args.no_cache)
     print(summary.render())
 
     queries = load_dataset(args.output, "queries", split="train")
