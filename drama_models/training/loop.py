@@ -11,6 +11,15 @@ Multi-process set-up (DDP / FSDP2 under torchrun) is in :mod:`drama_models.train
 A checkpoint folder holds the objective's model (where :meth:`Objective.save_model` puts it),
 ``trainer_state.pt`` (step, optimizer, scheduler, world size and the objective's own state) and one
 ``rng_state_<rank>.pt`` per process (Python, NumPy, torch and CUDA generators).
+
+Why our own loop rather than the Hugging Face ``Trainer`` (which sentence-transformers' trainer subclasses), checked
+against transformers 5.19 / sentence-transformers 6.2: its linear warm-up starts at 0 (``step / warmup``; ours at
+``1 / warmup``), so the same config would train on another curve; its checkpoints (``optimizer.pt``,
+``scheduler.pt``, ``trainer_state.json``, ``rng_state_N.pth``, data position by skipping batches of a DataLoader)
+cannot resume ours, which carry the weighted multi-dataset stream's position; and sentence-transformers' GradCache
+(``CachedLossMixin``) runs its backward from a hook on the loss inside the Trainer's step, switches gradient sync
+off for DDP only (not FSDP2) and gathers negatives with ``all_gather_with_grad`` rather than our local shard times
+the world size: the same gradient in exact arithmetic, not the same floats, so not the same loss curve.
 """
 from __future__ import annotations
 
