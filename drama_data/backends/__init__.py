@@ -116,7 +116,9 @@ def build_backend(backend_name: str, model: str | None, *, echo=print, **o: Any)
                               workers=workers, gpus_per_worker=o.get("ray_gpus_per_worker"),
                               cpus_per_worker=o.get("ray_cpus_per_worker") or 1.0)
     settings = registry().settings(backend_name, o)
-    return settings.build(model, echo=echo, prompt_format=o.get("prompt_format"), cache_dir=o.get("cache_dir"))
+    backend = settings.build(model, echo=echo, prompt_format=o.get("prompt_format"), cache_dir=o.get("cache_dir"))
+    backend.settings = settings  # what it was built with (the dry-run plan shows those that differ from defaults)
+    return backend
 
 
 def __getattr__(name: str):

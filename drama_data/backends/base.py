@@ -94,6 +94,8 @@ class Backend(abc.ABC):
     model: str = ""
     #: where an engine's own output (start-up log, warnings) is written; set by the runner
     log_path: "Path | None" = None
+    #: the settings it was built with (:mod:`drama_data.backends.settings`), when built by name
+    settings: object = None
 
     @property
     def cache_name(self) -> str:

@@ -68,6 +68,7 @@ class Plan:
     open: Counter = field(default_factory=Counter)
     sample: int = 0
     tokenizer: str = ""
+    settings: dict = field(default_factory=dict)  # the backend's settings that differ from their defaults, by flag
     prompt_tokens_per_request: float = 0.0
     completion_tokens_per_request: float = 0.0
     completion_source: str = ""
@@ -156,7 +157,7 @@ class Plan:
                 "cost_usd": None if self.cost is None else round(self.cost, 4),
                 "start_seconds": r1(self.start_seconds), "start_source": self.start_source,
                 "generate_seconds": r1(self.generate_seconds), "time_source": self.time_source,
-                "seconds": r1(self.seconds), "warnings": list(self.warnings)}
+                "seconds": r1(self.seconds), "settings": dict(self.settings), "warnings": list(self.warnings)}
 
     def render(self) -> str:
         sample = (f"all {self.sample} requests" if self.sample >= self.to_send
@@ -167,6 +168,7 @@ class Plan:
         lines = [
             f"drama-data generate --task {self.task} --dry-run: nothing loaded, nothing sent",
             f"  model            {self.model} (backend {self.backend}, {self.form} prompts)",
+            *([f"  settings         {settings_line(self.settings)}"] if self.settings else []),
             f"  passages         {self.passages}",
             f"  requests         {self.requests} first attempts ({cached}, {self.requests - self.cached} to send)",
         ]
@@ -205,6 +207,21 @@ class Plan:
         lines += [f"  note             {n}" for n in self.notes]
         lines += [f"  WARNING          {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+def settings_line(settings: dict) -> str:
+    """``{"--concurrency": 4, "--batch": True}`` -> ``"--concurrency 4, --batch"``."""
+    return ", ".join(flag if value is True else f"{flag} {value}" for flag, value in settings.items())
+
+
+def backend_settings(backend: Backend) -> dict:
+    """The backend's settings that differ from their defaults, by flag (from its settings class, when it was built
+    from one: :mod:`drama_data.backends.settings`)."""
+    settings = getattr(backend, "settings", None) or getattr(getattr(backend, "local", None), "settings", None)
+    if settings is None:
+        return {}
+    flags = {i.name: i.flag for i in settings.infos()}
+    return {flags[k]: v for k, v in settings.changed().items()}
 
 
 def backend_warnings(backend: Backend) -> list[str]:
@@ -289,7 +306,7 @@ def make_plan(
     figures, used when the cache has no history for this model and task."""
     plan = Plan(task=task, backend=backend.name, model=backend.model, form=form, passages=passages,
                 requests=len(requests), max_tokens=max_tokens, max_attempts=max_attempts, price=price,
-                warnings=backend_warnings(backend))
+                warnings=backend_warnings(backend), settings=backend_settings(backend))
     todo = list(requests)
     if cache is not None:
         todo = []

@@ -116,3 +116,11 @@ def test_recipe_keys_derive_from_the_settings_and_engine_kwargs_still_reads(tmp_
     recipe.write_text(recipe.read_text().replace("backend: openai", "backend: nope"))
     with pytest.raises(RecipeError, match="--backend 'nope': unknown"):
         load_recipe(recipe)
+
+
+def test_the_dry_run_plan_shows_the_settings_that_differ_from_their_defaults(srv, tmp_path):
+    plan = run(srv, tmp_path, "plan", backend_name="openai-batch", concurrency=4, dry_run=True)
+    assert plan.settings == {"--base-url": srv.base_url, "--concurrency": 4, "--max-retries": 1, "--batch": True,
+                             "--poll-interval": 0.05}
+    assert (f"  settings         --base-url {srv.base_url}, --concurrency 4, --max-retries 1, --batch, "
+            "--poll-interval 0.05") in plan.render().splitlines()
