@@ -18,7 +18,7 @@ from drama_data.api import run_generate
 from drama_data.build import build
 from drama_data.build.config import InputSpec, load_config
 from drama_data.mining.mine import mine
-from drama_models.model_source import resolve_model
+from drama_models.model_source import resolve_model_source
 from drama_models.training.config import TrainConfig
 from drama_models.training.trainer import train
 
@@ -44,7 +44,7 @@ def main() -> None:
     built = build(cfg, overwrite=True, progress=False)
     print(built.render())
     # 4. a few InfoNCE steps (the settings of recipes/tiny-cpu.yaml, smaller)
-    config = TrainConfig(model=resolve_model(args.model), output_dir=str(out / "model"),
+    config = TrainConfig(model=resolve_model_source(args.model), output_dir=str(out / "model"),
                          datasets=[str(out / "train")], query_max_len=32, passage_max_len=64, batch_size=8,
                          train_group_size=2, temperature=0.05, learning_rate=5e-5, max_steps=args.steps,
                          warmup_steps=0, logging_steps=1, save_steps=0, bf16=False, show_progress=False)

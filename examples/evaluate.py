@@ -12,7 +12,7 @@ import argparse
 from _sample import SAMPLE
 
 from drama_models.evaluation import evaluate, format_table
-from drama_models.model_source import resolve_model
+from drama_models.model_source import resolve_model_source
 
 
 def main() -> None:
@@ -21,7 +21,7 @@ def main() -> None:
     ap.add_argument("--data", default=SAMPLE)
     args = ap.parse_args()
 
-    results = evaluate(resolve_model(args.model), [args.data], bm25=True, name=args.model, show_progress=False)
+    results = evaluate(resolve_model_source(args.model), [args.data], bm25=True, name=args.model, show_progress=False)
     print(format_table(results))
     best = max(results, key=lambda r: r["ndcg@10"])
     print(f"best: {best['system']} nDCG@10 {best['ndcg@10']:.4f}")

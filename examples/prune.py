@@ -13,7 +13,7 @@ import argparse
 from _sample import SAMPLE
 
 from drama_models.pruning.pipeline import PruneSettings, prune
-from drama_models.zoo import resolve_model
+from drama_models.zoo import resolve_zoo_name
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
 
     settings = PruneSettings(seq_len=64, calibration_blocks=8, min_calibration_blocks=4, heldout_blocks=4,
                              vocab_from=SAMPLE, overwrite=True, progress=False)
-    report = prune(resolve_model(args.model), args.target, SAMPLE, args.output, settings)
+    report = prune(resolve_zoo_name(args.model), args.target, SAMPLE, args.output, settings)
     for stage in ("parameters_before", "parameters_after_pruning", "parameters_after_vocabulary"):
         if stage in report:
             counts = report[stage]
