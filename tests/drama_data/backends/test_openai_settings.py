@@ -1,10 +1,8 @@
 """The ``openai`` backend's settings: the Batch API is a mode of it (``batch``, or ``--backend openai-batch``) that
-shares its request cache, validation names the flag, and the recipe keys (``engine_args``; the old
-``engine_kwargs`` with a warning) come from the settings classes."""
+shares its request cache; validation names the flag; the dry-run plan lists the settings given."""
 from __future__ import annotations
 
 import hashlib
-import warnings
 from pathlib import Path
 
 import pytest
@@ -92,30 +90,6 @@ def test_settings_take_their_own_keys_and_the_alias_preset():
     assert isinstance(s, OpenAISettings) and s.batch and s.concurrency == 4 and s.timeout == 120.0
     assert s.changed() == {"concurrency": 4, "batch": True}
     assert {i.name for i in OpenAISettings.infos() if i.secret} == {"api_key_env"}
-
-
-def test_recipe_keys_derive_from_the_settings_and_engine_kwargs_still_reads(tmp_path):
-    from drama_models.recipes.schema import RecipeError, load_recipe
-    from drama_models.recipes.stages.generate import BACKEND_OPTIONS, backend_flags
-
-    for info in registry().infos():
-        assert BACKEND_OPTIONS[info.name].default == info.default
-    recipe = tmp_path / "r.yaml"
-    recipe.write_text(f"name: r\ncorpus: {SAMPLE}\noutput: runs/r\nseed: 0\nstages:\n  queries:\n"
-                      "    engine_kwargs: {max_num_seqs: 4}\n    engine_args: {enforce_eager: true}\n"
-                      "    backend: vllm\n")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        options = load_recipe(recipe).stage("queries").options
-    assert any("engine_kwargs is now engine_args" in str(w.message) for w in caught)
-    assert options["engine_args"] == {"max_num_seqs": 4, "enforce_eager": True} and "engine_kwargs" not in options
-    assert backend_flags(options)[-4:] == ["--engine-arg", "max_num_seqs=4", "--engine-arg", "enforce_eager=true"]
-    recipe.write_text(recipe.read_text().replace("backend: vllm", "backend: openai\n    concurrency: 0"))
-    with pytest.raises(RecipeError, match=r"stages\.queries\.backend: --concurrency must be at least 1, got 0$"):
-        load_recipe(recipe)
-    recipe.write_text(recipe.read_text().replace("backend: openai", "backend: nope"))
-    with pytest.raises(RecipeError, match="--backend 'nope': unknown"):
-        load_recipe(recipe)
 
 
 def test_the_dry_run_plan_shows_the_settings_that_differ_from_their_defaults(srv, tmp_path):
