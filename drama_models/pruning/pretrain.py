@@ -134,6 +134,32 @@ class LanguageModelling(Objective):
         self.ppl_before = state.get("ppl_before")
 
 
+def _texts(corpus, st: PretrainSettings) -> tuple[list[str], list[str]]:
+    """``(training texts, held-out texts)``: the corpus less its last ``heldout_docs`` documents and those
+    documents, or (``heldout``) a separate held-out text."""
+    texts = read_texts(corpus, max_docs=st.max_docs, option="--corpus")
+    heldout_texts = texts[len(texts) - st.heldout_docs :] if st.heldout_docs else []
+    train_texts = texts[: len(texts) - st.heldout_docs] if st.heldout_docs else texts
+    if st.heldout:
+        heldout_texts = read_texts(st.heldout, skip_docs=st.heldout_skip_docs, option="--heldout")
+    return train_texts, heldout_texts
+
+
+def _blocks(corpus, tokenizer, texts: list[str], heldout_texts: list[str], st: PretrainSettings, global_size: int):
+    """``(training blocks, held-out blocks or None)`` of ``seq_len`` tokens; too little text is one
+    ``PruningError``."""
+    blocks = text_blocks(tokenizer, texts, st.seq_len)
+    if len(blocks) < global_size:
+        raise PruningError(
+            f"--corpus {corpus}: {len(blocks)} blocks of {st.seq_len} tokens, fewer than one global batch "
+            f"({global_size} = batch size x grad accum x world size); give more text or smaller --batch-size/--seq-len"
+        )
+    heldout = text_blocks(tokenizer, heldout_texts, st.seq_len, st.heldout_blocks) if heldout_texts else None
+    if heldout is not None and len(heldout) == 0:
+        raise PruningError(f"held-out text gives no block of {st.seq_len} tokens; give more (--heldout / --heldout-docs)")
+    return blocks, heldout
+
+
 def pretrain(
     model,
     corpus: str | Path,
@@ -155,25 +181,13 @@ def pretrain(
     out = Path(out)
     dist = D.setup()
     world, rank = dist.world_size, dist.rank
-    texts = read_texts(corpus, max_docs=st.max_docs, option="--corpus")
-    heldout_texts = texts[len(texts) - st.heldout_docs :] if st.heldout_docs else []
-    train_texts = texts[: len(texts) - st.heldout_docs] if st.heldout_docs else texts
-    if st.heldout:
-        heldout_texts = read_texts(st.heldout, skip_docs=st.heldout_skip_docs, option="--heldout")
+    train_texts, heldout_texts = _texts(corpus, st)
     if isinstance(model, (str, Path)):
         tokenizer = tokenizer or load_tokenizer(str(model), gguf_file, trust_remote_code)
     elif tokenizer is None:
         raise PruningError("pretrain: pass the tokenizer together with a loaded model")
     global_size = st.batch_size * st.grad_accum * world
-    blocks = text_blocks(tokenizer, train_texts, st.seq_len)
-    if len(blocks) < global_size:
-        raise PruningError(
-            f"--corpus {corpus}: {len(blocks)} blocks of {st.seq_len} tokens, fewer than one global batch "
-            f"({global_size} = batch size x grad accum x world size); give more text or smaller --batch-size/--seq-len"
-        )
-    heldout = text_blocks(tokenizer, heldout_texts, st.seq_len, st.heldout_blocks) if heldout_texts else None
-    if heldout is not None and len(heldout) == 0:
-        raise PruningError(f"held-out text gives no block of {st.seq_len} tokens; give more (--heldout / --heldout-docs)")
+    blocks, heldout = _blocks(corpus, tokenizer, train_texts, heldout_texts, st, global_size)
 
     ckpt = latest_checkpoint(out) if resume else None
     source = ckpt or model

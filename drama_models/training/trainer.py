@@ -185,14 +185,54 @@ class ContrastiveObjective(Objective):
         self.stream.load_state_dict(state["data"])
 
 
+def _load_encoder(config: TrainConfig, resume_from: Path | None, device: torch.device):
+    """The encoder to train: ``config.model`` (or the checkpoint's ``model/``), in training mode, with BERT's unused
+    pooler frozen and gradient checkpointing when asked; a Matryoshka dim above its size raises ``ValueError``."""
+    from drama_models.encoder import DramaEncoder
+    from drama_models.model_source import resolve_model
+
+    source = resume_from / "model" if resume_from else resolve_model(config.model, "model", hub_check=False)
+    encoder = DramaEncoder.from_pretrained(
+        source,
+        pooling=config.pooling,
+        normalize=config.normalize,
+        bidirectional=config.bidirectional,
+        query_prefix=config.query_prefix,
+        document_prefix=config.document_prefix,
+        device=device,
+    )
+    encoder.train()
+    pooler = getattr(encoder.backbone, "pooler", None)
+    if pooler is not None:  # BERT's pooler is not used by mean/eos/cls pooling of token states
+        pooler.requires_grad_(False)
+    if config.gradient_checkpointing:
+        encoder.gradient_checkpointing_enable()
+    for dim in config.matryoshka_dims or []:
+        if dim > encoder.embedding_dim:
+            raise ValueError(
+                f"option `matryoshka_dims` has {dim}, larger than the model's embedding size {encoder.embedding_dim}"
+            )
+    return encoder
+
+
+def _check_teacher_scores(stream: GroupStream, distill_weight: float) -> None:
+    """Distillation needs a ``score`` per passage in every training dataset: else ``ValueError`` naming it."""
+    for ds, name in zip(stream.datasets, stream.names):
+        inner = ds.features["positive_passages"]
+        inner = inner.feature if hasattr(inner, "feature") else inner[0]
+        if "score" not in inner:
+            raise ValueError(
+                f"option `distill_weight`={distill_weight}: training dataset {name!r} has no teacher "
+                "scores (a `score` per passage, as `drama-data build` writes from mined candidates); "
+                "set distill_weight 0 or rebuild the data"
+            )
+
+
 class Trainer:
     """Builds the model, optimizer, objective and :class:`~drama_models.training.loop.TrainingLoop` of one run;
     :meth:`train` runs it."""
 
     def __init__(self, config: TrainConfig):
-        from drama_models.encoder import DramaEncoder
-        from drama_models.model_source import resolve_model
-
         config.validate()
         self.config = config
         self.dist = D.setup()
@@ -203,31 +243,7 @@ class Trainer:
         self.resume_from = find_checkpoint(self.output_dir, config.resume)
         seed_everything(config.seed + self.dist.rank)
 
-        if self.resume_from:
-            source = self.resume_from / "model"
-        else:
-            source = resolve_model(config.model, "model", hub_check=False)
-        self.encoder = DramaEncoder.from_pretrained(
-            source,
-            pooling=config.pooling,
-            normalize=config.normalize,
-            bidirectional=config.bidirectional,
-            query_prefix=config.query_prefix,
-            document_prefix=config.document_prefix,
-            device=self.dist.device,
-        )
-        self.encoder.train()
-        pooler = getattr(self.encoder.backbone, "pooler", None)
-        if pooler is not None:  # BERT's pooler is not used by mean/eos/cls pooling of token states
-            pooler.requires_grad_(False)
-        if config.gradient_checkpointing:
-            self.encoder.gradient_checkpointing_enable()
-        for dim in config.matryoshka_dims or []:
-            if dim > self.encoder.embedding_dim:
-                raise ValueError(
-                    f"option `matryoshka_dims` has {dim}, larger than the model's embedding size "
-                    f"{self.encoder.embedding_dim}"
-                )
+        self.encoder = _load_encoder(config, self.resume_from, self.dist.device)
 
         self.module = PairEncoder(self.encoder, config.encode_chunk_size)
         self.wrapped = D.wrap(self.module, self.dist, fsdp=config.fsdp, bf16=config.use_bf16,
@@ -240,15 +256,7 @@ class Trainer:
         )
         self.stream = GroupStream.from_specs(config.datasets, config.train_group_size, config.seed)
         if config.distill_weight > 0:
-            for ds, name in zip(self.stream.datasets, self.stream.names):
-                inner = ds.features["positive_passages"]
-                inner = inner.feature if hasattr(inner, "feature") else inner[0]
-                if "score" not in inner:
-                    raise ValueError(
-                        f"option `distill_weight`={config.distill_weight}: training dataset {name!r} has no teacher "
-                        "scores (a `score` per passage, as `drama-data build` writes from mined candidates); "
-                        "set distill_weight 0 or rebuild the data"
-                    )
+            _check_teacher_scores(self.stream, config.distill_weight)
         self.cross_device = config.negatives_cross_device and self.dist.enabled
         self.loss_fn = build_loss(
             config.temperature, self.cross_device, config.matryoshka_dims, config.matryoshka_weights,
