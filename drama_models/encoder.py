@@ -587,11 +587,3 @@ def is_drama_checkpoint(path: Path) -> bool:
         return False
     decoders = set(DECODER_CLASSES) | MINING_DECODER_TYPES
     return "DramaModel" in (data.get("architectures") or []) or str(data.get("model_type", "")).lower() in decoders
-
-
-def register_mining_encoder(registry) -> None:
-    """Entry point of ``drama_data.encoders``: ``--encoder drama`` (and ``auto`` for DRAMA folders) loads
-    :class:`MiningEncoder`."""
-    from drama_data.mining.encoders import EncoderKind
-
-    registry.add_kind(EncoderKind(name="drama", load=MiningEncoder, recognises=is_drama_checkpoint, takes_dim=True))

@@ -178,8 +178,3 @@ def resolve_for_mining(name: str) -> str:
     from drama_models.model_source import resolve_model_source
 
     return resolve_model_source(resolve_zoo_name(name), "--model", hub_check=False)
-
-
-def register_mining_names(registry) -> None:
-    """Entry point of ``drama_data.encoders``: ``drama-data mine --model`` takes the names ``drama-models`` takes."""
-    registry.add_resolver(resolve_for_mining)

@@ -30,8 +30,8 @@ def test_drama_data_and_cards_load_without_drama_models():
 def test_the_model_package_registers_through_entry_points():
     pytest.importorskip("drama_models.encoder")
     names = {ep.name: ep.value for ep in encoders.entry_points(group=encoders.ENTRY_POINT_GROUP)}
-    assert names == {"drama": "drama_models.encoder:register_mining_encoder",
-                     "drama-names": "drama_models.zoo:register_mining_names"}, "reinstall: pip install -e ."
+    assert names == {"drama": "drama_models.mining_plugin:register_mining_encoder",
+                     "drama-names": "drama_models.mining_plugin:register_mining_names"}, "reinstall: pip install -e ."
     reg = EncoderRegistry()
     assert reg.names() == ("auto", "sentence-transformers", "drama") and not reg.failures
     assert reg.kinds["drama"].takes_dim and len(reg.resolvers) == 1
