@@ -13,16 +13,19 @@ from drama_data.sources import RULE_HELP
 
 def _backend_option(info):
     """The click option of one backend setting (:class:`~drama_data.backends.settings.SettingInfo`): its flag,
-    type, default (shown in --help) and help, prefixed by the backends that read it."""
+    type, default (shown in --help), help (prefixed by the backends that read it) and --help section."""
+    from drama_data.cli.options import option
+
     help_text = f"{', '.join(info.backends)}: {info.help}"
     if info.type is bool:
-        return click.option(info.flag, info.name, is_flag=True, default=bool(info.default), help=help_text)
+        return option(info.flag, info.name, is_flag=True, default=bool(info.default), help=help_text,
+                      group=info.group)
     if info.type is dict:  # KEY=VALUE pairs, parsed by parse_key_values
-        return click.option(info.flag, info.name, multiple=True, metavar=info.metavar or "KEY=VALUE",
-                            help=help_text)
+        return option(info.flag, info.name, multiple=True, metavar=info.metavar or "KEY=VALUE", help=help_text,
+                      group=info.group)
     kind = click.Choice(list(info.choices)) if info.choices else {int: int, float: float}.get(info.type, str)
-    return click.option(info.flag, info.name, type=kind, default=info.default, metavar=info.metavar,
-                        show_default=info.default is not None, help=help_text)
+    return option(info.flag, info.name, type=kind, default=info.default, metavar=info.metavar,
+                  show_default=info.default is not None, help=help_text, group=info.group)
 
 
 def backend_options(fn):
