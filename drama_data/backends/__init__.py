@@ -62,7 +62,9 @@ def make_backend(name: str, model: str | None = None, *, echo=print, **options: 
     own = {f.name for f in dataclasses.fields(cls)}
     settings = cls.from_options({k: v for k, v in options.items() if k in own}, preset)
     extra = {k: v for k, v in options.items() if k not in own}
-    return settings.build(model, echo=echo, **extra)
+    backend = settings.build(model, echo=echo, **extra)
+    backend.settings = settings
+    return backend
 
 
 RAY_OPTIONS = ("ray", "ray_workers", "ray_gpus_per_worker", "ray_cpus_per_worker")
