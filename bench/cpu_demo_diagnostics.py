@@ -68,9 +68,9 @@ class FixedPassages:
 
     def metrics(self, encoder, qids) -> dict:
         """:func:`compute_metrics` of ``encoder``'s queries (``qids``) against the fixed document embeddings."""
-        from drama_models.evaluation import compute_metrics
-
         import torch
+
+        from drama_models.evaluation import compute_metrics
 
         encoder.train(False)  # inference mode (module.eval)
         with torch.no_grad():

@@ -103,7 +103,7 @@ def main() -> None:
     plain_s = time.time() - t0
     plain_tokens = sum(len(o.outputs[0].token_ids) for o in outs)
     llm.llm_engine.engine_core.shutdown()  # one engine at a time: they share vLLM's parallel state
-    del llm
+    llm = None  # free the engine before the next one
 
     backend.start()
     list(backend.generate(reqs[:1]))  # warm-up

@@ -270,8 +270,8 @@ def generate_section(backend, texts: list[str], sizes: Sizes) -> dict:
 
 def rerank_section(backend, texts: list[str], sizes: Sizes) -> dict:
     """Rerank windows batched across queries vs one query at a time, on the engine of :func:`generate_section`."""
-    from drama_data.tasks.prompting import load_prompt
     from drama_data.rerank.stage import RerankSettings, rerank
+    from drama_data.tasks.prompting import load_prompt
 
     rng = random.Random(0)
     passages = {f"d{i}": t for i, t in enumerate(texts)}

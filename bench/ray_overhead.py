@@ -33,7 +33,7 @@ def cli_run(args: list[str], out: Path, cache: Path) -> float:
     cmd = [sys.executable, "-m", "drama_data.cli.__main__", "generate", *args, "--output", str(out),
            "--cache-dir", str(cache), "--no-progress", "--no-report", "--overwrite"]
     t0 = time.time()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
     return time.time() - t0

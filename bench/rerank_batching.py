@@ -35,9 +35,9 @@ def main() -> None:
 
     from drama_data.backends import make_backend
     from drama_data.datasets.folder import write_dataset
-    from drama_data.tasks.prompting import load_prompt
     from drama_data.mining.mine import mine
     from drama_data.rerank.stage import RerankSettings, _read_candidates, rerank
+    from drama_data.tasks.prompting import load_prompt
 
     test_ids = []
     for line in (root / "qrels" / "test.tsv").read_text().splitlines()[1:]:

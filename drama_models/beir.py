@@ -20,9 +20,9 @@ import gzip
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from drama_data.errors import InputError
 

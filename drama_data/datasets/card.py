@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+
 import jinja2
 import pyarrow as pa
 
@@ -52,7 +53,7 @@ class CardStats:
         self._reasons: dict[tuple, Counter] = {}
 
     @classmethod
-    def of(cls, main: pa.Table, failures: pa.Table | None = None) -> "CardStats":
+    def of(cls, main: pa.Table, failures: pa.Table | None = None) -> CardStats:
         stats = cls(main.schema)
         stats.add_rows(main)
         if failures is not None:

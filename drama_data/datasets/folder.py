@@ -16,9 +16,10 @@ import json
 import os
 import secrets
 import shutil
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -218,7 +219,7 @@ def read_table(folder: str | Path, config: str, empty: pa.Schema | None = None,
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def dumps(obj: Any) -> str:

@@ -102,7 +102,7 @@ class Retriever(abc.ABC):
         """Number of indexed passages."""
         return len(self.ids)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (a no-op by default; retrievers holding files or a JVM override it)
         """Release resources (files, JVM searchers, temp folders)."""
 
     def describe(self) -> str:

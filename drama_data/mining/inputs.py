@@ -58,7 +58,10 @@ def read_queries(folder: str | Path, config: str = "queries") -> list[QueryRow]:
         if qid in seen:
             raise InputError(f"--queries {folder}: query_id {qid!r} occurs twice (rows {seen[qid]} and {i + 1})")
         seen[qid] = i + 1
-        get = lambda c, i=i: "" if cols[c] is None or cols[c][i] is None else str(cols[c][i])
+
+        def get(c: str, i: int = i) -> str:
+            return "" if cols[c] is None or cols[c][i] is None else str(cols[c][i])
+
         rows.append(QueryRow(query_id=qid, query=get("query"), source=get("source"), language=get("language"),
                              source_passage_id=get("passage_id"), passage_language=get("passage_language"),
                              source_query=get("source_query"), source_language=get("source_language")))

@@ -8,8 +8,8 @@ re-exported here). In: a :class:`ContaminationIndex` and a dataset's rows (:func
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from drama_data.build.contamination_index import ContaminationIndex, EvalCollection, load_eval_collection, load_index
 

@@ -10,7 +10,7 @@ histogram the copy-rate figure draws.
 from __future__ import annotations
 
 import collections
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def _empty() -> dict[str, float]:

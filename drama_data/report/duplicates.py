@@ -25,7 +25,7 @@ time; it returns False once past the last judged row), and :meth:`DuplicateCheck
 from __future__ import annotations
 
 from array import array
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

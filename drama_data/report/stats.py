@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import collections
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 
@@ -36,10 +36,10 @@ from drama_data.build.filters import ngrams, query_tokens
 from drama_data.datasets.card import CardStats
 from drama_data.datasets.folder import read_card, read_table
 from drama_data.errors import InputError
+from drama_data.report import sampling
 from drama_data.report.batches import column, config_rows, iter_batches
 from drama_data.report.counts import ValueCounts, bins, summary
 from drama_data.report.duplicates import NEAR_DUP_THRESHOLD, DuplicateCheck
-from drama_data.report import sampling
 from drama_data.report.sampling import RowSample
 
 __all__ = ["COPY_THRESHOLD", "NEAR_DUP_THRESHOLD", "QueryStats", "dataset_kind", "dataset_stats", "summary"]

@@ -17,7 +17,6 @@ The adapter is a small frozen description; everything that walks a model goes th
 from __future__ import annotations
 
 import dataclasses
-
 from dataclasses import dataclass
 
 import torch

@@ -7,7 +7,7 @@ into blocks of ``seq_len`` tokens, each starting with BOS (Gemma needs BOS at po
 """
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 

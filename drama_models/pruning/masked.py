@@ -39,7 +39,7 @@ class MaskSet:
     hidden: torch.Tensor | None = None
 
     @classmethod
-    def ones(cls, config, requires_grad: bool = False, dtype=torch.float32, device=None) -> "MaskSet":
+    def ones(cls, config, requires_grad: bool = False, dtype=torch.float32, device=None) -> MaskSet:
         """All-ones masks for ``config``'s shape (e.g. the gates of a first-order Taylor importance)."""
         shapes = {
             "layer": (config.num_hidden_layers,),
@@ -119,7 +119,7 @@ class MaskedModel:
 
         return hook
 
-    def attach(self) -> "MaskedModel":
+    def attach(self) -> MaskedModel:
         if self._handles:
             return self
         a, model, reg = self.adapter, self.model, self._handles.append
@@ -144,7 +144,7 @@ class MaskedModel:
             handle.remove()
         self._handles.clear()
 
-    def __enter__(self) -> "MaskedModel":
+    def __enter__(self) -> MaskedModel:
         return self.attach()
 
     def __exit__(self, *exc) -> None:

@@ -63,7 +63,7 @@ class PruningPlan:
     ffn: list[list[int]]
 
     @classmethod
-    def from_scores(cls, scores: Scores, source: Shape, target: Shape) -> "PruningPlan":
+    def from_scores(cls, scores: Scores, source: Shape, target: Shape) -> PruningPlan:
         layers = _top(scores.layer, target.layers)
         heads, kvs = zip(*[_select_heads(scores.head[l], source, target) for l in layers]) if layers else ((), ())
         plan = cls(
@@ -79,7 +79,7 @@ class PruningPlan:
         return plan
 
     @classmethod
-    def identity(cls, source: Shape) -> "PruningPlan":
+    def identity(cls, source: Shape) -> PruningPlan:
         """The plan that keeps everything (``--target full``)."""
         return cls(source=source, target=source, layers=list(range(source.layers)), hidden=list(range(source.hidden)),
                    heads=[list(range(source.heads)) for _ in range(source.layers)],
@@ -121,5 +121,5 @@ class PruningPlan:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PruningPlan":
+    def from_dict(cls, data: dict) -> PruningPlan:
         return cls(**{**data, "source": Shape(**data["source"]), "target": Shape(**data["target"])})

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import random
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from tqdm.auto import tqdm

@@ -53,7 +53,7 @@ class Shape:
         return self.heads // self.kv_heads
 
     @classmethod
-    def from_config(cls, config) -> "Shape":
+    def from_config(cls, config) -> Shape:
         heads = config.num_attention_heads
         return cls(
             hidden=config.hidden_size,

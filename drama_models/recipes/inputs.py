@@ -19,9 +19,9 @@ recipe's folder and in the current folder; found in either, they are not reporte
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 
 @dataclass(frozen=True)

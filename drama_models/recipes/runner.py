@@ -27,8 +27,9 @@ import shutil
 import time
 import traceback
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from drama_data.errors import DramaError
 from drama_models.recipes.manifest import Manifest, utc

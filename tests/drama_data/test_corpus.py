@@ -2,8 +2,8 @@ import gzip
 import json
 
 import pytest
-
 from conftest import SMALL_DOCS, write_jsonl
+
 from drama_data.corpus import Fields, read_documents
 from drama_data.errors import InputError
 

@@ -1,13 +1,18 @@
 import importlib.metadata
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from drama_data import install_hints
-from drama_data.install_hints import (TORCH_CPU_INDEX, installed_vllm_builds, machine_kind, vllm_build_note,
-                                      vllm_build_problem, vllm_install_hint)
+from drama_data.install_hints import (
+    TORCH_CPU_INDEX,
+    installed_vllm_builds,
+    machine_kind,
+    vllm_build_note,
+    vllm_build_problem,
+    vllm_install_hint,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

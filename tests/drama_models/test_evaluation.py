@@ -8,8 +8,7 @@ import pytest
 from tiny_models import one_torch_thread, tiny_model_dir  # noqa: F401
 
 from drama_models.beir import BeirCollection, BeirFormatError, detect_language, load_beir
-from drama_models.evaluation import (bm25_run, compute_metrics, dense_run, evaluate, format_table, ranked,
-                                     write_trec_run)
+from drama_models.evaluation import bm25_run, compute_metrics, dense_run, evaluate, format_table, ranked, write_trec_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tiny_models.one_torch_thread
 
@@ -149,7 +148,7 @@ def test_dense_run_agrees_with_brute_force(method):
                                 queries={f"q{i}": "x" for i in range(7)}, qrels={})
     run = dense_run(_FixedEncoder(docs, queries), collection, k=10, search_method=method, show_progress=False)
     truth = np.argsort(-(queries @ docs.T), axis=1)[:, :10]
-    for row, (q, hits) in enumerate(run.items()):
+    for row, (_qid, hits) in enumerate(run.items()):
         assert [d for d, _ in ranked(hits)] == [f"d{i}" for i in truth[row]]
         np.testing.assert_allclose(sorted(hits.values(), reverse=True), (queries @ docs.T)[row, truth[row]], rtol=1e-5)
     with pytest.raises(ValueError, match="`search_method`"):

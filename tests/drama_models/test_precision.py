@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_model_dir, tiny_tokenizer
 
 from drama_models import precision
-from tiny_models import tiny_model_dir, tiny_tokenizer
 
 
 def test_native_bf16_is_read_from_cpuinfo():

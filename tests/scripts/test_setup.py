@@ -4,6 +4,7 @@ Each case runs the script with a fake ``uname``/``nvidia-smi`` first on the PATH
 (no local wheel folder, an index that refuses connections) and, where an existing venv matters, a fake venv
 whose python reports the installed torch/vllm builds. Nothing is installed.
 """
+import functools
 import http.server
 import os
 import stat
@@ -72,7 +73,7 @@ def cpu_index(tmp_path):
     page.mkdir(parents=True)
     (page / "index.html").write_text('<a href="torch-2.13.0%2Bcpu-cp311-cp311-manylinux_2_28_x86_64.whl">'
                                      "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl</a>\n")
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path / "index"), **k)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "index"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/whl/cpu"
@@ -105,7 +106,7 @@ def test_cpu_without_the_index_fails_at_once_with_one_line(fake_machine, tmp_pat
     assert time.monotonic() - t0 < 30
     errors = [line for line in proc.stderr.splitlines() if line.startswith("setup.sh:")]
     assert len(errors) == 1, proc.stderr
-    assert f"needs torch 2.13.0+cpu" in errors[0] and f"{REFUSED}/whl/cpu" in errors[0]
+    assert "needs torch 2.13.0+cpu" in errors[0] and f"{REFUSED}/whl/cpu" in errors[0]
     assert "--no-vllm" in errors[0]
     assert not commands(proc)  # nothing was started
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from drama_models.recipes.schema import Opt, Recipe, RecipeError, StageSpec
 
@@ -24,7 +25,7 @@ class RunContext:
     recipe: Recipe
     run_dir: Path
     corpus: str | None
-    stages: list["Stage"] = field(default_factory=list)
+    stages: list[Stage] = field(default_factory=list)
     echo: Callable[[str], None] = print
 
     def stage_dir(self, name: str) -> Path:
@@ -34,7 +35,7 @@ class RunContext:
         """Where a stage writes the config file its equivalent command reads (``<run>/configs/<stage>.yaml``)."""
         return self.run_dir / "configs" / f"{name}{suffix}"
 
-    def earlier(self, stage: "Stage", kinds: tuple[str, ...]) -> list["Stage"]:
+    def earlier(self, stage: Stage, kinds: tuple[str, ...]) -> list[Stage]:
         """Enabled stages of ``kinds`` that come before ``stage``, in recipe order."""
         out = []
         for s in self.stages:
@@ -44,17 +45,17 @@ class RunContext:
                 out.append(s)
         return out
 
-    def by_name(self, name: str) -> "Stage":
+    def by_name(self, name: str) -> Stage:
         for s in self.stages:
             if s.name == name:
                 return s
         raise RecipeError(f"no stage named {name!r}")
 
-    def seed(self, stage: "Stage") -> int:
+    def seed(self, stage: Stage) -> int:
         value = stage.options.get("seed")
         return self.recipe.seed if value is None else value
 
-    def require_corpus(self, stage: "Stage") -> str:
+    def require_corpus(self, stage: Stage) -> str:
         if not self.corpus:
             raise RecipeError(f"stages.{stage.name}: no corpus; set `corpus:` in the recipe or pass --corpus PATH")
         return self.corpus
@@ -87,7 +88,7 @@ class Stage:
         """Checks that need the other stages (e.g. ``model: "@prune"``)."""
 
     # ---- the data flow
-    def upstream(self, ctx: RunContext) -> list["Stage"]:
+    def upstream(self, ctx: RunContext) -> list[Stage]:
         return []
 
     def inputs(self, ctx: RunContext) -> dict[str, Any]:

@@ -2,12 +2,12 @@
 never their foreign query, and the clear errors when forced another way. Corpus: the shipped XQuAD-R Chinese
 sample; queries written by :mod:`crosslingual_helpers`."""
 import pytest
+from crosslingual_helpers import HAN, ZH, queries  # noqa: F401  (queries is a fixture)
+from crosslingual_helpers import mine_zh as _mine
 
 from drama_data.datasets.folder import read_card, read_table
 from drama_data.errors import ConfigError
 from drama_data.mining.mine import mine
-
-from crosslingual_helpers import HAN, ZH, mine_zh as _mine, queries  # noqa: F401  (queries is a fixture)
 
 
 def test_translated_row_is_mined_with_its_source_query_direct_row_with_its_passage(tmp_path, queries):
@@ -39,8 +39,9 @@ def test_lexical_retriever_never_ranks_a_foreign_query(tmp_path, queries):
 
 
 def test_dense_retriever_mines_cross_lingual_rows_with_the_query(tmp_path, queries):
-    from drama_data.mining.dense import DenseRetriever
     from mining_helpers import HashEncoder
+
+    from drama_data.mining.dense import DenseRetriever
 
     report = mine(queries, str(ZH), tmp_path / "dense", k=21, retriever=DenseRetriever(encoder=HashEncoder()),
                   work_dir=tmp_path / "work", progress=False)

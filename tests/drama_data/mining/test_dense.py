@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from mining_helpers import HashEncoder  # noqa: E402
 
 from drama_data.chunking import Passage
 from drama_data.errors import ConfigError
 from drama_data.mining.dense import DenseRetriever, load_encoder
-
-from mining_helpers import HashEncoder  # noqa: E402
 
 
 def _passages(n, seed=0):

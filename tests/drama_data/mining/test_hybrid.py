@@ -2,14 +2,13 @@
 
 import numpy as np
 import pytest
+from mining_helpers import HashEncoder  # noqa: E402
 
 from drama_data.errors import ConfigError
 from drama_data.mining import make_retriever
 from drama_data.mining.bm25 import BM25sRetriever
 from drama_data.mining.dense import DenseRetriever
 from drama_data.mining.hybrid import HybridRetriever
-
-from mining_helpers import HashEncoder  # noqa: E402
 
 
 def _by_formula(passages, query, weight, depth):

@@ -3,14 +3,13 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from mining_helpers import HashEncoder, write_queries  # noqa: E402
 
 from drama_data.chunking import load_passages
 from drama_data.datasets.folder import read_card, read_table
 from drama_data.errors import ConfigError, InputError
 from drama_data.mining.bm25 import BM25sRetriever
 from drama_data.mining.mine import mine
-
-from mining_helpers import HashEncoder, write_queries  # noqa: E402
 
 
 @pytest.fixture()
@@ -81,8 +80,9 @@ def test_empty_corpus_and_bad_queries(tmp_path):
         mine(q, str(corpus), tmp_path / "out", work_dir=tmp_path / "w", progress=False)
     with pytest.raises(InputError, match="--queries: no such folder: .*nope"):
         mine(tmp_path / "nope", str(corpus), tmp_path / "out", progress=False)
-    from drama_data.datasets.folder import write_dataset
     import pyarrow as pa
+
+    from drama_data.datasets.folder import write_dataset
 
     write_dataset(tmp_path / "q2", {"queries": pa.table({"id": ["a"], "text": ["x"]})}, default="queries", card_body="")
     with pytest.raises(InputError, match="missing column.*query_id"):

@@ -3,10 +3,10 @@ normalised), so moving the card's text into ``cards/mine_card.md.j2`` changes no
 import re
 from pathlib import Path
 
+from mining_helpers import write_queries  # noqa: E402
+
 from drama_data.chunking import load_passages
 from drama_data.mining.mine import mine
-
-from mining_helpers import write_queries  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden" / "mine_card.md"
 

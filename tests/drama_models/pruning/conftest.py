@@ -5,7 +5,6 @@ import json
 
 import pytest
 import torch
-
 from tiny_models import PRUNING_FAMILIES, tiny_causal_lm, tiny_tokenizer
 from tiny_models import pruning_corpus_texts as corpus_texts
 

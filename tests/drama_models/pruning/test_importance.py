@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_models import planted_model, pruning_corpus_texts as corpus_texts
+from tiny_models import planted_model
+from tiny_models import pruning_corpus_texts as corpus_texts
 
 from drama_models.pruning.importance import activation_importance, layer_loss_importance
 from drama_models.pruning.lm_data import text_blocks

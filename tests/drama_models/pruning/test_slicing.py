@@ -54,7 +54,7 @@ def test_soft_kept_values_are_folded(family):
     plan = _random_plan(model, Target(hidden=112, ffn=192, heads=2, layers=3, kv_heads=1), seed=2)
     g = torch.Generator().manual_seed(0)
     masks = plan.to_masks()
-    for name, value in masks.items():
+    for _name, value in masks.items():
         value.mul_(0.5 + torch.rand(value.shape, generator=g))
     ids = _inputs(1)
     with torch.no_grad(), MaskedModel(model, masks):
