@@ -43,6 +43,10 @@ near duplicates (character-trigram Jaccard >= 0.8) are removed, the first kept.
 a query of these evaluation collections (BEIR folders, ``contamination_split`` qrels, default ``test``), or
 whose source, positive or negative passages overlap a passage those qrels judge, are removed
 (reason ``contaminated``; tests in :mod:`drama_data.report.contamination`).
+
+``sentence_transformers`` (``--sentence-transformers/--no-sentence-transformers``, ``--st-negatives N``): besides
+the Tevatron ``train`` config, write the ``sentence-transformers`` config (``anchor, positive, negative_1..N``
+and the miner's ``scores``; :mod:`drama_data.build.st_layout`), on by default with N = 7 negatives.
 """
 from __future__ import annotations
 
@@ -66,6 +70,7 @@ from drama_data.build.rules import (
     _check_rule,
     make_rules,
 )
+from drama_data.build.st_layout import DEFAULT_NEGATIVES as ST_NEGATIVES
 from drama_data.errors import ConfigError
 from drama_data.mapping_loader import from_mapping, given, given_values
 
@@ -113,6 +118,8 @@ class BuildConfig:
     mix_ratios: dict[str, float] | None = None
     mix_total: int | None = None
     shuffle: bool = True
+    sentence_transformers: bool = True  # also write the ``sentence-transformers`` config (st_layout)
+    st_negatives: int = ST_NEGATIVES  # its negative columns
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -162,6 +169,10 @@ class BuildConfig:
             raise ConfigError(f"mix.total: must be a positive integer, got {self.mix_total!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"seed: must be an integer, got {self.seed!r}")
+        if not isinstance(self.sentence_transformers, bool):
+            raise ConfigError(f"sentence_transformers.write: must be true or false, got {self.sentence_transformers!r}")
+        if not isinstance(self.st_negatives, int) or isinstance(self.st_negatives, bool) or self.st_negatives < 0:
+            raise ConfigError(f"sentence_transformers.negatives: must be an integer >= 0, got {self.st_negatives!r}")
         return self
 
 
@@ -187,6 +198,14 @@ class MixKeys:
 
 
 @dataclass
+class SentenceTransformersKeys:
+    """``sentence_transformers:`` of build.yaml (the ``sentence-transformers`` config)."""
+
+    write: Any = True
+    negatives: Any = ST_NEGATIVES
+
+
+@dataclass
 class BuildFile:
     """build.yaml as written (top-level keys; see :func:`load_config`), read by
     :func:`~drama_data.mapping_loader.from_mapping`: an unknown key is one line naming the file and the key."""
@@ -200,6 +219,7 @@ class BuildFile:
     false_negatives: FalseNegativesKeys = field(default_factory=FalseNegativesKeys)
     filters: FilterKeys = field(default_factory=FilterKeys)
     mix: MixKeys = field(default_factory=MixKeys)
+    sentence_transformers: SentenceTransformersKeys = field(default_factory=SentenceTransformersKeys)
 
 
 def _check_filters(f: Mapping[str, Any]) -> None:
@@ -258,8 +278,9 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
     negatives, source_positive, ranking, fn_margin, max_positives, max_negatives, min_negatives,
     exclude_source_from_negatives, roundtrip_top, positive_text}}), ``source_rules``
     ({source: rule}), ``false_negatives`` ({mode}), ``filters`` (see ``DEFAULT_FILTERS``), ``mix`` ({by,
-    ratios, total, shuffle}). ``overrides``: ``inputs``, ``output``, ``seed``, ``rules`` (merged per rule),
-    ``filters`` (merged), ``mix_ratios``, ``mix_by``, ``mix_total``, ``fn_margin`` (all rules), ``miner``.
+    ratios, total, shuffle}), ``sentence_transformers`` ({write, negatives}). ``overrides``: ``inputs``,
+    ``output``, ``seed``, ``rules`` (merged per rule), ``filters`` (merged), ``mix_ratios``, ``mix_by``,
+    ``mix_total``, ``fn_margin`` (all rules), ``miner``, ``sentence_transformers`` (bool), ``st_negatives``.
     """
     raw: Any = {}
     base = None
@@ -329,6 +350,10 @@ def config_from_mapping(raw: Mapping[str, Any], *, base: Path | None = None, sou
         mix_ratios={str(k): v for k, v in ratios.items()} if ratios else None,
         mix_total=overrides.get("mix_total") or mix.total,
         shuffle=bool(mix.shuffle),
+        sentence_transformers=(overrides["sentence_transformers"] if overrides.get("sentence_transformers")
+                               is not None else f.sentence_transformers.write),
+        st_negatives=(overrides["st_negatives"] if overrides.get("st_negatives") is not None
+                      else f.sentence_transformers.negatives),
     )
     return cfg.validate()
 

@@ -143,4 +143,6 @@ def config_from_flags(p: dict[str, Any]) -> BuildConfig:
             ratios[key] = int(r) if r is not None and r == int(r) else r
         overrides["mix_ratios"] = ratios
     overrides["filters"] = _filters(p)
+    overrides["sentence_transformers"] = p.get("sentence_transformers")
+    overrides["st_negatives"] = p.get("st_negatives")
     return load_config(p["config_path"], **overrides)

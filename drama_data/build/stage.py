@@ -26,6 +26,9 @@ Output folder (``datasets.load_dataset(folder)`` gives ``train``):
   cross-lingual row under a lexical retriever ``source_query`` or ``passage``, see
   :mod:`drama_data.mining.crosslingual`; ``query`` for candidates mined before the column existed). Rows are shuffled with the seed when mixing (``mix.shuffle``). No row has an empty
   ``positive_passages`` or a positive among its negatives (checked before writing).
+- ``sentence-transformers`` (unless ``sentence_transformers: {write: false}`` / ``--no-sentence-transformers``):
+  the same rows in the layout sentence-transformers' trainer and losses take, ``anchor, positive,
+  negative_1..n`` and the miner's ``scores`` when every row has them (:mod:`drama_data.build.st_layout`).
 - ``removed``: ``query_id, query, source, language, input, group, rule, reason, detail`` (no rows when
   nothing was removed: ``datasets`` 5.2 loads it only with ``streaming=True``). When *every* query is removed,
   the folder is written with ``removed`` as its default config and ``build`` raises ``InputError``.
@@ -55,6 +58,8 @@ from drama_data.build.filters import without_span
 from drama_data.build.inputs import LoadedInput, check_inputs, load_input
 from drama_data.build.labeller import Labeller, removed_row
 from drama_data.build.mixing import allocate, sample
+from drama_data.build.st_layout import CONFIG as ST_CONFIG
+from drama_data.build.st_layout import st_table
 from drama_data.datasets.card import PAPER_CITATION
 from drama_data.datasets.folder import (
     check_output_folder,
@@ -99,10 +104,13 @@ class BuildReport:
     inputs: dict[str, int] = field(default_factory=dict)  # input name -> candidate rows read
     labels: dict[str, dict] = field(default_factory=dict)  # rule -> rows, mean positives / negatives
     mix: dict[str, Any] = field(default_factory=dict)  # by, ratios, available, kept (empty: no mixing)
+    #: the ``sentence-transformers`` config (:class:`~drama_data.build.st_layout.StStats`; empty: not written)
+    sentence_transformers: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"output": self.output, "rows": self.rows, "removed": self.removed, "counts": self.counts,
-                "inputs": self.inputs, "labels": self.labels, "mix": self.mix, "seconds": self.seconds}
+                "inputs": self.inputs, "labels": self.labels, "mix": self.mix,
+                "sentence_transformers": self.sentence_transformers, "seconds": self.seconds}
 
     def render(self) -> str:
         lines = [f"drama-data build: done in {self.seconds:.1f} s",
@@ -128,9 +136,25 @@ class BuildReport:
             for way in ("source_query", "passage"):
                 if ways.get(way):
                     lines.append(f"                     {way}: {WAY_WORDS[way]}")
+        st = self.sentence_transformers
+        if st and not st["rows"]:
+            lines.append(f"  config {ST_CONFIG}: not written (no row has a negative)")
+        elif st:
+            n = st["negatives"]
+            cols = ("anchor, positive" + (", negative_1" if n else "") + (f"..negative_{n}" if n > 1 else "")
+                    + (", scores" if st["scores"] else ""))
+            lines.append(f"  config {ST_CONFIG}: {plural(st['rows'], 'row')} ({cols})")
+            for key, words in (("padded_rows", "with fewer negatives, repeated to fill the columns"),
+                               ("rows_without_negatives", "without a negative, left out of this config"),
+                               ("rows_without_scores", "without a miner score: no scores column")):
+                if st[key]:
+                    lines.append(f"                     {st[key]:>6}  {words}")
         lines += [f"  output           {self.output}",
                   f"  load it with     datasets.load_dataset({self.output!r}, 'train')",
                   f"  train on it      drama-models train --dataset {self.output} ..."]
+        if st and st["rows"]:
+            lines.append(f"  or with s-t      datasets.load_dataset({self.output!r}, {ST_CONFIG!r}) -> "
+                         "SentenceTransformerTrainer")
         return "\n".join(lines)
 
 
@@ -177,7 +201,8 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
     bar.close()
     mix_info = _mix(cfg, labeller)
     train_rows = _train_rows(cfg, labeller.kept)
-    report = _write(cfg, output, inputs, labeller, train_rows, mix_info)
+    st = st_table(train_rows, cfg.st_negatives) if cfg.sentence_transformers and train_rows else None
+    report = _write(cfg, output, inputs, labeller, train_rows, mix_info, st)
     report.seconds = round(time.perf_counter() - t0, 3)
     if not report.rows:
         raise InputError(f"no training rows left: every query was removed ({report.removed}); the reasons are in "
@@ -243,8 +268,9 @@ def _train_rows(cfg: BuildConfig, kept: list[dict]) -> list[dict]:
 
 
 def _write(cfg: BuildConfig, output: Path, inputs: list[LoadedInput], lab: Labeller, train_rows: list[dict],
-           mix_info: dict) -> BuildReport:
-    """Write the ``train`` and ``removed`` configs, card and provenance.json; returns the report (no timing)."""
+           mix_info: dict, st: tuple | None = None) -> BuildReport:
+    """Write the ``train``, ``sentence-transformers`` (``st``: its table and stats, when written) and ``removed``
+    configs, card and provenance.json; returns the report (no timing)."""
     train = pa.Table.from_pylist(train_rows, schema=TRAIN_SCHEMA)
     removed_t = pa.Table.from_pylist(lab.removed, schema=REMOVED_SCHEMA)
     report = BuildReport(output=str(output), rows=train.num_rows,
@@ -254,17 +280,22 @@ def _write(cfg: BuildConfig, output: Path, inputs: list[LoadedInput], lab: Label
     report.inputs = {i.spec.name: i.n_rows for i in inputs}
     report.labels = stats
     report.mix = mix_info
+    report.sentence_transformers = st[1].as_dict() if st else {}
     prov = {"stage": "build", "created": utc_now(), "config": cfg.as_dict(), "mix": mix_info,
             "inputs": [{"name": i.spec.name, "candidates": i.spec.candidates, "rerank": i.spec.rerank,
                         "queries": i.spec.queries, "group": i.spec.group, "rows": i.n_rows, "k": i.k,
                         "rerank_k": i.rerank_k, "retriever": i.retriever} for i in inputs],
             "rows": train.num_rows, "removed": report.removed, "counts": report.counts, "labels": stats,
-            "miner": cfg.miner, "rerank_fallback": dict(lab.fallbacks), "rule_ways": _rule_ways(train_rows)}
+            "miner": cfg.miner, "rerank_fallback": dict(lab.fallbacks), "rule_ways": _rule_ways(train_rows),
+            "sentence_transformers": report.sentence_transformers}
     # datasets 5.2 cannot load a split with no rows, so an empty config is left out (and the card says so)
     tables = {"train": train, "removed": removed_t} if train.num_rows else {"removed": removed_t}
+    tags = ["retrieval", "tevatron", "drama"]
+    if st and st[0].num_rows:  # datasets 5.2 cannot load it with no rows: then left out, the card says why
+        tables = {"train": train, ST_CONFIG: st[0], "removed": removed_t}
+        tags.append("sentence-transformers")
     write_dataset(output, tables, default="train" if train.num_rows else "removed",
-                  card_body=_card(prov, lab.removed), card_meta={"tags": ["retrieval", "tevatron", "drama"],
-                                                                 "drama_stage": "build"},
+                  card_body=_card(prov, lab.removed), card_meta={"tags": tags, "drama_stage": "build"},
                   extra_files={"provenance.json": dumps(prov)}, overwrite=True)
     return report
 

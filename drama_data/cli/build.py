@@ -8,7 +8,9 @@ import json
 
 import click
 
+from drama_data.build.st_layout import DEFAULT_NEGATIVES as ST_NEGATIVES
 from drama_data.cli.common import clean_errors
+from drama_data.cli.options import option
 
 HELP = """Label positives and hard negatives, filter, dedup and mix into a Tevatron-format training set.
 
@@ -35,6 +37,10 @@ Every key with its default: drama_data/templates/build.yaml (printed by --show-t
 Cross-lingual rows (--task crosslingual) keep their source passage as the only positive; their
 negatives come from what `mine --cross-lingual` searched (column mined_with: the query, the
 source query of a translation, or the passage's own text); the summary counts rows per way.
+\b
+The output also holds the config `sentence-transformers` (anchor, positive, negative_1..N,
+scores): load_dataset(OUTPUT, "sentence-transformers") goes straight into
+SentenceTransformerTrainer and its losses (--st-negatives N; --no-sentence-transformers: leave it out).
 """
 
 
@@ -80,6 +86,12 @@ def _show_template(ctx, _param, value):
               help="Remove rows overlapping this evaluation collection (BEIR folder, test qrels); repeatable.")
 @click.option("--contamination", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Only report overlap with this evaluation collection in the card (see drama-data report).")
+@option("--sentence-transformers/--no-sentence-transformers", "sentence_transformers", default=None, group="Output",
+        help="Also write the `sentence-transformers` config (anchor, positive, negative_1..N, scores) that "
+             "SentenceTransformerTrainer and its losses take. Default: on (sentence_transformers.write).")
+@option("--st-negatives", type=click.IntRange(min=0), default=None, metavar="N", group="Output",
+        help=f"Negative columns of the `sentence-transformers` config (default {ST_NEGATIVES}, the paper's group of "
+             "1 positive + 7 negatives); a row with fewer repeats its own.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder that is not a drama-toolkit dataset.")
 @click.option("--no-report", is_flag=True,
               help="Do not write the quality report at the end (run `drama-data report DIR` later).")

@@ -410,7 +410,7 @@ def test_nothing_removed_and_everything_removed(tmp_path):
     ok = make_candidates(tmp_path / "ok", [row("a", q(1), "qgen", "", cands(50))])
     build(cfg(tmp_path, [{"candidates": ok}]), progress=False)
     meta, body = read_card(tmp_path / "out")
-    assert [c["config_name"] for c in meta["configs"]] == ["train", "removed"] and "nothing was removed" in body
+    assert [c["config_name"] for c in meta["configs"]] == ["train", "sentence-transformers", "removed"] and "nothing was removed" in body
     assert read_table(tmp_path / "out", "removed").num_rows == 0  # an empty config, as the card's snippet says
     bad = make_candidates(tmp_path / "bad", [row("a", "hi", "qgen", "", cands(50)), row("b", q(2), "qgen", "", [])])
     with pytest.raises(InputError, match="no training rows left"):
