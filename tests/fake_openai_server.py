@@ -113,7 +113,7 @@ class _State:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30  # an idle keep-alive connection ends by itself
-    server: "_Server"
+    server: _Server
 
     def log_message(self, *args):  # quiet
         pass
@@ -138,7 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _refused(self, rec: "Record") -> bool:
+    def _refused(self, rec: Record) -> bool:
         """Answer ``auth_status`` (and end ``rec``) when the server wants a key and did not get it."""
         srv = self.server
         if srv.api_key is None or self.headers.get("Authorization") == f"Bearer {srv.api_key}":
@@ -505,7 +505,7 @@ class FakeOpenAIServer:
         self._timer: threading.Timer | None = None
         self._stopped = False
 
-    def start(self) -> "FakeOpenAIServer":
+    def start(self) -> FakeOpenAIServer:
         self._srv = _Server(self.model, self.max_requests, self.responder, self.delay, self.answer_headers)
         for name, value in self.server_options.items():
             setattr(self._srv, name, value)
@@ -576,7 +576,7 @@ class FakeOpenAIServer:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5)
 
-    def __enter__(self) -> "FakeOpenAIServer":
+    def __enter__(self) -> FakeOpenAIServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import abc
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Completion:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Completion":
+    def from_dict(cls, d: dict) -> Completion:
         return cls(**d)
 
 
@@ -93,7 +93,7 @@ class Backend(abc.ABC):
     name: str = "base"
     model: str = ""
     #: where an engine's own output (start-up log, warnings) is written; set by the runner
-    log_path: "Path | None" = None
+    log_path: Path | None = None
     #: the settings it was built with (:mod:`drama_data.backends.settings`), when built by name
     settings: object = None
 
@@ -133,7 +133,7 @@ class Backend(abc.ABC):
         """Settings that describe this backend for provenance (no secrets)."""
         return {"backend": self.name, "model": self.model}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (a no-op by default; backends holding engines override it)
         """Release engines, sessions and processes."""
 
     def __enter__(self):

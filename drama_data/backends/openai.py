@@ -110,7 +110,8 @@ import queue
 import random
 import threading
 import time
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
@@ -425,7 +426,7 @@ class OpenAIBackend(Backend):
                 except queue.Empty:
                     if not thread.is_alive() and out.empty():
                         raise BackendError(f"the openai backend's worker for {self.base_url} stopped "
-                                           f"unexpectedly after {answered} of {len(requests)} requests")
+                                           f"unexpectedly after {answered} of {len(requests)} requests") from None
                     continue
                 if item is _DONE:
                     break

@@ -39,8 +39,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 from urllib.parse import parse_qsl, urlunsplit
 
 from drama_data.backends.base import Completion, Request
@@ -54,6 +55,7 @@ from drama_data.backends.refusals import (
     server_message,
 )
 from drama_data.errors import BackendError, ConfigError
+from drama_data.plurals import plural
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +254,7 @@ class _BatchRun:
         state["input_file_id"] = upload.id
         _write_json(path, state)
         self._create_batch(path, state)
-        self.b._say(f"openai-batch: submitted {len(ids)} requests as batch {state['batch_id']} "
+        self.b._say(f"openai-batch: submitted {plural(len(ids), 'request')} as batch {state['batch_id']} "
                     f"({endpoint}, window {self.b.completion_window})")
         return path, state
 
@@ -266,7 +268,8 @@ class _BatchRun:
                 live.append((path, state))
                 covered |= mine
         if live:
-            self.b._say(f"openai-batch: resuming {len(live)} batch(es) of an earlier run ({len(covered)} requests)")
+            self.b._say(f"openai-batch: resuming {plural(len(live), 'batch', 'batches')} of an earlier run "
+                        f"({plural(len(covered), 'request')})")
         by_endpoint: dict[str, list[str]] = {}
         for cid, line in self.lines.items():
             if cid not in covered:

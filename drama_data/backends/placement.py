@@ -13,9 +13,9 @@ than replicas, or ``VLLM_CPU_OMP_THREADS_BIND`` set by the user, nothing is pinn
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from drama_data.backends.ray_pool import slices
 from drama_data.errors import ConfigError

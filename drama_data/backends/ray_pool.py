@@ -26,9 +26,10 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from drama_data.backends.base import Backend, Completion, Request, Sampling
 from drama_data.errors import BackendError, ConfigError
@@ -49,7 +50,7 @@ class BackendSpec:
     kwargs: dict = field(default_factory=dict)
 
     @classmethod
-    def for_backend(cls, name: str, model: str | None, **options: Any) -> "BackendSpec":
+    def for_backend(cls, name: str, model: str | None, **options: Any) -> BackendSpec:
         from drama_data.backends import build_backend
 
         return cls(build_backend, (name, model), {"echo": None, **options})

@@ -41,9 +41,10 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from drama_data.backends.base import Backend, Completion, Request
 from drama_data.backends.placement import Placement, placements

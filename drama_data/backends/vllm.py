@@ -25,13 +25,21 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from drama_data.backends.base import Backend, Completion, Request
 from drama_data.backends.codec import PromptCodec
-from drama_data.backends.cpu_memory import (MAX_CPU_KV_BYTES, KVPlan, NodeMemory, fitting_max_model_len,
-                                            kv_cache_plan, node_memory, weights_bytes)
+from drama_data.backends.cpu_memory import (
+    MAX_CPU_KV_BYTES,
+    KVPlan,
+    NodeMemory,
+    fitting_max_model_len,
+    kv_cache_plan,
+    node_memory,
+    weights_bytes,
+)
 from drama_data.backends.engine_output import engine_output_to
 from drama_data.errors import BackendError, ConfigError
 from drama_data.precision import cpu_has_native_bf16
@@ -341,7 +349,7 @@ class VLLMBackend(Backend):
             except ImportError:
                 raise BackendError(f"the vllm backend needs vLLM: {vllm_install_hint()}") from None
             _quiet_expected_notices()
-            self.codec.eos_token_id  # load the tokenizer first: a broken one fails before the engine's 10 s start
+            _ = self.codec.eos_token_id  # load the tokenizer first: a broken one fails before the engine's 10 s start
             env = self.engine_env()
             kwargs = self.start_kwargs()
             log.info("starting vLLM engine: %s %s%s", kwargs, env,

@@ -1,12 +1,11 @@
 """``drama-data generate``: run a task over a corpus with an LLM backend and write a dataset folder."""
 from __future__ import annotations
 
-import json
-
 import click
 
 from drama_data.backends.settings import parse_key_values
 from drama_data.cli.common import clean_errors
+from drama_data.cli.options import Command, json_option, print_summary
 from drama_data.generate.config import WINDOW_PASSAGES
 from drama_data.sources import RULE_HELP
 
@@ -47,7 +46,28 @@ def backend_choice():
                         type=click.Choice(list(plugins.names())), help=plugins.help())
 
 
-@click.command()
+GROUPS = {
+    "Input": ["corpus", "queries", "limit", "split", "id_field", "title_field", "text_field", "chunk_tokens",
+              "chunk_tokenizer"],
+    "Model/backend": ["backend_name", "model"],
+    "Task": ["task_name", "queries_per_doc", "language", "target_languages", "method", "round_trip", "per_language",
+             "min_language_confidence", "min_script_share", "prompt_path", "prompt_format", "max_attempts", "window",
+             "stride", "passage_tokens", "depth", "passes"],
+    "Sampling": ["temperature", "top_p", "max_tokens", "seed"],
+    "Plan and budget": ["dry_run", "plan_sample", "prices", "max_requests", "max_cost"],
+    "Output": ["output", "overwrite", "window_passages", "cache_dir", "no_cache", "contamination", "no_report",
+               "no_progress"],
+    "Scale": ["num_shards", "shard_index", "ray", "ray_workers", "ray_gpus_per_worker"],
+}
+EXAMPLES = [
+    "drama-data generate --task queries --backend vllm --corpus data/scifact --output out/qgen --limit 100",
+    "drama-data generate --backend openai --model gpt-4o-mini --corpus docs/ --output out/qgen --dry-run",
+    "drama-data generate --task crosslingual --target-languages de,zh --corpus data/scifact --output out/xl",
+    "drama-data generate --task crosslingual --method translate --queries out/qgen --output out/xl-tr",
+]
+
+
+@click.command(name="generate", cls=Command, groups=GROUPS, examples=EXAMPLES)
 @click.option("--task", "task_name", default="queries", show_default=True,
               type=click.Choice(["queries", "crop", "crosslingual", "rerank"]), help="What to generate.")
 @backend_choice()
@@ -139,16 +159,10 @@ def backend_choice():
 @click.option("--no-report", is_flag=True,
               help="Do not write the quality report at the end (run `drama-data report DIR` later).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for scripts).")
+@json_option
 @clean_errors
 def command(**o):
-    """Generate queries (or crops, cross-lingual queries, rerank labels) for a corpus.
-
-    \b
-    drama-data generate --task queries --backend vllm --corpus data/scifact --output out/qgen --limit 100
-    drama-data generate --task crosslingual --target-languages de,zh --corpus data/scifact --output out/xl
-    drama-data generate --task crosslingual --method translate --queries out/qgen --output out/xl-tr
-    """
+    """Generate queries (or crops, cross-lingual queries, rerank labels) for a corpus."""
     from drama_data.api import run_generate
     from drama_data.generate.config import GenerateConfig
     from drama_data.sources import local_path, resolve_source
@@ -161,6 +175,6 @@ def command(**o):
     o["engine_args"] = parse_key_values(o["engine_args"])
     config = GenerateConfig.from_options(**o).validate()
     summary = run_generate(config, echo=lambda m: click.echo(m, err=True))
-    click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else summary.render())
+    print_summary(summary.as_dict(), summary.render(), as_json=as_json)
     if getattr(summary, "reported", None):
         click.echo(summary.reported, err=as_json)

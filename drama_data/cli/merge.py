@@ -7,7 +7,7 @@ from drama_data.cli.common import clean_errors
 from drama_data.cli.options import Command, json_option, output_option, print_summary
 
 
-@click.command(cls=Command, groups={"Input": ["shards"]}, examples=[
+@click.command(name="merge", cls=Command, groups={"Input": ["shards"]}, examples=[
     "drama-data merge out/qgen-shard0 out/qgen-shard1 --output out/qgen",
 ])
 @click.argument("shards", nargs=-1, required=True, type=click.Path(file_okay=False))

@@ -6,11 +6,10 @@ stage and prints its summary.
 """
 from __future__ import annotations
 
-import json
-
 import click
 
 from drama_data.cli.common import clean_errors
+from drama_data.cli.options import Command, json_option, print_summary
 from drama_data.mining import RETRIEVERS
 from drama_data.sources import RULE_HELP
 
@@ -33,7 +32,21 @@ class EncoderChoice(click.Choice):
         pass
 
 
-@click.command(name="mine")
+GROUPS = {
+    "Input": ["queries", "queries_config", "corpus", "split", "max_tokens", "chunk_tokenizer", "id_field",
+              "title_field", "text_field", "no_title", "cross_lingual"],
+    "Retriever": ["retriever", "k", "language", "k1", "b", "method", "model", "encoder_kind", "weight", "depth",
+                  "exact_max_docs", "faiss_index", "encode_batch_size", "dim", "bf16"],
+    "Output": ["output", "overwrite", "work_dir", "keep_work", "no_progress"],
+    "Scale": ["ray", "ray_workers", "ray_gpus_per_worker", "threads", "chunk_size", "batch_size"],
+}
+EXAMPLES = [
+    "drama-data mine --queries out/qgen --output out/mined",
+    "drama-data mine --queries out/qgen --output out/mined-dense --retriever dense --model all-MiniLM-L6-v2 -k 20",
+]
+
+
+@click.command(name="mine", cls=Command, groups=GROUPS, examples=EXAMPLES)
 @click.option("--queries", required=True, type=click.Path(file_okay=False), help="Queries dataset folder (from `generate`).")
 @click.option("--queries-config", default="queries", show_default=True, help="Config of the queries dataset to read.")
 @click.option("--corpus", default=None, help="The corpus the queries were generated from (BEIR folder, jsonl/parquet, HF dataset); default: the one "
@@ -87,7 +100,7 @@ class EncoderChoice(click.Choice):
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder that is not a drama-toolkit dataset.")
 @click.option("--keep-work", is_flag=True, help="Keep the per-chunk results after success.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for scripts).")
+@json_option
 @clean_errors
 def command(as_json, **params):
     """Retrieve the top-k candidate passages of every query; mark the passage each query came from."""
@@ -95,4 +108,4 @@ def command(as_json, **params):
     from drama_data.mining.mine import mine
 
     report = mine(MineConfig.from_flags(params))
-    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.render())
+    print_summary(report.as_dict(), report.render(), as_json=as_json)

@@ -7,7 +7,7 @@ from drama_data.cli.common import clean_errors
 from drama_data.cli.options import Command, json_option, print_summary
 
 
-@click.command(cls=Command, groups={"Input": ["folder"], "Output": ["repo_id", "private", "revision", "message",
+@click.command(name="publish", cls=Command, groups={"Input": ["folder"], "Output": ["repo_id", "private", "revision", "message",
                                                                       "dry_run"]}, examples=[
     "drama-data publish out/qgen --repo-id my-org/scifact-qgen --dry-run",
 ])

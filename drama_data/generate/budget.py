@@ -8,8 +8,8 @@ command (with a larger budget or none) continues where the run stopped and gener
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from drama_data.backends.base import Backend, Completion, Request  # noqa: F401
 from drama_data.errors import ConfigError

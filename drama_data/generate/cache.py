@@ -18,8 +18,8 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from drama_data.backends.base import Completion, Request
 from drama_data.paths import requests_cache_path

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from tqdm.auto import tqdm
 
@@ -33,7 +33,7 @@ class ExecutionStats:
     start_seconds: float = 0.0  # starting the engine (0 when it was running already or there is none)
     generate_seconds: float = 0.0  # from the first request sent to the last answer
 
-    def add(self, other: "ExecutionStats") -> None:
+    def add(self, other: ExecutionStats) -> None:
         for f in self.__dataclass_fields__:
             setattr(self, f, getattr(self, f) + getattr(other, f))
 
@@ -92,7 +92,7 @@ def execute(
         finally:
             bar.close()
         stats.generate_seconds = time.time() - tstart
-    for r, k in zip(requests, keys):
+    for _request, k in zip(requests, keys):
         if k in found:
             stats.prompt_tokens += found[k].prompt_tokens
             stats.completion_tokens += found[k].completion_tokens

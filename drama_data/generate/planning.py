@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from drama_data.backends.base import Backend, Completion, Request
-from drama_data.generate.cache import RequestCache, request_key
 from drama_data.generate.budget import Budget
+from drama_data.generate.cache import RequestCache, request_key
 from drama_data.generate.prices import Price, load_prices, price_for
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ class Plan:
         if self.price is not None:
             lines.append(f"  cost             ${self.cost:,.4f} (${self.price.input}/1M in, ${self.price.output}/1M "
                          f"out; {self.price.source})")
-        elif self.backend == "openai":
+        elif self.backend in ("openai", "openai-batch"):
             lines.append(f"  cost             unknown: no price for {self.model!r} (give one with --prices FILE)")
         else:
             lines.append("  cost             local backend: no API cost (add the model to --prices FILE to price it)")

@@ -14,7 +14,8 @@ the work. Everything else (the work folder, resuming, failures, the card) stays 
 from __future__ import annotations
 
 import pickle
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

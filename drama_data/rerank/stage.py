@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import random
 import time
-from pathlib import Path
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
 
 import pyarrow as pa
 

@@ -6,7 +6,8 @@ bubble from the bottom of the list to the top in one sweep. ``apply_window`` reo
 """
 from __future__ import annotations
 
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 T = TypeVar("T")
 

@@ -34,13 +34,28 @@ import pyarrow as pa
 from drama_data.backends.base import Sampling
 from drama_data.chunking import Passage
 from drama_data.errors import ConfigError, InputError
-from drama_data.languages import (CODES, LanguageDetector, code_to_name, detect_language, identify_language,
-                                  known_languages, normalize_language)
+from drama_data.languages import (
+    CODES,
+    LanguageDetector,
+    code_to_name,
+    detect_language,
+    identify_language,
+    known_languages,
+    normalize_language,
+)
 from drama_data.tasks.base import ParseFailure, Task
-from drama_data.tasks.query_checks import (MIN_LANGUAGE_CONFIDENCE, MIN_SCRIPT_SHARE, check_language,
-                                           check_not_an_example, check_not_echo, check_not_truncated,
-                                           content_terms, normalise, shares_a_term)
 from drama_data.tasks.queries import MAX_QUERY_CHARS, PAPER_SAMPLING, read_answer
+from drama_data.tasks.query_checks import (
+    MIN_LANGUAGE_CONFIDENCE,
+    MIN_SCRIPT_SHARE,
+    check_language,
+    check_not_an_example,
+    check_not_echo,
+    check_not_truncated,
+    content_terms,
+    normalise,
+    shares_a_term,
+)
 
 __all__ = ["CrossLingualTask", "detect_language", "read_translation", "load_source_queries", "round_trip_overlap"]
 
@@ -94,7 +109,6 @@ def load_source_queries(folder: str | Path) -> tuple[list[Passage], dict[str, li
     """The passages and queries of a ``--task queries`` output folder: ``(passages in order, passage id ->
     its query rows)``. Raises ``InputError`` naming the folder when it is not such an output."""
     from drama_data.datasets.folder import read_table
-
     from drama_data.sources import local_path
 
     local_path(folder, "--queries", kind="folder")

@@ -37,9 +37,15 @@ from drama_data.backends.base import Sampling
 from drama_data.chunking import Passage
 from drama_data.languages import LanguageDetector, normalize_language
 from drama_data.tasks.base import ParseFailure, Task
-from drama_data.tasks.query_checks import (MIN_LANGUAGE_CONFIDENCE, MIN_SCRIPT_SHARE, check_language,
-                                           check_not_an_example, check_not_echo, check_not_generic,
-                                           check_not_truncated)
+from drama_data.tasks.query_checks import (
+    MIN_LANGUAGE_CONFIDENCE,
+    MIN_SCRIPT_SHARE,
+    check_language,
+    check_not_an_example,
+    check_not_echo,
+    check_not_generic,
+    check_not_truncated,
+)
 
 PAPER_SAMPLING = Sampling(temperature=0.8, top_p=0.9, max_tokens=256)
 _FIELD_RE = re.compile(r"^[ \t]*\**[ \t]*(task|query|language)[ \t]*\**[ \t]*[:：][ \t]*\**[ \t]*(.*?)[ \t]*$",

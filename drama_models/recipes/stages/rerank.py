@@ -101,9 +101,9 @@ class RerankStage(Stage):
         return rerank_estimate(self, ctx)
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
+        from drama_data.api import run_generate
         from drama_data.datasets.folder import read_table
         from drama_data.generate.config import GenerateConfig
-        from drama_data.api import run_generate
 
         if self._mine(ctx) is None:
             raise RecipeError(f"stages.{self.name}: needs a mine stage before it")

@@ -84,7 +84,7 @@ class VLLMServer:
         """``os.environ`` plus the server's key in :data:`SERVER_KEY_ENV` (pass ``--api-key-env`` with it)."""
         return {**os.environ, SERVER_KEY_ENV: SERVER_KEY, **extra}
 
-    def wait_ready(self) -> "VLLMServer":
+    def wait_ready(self) -> VLLMServer:
         while self.start_seconds is None:
             if _ready(self.base_url):
                 self.start_seconds = time.time() - self.t0

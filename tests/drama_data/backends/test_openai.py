@@ -16,11 +16,11 @@ import threading
 import time
 
 import pytest
+from fake_openai_server import FakeOpenAIServer, expected_text, fault
 
 from drama_data.backends.base import Request, Sampling
 from drama_data.backends.openai import OpenAIBackend, map_finish_reason, parse_retry_after
 from drama_data.errors import BackendError, ConfigError
-from fake_openai_server import FakeOpenAIServer, expected_text, fault
 
 SECRET = "sk-drama-SECRET-0123456789abcdef"
 SAMPLING = Sampling(temperature=0.0, top_p=1.0, max_tokens=16)

@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_openai_server import FakeOpenAIServer, expected_text, fault
 
 from drama_data.backends import make_backend
 from drama_data.backends.base import Request, Sampling
 from drama_data.backends.openai_batch import OpenAIBatchBackend
 from drama_data.errors import AuthError, BackendError, ModelNotFoundError
-from fake_openai_server import FakeOpenAIServer, expected_text, fault
 
 SECRET = "sk-batch-SECRET-0123456789abcdef"
 SAMPLING = Sampling(temperature=0.0, top_p=1.0, max_tokens=16, seed=1)
@@ -73,7 +73,7 @@ def test_happy_path_and_a_failed_line(srv, tmp_path, monkeypatch, caplog):
     assert all(line["body"]["seed"] == 1 and line["body"]["model"] == "fake-model" for line in uploaded)
     assert {r.headers["authorization"] for r in srv.records} == {f"Bearer {SECRET}"}
     assert state_files(tmp_path) == []  # handed over: nothing left to resume
-    assert "submitted 2 requests" in caplog.text and "submitted 1 requests" in caplog.text and SECRET not in caplog.text  # the SDK's debug logs too
+    assert "submitted 2 requests" in caplog.text and "submitted 1 request as" in caplog.text and SECRET not in caplog.text  # the SDK's debug logs too
 
 
 def test_expired_and_failed_batches_answer_with_errors_and_a_rerun_resubmits_only_those(srv, tmp_path):
@@ -82,7 +82,7 @@ def test_expired_and_failed_batches_answer_with_errors_and_a_rerun_resubmits_onl
     out = run_all(backend(srv, tmp_path), requests)
     ok = [i for i, c in out.items() if c.ok]
     assert len(ok) == 3
-    for i, c in out.items():
+    for c in out.values():
         if not c.ok:
             assert "batch_expired" in c.error and c.finish_reason == "error"
 

@@ -11,12 +11,12 @@ import logging
 import time
 
 import pytest
+from fake_openai_server import FakeOpenAIServer, expected_text, fault
 
 from drama_data.backends.base import Request, Sampling
 from drama_data.backends.openai import OpenAIBackend, _Redactor
 from drama_data.backends.refusals import classify_rejection
 from drama_data.errors import AuthError, ModelNotFoundError, RequestsRejectedError
-from fake_openai_server import FakeOpenAIServer, expected_text, fault
 
 KEY = "sk-proj-REALKEY0123456789abcdefWXYZ"
 SAMPLING = Sampling(temperature=0.0, top_p=1.0, max_tokens=16)
@@ -83,7 +83,7 @@ def test_a_key_revoked_mid_run_stops_at_the_first_refusal(monkeypatch, status):
         b = backend(srv, concurrency=4)
         got = []
         with pytest.raises(AuthError) as err:
-            for i, c in b.generate([chat(i, f"doc {i} [[sleep=0.05]]") for i in range(200)]):
+            for _i, c in b.generate([chat(i, f"doc {i} [[sleep=0.05]]") for i in range(200)]):
                 got.append(c)
                 if len(got) == 10:
                     srv.set_api_key("sk-another-key-entirely-000000", status=status)

@@ -17,6 +17,7 @@ import pytest
 pytest.importorskip("vllm")
 
 from conftest import SMALL_DOCS, write_jsonl  # noqa: E402
+
 from drama_data.datasets.folder import read_table  # noqa: E402
 from drama_data.generate.runner import FAILURE_SCHEMA  # noqa: E402
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from fake_openai_server import FakeOpenAIServer
 
 from drama_data.backends.base import Request, Sampling
 from drama_data.backends.openai import OpenAIBackend
 from drama_data.backends.ratelimit import RateLimiter, estimate_tokens, parse_reset
 from drama_data.errors import ConfigError
-from fake_openai_server import FakeOpenAIServer
 
 SAMPLING = Sampling(temperature=0.0, top_p=1.0, max_tokens=16)
 

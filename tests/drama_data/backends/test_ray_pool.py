@@ -5,11 +5,18 @@ import functools
 from pathlib import Path
 
 import pytest
-
 from fake_backend import FakeBackend
+
 from drama_data.backends.base import Completion, Request, Sampling
-from drama_data.backends.ray_pool import (BackendSpec, RayPoolBackend, answer_items, check_reachable, pack,
-                                          slices, unpack)
+from drama_data.backends.ray_pool import (
+    BackendSpec,
+    RayPoolBackend,
+    answer_items,
+    check_reachable,
+    pack,
+    slices,
+    unpack,
+)
 from drama_data.datasets.folder import read_table
 from drama_data.errors import BackendError, ConfigError
 from drama_data.generate.cache import RequestCache
@@ -78,10 +85,9 @@ def _rows(folder):
 
 @pytest.fixture(scope="module")
 def local_ray():
+    import fake_backend
     import ray
     from ray import cloudpickle
-
-    import fake_backend
 
     from drama_data.backends.ray_pool import init_ray
 

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fake_backend import FakeBackend
+
 from drama_data.backends.base import Request, Sampling
 from drama_data.backends.ray_pool import BackendSpec
 from drama_data.backends.replicas import ReplicaPoolBackend, replica_log
@@ -88,7 +88,7 @@ def test_a_replica_that_cannot_start_or_fails_is_one_line_and_stops_the_others(t
     dying = ReplicaPoolBackend(BackendSpec(FakeBackend, (), {"fail_after": 2}), 2, cuda=False, local=FakeBackend())
     answered = []
     with pytest.raises(BackendError, match=r"^replica \d( \(CPUs [^)]*\))? failed: RuntimeError: engine died$"):
-        for i, c in dying.generate(_requests(8)):
+        for i, _c in dying.generate(_requests(8)):
             answered.append(i)
     assert len(answered) >= 2  # what a replica answered before it failed reached the caller (and its cache)
     assert not dying._workers and not multiprocessing.active_children()

@@ -8,12 +8,12 @@ import time
 
 import datasets
 import pytest
-
 from conftest import SMALL_DOCS, write_jsonl
-from drama_data.datasets.folder import read_table
-from drama_data.generate.runner import FAILURE_SCHEMA
 from fake_backend import fake_query
 from fake_openai_server import FakeOpenAIServer
+
+from drama_data.datasets.folder import read_table
+from drama_data.generate.runner import FAILURE_SCHEMA
 
 SECRET = "sk-test-" + "q" * 32
 
@@ -100,7 +100,6 @@ def test_ray_run_killed_then_rerun_equals_local_run(tmp_path, corpus, env):
         ref = cli(args_for(server, corpus, tmp_path / "ref"), dict(env, DRAMA_CACHE=str(tmp_path / "ref-cache")))
         out, err = ref.communicate(timeout=120)
         assert ref.returncode == 0, err
-        n_ref = len(server.completion_records())
 
         proc = cli(args_for(server, corpus, tmp_path / "out") + ray_args, env)
         deadline = time.time() + 240

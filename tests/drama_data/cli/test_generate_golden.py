@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-import drama_data
-from drama_data.cli import main
 from fake_backend import fake_query
 from fake_openai_server import FakeOpenAIServer
 from mining_helpers import write_candidates
+
+import drama_data
+from drama_data.cli import main
 
 SAMPLE = Path(drama_data.__file__).parent / "samples" / "scifact-sample"
 GOLDEN = Path(__file__).parent / "golden" / "generate.json"

@@ -14,17 +14,17 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import SMALL_DOCS, write_jsonl
+from fake_backend import fake_query
+from fake_openai_server import FakeOpenAIServer
+from mining_helpers import write_candidates
+
 from drama_data.api import run_generate
 from drama_data.datasets.folder import read_table
 from drama_data.errors import AuthError, ModelNotFoundError
 from drama_data.generate.cache import RequestCache
 from drama_data.generate.runner import FAILURE_SCHEMA
 from drama_data.generate.workdir import work_folder_for
-from fake_backend import fake_query
-from fake_openai_server import FakeOpenAIServer
-from mining_helpers import write_candidates
 
 KEY = "sk-hosted-REALKEY-0123456789abcdef"
 

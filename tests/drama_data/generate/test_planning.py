@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
-
 from fake_backend import FakeBackend
+
 from drama_data.errors import ConfigError
 from drama_data.generate.budget import Budget
 from drama_data.generate.cache import RequestCache

@@ -4,8 +4,8 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
 from fake_backend import FakeBackend
+
 from drama_data.datasets.folder import read_card, read_table
 from drama_data.datasets.merge import merge_shards
 from drama_data.errors import InputError

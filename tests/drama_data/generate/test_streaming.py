@@ -11,13 +11,13 @@ from pathlib import Path
 
 import datasets
 import pytest
+from fake_backend import FakeBackend, default_answer
 
 from drama_data.datasets.folder import read_table
 from drama_data.generate.cache import RequestCache
 from drama_data.generate.runner import FAILURE_SCHEMA, CorpusOptions, generate
 from drama_data.generate.workdir import work_folder_for
 from drama_data.tasks import get_task
-from fake_backend import FakeBackend, default_answer
 
 SAMPLE = Path(__file__).resolve().parents[3] / "drama_data" / "samples" / "scifact-sample" / "corpus.jsonl"
 REPO = Path(__file__).resolve().parents[3]

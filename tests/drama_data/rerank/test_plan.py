@@ -22,6 +22,7 @@ class _Codec:
 
 def test_rerank_dry_run_then_history(tmp_path, monkeypatch):
     from fake_backend import FakeBackend
+
     from drama_data.rerank import stage
 
     class Backend(FakeBackend):

@@ -2,12 +2,12 @@ import re
 
 import datasets
 import pytest
-
 from fake_backend import FakeBackend
 from mining_helpers import write_candidates
+
 from drama_data.errors import ConfigError, InputError
-from drama_data.tasks.prompting import load_prompt
 from drama_data.rerank.stage import RerankSettings, _read_candidates, rerank
+from drama_data.tasks.prompting import load_prompt
 
 
 def ranker(request) -> str:

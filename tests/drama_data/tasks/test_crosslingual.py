@@ -1,6 +1,16 @@
+import json
+import re
+from pathlib import Path
+
+import datasets
 import pytest
+from conftest import write_jsonl
+from fake_backend import FakeBackend, fake_query
 
 from drama_data.chunking import Passage
+from drama_data.datasets.folder import read_card, read_table
+from drama_data.errors import ConfigError
+from drama_data.generate.runner import CorpusOptions, generate
 from drama_data.tasks import ParseFailure, get_task
 from drama_data.tasks.crosslingual import detect_language
 
@@ -30,7 +40,8 @@ def test_detect_language():
 
 
 def test_detection_with_and_without_candidates_in_any_order():
-    from drama_data.languages import _IDENTIFIERS, detect_language as detect
+    from drama_data.languages import _IDENTIFIERS
+    from drama_data.languages import detect_language as detect
 
     _IDENTIFIERS.clear()
     assert detect("Die Zugspitze ist der höchste Berg Deutschlands.") == "de"  # all languages first
@@ -46,17 +57,8 @@ def test_varieties_count_as_their_macro_language():
 
 
 # -- both methods through the runner, quotas and the card (issue 12) --------------------------------------------
-import json
-import re
-from pathlib import Path
 
-import datasets
 
-from conftest import write_jsonl
-from drama_data.datasets.folder import read_card, read_table
-from drama_data.errors import ConfigError
-from drama_data.generate.runner import CorpusOptions, generate
-from fake_backend import FakeBackend, fake_query
 
 SAMPLES = Path(__file__).resolve().parents[3] / "drama_data" / "samples"
 IN = {"German": "Wie viele Punkte gab die Verteidigung der Mannschaft ab?", "Chinese": "这支球队的防守丢了多少分",

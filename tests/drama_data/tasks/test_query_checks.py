@@ -1,12 +1,29 @@
+import json as _json
 import re
+from pathlib import Path as _Path
 
 import pytest
 
-from drama_data.tasks.prompting import load_prompt
+from drama_data.languages import CODES, identify_language
 from drama_data.tasks import ParseFailure
-from drama_data.tasks.query_checks import (REASON_DANGLING, REASON_EXAMPLE, REASON_GENERIC, REASON_LENGTH,
-                                           REASON_NO_OVERLAP, check_not_an_example, check_not_generic,
-                                           check_not_truncated, normalise, prompt_example_queries)
+from drama_data.tasks.prompting import load_prompt
+from drama_data.tasks.query_checks import (
+    REASON_DANGLING,
+    REASON_ECHO,
+    REASON_EXAMPLE,
+    REASON_GENERIC,
+    REASON_LENGTH,
+    REASON_NO_OVERLAP,
+    check_language,
+    check_not_an_example,
+    check_not_echo,
+    check_not_generic,
+    check_not_truncated,
+    echo_span,
+    mixed_language,
+    normalise,
+    prompt_example_queries,
+)
 
 CELLS = "Myeloid-derived suppressor cells (MDSCs) expand in the bone marrow of tumour-bearing mice."
 
@@ -75,11 +92,6 @@ def test_complete_queries_are_kept(query, finish, last):
 
 
 # -- language and echo checks (issue 12) on real XQuAD-R sentences (drama_data/samples/xquad-r-*-sample) -------
-import json as _json
-from pathlib import Path as _Path
-
-from drama_data.languages import CODES, identify_language
-from drama_data.tasks.query_checks import REASON_ECHO, check_language, check_not_echo, echo_span, mixed_language
 
 _SAMPLES = _Path(__file__).resolve().parents[3] / "drama_data" / "samples"
 
