@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drama_data.beir import corpus_file
 from drama_data.document_record import Document
 from drama_data.errors import InputError
 
@@ -141,13 +142,6 @@ def _first_place(rescan, doc_id: str, where: str, fields: Fields) -> str | None:
     return None
 
 
-def _beir_corpus_file(folder: Path) -> Path | None:
-    for name in ("corpus.jsonl", "corpus.jsonl.gz"):
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
 def _iter_source_records(source: str, split: str) -> Iterator[tuple[str, dict]]:
     from drama_data.sources import resolve_source
 
@@ -157,7 +151,7 @@ def _iter_source_records(source: str, split: str) -> Iterator[tuple[str, dict]]:
         return
     path = resolved.path
     if path.is_dir():
-        beir = _beir_corpus_file(path)
+        beir = corpus_file(path)
         if beir is not None:
             for lineno, obj in iter_jsonl(beir):
                 yield f"{beir}:{lineno}", obj

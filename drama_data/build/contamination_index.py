@@ -23,9 +23,10 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drama_data.beir import corpus_file
 from drama_data.build.dedup import Deduplicator
 from drama_data.build.filters import normalise_query, query_tokens
-from drama_data.corpus import _beir_corpus_file, iter_jsonl
+from drama_data.corpus import iter_jsonl
 from drama_data.errors import InputError
 
 
@@ -65,15 +66,15 @@ def load_eval_collection(folder: str | Path, split: str = "test") -> EvalCollect
     qfile = folder / "queries.jsonl"
     if not qfile.is_file():
         raise InputError(f"--contamination {folder}: no queries.jsonl")
-    for lineno, obj in iter_jsonl(qfile):
+    for _lineno, obj in iter_jsonl(qfile):
         qid = str(obj.get("_id", obj.get("id", "")))
         if qid in pairs:
             coll.queries[qid] = str(obj.get("text") or "")
     docs = {d for ds in pairs.values() for d in ds}
-    cfile = _beir_corpus_file(folder)
+    cfile = corpus_file(folder)
     if cfile is None:
         raise InputError(f"--contamination {folder}: no corpus.jsonl[.gz]")
-    for lineno, obj in iter_jsonl(cfile):
+    for _lineno, obj in iter_jsonl(cfile):
         did = str(obj.get("_id", obj.get("id", "")))
         if did in docs:
             coll.judged[did] = " ".join(x for x in (obj.get("title") or "", obj.get("text") or "") if x)
