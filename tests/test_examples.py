@@ -24,8 +24,9 @@ CASES = {
     "build_and_train.py": (["--steps", "2"], "model saved to", 900),
     "prune.py": ([], "pruned backbone written to", 900),
     "generate_queries.py": (["--limit", "2"], "rows written", 900),
+    "train_sentence_transformers.py": ([], "model saved to", 900),
 }
-SLOW = {"evaluate.py", "build_and_train.py", "prune.py", "generate_queries.py"}
+SLOW = {"evaluate.py", "build_and_train.py", "prune.py", "generate_queries.py", "train_sentence_transformers.py"}
 
 
 def _run(script: str, tmp_path: Path) -> None:
