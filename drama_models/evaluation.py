@@ -192,6 +192,8 @@ def evaluate(
 
     Returns one dict per (dataset, system): ``{"dataset", "system", "split", "ndcg@10", "recall@100", "mrr@10",
     "num_queries", "num_docs", "skipped", "seconds", "run_file"}``. ``k`` must be >= 100 for Recall@100.
+    ``model`` may also be any encoder with DramaEncoder's ``encode_queries`` / ``encode_documents``, e.g. an
+    ONNX Runtime / OpenVINO :class:`drama_models.export.ExportedEncoder` (``evaluate --backend onnx|openvino``).
     """
     if k < 100:
         raise ValueError(f"option `k`={k}: the run must hold at least 100 documents per query for Recall@100")
@@ -205,7 +207,7 @@ def evaluate(
     if model is not None:
         from drama_models.encoder import DramaEncoder
 
-        if isinstance(model, DramaEncoder):
+        if isinstance(model, DramaEncoder) or hasattr(model, "encode_documents"):  # (or an ExportedEncoder)
             encoder = model
             system = system or "model"
         else:

@@ -1,0 +1,48 @@
+"""Pick the encoder a command runs: PyTorch (:class:`~drama_models.encoder.DramaEncoder`) or an export
+(:class:`~drama_models.export.runtime.ExportedEncoder`), exporting a PyTorch model first when needed
+(``drama-models evaluate --backend torch|onnx|openvino``)."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from drama_models.export.layout import EXPORT_CONFIG_NAME, ExportError
+from drama_models.export.runtime import ExportedEncoder
+from drama_models.export.writer import export_model
+
+BACKENDS = ("torch", "onnx", "openvino")
+
+
+def load_encoder(model, backend: str = "torch", *, encoder_kwargs: dict | None = None, work_dir=None):
+    """The encoder :func:`drama_models.evaluation.evaluate` runs: ``backend="torch"`` -> :class:`DramaEncoder`;
+    ``"onnx"`` / ``"openvino"`` -> :class:`ExportedEncoder` of ``model`` when it is an exported folder, else
+    ``model`` (a path, a name or a :class:`DramaEncoder`) exported first (into ``work_dir``, default a temporary folder removed with the encoder).
+
+    ``encoder_kwargs``: :meth:`DramaEncoder.from_pretrained`'s (``max_length``, ``dtype``, ``bf16``); with an
+    exported backend only ``max_length`` applies (and ``bf16="auto"``/``False``), others raise naming the flag.
+    """
+    kwargs = dict(encoder_kwargs or {})
+    if backend not in BACKENDS:
+        raise ExportError(f"option --backend={backend!r} must be one of {', '.join(BACKENDS)}")
+    if backend == "torch":
+        from drama_models.encoder import DramaEncoder
+
+        return DramaEncoder.from_pretrained(model, **kwargs)
+    if kwargs.get("dtype") is not None:
+        raise ExportError("option --dtype applies to --backend torch only (exports run in float32)")
+    if kwargs.get("bf16") not in (None, False, "false", "auto"):
+        raise ExportError(f"option --bf16={kwargs['bf16']} applies to --backend torch only")
+    max_length = kwargs.get("max_length")
+    if isinstance(model, ExportedEncoder):
+        return model
+    path = None if hasattr(model, "encode_documents") else Path(str(model))  # a DramaEncoder is exported below
+    if path is not None and (path / EXPORT_CONFIG_NAME).is_file():
+        return ExportedEncoder(path, backend=backend, max_length=max_length)
+    tmp = None
+    if work_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="drama-export-")
+        work_dir = tmp.name
+    folder = export_model(model, Path(work_dir) / "export", format=backend, overwrite=True)
+    encoder = ExportedEncoder(folder, backend=backend, max_length=max_length)
+    encoder._tmp = tmp  # the temporary export lives as long as the encoder
+    return encoder

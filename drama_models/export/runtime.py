@@ -1,0 +1,172 @@
+"""Encode with an exported model (ONNX Runtime or OpenVINO) as :class:`~drama_models.encoder.DramaEncoder` does.
+
+In: a folder written by :func:`drama_models.export.export_model` (``export_config.json``, the model file, the
+tokenizer, ``drama_config.json``). Out: ``encode_queries`` / ``encode_documents`` -> ``float32 [n, dim]`` numpy
+arrays with the same prefixes, BOS/EOS, truncation, length-sorted batching and Matryoshka ``dim`` as the PyTorch
+encoder, so :func:`drama_models.evaluation.evaluate` and dense mining can use either; :meth:`ExportedEncoder.embed`
+runs one tokenized batch (what ``bench/encoder_serving.py`` times).
+
+Backends: ``onnx`` (ONNX Runtime, CPU execution provider) reads ``model.onnx``; ``openvino`` (OpenVINO on CPU,
+float32 inference precision unless ``precision`` says otherwise) reads ``openvino_model.xml`` or ``model.onnx``.
+``threads`` sets the intra-op threads of either (default: the runtime's own choice, usually all cores).
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from drama_models.export.layout import EXPORT_CONFIG_NAME, ONNX_FILE, OPENVINO_FILE, ExportError
+
+
+class ExportedEncoder:
+    """An exported encoder folder, run by ONNX Runtime (``backend="onnx"``) or OpenVINO (``"openvino"``).
+
+    ``backend`` defaults to the folder's format. ``precision`` (OpenVINO only): ``"f32"`` (default, the numbers
+    PyTorch gives) or ``"bf16"`` / ``"f16"`` where the CPU computes them. ``max_length`` overrides the saved one.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, backend: str | None = None, threads: int | None = None,
+                 precision: str = "f32", max_length: int | None = None):
+        self.path = Path(path)
+        config_path = self.path / EXPORT_CONFIG_NAME
+        if not config_path.is_file():
+            raise ExportError(f"{self.path}: not an exported encoder (no {EXPORT_CONFIG_NAME}; write one with "
+                              "`drama-models export MODEL --output DIR`)")
+        self.config = json.loads(config_path.read_text(encoding="utf-8"))
+        self.settings = json.loads((self.path / "drama_config.json").read_text(encoding="utf-8"))
+        self.format = self.config["format"]
+        self.backend = backend or self.format
+        if self.backend not in ("onnx", "openvino"):
+            raise ExportError(f"option --backend={self.backend!r}: an exported folder runs on onnx or openvino")
+        self.query_prefix = self.settings.get("query_prefix", "")
+        self.document_prefix = self.settings.get("document_prefix", "")
+        self.normalize = bool(self.config.get("normalized", True))
+        self.max_length = int(max_length or self.settings.get("max_length") or 512)
+        self.embedding_dim = int(self.config["embedding_dim"])
+        self.threads = threads
+        self.tokenizer = self._load_tokenizer()
+        self._run = self._open_onnxruntime(threads) if self.backend == "onnx" else self._open_openvino(threads,
+                                                                                                        precision)
+
+    # ------------------------------------------------------------------ loading
+
+    def _load_tokenizer(self):
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(self.path))
+        if self.config.get("is_decoder"):  # BOS/EOS in the post-processor, as DramaEncoder sets them
+            from drama_models.encoder import _configure_tokenizer
+
+            _configure_tokenizer(tok, bool(self.settings.get("add_bos")), bool(self.settings.get("add_eos")))
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+        tok.padding_side = "right"
+        return tok
+
+    def _model_file(self, *names: str) -> Path:
+        for name in names:
+            if (self.path / name).is_file():
+                return self.path / name
+        raise ExportError(f"{self.path}: --backend {self.backend} needs {' or '.join(names)} in the folder "
+                          f"(it holds a {self.format} export)")
+
+    def _open_onnxruntime(self, threads: int | None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.inter_op_num_threads = 1
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        session = ort.InferenceSession(str(self._model_file(ONNX_FILE)), options, providers=["CPUExecutionProvider"])
+
+        def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+            return session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})[0]
+
+        return run
+
+    def _open_openvino(self, threads: int | None, precision: str):
+        import openvino
+
+        if precision not in ("f32", "bf16", "f16"):
+            raise ExportError(f"option precision={precision!r} must be f32, bf16 or f16")
+        core = openvino.Core()
+        properties = {"INFERENCE_PRECISION_HINT": precision}
+        if threads:
+            properties["INFERENCE_NUM_THREADS"] = int(threads)
+        compiled = core.compile_model(str(self._model_file(OPENVINO_FILE, ONNX_FILE)), "CPU", properties)
+        request = compiled.create_infer_request()
+
+        def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+            request.infer({"input_ids": input_ids, "attention_mask": attention_mask})
+            return request.get_output_tensor(0).data.copy()
+
+        return run
+
+    # ------------------------------------------------------------------ encoding
+
+    def embed(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """One tokenized, right-padded int64 batch ``[batch, seq]`` -> ``float32 [batch, hidden]``."""
+        return self._run(np.ascontiguousarray(input_ids, dtype=np.int64),
+                         np.ascontiguousarray(attention_mask, dtype=np.int64))
+
+    def encode_queries(self, texts: Sequence[str], dim: int | None = None, batch_size: int = 32,
+                       show_progress: bool | None = None, max_length: int | None = None) -> np.ndarray:
+        """Embed queries (``query_prefix`` prepended) -> ``float32 [len(texts), dim or hidden]``."""
+        return self._encode(texts, self.query_prefix, dim, batch_size, show_progress, max_length, "queries")
+
+    def encode_documents(self, texts: Sequence[str], dim: int | None = None, batch_size: int = 32,
+                         show_progress: bool | None = None, max_length: int | None = None) -> np.ndarray:
+        """Embed documents (``document_prefix`` prepended) -> ``float32 [len(texts), dim or hidden]``."""
+        return self._encode(texts, self.document_prefix, dim, batch_size, show_progress, max_length, "documents")
+
+    def _encode(self, texts, prefix, dim, batch_size, show_progress, max_length, what) -> np.ndarray:
+        from tqdm.auto import tqdm
+
+        from drama_models.encoder import _check_texts
+
+        _check_texts(texts)
+        if dim is not None and (not isinstance(dim, int) or not 1 <= dim <= self.embedding_dim):
+            raise ValueError(f"option `dim`={dim!r} is not a valid Matryoshka dimension for this model: it must be "
+                             f"an integer between 1 and the model's embedding size {self.embedding_dim}")
+        if batch_size < 1:
+            raise ValueError(f"option `batch_size`={batch_size} must be >= 1")
+        n = len(texts)
+        out = np.empty((n, dim or self.embedding_dim), dtype=np.float32)
+        if n == 0:
+            return out
+        if show_progress is None:
+            show_progress = n > 4 * batch_size
+        max_length = max_length or self.max_length
+        pad_id = self.tokenizer.pad_token_id
+        block = max(batch_size * 64, 8192)
+        with tqdm(total=n, desc=f"encode {what}", disable=not show_progress, dynamic_ncols=True) as bar:
+            for start in range(0, n, block):
+                ids = self.tokenizer([prefix + t for t in texts[start:start + block]], truncation=True,
+                                     max_length=max_length, padding=False, return_attention_mask=False,
+                                     return_token_type_ids=False)["input_ids"]
+                lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+                order = np.argsort(-lengths, kind="stable")
+                for b in range(0, len(order), batch_size):
+                    idx = order[b:b + batch_size]
+                    width = int(lengths[idx[0]])
+                    input_ids = np.full((len(idx), width), pad_id, dtype=np.int64)
+                    mask = np.zeros((len(idx), width), dtype=np.int64)
+                    for row, i in enumerate(idx):
+                        input_ids[row, :lengths[i]] = ids[i]
+                        mask[row, :lengths[i]] = 1
+                    emb = self.embed(input_ids, mask)
+                    if dim is not None:
+                        emb = emb[:, :dim]
+                        if self.normalize:
+                            emb = emb / np.maximum(np.linalg.norm(emb, axis=-1, keepdims=True), 1e-12)
+                    out[start + idx] = emb
+                    bar.update(len(idx))
+        return out
+
+    def __repr__(self) -> str:
+        return f"ExportedEncoder({self.path}, backend={self.backend}, hidden={self.embedding_dim})"

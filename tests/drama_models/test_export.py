@@ -1,0 +1,160 @@
+"""drama_models.export: ONNX / OpenVINO exports agree with PyTorch (cosine >= 0.999 on the bundled sample), keep a
+decoder's bidirectional attention, evaluate to the same nDCG@10, and fail in one line without half-written output."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from tiny_models import one_torch_thread, tiny_model_dir, tiny_tokenizer  # noqa: F401
+
+from drama_models.cli import main
+from drama_models.encoder import DramaEncoder
+from drama_models.export import ExportedEncoder, ExportError, export_model, load_encoder
+from drama_models.export.writer import EXPORT_CONFIG_NAME
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tiny_models.one_torch_thread
+
+SAMPLE = Path(__file__).resolve().parents[2] / "drama_data" / "samples" / "scifact-sample"
+
+
+def sample_texts() -> tuple[list[str], list[str]]:
+    """The bundled sample's documents ("title text") and queries."""
+    docs = [json.loads(line) for line in (SAMPLE / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
+    queries = [json.loads(line)["text"] for line in (SAMPLE / "queries.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [(d.get("title", "") + " " + d["text"]).strip() for d in docs], queries
+
+
+@pytest.fixture(scope="module")
+def encoders(tmp_path_factory) -> dict[str, Path]:
+    """Two trained-encoder folders (as `drama-models train` writes them): a tiny random MiniLM-like BERT and a tiny
+    random Gemma3 with bidirectional attention (sliding window 16 < the sample's lengths, so both layer kinds act)."""
+    import torch
+    import transformers
+
+    root = tmp_path_factory.mktemp("export-models")
+    tok = tiny_tokenizer()
+    gemma_raw = tiny_model_dir(root / "gemma-raw", "gemma3", sliding_window=16,
+                               layer_types=["sliding_attention", "full_attention"])
+    gemma = DramaEncoder.from_pretrained(str(gemma_raw), device="cpu")
+    assert gemma.bidirectional
+    gemma.save_pretrained(root / "gemma")
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=len(tok), hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
+                                  intermediate_size=256, max_position_embeddings=512, pad_token_id=0)
+    transformers.BertModel(cfg).save_pretrained(root / "minilm-raw")
+    tok.save_pretrained(root / "minilm-raw")
+    DramaEncoder.from_pretrained(str(root / "minilm-raw"), device="cpu", query_prefix="").save_pretrained(
+        root / "minilm")
+    return {"minilm": root / "minilm", "gemma": root / "gemma"}
+
+
+@pytest.fixture(scope="module")
+def exports(encoders, tmp_path_factory) -> dict[tuple[str, str], Path]:
+    """Each tiny encoder exported to each format (torchscript exporter: the faster one; dynamo has its own test)."""
+    root = tmp_path_factory.mktemp("exports")
+    return {(name, fmt): export_model(path, root / f"{name}-{fmt}", format=fmt, exporter="torchscript")
+            for name, path in encoders.items() for fmt in ("onnx", "openvino")}
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+@pytest.mark.parametrize("name", ["minilm", "gemma"])
+def test_export_matches_pytorch_on_the_sample(encoders, exports, name, fmt):
+    docs, queries = sample_texts()
+    torch_encoder = DramaEncoder.from_pretrained(str(encoders[name]), device="cpu")
+    exported = ExportedEncoder(exports[(name, fmt)], threads=1)
+    for method, texts in (("encode_documents", docs), ("encode_queries", queries)):
+        ref = getattr(torch_encoder, method)(texts, batch_size=8, show_progress=False)
+        got = getattr(exported, method)(texts, batch_size=8, show_progress=False)
+        assert got.shape == ref.shape and got.dtype == np.float32
+        assert cosines(ref, got).min() >= 0.999, (name, fmt, method)
+    # Matryoshka cut (re-normalised) as the PyTorch encoder does it
+    ref = torch_encoder.encode_queries(queries[:4], dim=32, show_progress=False)
+    got = exported.encode_queries(queries[:4], dim=32, show_progress=False)
+    assert np.allclose(np.linalg.norm(got, axis=-1), 1, atol=1e-5) and cosines(ref, got).min() >= 0.999
+    config = json.loads((exports[(name, fmt)] / EXPORT_CONFIG_NAME).read_text())
+    assert config["format"] == fmt and config["check"]["min_cosine"] >= 0.999
+    assert config["dynamic_axes"]["input_ids"] == ["batch", "sequence"]
+
+
+def test_gemma_export_keeps_bidirectional_attention(encoders, exports):
+    """The exported Gemma must match the bidirectional encoder, not the causal one it was pruned from."""
+    docs, _ = sample_texts()
+    causal = DramaEncoder.from_pretrained(str(encoders["gemma"]), device="cpu", bidirectional=False)
+    exported = ExportedEncoder(exports[("gemma", "onnx")], threads=1)
+    got = exported.encode_documents(docs[:8], show_progress=False)
+    assert cosines(causal.encode_documents(docs[:8], show_progress=False), got).min() < 0.99
+
+
+@pytest.mark.slow  # torch.export + ONNX Script: ~15 s on a quiet 2-core machine, 40 s under load
+def test_dynamo_exporter(encoders, tmp_path):
+    """The default exporter (torch.export) gives the same embeddings, with dynamic batch and sequence axes."""
+    out = export_model(encoders["gemma"], tmp_path / "gemma-dynamo", format="onnx")
+    assert json.loads((out / EXPORT_CONFIG_NAME).read_text())["exporter"] == "dynamo"
+    docs, _ = sample_texts()
+    ref = DramaEncoder.from_pretrained(str(encoders["gemma"]), device="cpu").encode_documents(
+        docs[:12], batch_size=5, show_progress=False)
+    got = ExportedEncoder(out, threads=1).encode_documents(docs[:12], batch_size=5, show_progress=False)
+    assert cosines(ref, got).min() >= 0.999
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_evaluate_backend_gives_the_same_ndcg(encoders, exports, fmt, tmp_path):
+    """`drama-models evaluate --backend onnx|openvino` = torch's nDCG@10 to 3 decimals on the bundled sample."""
+    runner = CliRunner()
+
+    def ndcg(model, backend):
+        result = runner.invoke(main, ["evaluate", "--model", str(model), "--data", str(SAMPLE), "--backend", backend,
+                                      "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["results"][0]["ndcg@10"]
+
+    for name in ("minilm", "gemma"):
+        assert round(ndcg(exports[(name, fmt)], fmt), 3) == round(ndcg(encoders[name], "torch"), 3)
+
+
+@pytest.mark.slow  # exports with the default (dynamo) exporter first
+def test_evaluate_backend_exports_a_torch_folder_first(encoders):
+    from drama_models.evaluation import evaluate
+
+    onnx = load_encoder(str(encoders["minilm"]), "onnx")
+    assert isinstance(onnx, ExportedEncoder)
+    via_export = evaluate(onnx, [SAMPLE], show_progress=False)
+    direct = evaluate(str(encoders["minilm"]), [SAMPLE], show_progress=False)
+    assert round(via_export[0]["ndcg@10"], 3) == round(direct[0]["ndcg@10"], 3)
+
+
+def test_export_cli_writes_a_folder_and_refuses_to_overwrite(encoders, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "cli-export"
+    args = ["export", str(encoders["minilm"]), "--format", "onnx", "--exporter", "torchscript", "--output", str(out)]
+    result = runner.invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["file"] == "model.onnx" and summary["min_cosine"] >= 0.999
+    assert {"model.onnx", "tokenizer.json", "drama_config.json", EXPORT_CONFIG_NAME} <= {p.name for p in out.iterdir()}
+    again = runner.invoke(main, args)
+    assert again.exit_code == 2 and "--overwrite" in again.output and len(again.output.strip().splitlines()) == 1
+    assert runner.invoke(main, [*args, "--overwrite"]).exit_code == 0
+
+
+def test_a_failed_check_leaves_nothing(encoders, tmp_path):
+    out = tmp_path / "never"
+    with pytest.raises(ExportError, match="disagrees with PyTorch"):
+        export_model(encoders["minilm"], out, exporter="torchscript", min_cosine=1.5)
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_bad_input_is_one_line(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", str(tmp_path / "missing-model"), "--output", str(tmp_path / "o")])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1 and "missing-model" in result.output
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ExportError, match="not an exported encoder"):
+        ExportedEncoder(tmp_path)
+    with pytest.raises(ExportError, match="--dtype"):
+        load_encoder(str(tmp_path), "onnx", encoder_kwargs={"dtype": "bfloat16"})
