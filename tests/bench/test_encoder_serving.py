@@ -1,0 +1,45 @@
+"""bench/encoder_serving.py --smoke: tiny random models through PyTorch, ONNX Runtime and OpenVINO, in seconds."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_smoke_prints_the_table_and_the_last_line(tmp_path, capsys):
+    bench = _load("encoder_serving")
+    figure = bench.main(["--smoke", "--threads", "1", "--json", str(tmp_path / "figures.json")])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(r"encoder_serving: best/torch \d+\.\d\d \(goal: >= 1\.5\)", out[-1]), out[-1]
+    assert f"{figure:.2f}" in out[-1]
+    table = [line for line in out if line.startswith("| minilm |") or line.startswith("| gemma |")]
+    assert len(table) == 6  # two encoders x torch, onnx, openvino
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    for name in ("minilm", "gemma"):
+        assert min(figures["results"][name]["min_cosine"].values()) >= 0.999
+        for backend in ("torch", "onnx", "openvino"):
+            f = figures["results"][name]["backends"][backend]
+            assert f["docs_per_s"] > 0 and 0 < f["query_p50_ms"] <= f["query_p99_ms"]
+    assert set(figures["gemma_per_flop_vs_minilm"]) == {"torch", "onnx", "openvino"}
+
+
+def test_flops_count_the_non_embedding_parameters():
+    import transformers
+
+    bench = _load("encoder_serving")
+    cfg = transformers.BertConfig(vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                  intermediate_size=128)
+    model = transformers.BertModel(cfg)
+    n = bench.non_embedding_parameters(model)
+    assert 0 < n < sum(p.numel() for p in model.parameters())
+    assert bench.flops_per_text(model, 10) == 10 * (2 * n + 4 * 2 * 10 * 64)
