@@ -164,6 +164,9 @@ class DramaEncoder(torch.nn.Module):
         #: bf16 autocast in :meth:`encode_queries` / :meth:`encode_documents` (a run-time choice, not saved;
         #: ``from_pretrained(bf16=...)`` sets it; training autocasts on its own)
         self.bf16 = False
+        #: at most this many tokens (rows x longest row) per encoding batch, for long inputs; ``None``: only
+        #: ``batch_size`` bounds a batch (a run-time choice, not saved; see :func:`length_batches`)
+        self.max_batch_tokens: int | None = None
 
     # ------------------------------------------------------------------ loading
 
@@ -184,6 +187,8 @@ class DramaEncoder(torch.nn.Module):
         device: str | torch.device | None = None,
         trust_remote_code: bool = False,
         bf16: bool | str = False,
+        attn_implementation: str | None = None,
+        rope_scaling: str | dict | None = None,
         **hub_kwargs,
     ) -> "DramaEncoder":
         """Load a checkpoint (Hub id or folder) as an encoder.
@@ -204,6 +209,13 @@ class DramaEncoder(torch.nn.Module):
         ``AutoModel`` with the repository's own code. Raises ``ValueError`` naming the architecture when it is
         not supported. ``bf16``: autocast encoding to bf16 (``True``, ``"auto"`` = where the device computes bf16
         natively, see :mod:`drama_models.precision`; default ``False``: float32).
+
+        Long inputs: ``attn_implementation`` picks the attention kernel (default: transformers' own choice, which
+        is ``"sdpa"``, PyTorch's scaled-dot-product attention, for every supported family; ``"eager"`` for the
+        plain matmul path). ``rope_scaling`` extends a RoPE decoder's context (``"linear:4"``, ``"dynamic:2"``,
+        ``"yarn:4"`` or a transformers ``rope_parameters`` dict; Gemma 3 scales its global-attention layers only,
+        see :func:`drama_models.rope.apply_rope_scaling`); :attr:`context_limit` says how many
+        tokens the model then reads.
         """
         from transformers import AutoConfig, AutoTokenizer
 
@@ -251,6 +263,10 @@ class DramaEncoder(torch.nn.Module):
             if not isinstance(getattr(torch, dtype, None), torch.dtype):
                 raise ValueError(f"option `dtype`={dtype!r} is not a torch dtype name (e.g. 'bfloat16', 'float32')")
             dtype = getattr(torch, dtype)
+        if rope_scaling is not None:
+            from drama_models.rope import apply_rope_scaling
+
+            apply_rope_scaling(config, rope_scaling, name=name_or_path)
         if is_decoder:
             config.is_causal = not settings["bidirectional"]
             if getattr(config, "auto_map", None):  # DramaModel and friends: stock class, no remote code
@@ -269,6 +285,7 @@ class DramaEncoder(torch.nn.Module):
             dtype=dtype or torch.float32,
             trust_remote_code=trust_remote_code,
             output_loading_info=True,
+            **({"attn_implementation": attn_implementation} if attn_implementation else {}),
             **hub_kwargs,
         )
         missing = [k for k in info.get("missing_keys", []) if not k.startswith("pooler.")]
@@ -303,6 +320,24 @@ class DramaEncoder(torch.nn.Module):
     def embedding_dim(self) -> int:
         """Size of the full (un-truncated) embedding: the backbone's hidden size."""
         return int(self.backbone.config.hidden_size)
+
+    @property
+    def attention(self) -> str:
+        """The attention kernel the backbone runs (``"sdpa"``, ``"eager"``, ...)."""
+        return str(getattr(self.backbone.config, "_attn_implementation", None) or "eager")
+
+    @property
+    def context_limit(self) -> int | None:
+        """The most tokens one text can hold for this backbone: ``max_position_embeddings`` (less RoBERTa's
+        padding offset for the RoBERTa family; times the linear/YaRN factor once scaled), or ``None`` when the
+        config does not say."""
+        cfg = self.backbone.config
+        limit = getattr(cfg, "max_position_embeddings", None)
+        if not limit:
+            return None
+        if not self.is_decoder and getattr(cfg, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+            limit -= (getattr(cfg, "pad_token_id", 1) or 1) + 1
+        return int(limit)
 
     def settings(self) -> dict:
         """The encoding settings as written to ``drama_config.json``."""
@@ -407,9 +442,7 @@ class DramaEncoder(torch.nn.Module):
                         return_attention_mask=False, return_token_type_ids=False,
                     )["input_ids"]
                     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-                    order = np.argsort(-lengths, kind="stable")
-                    for b in range(0, len(order), batch_size):
-                        idx = order[b : b + batch_size]
+                    for idx in length_batches(lengths, batch_size, self.max_batch_tokens):
                         width = int(lengths[idx[0]])
                         input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
                         mask = torch.zeros((len(idx), width), dtype=torch.long)
@@ -505,6 +538,24 @@ class DramaEncoder(torch.nn.Module):
             f"{'bidirectional' if self.bidirectional else 'causal'}, pooling={self.pooling}, "
             f"normalize={self.normalize}, query_prefix={self.query_prefix!r}, max_length={self.max_length})"
         )
+
+
+def length_batches(lengths: Sequence[int] | np.ndarray, batch_size: int,
+                   max_tokens: int | None = None) -> list[np.ndarray]:
+    """Length-bucketed batches: indices into ``lengths`` (token counts), longest first, ``batch_size`` at most per
+    batch and, when ``max_tokens`` is given, at most ``max_tokens`` padded tokens (rows x the batch's longest
+    row; a row longer than that is a batch of its own). Rows of one batch have neighbouring lengths, so a mixed
+    input is never padded to its longest text; the caller writes each result back at its indices (input order)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        rows = batch_size
+        if max_tokens:
+            rows = max(1, min(rows, int(max_tokens) // max(int(lengths[order[start]]), 1)))
+        batches.append(order[start : start + rows])
+        start += rows
+    return batches
 
 
 def _write_json(path: Path, obj) -> None:

@@ -1,0 +1,149 @@
+"""Issue 30, item 4: Passkey and Needle at 512 / 2k / 4k / 8k tokens for all-MiniLM-L6-v2, the embedded
+Gemma-3-270M as a bidirectional mean-pooled encoder, and BM25, on this machine (2 CPU cores).
+
+    python bench/long_context.py [--out runs/long-context] [--lengths 512,2048,4096,8192] [--report]
+
+What it runs (``drama_models.long_context``, the code behind ``drama-models evaluate --long-context``):
+
+- the tasks are built once per (task, length), deterministically (seed 0), with lengths counted by Gemma's
+  tokenizer (BOS/EOS included), and every system reads the same documents; Needle's haystack is the bundled
+  SciFact sample (``drama_data/samples/scifact-sample``);
+- **all-MiniLM-L6-v2** reads at most 512 of its own tokens (its position table): longer documents are truncated
+  there, and the table marks those cells with ``*``;
+- **Gemma-3-270M** (the embedded base model, ``gemma``): ``DramaEncoder`` (bidirectional attention, mean
+  pooling, BOS/EOS, "Query: " prefix; SDPA attention; RoPE as trained, 32k positions), documents read whole;
+  float32, batches of at most 8192 padded tokens. Not vocabulary-pruned here: pruning the vocabulary to a corpus
+  changes no embedding of a kept token, only the memory of the embedding table;
+- **BM25**: ``drama_data``'s bm25s miner on the same documents (never truncated).
+
+Small on purpose (a shared 2-core machine; Gemma at 8k tokens costs about 200 s per document there): ``--queries``
+queries over twice as many documents per length (LongEmbed: 50 over 100), fewer at 4k/8k (``--long-queries``).
+Chance is then 1 / documents, not LongEmbed's 1 / 100: compare systems within this table, and with the paper's
+rows only loosely. Each (system, task, length) cell is appended to ``<out>/cells.jsonl`` as it finishes, and a
+rerun skips finished cells (``--report`` only prints the table). Encode time and peak memory per length are
+recorded per cell (seconds per 1k documents extrapolated from the measured rate).
+
+Last line: ``long_context: ...`` (nDCG@1 x 100 at 4k per task and system, and Gemma's seconds per document at
+each length).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _load(kind: str):
+    from drama_models.encoder import DramaEncoder
+    from drama_models.model_source import resolve_model
+    from drama_models.zoo import resolve_model as zoo_model
+
+    path = resolve_model(zoo_model("all-MiniLM-L6-v2" if kind == "minilm" else "gemma"))
+    if kind == "minilm":
+        enc = DramaEncoder.from_pretrained(path, device="cpu")
+        enc.max_length = enc.context_limit or 512  # 512
+    else:
+        enc = DramaEncoder.from_pretrained(path, device="cpu", max_length=8192)
+        enc.max_batch_tokens = 8192
+    return enc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=str(REPO / "runs" / "long-context"))
+    ap.add_argument("--lengths", default="512,2048,4096,8192")
+    ap.add_argument("--queries", type=int, default=5, help="queries per length up to 2k (documents: twice as many)")
+    ap.add_argument("--long-queries", type=int, default=3, help="queries per length at 4k and above")
+    ap.add_argument("--systems", default="bm25,minilm,gemma")
+    ap.add_argument("--report", action="store_true", help="print the table of the finished cells and stop")
+    args = ap.parse_args()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from drama_models.long_context.evaluate import (
+        DEFAULT_HAYSTACK,
+        _bm25_row,
+        _dense_row,
+        format_long_context_table,
+        parse_lengths,
+    )
+    from drama_models.long_context.tasks import TokenCounter, build_task, read_haystack
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cells_path = out / "cells.jsonl"
+    cells = [json.loads(line) for line in cells_path.open()] if cells_path.exists() else []
+    done = {(c["system"], c["task"], c["length"]) for c in cells}
+    lengths = parse_lengths(args.lengths)
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    names = {"bm25": "BM25", "minilm": "all-MiniLM-L6-v2", "gemma": "Gemma-3-270M"}
+
+    if not args.report:
+        from transformers import AutoTokenizer
+
+        from drama_models.encoder import _configure_tokenizer
+        from drama_models.model_source import resolve_model
+        from drama_models.zoo import resolve_model as zoo_model
+
+        gemma_tok = AutoTokenizer.from_pretrained(resolve_model(zoo_model("gemma")))
+        _configure_tokenizer(gemma_tok, True, True)  # as DramaEncoder reads it: BOS and EOS
+        counter = TokenCounter(gemma_tok)
+        counter.name = "Gemma-3-270M tokenizer"
+        hay = read_haystack(DEFAULT_HAYSTACK)
+        tasks = {}
+        for length in lengths:
+            q = args.queries if length < 4096 else args.long_queries
+            for name in ("passkey", "needle"):
+                tasks[(name, length)] = build_task(name, length, counter, seed=0, num_queries=q,
+                                                   haystack=hay if name == "needle" else None)
+        encoders = {}
+        for system in systems:  # cheap systems first, Gemma by length (the slow cells last)
+            for length in lengths:
+                for name in ("passkey", "needle"):
+                    if (names[system], name, length) in done:
+                        continue
+                    task = tasks[(name, length)]
+                    if system == "bm25":
+                        row = _bm25_row(task)
+                    else:
+                        if system not in encoders:
+                            encoders[system] = _load(system)
+                        row = _dense_row(encoders[system], task, names[system], batch_size=8)
+                    row.update(task=name, length=length, num_queries=len(task.queries), num_docs=len(task.corpus),
+                               tokens_counted_by=counter.name, load_average=round(os.getloadavg()[0], 2),
+                               finished=time.strftime("%H:%M:%S"))
+                    if row.get("docs_per_second"):
+                        row["seconds_per_1k_docs"] = round(1000 / row["docs_per_second"], 1)
+                    with cells_path.open("a") as fh:
+                        fh.write(json.dumps(row) + "\n")
+                    cells.append(row)
+                    print(f"{name} {length} {row['system']}: nDCG@1 {100 * row['ndcg@1']:.1f} "
+                          f"(encode {row.get('encode_seconds')} s, peak {row.get('peak_rss_mb')} MB, "
+                          f"load {row['load_average']})", flush=True)
+
+    result = {"rows": sorted(cells, key=lambda c: (c["task"] != "passkey", systems.index(
+        {v: k for k, v in names.items()}.get(c["system"], "bm25")) if c["system"] in names.values() else 9,
+        c["length"])), "tokens_counted_by": "Gemma-3-270M tokenizer", "haystack": str(DEFAULT_HAYSTACK), "seed": 0}
+    if any(c["system"] == names["gemma"] for c in cells):
+        result["encoder"] = "Gemma-3-270M: attention sdpa, rope default (32768 positions), reads up to 8192 tokens"
+    table = format_long_context_table(result)
+    (out / "long_context.md").write_text(table + "\n", encoding="utf-8")
+    print(table)
+    print("\nencode cost per length (dense systems; seconds per 1k documents extrapolated from the measured rate):")
+    for c in result["rows"]:
+        if c.get("docs_per_second"):
+            print(f"  {c['system']:18s} {c['task']:8s} {c['length']:5d}: {c['seconds_per_1k_docs']:9.1f} s/1k docs, "
+                  f"peak RSS {c['peak_rss_mb']} MB, read {c['read_tokens']} tokens (load {c['load_average']})")
+    at4k = [f"{c['task']} {c['system']} {100 * c['ndcg@1']:.0f}" for c in result["rows"] if c["length"] == 4096]
+    cost = {c["length"]: round(1 / c["docs_per_second"], 1) for c in result["rows"]
+            if c["system"] == names["gemma"] and c.get("docs_per_second")}
+    print("long_context: nDCG@1 at 4k: " + ("; ".join(at4k) or "not run")
+          + f" | Gemma s/doc by length: {cost or 'not run'}")
+
+
+if __name__ == "__main__":
+    main()
