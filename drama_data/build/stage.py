@@ -153,7 +153,7 @@ class BuildReport:
                   f"  load it with     datasets.load_dataset({self.output!r}, 'train')",
                   f"  train on it      drama-models train --dataset {self.output} ..."]
         if st and st["rows"]:
-            lines.append(f"  or with s-t      datasets.load_dataset({self.output!r}, {ST_CONFIG!r}) -> "
+            lines.append(f"  or with ST      datasets.load_dataset({self.output!r}, {ST_CONFIG!r}) -> "
                          "SentenceTransformerTrainer")
         return "\n".join(lines)
 
