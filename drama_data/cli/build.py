@@ -4,13 +4,11 @@ The options are declared below in one stack; :func:`drama_data.build.flags.confi
 :class:`~drama_data.build.config.BuildConfig` (checking their combinations), the command runs and prints."""
 from __future__ import annotations
 
-import json
-
 import click
 
 from drama_data.build.st_layout import DEFAULT_NEGATIVES as ST_NEGATIVES
 from drama_data.cli.common import clean_errors
-from drama_data.cli.options import option
+from drama_data.cli.options import Command, json_option, option, print_summary
 
 HELP = """Label positives and hard negatives, filter, dedup and mix into a Tevatron-format training set.
 
@@ -44,6 +42,16 @@ SentenceTransformerTrainer and its losses (--st-negatives N; --no-sentence-trans
 """
 
 
+GROUPS = {
+    "Input": ["config_path", "inputs", "candidates", "queries", "rerank", "group"],
+    "Labelling": ["miner", "positives", "negatives", "source_positive", "max_negatives", "fn_margin"],
+    "Filters": ["min_query_tokens", "max_query_tokens", "max_copy_rate", "near_dup_threshold", "min_agreement",
+                "exclude_contaminated", "contamination"],
+    "Mixing": ["seed", "mix", "mix_by", "mix_total"],
+    "Output": ["output", "overwrite", "no_report", "no_progress"],
+}
+
+
 def _show_template(ctx, _param, value):
     if value and not ctx.resilient_parsing:
         from pathlib import Path
@@ -54,7 +62,7 @@ def _show_template(ctx, _param, value):
         ctx.exit()
 
 
-@click.command(name="build", help=HELP)
+@click.command(name="build", help=HELP, cls=Command, groups=GROUPS)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help="YAML build config (inputs, rules, filters, mix).")
 @click.option("--input", "inputs", multiple=True, metavar="candidates=DIR,queries=DIR[,rerank=DIR][,ratio=R][,name=N]",
               help="One input; repeat for several (see above). Replaces inputs: of --config.")
@@ -63,7 +71,6 @@ def _show_template(ctx, _param, value):
 @click.option("--rerank", multiple=True, type=click.Path(file_okay=False), help="Rankings folder from `generate --task rerank` over --candidates.")
 @click.option("--group", default=None, help="Mixing group of the --candidates input (default: default; with --input: group=).")
 @click.option("--output", default=None, type=click.Path(file_okay=False), help="Output dataset folder (overrides output: in the config).")
-@click.option("--seed", type=int, default=None, help="Seed for mixing and shuffling (default 0).")
 @click.option("--miner", type=click.Choice(["weak", "strong"]), default=None,
               help="How far the miner's ranks can be trusted; picks the default rules. weak (default: BM25, a "
                    "small encoder): the source passage is the positive, LLM queries must find their source in "
@@ -74,9 +81,6 @@ def _show_template(ctx, _param, value):
 @click.option("--source-positive", multiple=True, metavar="RULE=BOOL", help="Always use the source passage as a positive, e.g. qgen=false.")
 @click.option("--max-negatives", multiple=True, metavar="RULE=N", help="Keep at most N (best-ranked) negatives.")
 @click.option("--fn-margin", default=None, help="False-negative margin for all rules (a number, or 'none' to disable).")
-@click.option("--mix", "mix", multiple=True, metavar="KEY=RATIO", help="Mixing ratio per group, e.g. english_web=2 (repeat).")
-@click.option("--mix-by", type=click.Choice(["group", "source", "rule", "language", "input"]), default=None)
-@click.option("--mix-total", type=int, default=None, help="Cap on the mixed total.")
 @click.option("--min-query-tokens", type=int, default=None)
 @click.option("--max-query-tokens", type=int, default=None)
 @click.option("--max-copy-rate", default=None, help="Copy-rate threshold (or 'none').")
@@ -86,6 +90,10 @@ def _show_template(ctx, _param, value):
               help="Remove rows overlapping this evaluation collection (BEIR folder, test qrels); repeatable.")
 @click.option("--contamination", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Only report overlap with this evaluation collection in the card (see drama-data report).")
+@click.option("--seed", type=int, default=None, help="Seed for mixing and shuffling (default 0).")
+@click.option("--mix", "mix", multiple=True, metavar="KEY=RATIO", help="Mixing ratio per group, e.g. english_web=2 (repeat).")
+@click.option("--mix-by", type=click.Choice(["group", "source", "rule", "language", "input"]), default=None)
+@click.option("--mix-total", type=int, default=None, help="Cap on the mixed total.")
 @option("--sentence-transformers/--no-sentence-transformers", "sentence_transformers", default=None, group="Output",
         help="Also write the `sentence-transformers` config (anchor, positive, negative_1..N, scores) that "
              "SentenceTransformerTrainer and its losses take. Default: on (sentence_transformers.write).")
@@ -96,7 +104,7 @@ def _show_template(ctx, _param, value):
 @click.option("--no-report", is_flag=True,
               help="Do not write the quality report at the end (run `drama-data report DIR` later).")
 @click.option("--no-progress", is_flag=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for scripts).")
+@json_option
 @click.option("--show-template", is_flag=True, expose_value=False, is_eager=True, callback=_show_template,
               help="Print the YAML config template (every key, with its default) and exit.")
 @clean_errors
@@ -108,7 +116,7 @@ def command(overwrite, no_report, no_progress, as_json, contamination, **flags):
     report = build(cfg, overwrite=overwrite, progress=not no_progress)
     from drama_data.report.render import report_after_run
 
-    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.render())
+    print_summary(report.as_dict(), report.render(), as_json=as_json)
     if not no_report:
         report_after_run(report.output, list(contamination) + list(flags["exclude_contaminated"]),
                          echo=lambda m: click.echo(m, err=as_json))
