@@ -46,7 +46,8 @@ whose source, positive or negative passages overlap a passage those qrels judge,
 
 ``sentence_transformers`` (``--sentence-transformers/--no-sentence-transformers``, ``--st-negatives N``): besides
 the Tevatron ``train`` config, write the ``sentence-transformers`` config (``anchor, positive, negative_1..N``
-and the miner's ``scores``; :mod:`drama_data.build.st_layout`), on by default with N = 7 negatives.
+and the miner's ``scores``; :mod:`drama_data.build.st_layout`), on by default with N = 7 negatives;
+``--st-require-scores`` keeps only its rows with every miner score, so that it has ``scores`` (distillation).
 """
 from __future__ import annotations
 
@@ -120,6 +121,7 @@ class BuildConfig:
     shuffle: bool = True
     sentence_transformers: bool = True  # also write the ``sentence-transformers`` config (st_layout)
     st_negatives: int = ST_NEGATIVES  # its negative columns
+    st_require_scores: bool = False  # leave out its rows without miner scores (so that it has ``scores``)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -171,6 +173,9 @@ class BuildConfig:
             raise ConfigError(f"seed: must be an integer, got {self.seed!r}")
         if not isinstance(self.sentence_transformers, bool):
             raise ConfigError(f"sentence_transformers.write: must be true or false, got {self.sentence_transformers!r}")
+        if not isinstance(self.st_require_scores, bool):
+            raise ConfigError(f"sentence_transformers.require_scores: must be true or false, got "
+                              f"{self.st_require_scores!r}")
         if not isinstance(self.st_negatives, int) or isinstance(self.st_negatives, bool) or self.st_negatives < 0:
             raise ConfigError(f"sentence_transformers.negatives: must be an integer >= 0, got {self.st_negatives!r}")
         return self
@@ -203,6 +208,7 @@ class SentenceTransformersKeys:
 
     write: Any = True
     negatives: Any = ST_NEGATIVES
+    require_scores: Any = False
 
 
 @dataclass
@@ -280,7 +286,8 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
     ({source: rule}), ``false_negatives`` ({mode}), ``filters`` (see ``DEFAULT_FILTERS``), ``mix`` ({by,
     ratios, total, shuffle}), ``sentence_transformers`` ({write, negatives}). ``overrides``: ``inputs``,
     ``output``, ``seed``, ``rules`` (merged per rule), ``filters`` (merged), ``mix_ratios``, ``mix_by``,
-    ``mix_total``, ``fn_margin`` (all rules), ``miner``, ``sentence_transformers`` (bool), ``st_negatives``.
+    ``mix_total``, ``fn_margin`` (all rules), ``miner``, ``sentence_transformers`` (bool), ``st_negatives``,
+    ``st_require_scores``.
     """
     raw: Any = {}
     base = None
@@ -354,6 +361,8 @@ def config_from_mapping(raw: Mapping[str, Any], *, base: Path | None = None, sou
                                is not None else f.sentence_transformers.write),
         st_negatives=(overrides["st_negatives"] if overrides.get("st_negatives") is not None
                       else f.sentence_transformers.negatives),
+        st_require_scores=(overrides["st_require_scores"] if overrides.get("st_require_scores") is not None
+                           else f.sentence_transformers.require_scores),
     )
     return cfg.validate()
 

@@ -145,4 +145,5 @@ def config_from_flags(p: dict[str, Any]) -> BuildConfig:
     overrides["filters"] = _filters(p)
     overrides["sentence_transformers"] = p.get("sentence_transformers")
     overrides["st_negatives"] = p.get("st_negatives")
+    overrides["st_require_scores"] = p.get("st_require_scores") or None
     return load_config(p["config_path"], **overrides)

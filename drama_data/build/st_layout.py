@@ -27,7 +27,10 @@ One row per training query, in the ``train`` config's order (row ``i`` here is r
   (``padded_rows``). A row with no negative at all (a rule with ``min_negatives: 0``) cannot fill them and is
   left out of this config, counted (``rows_without_negatives``); it stays in ``train``.
 - ``scores``: written when every row's positive and negatives have a miner score; otherwise the column is left
-  out and the rows lacking one are counted (``rows_without_scores``), since a loss cannot take a null score.
+  out and the rows lacking one are counted (``rows_without_scores``), since a loss cannot take a null score. With
+  ``require_scores`` (``--st-require-scores``, for distillation) those rows are left out of this config instead
+  (counted the same way; they stay in ``train``) and the column is written. (Under the weak-miner rules a
+  positive the miner did not rank, a source passage outside its top k, has no score.)
 """
 from __future__ import annotations
 
@@ -54,6 +57,7 @@ class StStats:
     padded_rows: int = 0
     rows_without_negatives: int = 0
     rows_without_scores: int = 0
+    require_scores: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -72,12 +76,13 @@ def st_columns(negatives: int, scores: bool) -> list[str]:
     return ["anchor", "positive", *(f"negative_{i}" for i in range(1, negatives + 1)), *([SCORES] if scores else [])]
 
 
-def st_table(train_rows: list[dict], negatives: int = DEFAULT_NEGATIVES) -> tuple[pa.Table, StStats]:
+def st_table(train_rows: list[dict], negatives: int = DEFAULT_NEGATIVES, require_scores: bool = False
+             ) -> tuple[pa.Table, StStats]:
     """The ``sentence-transformers`` config of ``train_rows`` with ``negatives`` negative columns (see the module
-    docstring); returns ``(table, stats)``."""
+    docstring; ``require_scores``: leave out the rows without a score for each passage); returns ``(table, stats)``."""
     if not isinstance(negatives, int) or isinstance(negatives, bool) or negatives < 0:
         raise ValueError(f"negatives must be an integer >= 0, got {negatives!r}")
-    stats = StStats(negatives=negatives)
+    stats = StStats(negatives=negatives, require_scores=require_scores)
     rows: list[tuple[list[str], list[float | None]]] = []
     for r in train_rows:
         pos, neg = r["positive_passages"], r["negative_passages"]
@@ -91,7 +96,9 @@ def st_table(train_rows: list[dict], negatives: int = DEFAULT_NEGATIVES) -> tupl
         passages = [pos[0], *chosen]
         rows.append(([r["query"] or "", *(passage_text(p) for p in passages)], [p.get("score") for p in passages]))
     stats.rows_without_scores = sum(any(s is None for s in scores) for _, scores in rows)
-    stats.scores = bool(rows) and not stats.rows_without_scores
+    if require_scores:
+        rows = [(texts, scores) for texts, scores in rows if not any(s is None for s in scores)]
+    stats.scores = bool(rows) and not any(s is None for _, scores in rows for s in scores)
     stats.columns = st_columns(negatives, stats.scores)
     stats.rows = len(rows)
     text_columns = stats.columns[: 2 + negatives]

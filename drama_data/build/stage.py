@@ -146,7 +146,9 @@ class BuildReport:
             lines.append(f"  config {ST_CONFIG}: {plural(st['rows'], 'row')} ({cols})")
             for key, words in (("padded_rows", "with fewer negatives, repeated to fill the columns"),
                                ("rows_without_negatives", "without a negative, left out of this config"),
-                               ("rows_without_scores", "without a miner score: no scores column")):
+                               ("rows_without_scores", "without a miner score: " + (
+                                   "left out (--st-require-scores)" if st.get("require_scores")
+                                   else "no scores column (--st-require-scores: leave them out)"))):
                 if st[key]:
                     lines.append(f"                     {st[key]:>6}  {words}")
         lines += [f"  output           {self.output}",
@@ -201,7 +203,8 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
     bar.close()
     mix_info = _mix(cfg, labeller)
     train_rows = _train_rows(cfg, labeller.kept)
-    st = st_table(train_rows, cfg.st_negatives) if cfg.sentence_transformers and train_rows else None
+    st = (st_table(train_rows, cfg.st_negatives, cfg.st_require_scores) if cfg.sentence_transformers and train_rows
+          else None)
     report = _write(cfg, output, inputs, labeller, train_rows, mix_info, st)
     report.seconds = round(time.perf_counter() - t0, 3)
     if not report.rows:

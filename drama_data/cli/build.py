@@ -100,6 +100,9 @@ def _show_template(ctx, _param, value):
 @option("--st-negatives", type=click.IntRange(min=0), default=None, metavar="N", group="Output",
         help=f"Negative columns of the `sentence-transformers` config (default {ST_NEGATIVES}, the paper's group of "
              "1 positive + 7 negatives); a row with fewer repeats its own.")
+@option("--st-require-scores", is_flag=True, default=None, group="Output",
+        help="Leave out of the `sentence-transformers` config the rows without a miner score for each passage, "
+             "so that it has the `scores` column (for MarginMSELoss / DistillKLDivLoss); they stay in `train`.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder that is not a drama-toolkit dataset.")
 @click.option("--no-report", is_flag=True,
               help="Do not write the quality report at the end (run `drama-data report DIR` later).")

@@ -143,3 +143,23 @@ def test_flags_and_yaml_keys(tmp_path):
     (tmp_path / "c.yaml").write_text(f"inputs: [{{candidates: {cands_dir}}}]\nsentence_transformers: {{size: 3}}\n")
     with pytest.raises(ConfigError, match="size"):
         load_config(tmp_path / "c.yaml")
+
+
+def test_require_scores_leaves_out_rows_without_them_so_that_the_column_is_there(tmp_path):
+    rows = [train_row("a", [P("p1", None)], [P("n1", 1.0)]), train_row("b", [P("p2", 2.0)], [P("n2", 1.0)])]
+    table, stats = st_table(rows, negatives=1, require_scores=True)
+    assert table.column_names == ["anchor", "positive", "negative_1", "scores"] and table["anchor"].to_pylist() == ["b"]
+    assert (stats.rows, stats.rows_without_scores, stats.require_scores) == (1, 1, True)
+
+    from drama_data.cli import main
+
+    # the flag and the YAML key reach the config (the rows' leaving out is checked above)
+    folder = candidates_folder(tmp_path / "c", 3)
+    res = CliRunner().invoke(main, ["build", "--candidates", folder, "--output", str(tmp_path / "o"), "--no-progress",
+                                    "--no-report", "--st-require-scores", "--json"])
+    assert res.exit_code == 0, res.output
+    assert '"require_scores": true' in res.output
+    assert load_config(None, inputs=[{"candidates": folder}], st_require_scores=True).st_require_scores is True
+    (tmp_path / "r.yaml").write_text(f"inputs: [{{candidates: {folder}}}]\nsentence_transformers: {{require_scores: 1}}\n")
+    with pytest.raises(ConfigError, match=r"^sentence_transformers\.require_scores: must be true or false"):
+        load_config(tmp_path / "r.yaml")
