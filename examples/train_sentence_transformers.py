@@ -10,7 +10,7 @@ In:  ``--output`` (default ``runs/example-st``), ``--steps`` (default 2), ``--ne
 Out: ``OUTPUT/crop``, ``OUTPUT/candidates``, ``OUTPUT/train`` (Tevatron ``train`` and ``sentence-transformers``
      configs) and ``OUTPUT/model`` (a sentence-transformers folder).
 
-    python examples/train_sentence_transformers.py --steps 2     # about a minute on 2 CPU cores
+    python examples/train_sentence_transformers.py --steps 2     # 1-2 minutes on 2 CPU cores (45 s of CPU)
 
 A few steps only show the plumbing: the sample has 85 pseudo-queries (cropped sentences), too few to move the
 model much. For distillation, ``scores`` (the miner's score of the positive, then of each negative) is the label
