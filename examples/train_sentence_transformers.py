@@ -64,8 +64,8 @@ def main() -> None:
                  no_progress=True, no_report=True, echo=None)
     mine(str(out / "crop"), None, str(out / "candidates"), retriever="bm25s", k=50, overwrite=True, progress=False)
     cfg = load_config(None, inputs=[InputSpec(candidates=str(out / "candidates"), queries=str(out / "crop"),
-                                              name="crop")], output=str(out / "train"))
-    cfg.st_negatives = args.negatives  # drama-data build --st-negatives N
+                                              name="crop")], output=str(out / "train"),
+                      st_negatives=args.negatives)  # drama-data build --st-negatives N
     print(build(cfg, overwrite=True, progress=False).render())
 
     # 4. sentence-transformers from here on
