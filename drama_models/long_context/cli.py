@@ -1,7 +1,9 @@
 """``drama-models evaluate --long-context passkey,needle``: the options, added to ``evaluate`` by one decorator.
 
 ``@long_context_options`` (placed on ``evaluate_command``) adds ``--long-context``, ``--lengths``,
-``--haystack``, ``--long-queries`` and ``--rope-scaling`` (``--help`` section "Long context"). With
+``--haystack``, ``--long-queries``, ``--rope-scaling`` and ``--whole-documents`` (``--help`` section "Long
+context"). ``--whole-documents`` with ``--data`` reads documents whole up to the model's limit and states the
+truncation per folder (:mod:`drama_models.long_context.whole_documents`). With
 ``--long-context`` the command runs :func:`drama_models.long_context.evaluate.evaluate_long_context` with the
 model and the shared flags (``--model``, ``--name``, ``--max-length``, ``--dtype``, ``--bf16``,
 ``--batch-size``, ``--output``, ``--json``) and prints one table per task; without it, ``evaluate`` runs as
@@ -15,7 +17,7 @@ import click
 
 from drama_models.cli_common import clean_errors
 
-LONG_CONTEXT_OPTIONS = ["long_context", "lengths", "haystack", "long_queries", "rope_scaling"]
+LONG_CONTEXT_OPTIONS = ["long_context", "lengths", "haystack", "long_queries", "rope_scaling", "whole_documents"]
 
 
 def long_context_options(func):
@@ -23,13 +25,15 @@ def long_context_options(func):
 
     @functools.wraps(func)
     def command(*args, long_context=None, lengths=None, haystack=None, long_queries=50, rope_scaling=None,
-                **kwargs):
+                whole_documents=False, **kwargs):
         if long_context:
             return _run(kwargs, long_context, lengths, haystack, long_queries, rope_scaling)
         if rope_scaling:
             raise click.UsageError("--rope-scaling goes with --long-context")
         if not kwargs.get("data") and not kwargs.get("more_data"):
             raise click.UsageError("give --data DIR (BEIR folders), or --long-context TASKS")
+        if whole_documents:
+            _whole_documents(kwargs)
         return func(*args, **kwargs)
 
     from drama_models.long_context.evaluate import DEFAULT_LENGTHS
@@ -46,6 +50,9 @@ def long_context_options(func):
                      help="Queries per length (documents: twice as many; LongEmbed: 50 and 100)."),
         click.option("--rope-scaling", default=None, metavar="TYPE:FACTOR",
                      help="Extend a RoPE model's context: linear:F or yarn:F (Gemma 3: its global layers only)."),
+        click.option("--whole-documents", is_flag=True,
+                     help="With --data: read each document whole up to the model's limit (--max-length "
+                          "defaults to it) and state how many documents are truncated there."),
     ]
     for opt in reversed(options):
         command = opt(command)
@@ -86,3 +93,20 @@ def _run(flags: dict, tasks, lengths, haystack, num_queries, rope_scaling) -> No
                   as_json=as_json)
     if output:
         echo_info(f"long-context results written to {output}", as_json=as_json)
+
+
+def _whole_documents(flags: dict) -> None:
+    """Set ``max_length`` to the model's limit and state the truncation per ``--data`` folder (stderr)."""
+    from drama_models.evaluation import check_data_dirs
+    from drama_models.long_context.whole_documents import whole_documents
+    from drama_models.model_source import resolve_model
+    from drama_models.zoo import resolve_model as zoo_model
+
+    if flags.get("model") is None:
+        raise click.UsageError("--whole-documents needs --model (BM25 reads documents whole anyway)")
+    folders = list(flags.get("data") or ()) + list(flags.get("more_data") or ())
+    check_data_dirs(folders)
+    read, lines = whole_documents(resolve_model(zoo_model(flags["model"])), folders, flags.get("max_length"))
+    flags["max_length"] = read
+    for line in lines:
+        click.echo(line, err=True)

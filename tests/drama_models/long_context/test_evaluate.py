@@ -51,3 +51,14 @@ def test_cli_bm25_only_and_errors(tmp_path):
     assert res.exit_code != 0 and "--long-context='haystack': choose from passkey, needle" in res.output
     res = runner.invoke(main, ["evaluate", "--data", str(tmp_path), "--rope-scaling", "linear:2"])
     assert res.exit_code != 0 and "--rope-scaling goes with --long-context" in res.output
+
+
+def test_whole_documents_states_truncation(tiny_llama):
+    from drama_models.long_context.evaluate import DEFAULT_HAYSTACK
+
+    res = CliRunner().invoke(main, ["evaluate", "--model", str(tiny_llama), "--data", str(DEFAULT_HAYSTACK),
+                                    "--whole-documents", "--json"])
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.stderr.splitlines() if x.startswith("whole documents: scifact-sample: "))
+    assert "documents are longer than 512 tokens and are truncated there (model limit 512;" in line
+    assert json.loads(res.stdout)["results"][0]["dataset"] == "scifact-sample"
