@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass
 
 import pyarrow as pa
 
+from drama_data.beir import join_title
+
 CONFIG = "sentence-transformers"
 #: the default number of negative columns: the DRAMA paper's training group of 1 positive and 7 negatives
 DEFAULT_NEGATIVES = 7
@@ -64,11 +66,9 @@ class StStats:
 
 
 def passage_text(p: dict) -> str:
-    """A passage struct as one string: ``title text`` (title left out when empty; Tevatron's convention, as
-    :func:`drama_models.beir.join_title`)."""
-    title = (p.get("title") or "").strip()
-    text = p.get("text") or ""
-    return f"{title} {text}" if title else text
+    """A passage struct as one string: ``title text`` (title left out when empty; Tevatron's convention,
+    :func:`drama_data.beir.join_title`, which ``drama-models`` train and evaluate use too)."""
+    return join_title(p.get("title") or "", p.get("text") or "")
 
 
 def st_columns(negatives: int, scores: bool) -> list[str]:
