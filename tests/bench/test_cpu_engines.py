@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -46,8 +47,8 @@ def test_commands_share_the_run_and_keep_outputs_and_caches_apart(capsys):
     assert "-np 1 -c 2048" in servers[0] and "-np 4 -c 8192" in servers[1] and "m.gguf" in servers[0]
     vllm_server = servers[2]
     assert vllm_server.startswith("server: VLLM_CPU_NUM_OF_RESERVED_CPU=0 ") or "VLLM_CPU_NUM_OF_RESERVED_CPU" in \
-        __import__("os").environ
-    for flag in ("--dtype bfloat16", "--no-enable-chunked-prefill", "--enforce-eager", "--model hf-dir"):
+        os.environ
+    for flag in (f"--dtype {ce.ours_dtype()}", "--no-enable-chunked-prefill", "--enforce-eager", "--model hf-dir"):
         assert flag in vllm_server
 
 
