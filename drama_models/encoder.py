@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -190,7 +190,7 @@ class DramaEncoder(torch.nn.Module):
         attn_implementation: str | None = None,
         rope_scaling: str | dict | None = None,
         **hub_kwargs,
-    ) -> "DramaEncoder":
+    ) -> DramaEncoder:
         """Load a checkpoint (Hub id or folder) as an encoder.
 
         Accepts: a raw transformers checkpoint of a supported decoder (``llama``, ``qwen2``, ``gemma3_text``; with or

@@ -13,13 +13,8 @@ from drama_data.cli.options import Command, json_option, option, print_summary
 HELP = """Label positives and hard negatives, filter, dedup and mix into a Tevatron-format training set.
 
 \b
-One input (a mine output and the queries it was mined from):
-  drama-data build --candidates runs/qgen-cands --queries runs/qgen --output runs/train
-\b
-Several inputs, each with its share of the mix (repeat --input, one per input):
-  drama-data build --output runs/train \\
-    --input candidates=runs/qgen-cands,queries=runs/qgen,ratio=1 \\
-    --input candidates=runs/crop-cands,queries=runs/crop,ratio=1
+One input is a mine output and the queries it was mined from (--candidates, --queries); several inputs,
+each with its share of the mix, are --input, repeated (see Examples).
 \b
   --input keys: candidates=DIR (required), queries=DIR, rerank=DIR, ratio=R (on every input
   or on none; rows are kept in these proportions, as many as the inputs allow), name=NAME
@@ -42,6 +37,13 @@ SentenceTransformerTrainer and its losses (--st-negatives N; --no-sentence-trans
 """
 
 
+EXAMPLES = [
+    "drama-data build --candidates runs/qgen-cands --queries runs/qgen --output runs/train",
+    "drama-data build --output runs/train \\\n"
+    "    --input candidates=runs/qgen-cands,queries=runs/qgen,ratio=1 \\\n"
+    "    --input candidates=runs/crop-cands,queries=runs/crop,ratio=1",
+    "drama-data build --config build.yaml --output runs/train",
+]
 GROUPS = {
     "Input": ["config_path", "inputs", "candidates", "queries", "rerank", "group"],
     "Labelling": ["miner", "positives", "negatives", "source_positive", "max_negatives", "fn_margin"],
@@ -62,7 +64,7 @@ def _show_template(ctx, _param, value):
         ctx.exit()
 
 
-@click.command(name="build", help=HELP, cls=Command, groups=GROUPS)
+@click.command(name="build", help=HELP, cls=Command, groups=GROUPS, examples=EXAMPLES)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help="YAML build config (inputs, rules, filters, mix).")
 @click.option("--input", "inputs", multiple=True, metavar="candidates=DIR,queries=DIR[,rerank=DIR][,ratio=R][,name=N]",
               help="One input; repeat for several (see above). Replaces inputs: of --config.")

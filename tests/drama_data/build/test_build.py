@@ -386,7 +386,7 @@ def test_cli_with_yaml_config_and_overrides(tmp_path):
     from drama_data.cli import main
 
     a = make_candidates(tmp_path / "a", [row(f"a{i}", q(i, seed=1), "qgen", "", cands(50)) for i in range(20)])
-    b = make_candidates(tmp_path / "b", [row(f"b{i}", q(i, seed=2), "sent", "", cands(50)) for i in range(20)])
+    make_candidates(tmp_path / "b", [row(f"b{i}", q(i, seed=2), "sent", "", cands(50)) for i in range(20)])
     conf = {"inputs": [{"candidates": "a", "group": "web"}, {"candidates": "b", "group": "wiki"}],
             "output": "train", "seed": 1, "miner": "strong", "rules": {"qgen": {"negatives": [30, 40]}},
             "mix": {"ratios": {"web": 1, "wiki": 1}}}

@@ -1,9 +1,8 @@
 """``build --exclude-contaminated``: rows whose query or passages overlap an evaluation collection are removed."""
 import json
 
-from click.testing import CliRunner
-
 import pyarrow as pa
+from click.testing import CliRunner
 
 from drama_data.datasets.folder import read_table, write_dataset
 from drama_data.mining.mine import CANDIDATES_SCHEMA, PASSAGES_SCHEMA

@@ -1,10 +1,10 @@
 """``build`` on cross-lingual candidates mined with their source query or their passage's text: the source passage is
 the positive, negatives in the passage's language, and the card and summary count rows per labelling way."""
+from crosslingual_helpers import HAN, mine_zh, queries  # noqa: F401  (queries is a fixture)
+
 from drama_data.build import build
 from drama_data.build.config import load_config
 from drama_data.datasets.folder import read_card, read_table
-
-from crosslingual_helpers import HAN, mine_zh, queries  # noqa: F401  (queries is a fixture)
 
 
 def test_build_labels_both_ways_and_counts_them(tmp_path, queries):
