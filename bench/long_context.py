@@ -23,6 +23,9 @@ rows only loosely. Each (system, task, length) cell is appended to ``<out>/cells
 rerun skips finished cells (``--report`` only prints the table). Encode time and peak memory per length are
 recorded per cell (seconds per 1k documents extrapolated from the measured rate).
 
+``--bucketing`` times one 8k-token text with 7 short ones, padded together vs length-bucketed
+(``max_batch_tokens``), back to back on a tiny random Llama.
+
 Last line: ``long_context: ...`` (nDCG@1 x 100 at 4k per task and system, and Gemma's seconds per document at
 each length).
 """
@@ -54,6 +57,38 @@ def _load(kind: str):
     return enc
 
 
+def bucketing() -> None:
+    """Back to back, twice: one 8k-token text and 7 short ones in one call, padded together (no token budget)
+    vs length-bucketed with ``max_batch_tokens=8192``; a tiny random Llama (RoPE x16 to 8192 positions)."""
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "tests"))
+    import tempfile
+
+    from tiny_models import tiny_model_dir, tiny_tokenizer
+
+    from drama_models.encoder import DramaEncoder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        enc = DramaEncoder.from_pretrained(tiny_model_dir(Path(tmp) / "llama", "llama", tokenizer=tiny_tokenizer()),
+                                           rope_scaling="linear:16", max_length=8192)
+    texts = ["The grass is green. The sky is blue. " * 2000] + ["a short text about dense retrieval"] * 7
+    times = {None: [], 8192: []}
+    for _ in range(2):
+        for budget in (None, 8192):
+            enc.max_batch_tokens = budget
+            start = time.perf_counter()
+            vec = enc.encode_documents(texts, batch_size=8)
+            times[budget].append(time.perf_counter() - start)
+            if budget is None:
+                ref = vec
+            else:
+                diff = float(np.abs(vec - ref).max())
+    padded, bucketed = min(times[None]), min(times[8192])
+    print(f"long_context bucketing: padded {padded:.2f} s, bucketed {bucketed:.2f} s ({padded / bucketed:.1f}x), "
+          f"max |diff| {diff:.1e}, load {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(REPO / "runs" / "long-context"))
@@ -62,7 +97,11 @@ def main() -> None:
     ap.add_argument("--long-queries", type=int, default=3, help="queries per length at 4k and above")
     ap.add_argument("--systems", default="bm25,minilm,gemma")
     ap.add_argument("--report", action="store_true", help="print the table of the finished cells and stop")
+    ap.add_argument("--bucketing", action="store_true",
+                    help="only time padded vs length-bucketed batches (a tiny model, one 8k text + 7 short ones)")
     args = ap.parse_args()
+    if args.bucketing:
+        return bucketing()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from drama_models.long_context.evaluate import (
         DEFAULT_HAYSTACK,
