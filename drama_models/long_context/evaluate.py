@@ -238,6 +238,8 @@ def format_long_context_table(result: dict | list[dict]) -> str:
             if cut:
                 notes.append(f"{system} reads at most {cut[0]} tokens: longer documents are truncated there")
         for system, scores in PAPER_ROWS.get(task, {}).items():
+            if not any(n in scores for n in lengths):  # a source that reports none of these lengths
+                continue
             cells = [f"{scores[n]:.1f}" if n in scores else "-" for n in lengths]
             lines.append(f"| {system} | " + " | ".join(cells) + " |")
         lines += [""] + [f"\\* {n}" for n in notes] + ([""] if notes else [])
