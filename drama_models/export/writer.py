@@ -111,6 +111,9 @@ def export_model(
     encoder.to("cpu", torch.float32).train(False)
     output.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    work.chmod(0o777 & ~umask)  # mkdtemp makes it private; the export is an ordinary folder
     try:
         start = time.perf_counter()
         _write_onnx(encoder, work / ONNX_FILE, exporter, opset)
