@@ -32,7 +32,7 @@ def invoke(*args):
 def test_commands_are_listed_in_flow_order():
     out = invoke("--help").output
     listed = [line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.strip()]
-    assert listed == ["prune", "pretrain", "train", "evaluate", "zoo", "recipe"]
+    assert listed == ["prune", "pretrain", "train", "evaluate", "export", "zoo", "recipe"]
     out = invoke("recipe", "--help").output
     assert [line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.strip()] == \
         ["run", "validate", "list"]
