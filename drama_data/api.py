@@ -33,11 +33,32 @@ def with_report(result, config: GenerateConfig):
 
 def run_generate(config: GenerateConfig | None = None, *, echo: Callable[[str], None] | None = print,
                  **options: Any):
-    """Run ``drama-data generate`` for ``config`` (a :class:`~drama_data.generate.config.GenerateConfig`), or for
-    the same options as keywords (named as ``drama-data generate --help`` names them; ``task_name``,
-    ``backend_name``); keywords given with a config override it. Returns the run's summary (or a dry run's plan).
-    ``--task rerank`` reads a mine output (:func:`drama_data.rerank.stage.run_rerank`); the others a corpus
-    (:func:`drama_data.generate.stage.run_task`)."""
+    """Run ``drama-data generate`` from Python.
+
+    Give a [`GenerateConfig`][drama_data.generate.config.GenerateConfig], or the same options as keywords (named
+    as ``drama-data generate --help`` names them, with ``task_name`` for ``--task`` and ``backend_name`` for
+    ``--backend``); keywords given with a config override its fields. ``task_name="rerank"`` reads a ``mine``
+    output (`drama_data.rerank.stage.run_rerank`); the other tasks read a corpus
+    (`drama_data.generate.stage.run_task`). Unless ``report`` is off (``--no-report``), the quality report is
+    written into the output folder afterwards.
+
+    Args:
+        config: The run's settings; ``None`` to build them from ``options``.
+        echo: Where progress lines go (``print`` by default); ``None`` for silence.
+        **options: ``drama-data generate`` options as keywords (``corpus``, ``output``, ``task_name``,
+            ``backend_name``, ``model``, ``limit``, ...).
+
+    Returns:
+        The run's summary (a `RunSummary`: counts of rows written and failures, timings), or a dry run's plan
+            when ``dry_run`` is set.
+
+    Raises:
+        ConfigError: An unknown option, a missing ``output``/``corpus`` or a bad combination of options,
+            named as the CLI flag (before any work).
+        InputError: The corpus or queries folder cannot be read.
+        BackendError: The backend cannot start or its API rejects the requests (`AuthError`,
+            `ModelNotFoundError`, ...).
+    """
     if config is None:
         config = GenerateConfig.from_options(**options)
     elif options:
@@ -59,9 +80,20 @@ def run_generate(config: GenerateConfig | None = None, *, echo: Callable[[str], 
 
 
 def run_mine(config=None, **options: Any):
-    """Run ``drama-data mine``: ``config`` is a :class:`~drama_data.mining.config.MineConfig`, or give its fields
-    as keywords (``queries``, ``output``, ``retriever``, ``k``, ...). Returns the
-    :class:`~drama_data.mining.mine_report.MineReport` (``.render()``, ``.as_dict()``)."""
+    """Run ``drama-data mine`` from Python: top-k candidate passages for every generated query.
+
+    Args:
+        config: A [`MineConfig`][drama_data.mining.config.MineConfig]; ``None`` to build one from ``options``.
+        **options: The config's fields as keywords (``queries``, ``output``, ``retriever``, ``k``, ``corpus``,
+            ...).
+
+    Returns:
+        The run's `MineReport` (counts, source-passage retrieval rate, timings; ``.render()``, ``.as_dict()``).
+
+    Raises:
+        ConfigError: A bad value or combination of fields, named as the CLI flag.
+        InputError: The queries folder or the corpus is missing, empty or does not match the queries.
+    """
     from drama_data.mining.config import MineConfig
     from drama_data.mining.mine import mine
 
@@ -69,11 +101,26 @@ def run_mine(config=None, **options: Any):
 
 
 def run_build(config=None, output=None, *, overwrite: bool = False, progress: bool = True, **options: Any):
-    """Run ``drama-data build``: ``config`` is a :class:`~drama_data.build.config.BuildConfig`, a build.yaml path,
-    or None with the options as keywords (:func:`~drama_data.build.config.load_config`'s overrides: ``inputs``
-    - candidates folder paths or :class:`~drama_data.build.config.InputSpec` -, ``seed``, ``rules``, ``filters``,
-    ``miner``, ...; the defaults otherwise), written to ``output`` (default: the config's). Returns the build
-    report (``.render()``, ``.as_dict()``)."""
+    """Run ``drama-data build`` from Python: training rows from one or more ``mine`` (or rerank) outputs.
+
+    Args:
+        config: A [`BuildConfig`][drama_data.build.config.BuildConfig], the path of a ``build.yaml``, or ``None``
+            to use the defaults with ``options`` as overrides.
+        output: The output folder; ``None`` for the config's.
+        overwrite: Replace an existing output folder.
+        progress: Show progress bars.
+        **options: Overrides, as [`load_config`][drama_data.build.config.load_config] takes them: ``inputs``
+            (candidates folder paths or [`InputSpec`][drama_data.build.config.InputSpec]s), ``seed``, ``rules``,
+            ``filters``, ``miner``, ...
+
+    Returns:
+        The build report (row counts per input, rule and filter; ``.render()``, ``.as_dict()``).
+
+    Raises:
+        ConfigError: A bad ``build.yaml`` key or override, named with its file and key.
+        InputError: An input folder is missing or is not a ``mine`` output; the output folder exists without
+            ``overwrite``.
+    """
     from drama_data.build import build
     from drama_data.build.config import InputSpec, load_config
 

@@ -1,6 +1,6 @@
 """The ``build`` configuration: inputs, labelling rules, filters and mixing, from YAML and/or CLI flags.
 
-Every value is checked by :func:`BuildConfig.validate` before any data is read; an error names the option
+Every value is checked by `BuildConfig.validate` before any data is read; an error names the option
 (``rules.qgen.negatives``, ``mix.ratios.english_web``, ``filters.max_copy_rate``, ...).
 
 **The labelling rules follow the miner** (``miner: weak | strong``, CLI ``--miner``). The paper's rule for
@@ -25,7 +25,7 @@ own document on SciFact, and all-MiniLM-L6-v2 trained on such rows got worse (0.
 - ``crosslingual``: the source passage is the only positive (lexical miners cannot rank across languages),
   ranks 30-50 negatives. Under a lexical retriever ``mine`` ranked such a row with its source query (translated
   rows) or its passage's own text (direct rows) instead of the query (``mined_with``,
-  :mod:`drama_data.mining.crosslingual`), so the negatives are in the passage's language; far ranks, because
+  `drama_data.mining.crosslingual`), so the negatives are in the passage's language; far ranks, because
   the near ranks of those searches are likely to answer the query too.
 
 Every training row carries the ``rule`` that produced it; the card lists the rules and what each removed.
@@ -42,11 +42,11 @@ near duplicates (character-trigram Jaccard >= 0.8) are removed, the first kept.
 ``filters.exclude_contaminated`` (``--exclude-contaminated DIR``, none by default): rows whose query matches
 a query of these evaluation collections (BEIR folders, ``contamination_split`` qrels, default ``test``), or
 whose source, positive or negative passages overlap a passage those qrels judge, are removed
-(reason ``contaminated``; tests in :mod:`drama_data.report.contamination`).
+(reason ``contaminated``; tests in `drama_data.report.contamination`).
 
 ``sentence_transformers`` (``--sentence-transformers/--no-sentence-transformers``, ``--st-negatives N``): besides
 the Tevatron ``train`` config, write the ``sentence-transformers`` config (``anchor, positive, negative_1..N``
-and the miner's ``scores``; :mod:`drama_data.build.st_layout`), on by default with N = 7 negatives;
+and the miner's ``scores``; `drama_data.build.st_layout`), on by default with N = 7 negatives;
 ``--st-require-scores`` keeps only its rows with every miner score, so that it has ``scores`` (distillation).
 """
 from __future__ import annotations
@@ -92,7 +92,20 @@ DEFAULT_FILTERS: dict[str, Any] = {
 
 @dataclass
 class InputSpec:
-    """One candidates dataset (from ``mine``), optionally with its rerank output and its queries dataset."""
+    """One input of ``build``: a candidates dataset (from ``mine``), optionally with its rerank output and queries.
+
+    Attributes:
+        candidates: The candidates folder written by ``drama-data mine``.
+        name: The input's name in the report and the rows' ``input`` column (default: the candidates folder's
+            name, made unique by position).
+        group: The mixing group (``mix.by: group`` holds the ratios between groups).
+        rerank: The rankings folder written by ``drama-data generate --task rerank`` over these candidates; its
+            rows take the ``rerank`` rule.
+        queries: The queries dataset the candidates were mined from; its queries missing from the candidates are
+            recorded as removed (``not_mined``).
+        queries_config: The config of the queries dataset to read.
+        ratio: This input's share of the mix (give it on every input or on none; it then mixes by input).
+    """
 
     candidates: str
     name: str = ""
@@ -105,7 +118,34 @@ class InputSpec:
 
 @dataclass
 class BuildConfig:
-    """Everything ``build`` needs (see the module docstring for the defaults and why)."""
+    """Everything ``build`` needs: inputs, labelling rules, filters and mixing.
+
+    Usually made by [`load_config`][drama_data.build.config.load_config] (a ``build.yaml`` and/or overrides), which
+    fills in the defaults of the chosen ``miner``. The labelling rules follow the paper (Ma et al. 2025, Sec. 3.2:
+    ranks 1-10 of the top 50 positive, 30-50 hard negatives; reranked top-1 positive, ranks 10-20 negatives) for
+    ``miner: strong``; ``miner: weak`` (BM25 or a small encoder, the default) makes the source passage the one
+    positive, as the module docstring explains.
+
+    Attributes:
+        inputs: The candidates datasets, in order (earlier inputs win duplicates).
+        output: The output folder (``build``'s ``output`` argument overrides it).
+        seed: Seed for mixing and shuffling; a build is deterministic for a config and seed.
+        miner: ``weak`` or ``strong``: which default rules apply.
+        rules: Labelling rule name -> its `Rule` (positives, negatives, false-negative margin, ...).
+        source_rules: Query source (``sent``, ``qgen``, ``crosslingual``) -> the rule its rows take (rows of an
+            input with rankings take ``rerank``).
+        fn_mode: False-negative guard: ``relative`` or ``absolute`` margin below the lowest positive's score.
+        filters: Query length, copy rate, agreement, duplicate and contamination filters (see
+            ``DEFAULT_FILTERS``).
+        mix_by: Hold mixing ratios between ``group``s or ``input``s.
+        mix_ratios: Group (or input) -> ratio; ``None`` keeps every row.
+        mix_total: Rows to keep in all after mixing; ``None`` for as many as the ratios allow.
+        shuffle: Shuffle the rows with ``seed`` when mixing.
+        sentence_transformers: Also write the ``sentence-transformers`` config (``anchor, positive,
+            negative_1..n``).
+        st_negatives: Negative columns of that config.
+        st_require_scores: Leave out its rows without every miner score, so that it has ``scores``.
+    """
 
     inputs: list[InputSpec]
     output: str | None = None
@@ -130,7 +170,14 @@ class BuildConfig:
         return d
 
     def validate(self) -> BuildConfig:
-        """Check every value; raise ``ConfigError`` naming the option. Returns self."""
+        """Check every value before any data is read.
+
+        Returns:
+            The config itself.
+
+        Raises:
+            ConfigError: A bad value, naming the option (``rules.qgen.negatives``, ``filters.max_copy_rate``, ...).
+        """
         if not self.inputs:
             raise ConfigError("inputs: give at least one candidates dataset (--candidates or inputs: in the config)")
         names = set()
@@ -213,8 +260,8 @@ class SentenceTransformersKeys:
 
 @dataclass
 class BuildFile:
-    """build.yaml as written (top-level keys; see :func:`load_config`), read by
-    :func:`~drama_data.mapping_loader.from_mapping`: an unknown key is one line naming the file and the key."""
+    """build.yaml as written (top-level keys; see `load_config`), read by
+    `drama_data.mapping_loader.from_mapping`: an unknown key is one line naming the file and the key."""
 
     inputs: list[InputSpec] = field(default_factory=list)
     output: str | None = None
@@ -276,18 +323,29 @@ def _resolve(path: str | None, base: Path | None) -> str | None:
 
 
 def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
-    """Read a YAML config (relative paths resolve against its folder) and apply CLI-style ``overrides``.
+    """Read a ``build.yaml`` (relative paths resolve against its folder) and apply CLI-style overrides.
 
-    Top-level YAML keys (:class:`BuildFile`): ``inputs`` (list of {candidates, name, group, rerank, queries,
-    queries_config, ratio}; ``ratio`` on every input mixes the inputs by those ratios, instead of ``mix.ratios``),
-    ``output``, ``seed``, ``miner`` (weak | strong: which default rules), ``rules`` ({rule: {positives,
-    negatives, source_positive, ranking, fn_margin, max_positives, max_negatives, min_negatives,
-    exclude_source_from_negatives, roundtrip_top, positive_text}}), ``source_rules``
-    ({source: rule}), ``false_negatives`` ({mode}), ``filters`` (see ``DEFAULT_FILTERS``), ``mix`` ({by,
-    ratios, total, shuffle}), ``sentence_transformers`` ({write, negatives}). ``overrides``: ``inputs``,
-    ``output``, ``seed``, ``rules`` (merged per rule), ``filters`` (merged), ``mix_ratios``, ``mix_by``,
-    ``mix_total``, ``fn_margin`` (all rules), ``miner``, ``sentence_transformers`` (bool), ``st_negatives``,
-    ``st_require_scores``.
+    Top-level YAML keys: ``inputs`` (list of {candidates, name, group, rerank, queries, queries_config, ratio};
+    ``ratio`` on every input mixes the inputs by those ratios, instead of ``mix.ratios``), ``output``, ``seed``,
+    ``miner`` (weak | strong: which default rules), ``rules`` ({rule: {positives, negatives, source_positive,
+    ranking, fn_margin, max_positives, max_negatives, min_negatives, exclude_source_from_negatives,
+    roundtrip_top, positive_text}}), ``source_rules`` ({source: rule}), ``false_negatives`` ({mode}),
+    ``filters`` (see ``DEFAULT_FILTERS``), ``mix`` ({by, ratios, total, shuffle}), ``sentence_transformers``
+    ({write, negatives}). An unknown key is an error naming the file and the key.
+
+    Args:
+        path: The YAML file; ``None`` for the defaults.
+        **overrides: ``inputs`` ([`InputSpec`][drama_data.build.config.InputSpec]s), ``output``, ``seed``,
+            ``rules`` (merged per rule), ``filters`` (merged), ``mix_ratios``, ``mix_by``, ``mix_total``,
+            ``fn_margin`` (all rules), ``miner``, ``sentence_transformers`` (bool), ``st_negatives``,
+            ``st_require_scores``.
+
+    Returns:
+        The checked [`BuildConfig`][drama_data.build.config.BuildConfig].
+
+    Raises:
+        ConfigError: The file is missing, is not valid YAML or not a mapping, or a key or value is bad (one line
+            naming the file and the key or option).
     """
     raw: Any = {}
     base = None
@@ -307,7 +365,7 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
 
 def config_from_mapping(raw: Mapping[str, Any], *, base: Path | None = None, source: str = "",
                         **overrides) -> BuildConfig:
-    """:func:`load_config` for an already-parsed mapping (a recipe's build options): ``base`` resolves relative
+    """`load_config` for an already-parsed mapping (a recipe's build options): ``base`` resolves relative
     paths, ``source`` (the file) starts the errors about the mapping's layout."""
     f = from_mapping(BuildFile, raw, source=source)
     inputs = _inputs(overrides.get("inputs") or f.inputs, base, from_file=not overrides.get("inputs"))
@@ -368,7 +426,7 @@ def config_from_mapping(raw: Mapping[str, Any], *, base: Path | None = None, sou
 
 
 def _inputs(items: list, base: Path | None, from_file: bool) -> list[InputSpec]:
-    """The inputs as :class:`InputSpec`: mappings read (paths resolved against ``base``, ``ratio`` checked),
+    """The inputs as `InputSpec`: mappings read (paths resolved against ``base``, ``ratio`` checked),
     ready specs kept; an input without a name gets its candidates folder's (made unique by position)."""
     if not isinstance(items, list):
         raise ConfigError("inputs: expected a list of {candidates: DIR, ...}")

@@ -1,6 +1,6 @@
 """The ``build`` stage: mined candidates (+ LLM rerankings) -> a training set in Tevatron's format.
 
-Inputs (one or more, see :class:`~drama_data.build.config.InputSpec`): a candidates folder written by
+Inputs (one or more, see `drama_data.build.config.InputSpec`): a candidates folder written by
 ``drama-data mine`` (configs ``candidates`` and ``passages``), optionally the rankings folder written by
 ``drama-data generate --task rerank`` over it (config ``rankings``: ``query_id``, ``ranking`` list<str>,
 optional ``agreement``), and optionally the queries dataset it was mined from (its queries missing from the
@@ -9,10 +9,10 @@ candidates are recorded as ``not_mined``). Each input has a mixing ``group``.
 Per row, in this order, the first reason that applies removes it (recorded in the ``removed`` config,
 nothing disappears silently): ``not_reranked`` (input has rankings, this query has none), ``too_short`` /
 ``too_long`` (query tokens), ``copy_rate`` (query copies its source passage), ``low_agreement`` (rerank
-passes disagree), then labelling by the row's rule (:mod:`drama_data.build.labelling`: ``no_positive``,
+passes disagree), then labelling by the row's rule (`drama_data.build.labelling`: ``no_positive``,
 ``too_few_negatives``), then ``contaminated`` (``filters.exclude_contaminated``: the query or one of the row's
-passages overlaps an evaluation collection, :mod:`drama_data.report.contamination`), then ``duplicate`` / ``near_duplicate`` (against rows kept so far, inputs in
-order), then ``mixing`` (sampled out to hold the ratios, :mod:`drama_data.build.mixing`). The rule of a row is
+passages overlaps an evaluation collection, `drama_data.report.contamination`), then ``duplicate`` / ``near_duplicate`` (against rows kept so far, inputs in
+order), then ``mixing`` (sampled out to hold the ratios, `drama_data.build.mixing`). The rule of a row is
 ``rerank`` when its input has rankings, else ``source_rules[row.source]`` (sent, qgen, crosslingual).
 
 Output folder (``datasets.load_dataset(folder)`` gives ``train``):
@@ -24,11 +24,11 @@ Output folder (``datasets.load_dataset(folder)`` gives ``train``):
   provenance columns ``rule, group, input, source_passage_id, retriever, agreement`` (float, null unless
   reranked), ``rerank_fallback``, ``mined_with`` (what ``mine`` searched for the row: ``query``; for a
   cross-lingual row under a lexical retriever ``source_query`` or ``passage``, see
-  :mod:`drama_data.mining.crosslingual`; ``query`` for candidates mined before the column existed). Rows are shuffled with the seed when mixing (``mix.shuffle``). No row has an empty
+  `drama_data.mining.crosslingual`; ``query`` for candidates mined before the column existed). Rows are shuffled with the seed when mixing (``mix.shuffle``). No row has an empty
   ``positive_passages`` or a positive among its negatives (checked before writing).
 - ``sentence-transformers`` (unless ``sentence_transformers: {write: false}`` / ``--no-sentence-transformers``):
   the same rows in the layout sentence-transformers' trainer and losses take, ``anchor, positive,
-  negative_1..n`` and the miner's ``scores`` when every row has them (:mod:`drama_data.build.st_layout`).
+  negative_1..n`` and the miner's ``scores`` when every row has them (`drama_data.build.st_layout`).
 - ``removed``: ``query_id, query, source, language, input, group, rule, reason, detail`` (no rows when
   nothing was removed: ``datasets`` 5.2 loads it only with ``streaming=True``). When *every* query is removed,
   the folder is written with ``removed`` as its default config and ``build`` raises ``InputError``.
@@ -178,11 +178,32 @@ def _passage_structs(ids: list[str], inp: LoadedInput, qid: str, scores: dict[st
 
 def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool = False, progress: bool = True
           ) -> BuildReport:
-    """Build the training set described by ``cfg`` into ``output`` (or ``cfg.output``). See the module doc.
+    """Build the training set described by ``cfg`` into a dataset folder.
 
-    Steps: open and check the inputs (:func:`_load_input`, :func:`check_inputs`), label and filter every row
-    (:class:`Labeller`), hold the mixing ratios (:func:`_mix`), assemble the Tevatron rows (:func:`_train_rows`)
-    and write the folder (:func:`_write`)."""
+    Opens and checks the inputs, labels and filters every row by its rule (the first reason that applies removes
+    a row, recorded in the ``removed`` config: nothing disappears silently), holds the mixing ratios, and writes
+    the folder atomically: ``train`` (Tevatron's ``query_id, query, positive_passages, negative_passages`` plus
+    provenance columns), ``sentence-transformers`` (``anchor, positive, negative_1..n``, unless turned off),
+    ``removed``, a ``README.md`` card and ``provenance.json``. Deterministic for a config and seed; runs in memory,
+    so a rerun recomputes it.
+
+    Args:
+        cfg: The [`BuildConfig`][drama_data.build.config.BuildConfig] (see
+            [`load_config`][drama_data.build.config.load_config]).
+        output: The output folder; ``None`` for ``cfg.output``.
+        overwrite: Replace an existing output folder.
+        progress: Show a progress bar.
+
+    Returns:
+        The `BuildReport`: rows kept and removed per input, rule, group and reason, mixing, timings
+            (``.render()``, ``.as_dict()``).
+
+    Raises:
+        ConfigError: A bad config value, or no output folder given.
+        InputError: An input folder is missing or not a ``mine`` output, the output folder exists without
+            ``overwrite``, or every query was removed (the folder is then written with ``removed`` as its default
+            config, so that the reasons can be read).
+    """
     t0 = time.perf_counter()
     cfg.validate()
     output = output or cfg.output

@@ -1,9 +1,9 @@
-"""What one ``mine`` run needs, in one object: :class:`MineConfig`, built alike by ``drama-data mine`` (its flags,
-:meth:`MineConfig.from_flags`), the Python API (:func:`drama_data.mining.mine.mine`) and the recipe stage, and
-checked in one place (:meth:`MineConfig.validate`) before any data is read.
+"""What one ``mine`` run needs, in one object: `MineConfig`, built alike by ``drama-data mine`` (its flags,
+`MineConfig.from_flags`), the Python API (`drama_data.mining.mine.mine`) and the recipe stage, and
+checked in one place (`MineConfig.validate`) before any data is read.
 
 Errors name what the user wrote: the CLI flag (``--encode-batch-size``, ``--no-title``) by default, or a recipe
-key when the caller passes its own ``name`` function to :meth:`MineConfig.validate`.
+key when the caller passes its own ``name`` function to `MineConfig.validate`.
 """
 from __future__ import annotations
 
@@ -42,15 +42,55 @@ def flag(name: str) -> str:
 
 @dataclass
 class MineConfig:
-    """One ``mine`` run (see :mod:`drama_data.mining.mine` for what it reads and writes).
+    """The settings of one ``mine`` run (see [`mine`][drama_data.mining.mine.mine] for what it reads and writes).
 
-    Inputs: ``queries`` (folder from ``generate``; config ``queries_config``), ``corpus`` and its chunking
-    (``fields``, ``split``, ``max_tokens``, ``chunk_tokenizer``; ``None`` = what generate recorded, else the
-    defaults). Retrieval: ``retriever`` (a registered name or a ready :class:`Retriever`), ``k``, and the
-    retriever settings below (``None`` = the retriever's default; ``retriever_options`` takes any other keyword
-    its class accepts). Running: ``work_dir`` (index cache, resumable chunks), ``chunk_size`` queries per
-    resumable chunk, ``batch_size`` queries per retriever call, ``overwrite``, ``keep_work``, ``progress``,
-    ``cross_lingual`` (:mod:`drama_data.mining.crosslingual`). Output: the ``output`` folder.
+    Built alike by ``drama-data mine`` (`from_flags`), the Python API and the recipe stage; `validate` checks it
+    before any data is read. Retriever settings left ``None`` take the retriever's default; corpus and chunking
+    settings left ``None`` take what ``generate`` recorded in the queries' ``provenance.json``, else the defaults.
+
+    Attributes:
+        queries: The queries folder written by ``drama-data generate``.
+        output: The output folder.
+        corpus: The corpus (folder, file or dataset id); ``None`` for the one ``generate`` recorded.
+        retriever: A registered retriever name (``bm25s``, ``pyserini``, ``dense``, ``hybrid``, ...) or a ready
+            `Retriever` object.
+        k: Candidates kept per query (paper, DRAMA Sec. 3.2: 50 for cropped-sentence and synthetic queries, 20
+            for the rerank stage).
+        language: Lexical retrievers: the analyser's language.
+        k1: BM25 ``k1``.
+        b: BM25 ``b``.
+        method: ``bm25s``: the BM25 variant.
+        model: Dense and hybrid: the encoder (path or Hub id).
+        weight: Hybrid: the dense score's weight.
+        depth: Hybrid: candidates taken from each retriever before fusing.
+        encoder_kind: Dense: the encoder plug-in (``--encoder``; see
+            [`EncoderRegistry`][drama_data.mining.encoders.EncoderRegistry]).
+        exact_max_docs: Dense: search exactly (in blocks) up to this many passages; above it, with faiss.
+        faiss_index: Dense, above ``exact_max_docs``: the faiss index, ``flat`` (exact) or ``hnsw``.
+        encode_batch_size: Dense and hybrid: passages per encoder batch.
+        dim: Dense: embedding dimension to keep (Matryoshka truncation).
+        bf16: Dense and hybrid: bf16 autocast (``True``, ``False``, or ``None``/``"auto"``: on where the device
+            supports it).
+        ray: Dense: a Ray address (``local`` starts one) to encode passages on Ray actors.
+        ray_workers: Dense on Ray: number of encoding actors.
+        ray_gpus_per_worker: Dense on Ray: GPUs per actor.
+        threads: Search threads (BM25; faiss for dense).
+        include_title: Index passage titles with their text (``None``: the retriever's default; ``--no-title``
+            sets ``False``).
+        retriever_options: Any other keyword the retriever class accepts.
+        queries_config: The config of the queries dataset to read.
+        fields: The corpus' id/title/text field names.
+        split: The corpus split.
+        max_tokens: Chunk size in tokens (``--chunk-tokens``).
+        chunk_tokenizer: The tokenizer that counts chunk tokens (``words`` by default).
+        work_dir: Index cache and resumable run chunks (default: the user cache folder).
+        chunk_size: Queries per resumable chunk.
+        batch_size: Queries per retriever call.
+        overwrite: Replace an existing output folder.
+        keep_work: Keep the run chunks after the folder is written.
+        progress: Show a progress bar.
+        cross_lingual: How rows whose query language is not the passage's are searched (``auto``, ...; see
+            `drama_data.mining.crosslingual`).
     """
 
     queries: str | Path
@@ -97,8 +137,17 @@ class MineConfig:
 
     @classmethod
     def from_flags(cls, params: dict[str, Any]) -> MineConfig:
-        """The config of ``drama-data mine``'s parsed flags (click's parameter names; ``as_json`` is not the
-        config's). ``--no-title``, ``--no-progress`` and ``--id/title/text-field`` become their fields."""
+        """The config of ``drama-data mine``'s parsed flags.
+
+        ``--no-title``, ``--no-progress`` and ``--id/title/text-field`` become their fields; ``as_json`` is
+        dropped (it is not the config's).
+
+        Args:
+            params: click's parameter names and values.
+
+        Returns:
+            The config (not yet validated).
+        """
         p = dict(params)
         p.pop("as_json", None)
         id_field, title_field, text_field = p.pop("id_field", None), p.pop("title_field", None), p.pop("text_field", None)
@@ -109,8 +158,17 @@ class MineConfig:
         return cls(**p)
 
     def validate(self, name: Callable[[str], str] = flag) -> MineConfig:
-        """Check values and combinations; raise ``ConfigError`` naming ``name(field)`` (the CLI flag unless the
-        caller names its own keys). Reads no data. Returns self."""
+        """Check values and combinations of settings; reads no data.
+
+        Args:
+            name: Maps a field to the name the error shows (the CLI flag by default; a recipe passes its own keys).
+
+        Returns:
+            The config itself.
+
+        Raises:
+            ConfigError: A bad value or combination, naming ``name(field)``.
+        """
         from drama_data.mining import RETRIEVERS, retriever_class
         from drama_data.mining.crosslingual import MODES
 
@@ -144,7 +202,11 @@ class MineConfig:
         return self
 
     def check_paths(self) -> None:
-        """The queries folder and a given corpus exist (one line naming ``--queries`` / ``--corpus`` if not)."""
+        """Check that the queries folder and a given corpus exist.
+
+        Raises:
+            InputError: One line naming ``--queries`` or ``--corpus``.
+        """
         from drama_data.sources import local_path, resolve_source
 
         local_path(self.queries, "--queries", kind="folder")
@@ -152,9 +214,12 @@ class MineConfig:
             resolve_source(self.corpus, "--corpus")
 
     def retriever_kwargs(self) -> dict[str, Any]:
-        """The keywords :func:`drama_data.mining.make_retriever` gets: the settings that are set, under the
-        retriever's names, then ``retriever_options``; ``bf16`` is ``auto`` for dense and hybrid unless set;
-        ``ray`` alone means ``local``."""
+        """The keywords `drama_data.mining.make_retriever` gets.
+
+        Returns:
+            The settings that are set, under the retriever's keyword names, then ``retriever_options``; ``bf16`` is
+                ``auto`` for dense and hybrid unless set; Ray settings without ``ray`` mean ``local``.
+        """
         out = {kw: getattr(self, f) for f, kw in RETRIEVER_FIELDS.items() if getattr(self, f) is not None}
         if any(getattr(self, f) is not None for f in RAY_FIELDS):
             out["ray"] = self.ray or "local"

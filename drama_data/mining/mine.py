@@ -174,16 +174,35 @@ class _Searched:
 
 def mine(config: MineConfig | str | Path, corpus: str | None = None, output: str | Path | None = None,
          **options: Any) -> MineReport:
-    """Mine top-``k`` candidates for every query into the output folder, as :class:`MineConfig` ``config`` says.
+    """Mine the top-``k`` candidate passages for every generated query into a dataset folder.
+
+    The output folder holds the ``candidates`` config (one row per query, best candidate first), the ``passages``
+    config (every referenced passage), a ``README.md`` card and ``provenance.json``. The index and the searched
+    chunks are cached under ``work_dir``, so a rerun after a crash searches only the missing chunks; the final
+    folder is written atomically. Paper defaults (DRAMA Sec. 3.2): k = 50 for cropped-sentence and synthetic
+    queries, 20 for the rerank stage.
 
     Also callable as before: ``mine(queries, corpus, output, retriever=..., k=..., retriever_options=...,
     queries_config=..., fields=..., split=..., max_tokens=..., chunk_tokenizer=..., work_dir=..., chunk_size=...,
     batch_size=..., overwrite=..., keep_work=..., progress=..., cross_lingual=...)`` (the config's fields; in this
     form a dense or hybrid retriever encodes without bf16 unless ``retriever_options`` asks, as it did).
-    Steps: :func:`_open` (check, read queries and corpus, plan cross-lingual rows), :func:`_search` (index, search
-    in resumable chunks), :func:`_collect` (counts), :func:`_write` (the dataset folder). See the module docstring
-    for the output and resuming. Returns a :class:`MineReport`; raises ``InputError``/``ConfigError`` before any
-    work for bad input.
+
+    Args:
+        config: A [`MineConfig`][drama_data.mining.config.MineConfig], or (the older form) the queries folder.
+        corpus: Older form only: the corpus; ``None`` for the one ``generate`` recorded.
+        output: Older form only: the output folder (required in that form).
+        **options: Older form only: the other config fields as keywords.
+
+    Returns:
+        The run's `MineReport`: queries and passages counted, queries with no candidates, how often the source
+            passage was retrieved (and at rank 1), the retriever's settings, timings per step.
+
+    Raises:
+        TypeError: A config given together with ``corpus``/``output``/keywords, or the older form without
+            ``output``.
+        ConfigError: A bad value or combination of settings, named as the CLI flag (before any data is read).
+        InputError: The queries folder or corpus is missing or empty, a query's ``passage_id`` is not in the
+            chunked corpus, or the output folder exists without ``overwrite`` (before any work).
     """
     if isinstance(config, MineConfig):
         if corpus is not None or output is not None or options:
