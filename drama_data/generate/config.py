@@ -3,9 +3,9 @@ alike, checked in one place.
 
 In: keyword options with the names ``drama-data generate`` gives them (``task_name``, ``corpus``, ``output``,
 ``backend_name``, ``model``, ``limit`` ...; the backend's own settings, e.g. ``concurrency`` or ``engine_args``, by
-their setting names: :mod:`drama_data.backends.settings`) -> :meth:`GenerateConfig.from_options`. Out: a
-validated :class:`GenerateConfig` (:meth:`GenerateConfig.validate`: one-line
-:class:`~drama_data.errors.ConfigError` naming the flag) that :func:`drama_data.generate.stage.run_generate` runs.
+their setting names: `drama_data.backends.settings`) -> `GenerateConfig.from_options`. Out: a
+validated `GenerateConfig` (`GenerateConfig.validate`: one-line `drama_data.errors.ConfigError` naming the
+flag) that `drama_data.api.run_generate` runs.
 """
 from __future__ import annotations
 
@@ -16,15 +16,75 @@ from typing import Any
 from drama_data.errors import ConfigError
 
 TASKS = ("queries", "crop", "crosslingual", "rerank")
-#: Passages read, sent and written together (``--window-passages``; see :mod:`drama_data.generate.runner`).
+#: Passages read, sent and written together (``--window-passages``; see `drama_data.generate.runner`).
 WINDOW_PASSAGES = 4096
 RAY_KEYS = ("ray", "ray_workers", "ray_gpus_per_worker", "ray_cpus_per_worker")
 
 
 @dataclass
 class GenerateConfig:
-    """Every option of one ``generate`` run (defaults as ``drama-data generate --help`` shows them).
-    ``backend_options``: the chosen backend's settings by name (other backends' names are ignored)."""
+    """Every option of one ``generate`` run; defaults as ``drama-data generate --help`` shows them.
+
+    Each field is the flag of the same name (dashes for underscores) unless said otherwise; see
+    ``drama-data generate --help`` for the full text. Build one from keyword options with `from_options`, check it
+    with `validate`, run it with [`run_generate`][drama_data.api.run_generate].
+
+    Attributes:
+        output: The dataset folder to write (``--output``; required).
+        corpus: BEIR folder, ``.jsonl[.gz]``/``.parquet`` file, HF dataset, or a folder/file of
+            ``.txt/.md/.html/.pdf``; for ``rerank`` a ``mine`` output. Required except with ``method="translate"``.
+        task_name: ``queries``, ``crop``, ``crosslingual`` or ``rerank`` (``--task``).
+        backend_name: ``vllm``, ``openai`` or ``openai-batch`` (``--backend``).
+        model: HF id, local folder or ``.gguf`` file; ``None`` for the embedded Gemma-3-270M.
+        backend_options: The chosen backend's settings by name (``concurrency``, ``engine_args``,
+            ``base_url``, ...; other backends' names are ignored).
+        limit: Use only the first N passages (queries for ``rerank``).
+        split: Split of an HF dataset corpus.
+        id_field: Record field holding the id (``None``: ``_id``/``id``/``docid``...).
+        title_field: Record field holding the title.
+        text_field: Record field holding the text.
+        chunk_tokens: Passages have at most this many tokens (paper: 256).
+        chunk_tokenizer: HF tokenizer for counting chunk tokens (``None``: words).
+        queries_per_doc: ``queries``: queries per passage; ``crosslingual`` direct: per passage and language.
+        language: ``crop``: the corpus' language code (``""``: detected per passage).
+        target_languages: ``crosslingual``: comma-separated languages to write queries in.
+        method: ``crosslingual``: ``direct`` or ``translate``.
+        queries: ``crosslingual`` translate: an earlier ``queries`` output folder.
+        round_trip: ``crosslingual`` translate: minimum share of content words a back-translation keeps.
+        per_language: At most N rows per (passage language, query language) pair.
+        min_language_confidence: Probability a query needs in its language (``None``: 0.5).
+        min_script_share: Share of a query's words in its language's script (``None``: 0.6).
+        max_attempts: Attempts per row when the output cannot be parsed.
+        prompt_path: A Jinja2 prompt file (``--prompt``).
+        prompt_format: ``chat`` or ``completion`` (``None``: chat if the model has a chat template).
+        temperature: ``None``: the task's (queries 0.8, rerank 0).
+        top_p: ``None``: the task's (queries 0.9).
+        max_tokens: Max new tokens per completion (``None``: queries 256).
+        seed: The run seed; each request's seed derives from it.
+        window: ``rerank``: passages per window (paper: 20).
+        stride: ``rerank``: window step.
+        passage_tokens: ``rerank``: passages cut to this many tokens.
+        depth: ``rerank``: candidates per query to rank (paper: 20).
+        passes: ``rerank``: passes over shuffled orders (more than 1 gives agreement).
+        num_shards: Split the work over machines (by passage id).
+        shard_index: This machine's shard.
+        window_passages: Passages read, sent and written together (resumable windows).
+        ray: Run the backend on Ray actors (``local``, or a cluster address).
+        ray_workers: Ray actors (backend instances).
+        ray_gpus_per_worker: GPUs per Ray actor.
+        ray_cpus_per_worker: CPUs per Ray actor.
+        cache_dir: The request cache (``None``: ``~/.cache/drama``).
+        no_cache: Do not read or write the request cache.
+        overwrite: Replace an existing output folder that is not ours.
+        progress: Show progress bars (``--no-progress`` sets ``False``).
+        dry_run: Only plan (requests, tokens, cost, time): no model is loaded, no request sent.
+        plan_sample: Dry run: requests whose prompt tokens are counted and extrapolated.
+        prices: A YAML of $ per 1M tokens, overriding the built-in table.
+        max_requests: Stop after sending this many requests (rerun to continue).
+        max_cost: Stop when the run has spent this many dollars (rerun to continue).
+        contamination: Evaluation collections (BEIR folders) the quality report checks the output against.
+        report: Write the quality report at the end (``--no-report`` sets ``False``).
+    """
 
     output: str
     corpus: str | None = None
@@ -87,9 +147,20 @@ class GenerateConfig:
 
     @classmethod
     def from_options(cls, **options: Any) -> GenerateConfig:
-        """A config from keyword options (CLI names: ``no_progress``/``no_report`` are read as ``progress``/
-        ``report``; a backend setting goes into ``backend_options``; ``engine_kwargs`` is the old name of
-        ``engine_args``); an unknown name is a one-line ConfigError. Not yet validated."""
+        """A config from keyword options named as the CLI names them.
+
+        ``no_progress``/``no_report`` are read as ``progress``/``report``; a backend setting goes into
+        ``backend_options``; ``engine_kwargs`` is the old name of ``engine_args``.
+
+        Args:
+            **options: The options (``output`` is required).
+
+        Returns:
+            The config, not yet validated.
+
+        Raises:
+            ConfigError: An unknown option name, or no ``output``.
+        """
         from drama_data.backends.registry import registry
 
         own = {f.name for f in dataclasses.fields(cls)}
@@ -120,8 +191,16 @@ class GenerateConfig:
         return self.task_name != "crop"
 
     def validate(self) -> GenerateConfig:
-        """Check the options together (one line naming the flag); returns ``self``. The corpus itself and the
-        prompt file are read later, before anything is written."""
+        """Check the options together, and the chosen backend's settings; reads no data.
+
+        The corpus itself and the prompt file are read later, before anything is written.
+
+        Returns:
+            The config itself.
+
+        Raises:
+            ConfigError: A bad value or combination, one line naming the flag.
+        """
         if self.task_name not in TASKS:
             raise ConfigError(f"--task {self.task_name!r}: choose from {', '.join(TASKS)}")
         translate = self.task_name == "crosslingual" and self.method == "translate"
@@ -143,13 +222,17 @@ class GenerateConfig:
         return self
 
     def backend_settings(self):
-        """The chosen backend's validated settings (:class:`~drama_data.backends.settings.BackendSettings`)."""
+        """The chosen backend's validated settings (a `drama_data.backends.settings.BackendSettings`).
+
+        Raises:
+            ConfigError: An unknown backend, or a bad setting value.
+        """
         from drama_data.backends.registry import registry
 
         return registry().settings(self.backend_name, self.backend_options)
 
     def backend_kwargs(self) -> dict[str, Any]:
-        """What :func:`drama_data.backends.build_backend` takes: the backend settings, the Ray options, the prompt
+        """What `drama_data.backends.build_backend` takes: the backend settings, the Ray options, the prompt
         form and the cache folder (for the Batch API's ids)."""
         kw = {**self.backend_options, **{k: getattr(self, k) for k in RAY_KEYS}}
         kw.update(prompt_format=self.prompt_format, cache_dir=self.cache_dir)
