@@ -52,7 +52,60 @@ def _is_number(text: str) -> bool:
 
 @dataclass
 class TrainConfig:
-    """Everything one training run needs. ``help`` metadata doubles as the CLI help text."""
+    """Everything one training run needs (DRAMA, Ma et al. 2025, Sec. 4.1, for the paper's values).
+
+    Read from a YAML recipe with `from_yaml` (or a mapping with `from_dict`); each field is also a
+    ``drama-models train`` flag, whose help text is the field's ``help`` metadata (the text below). Encoder
+    settings left ``None`` take the checkpoint's saved setting, else DRAMA's default.
+
+    Attributes:
+        model: Checkpoint to start from: a folder, a Hub id or a bundled short name (all-MiniLM-L6-v2).
+        output_dir: Where checkpoints, logs and the final model go.
+        datasets: Training data, Tevatron format: the folder ``drama-data build`` wrote, a .parquet/.jsonl file
+            or a Hub dataset; PATH or PATH:WEIGHT, repeatable.
+        pooling: mean | eos | cls (DRAMA: mean).
+        normalize: L2-normalise embeddings (DRAMA: yes).
+        bidirectional: Bidirectional attention for decoders.
+        query_prefix: Query prefix (DRAMA: 'Query: ').
+        document_prefix: Document prefix (DRAMA: none).
+        query_max_len: Max query tokens (specials included).
+        passage_max_len: Max passage tokens; paper: 256.
+        batch_size: Queries per step over all devices; paper: 2048.
+        train_group_size: Passages per query, 1 positive + N-1 negatives; paper: 8.
+        temperature: InfoNCE temperature (Tevatron's default 0.01).
+        distill_weight: Weight of a KL term distilling the rows' teacher scores (each passage's ``score``, e.g.
+            from ``drama-data mine --retriever hybrid``) into the group's scores; 0 = InfoNCE only.
+        contrastive_weight: Weight of the InfoNCE term (0 with distill_weight > 0: pure distillation, as GPL
+            trains).
+        distill_temperature: Temperature of the teacher's softmax over a group (its scores divided by this).
+        negatives_cross_device: Under DDP/FSDP, score each query against every device's passages.
+        matryoshka_dims: Matryoshka dims for the loss, comma-separated, e.g. 768,256 (none: full dim only).
+        matryoshka_weights: Loss weight per Matryoshka dim (default: 1 each).
+        gradcache_chunk_size: GradCache: sequences per forward chunk (memory ~ chunk, not batch); none = off.
+        encode_chunk_size: Without GradCache: encode passages in length-sorted chunks of this size (less
+            padding).
+        learning_rate: Peak learning rate of AdamW.
+        weight_decay: AdamW weight decay (not on biases and norms).
+        adam_beta1: AdamW beta1.
+        adam_beta2: AdamW beta2.
+        adam_epsilon: AdamW epsilon.
+        max_grad_norm: Gradient clipping norm; none = off.
+        max_steps: Optimizer steps; paper: 200k.
+        warmup_steps: Linear warmup steps.
+        lr_scheduler: linear | cosine | constant (after warmup).
+        bf16: bf16 autocast: auto (on CUDA with bf16 support and on CPUs with native bf16: AVX512-BF16, AMX, Arm
+            BF16), true, false.
+        gradient_checkpointing: Recompute activations in backward.
+        fsdp: Shard the model with FSDP2 (fully_shard) under torchrun.
+        seed: Seed for data order, sampling and init.
+        logging_steps: Log every N steps (console + train_log.jsonl).
+        save_steps: Checkpoint every N steps (0: only at the end).
+        save_total_limit: Keep the newest N checkpoints.
+        keep_checkpoints: Keep the checkpoint-N folders after a successful run (default: only the final model
+            stays).
+        resume: auto (newest checkpoint in output_dir if any), none, or a checkpoint folder.
+        show_progress: tqdm progress bar on rank 0.
+    """
 
     model: str = field(default="", metadata={
         "help": "Checkpoint to start from: a folder, a Hub id or a bundled short name (all-MiniLM-L6-v2)."})
@@ -139,7 +192,19 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-        """Read a YAML recipe (a mapping of option -> value), apply ``overrides`` (``None`` values ignored), validate."""
+        """Read a YAML recipe, apply overrides and validate.
+
+        Args:
+            path: A YAML file holding a mapping of option -> value; ``None`` for the overrides alone.
+            overrides: Option -> value, applied over the file (``None`` values ignored).
+
+        Returns:
+            The checked config.
+
+        Raises:
+            ValueError: The file is missing or not a YAML mapping, an option is unknown (with the closest name),
+                or a value cannot work; one line naming the file (or ``flags``) and the option.
+        """
         values: dict[str, Any] = {}
         source = "flags"
         if path is not None:
@@ -166,7 +231,14 @@ class TrainConfig:
         return config
 
     def validate(self, source: str = "config") -> None:
-        """Raise ``ValueError`` naming the option when a value cannot work."""
+        """Check that every value can work.
+
+        Args:
+            source: What the errors name as the values' origin (a file, or ``flags``).
+
+        Raises:
+            ValueError: A value cannot work, naming ``source`` and the option.
+        """
         def bad(option: str, why: str):
             raise ValueError(f"{source}: option `{option}` {why}")
 

@@ -1,8 +1,8 @@
 """Contrastive fine-tuning (DRAMA, Ma et al. 2025, section 4.1): the objective plug-in of the one training loop.
 
-``train(TrainConfig)`` -> path of the final model (a folder :class:`DramaEncoder` and sentence-transformers load).
+``train(TrainConfig)`` -> path of the final model (a folder `DramaEncoder` and sentence-transformers load).
 
-Per step: the :class:`~drama_models.training.data.GroupStream` yields this rank's slice of the global batch of
+Per step: the `drama_models.training.data.GroupStream` yields this rank's slice of the global batch of
 ``batch_size`` queries with ``train_group_size`` passages each; queries and passages are tokenized and encoded
 (length-sorted chunks; GradCache when ``gradcache_chunk_size`` is set), the InfoNCE / Matryoshka loss is
 computed over the whole global batch (negatives gathered across devices), AdamW steps, and the learning rate
@@ -321,8 +321,25 @@ class Trainer:
 
 
 def train(config: TrainConfig) -> Path:
-    """Train with ``config`` (see the module docstring); returns the folder of the final model. With ``resume:
-    auto`` a folder that already holds this config's final model is returned as is (see :func:`finished_run`)."""
+    """Fine-tune a dense retriever contrastively (InfoNCE, optionally Matryoshka and distillation) as ``config`` says.
+
+    Runs alike in one process and under ``torchrun`` (DDP, or FSDP2 with ``fsdp``). Checkpoints every
+    ``save_steps`` into ``output_dir``; with ``resume: auto`` the run continues from the newest one, and a folder
+    that already holds this config's final model is returned as is (nothing is trained). After a successful run
+    only the final model stays (unless ``keep_checkpoints``).
+
+    Args:
+        config: The run's [`TrainConfig`][drama_models.training.config.TrainConfig].
+
+    Returns:
+        The folder of the final model, loadable by
+            [`DramaEncoder.from_pretrained`][drama_models.encoder.DramaEncoder.from_pretrained] and by
+            sentence-transformers.
+
+    Raises:
+        ValueError: A config value that cannot work, or a training dataset that cannot be read (missing, not a
+            Tevatron layout, no such split), naming the option or the dataset.
+    """
     done = finished_run(config)
     if done is not None:
         logger.warning("%s already holds the final model of this config (%s); nothing to train", done, DONE_FILE)
