@@ -1,8 +1,8 @@
 """Evaluate dense encoders (and a BM25 baseline) on BEIR-layout collections.
 
 ``evaluate(model, [dir, ...], split="test", bm25=True, output_dir=...)`` reads each folder with
-:func:`drama_models.beir.load_beir`, encodes corpus and queries with a :class:`DramaEncoder`, searches the top
-``k`` (exact search for small corpora, faiss for large: :func:`dense_run`), scores the run with
+`drama_models.beir.load_beir`, encodes corpus and queries with a `DramaEncoder`, searches the top
+``k`` (exact search for small corpora, faiss for large: `dense_run`), scores the run with
 pytrec_eval and, when ``output_dir`` is given, writes per dataset ``<dataset>/<system>.trec`` (TREC run file)
 and ``<dataset>/<system>.metrics.json``, plus ``results.json`` and ``results.md`` (the table) at the top.
 
@@ -11,7 +11,7 @@ Recall@100 (``recall_100``) and MRR@10 (``recip_rank`` on the run cut to its 10 
 mean over *every* judged query of the split; a query the system returns nothing for scores 0 (pytrec_eval alone
 would leave it out of the mean). Ties in score are ordered as trec_eval orders them: by document id, descending.
 
-Bad input is handled by the reader (see :mod:`drama_models.beir`): unknown ids in qrels are skipped and counted
+Bad input is handled by the reader (see `drama_models.beir`): unknown ids in qrels are skipped and counted
 (reported in the metrics JSON under ``skipped`` and in a log warning), or raise with ``strict=True``; an empty
 split raises naming the file.
 """
@@ -188,12 +188,42 @@ def evaluate(
     show_progress: bool = True,
     encoder_kwargs: dict | None = None,
 ) -> list[dict]:
-    """Evaluate ``model`` (a :class:`DramaEncoder`, a path / Hub id, or ``None`` for BM25 only) on each folder.
+    """Evaluate a dense encoder (and/or BM25) on BEIR-layout collections: nDCG@10, Recall@100, MRR@10.
 
-    Returns one dict per (dataset, system): ``{"dataset", "system", "split", "ndcg@10", "recall@100", "mrr@10",
-    "num_queries", "num_docs", "skipped", "seconds", "run_file"}``. ``k`` must be >= 100 for Recall@100.
-    ``model`` may also be any encoder with DramaEncoder's ``encode_queries`` / ``encode_documents``, e.g. an
-    ONNX Runtime / OpenVINO :class:`drama_models.export.ExportedEncoder` (``evaluate --backend onnx|openvino``).
+    Each metric is the mean over every judged query of the split (the ones DRAMA and BEIR report); a query the
+    system returns nothing for scores 0. With ``output_dir``, writes per dataset ``<dataset>/<system>.trec`` and
+    ``<dataset>/<system>.metrics.json`` (per-query scores), plus ``results.json`` and ``results.md`` (the table of
+    [`format_table`][drama_models.evaluation.format_table]).
+
+    Args:
+        model: A [`DramaEncoder`][drama_models.encoder.DramaEncoder], any encoder with its ``encode_queries`` /
+            ``encode_documents`` (e.g. an [`ExportedEncoder`][drama_models.export.runtime.ExportedEncoder]), a
+            folder or Hub id to load, or ``None`` for BM25 only.
+        data_dirs: BEIR folders (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``).
+        split: The qrels split to evaluate.
+        bm25: Also evaluate a BM25 baseline.
+        output_dir: Where the run files and results go; ``None`` writes nothing.
+        name: The model's system name in the results (default: the folder's name, or ``model``).
+        dim: Matryoshka dimension to evaluate at (``None``: full).
+        k: Run depth; at least 100 for Recall@100.
+        batch_size: Texts per encoder batch.
+        search_method: ``auto`` (exact torch search for small corpora, faiss for large), ``exact``, ``faiss``
+            or ``hnsw``.
+        strict: Fail on qrels naming unknown queries or documents (default: skip and count them).
+        show_progress: Show progress bars.
+        encoder_kwargs: Keywords for [`DramaEncoder.from_pretrained`][drama_models.encoder.DramaEncoder.from_pretrained]
+            when ``model`` is a path or id.
+
+    Returns:
+        One dict per (dataset, system): ``dataset``, ``system``, ``split``, ``ndcg@10``, ``recall@100``,
+            ``mrr@10``, ``num_queries``, ``num_docs``, ``skipped`` (qrels ids not found), ``seconds`` and, with
+            ``output_dir``, ``run_file``.
+
+    Raises:
+        ValueError: ``k`` below 100, no folder given, nothing to evaluate, or a bad ``search_method``.
+        SourceError: A data folder is missing (one line naming it).
+        BeirFormatError: A BEIR file is missing or malformed (naming the file and line), the split is empty, or
+            with ``strict`` the qrels name an unknown query or document.
     """
     if k < 100:
         raise ValueError(f"option `k`={k}: the run must hold at least 100 documents per query for Recall@100")
@@ -245,8 +275,15 @@ def evaluate(
 
 
 def format_table(results: list[dict]) -> str:
-    """A markdown table (``cards/results_table.md.j2``): one row per (dataset, system), then each system's average
-    over the datasets when there are several."""
+    """Render evaluation results as a markdown table (``cards/results_table.md.j2``).
+
+    Args:
+        results: The rows [`evaluate`][drama_models.evaluation.evaluate] returns.
+
+    Returns:
+        The table: one row per (dataset, system) with nDCG@10, Recall@100 and MRR@10, then each system's
+            average over the datasets when there are several.
+    """
     averages = []
     if len(dict.fromkeys(r["dataset"] for r in results)) > 1:
         for s in dict.fromkeys(r["system"] for r in results):
