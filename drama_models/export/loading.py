@@ -1,5 +1,5 @@
-"""Pick the encoder a command runs: PyTorch (:class:`~drama_models.encoder.DramaEncoder`) or an export
-(:class:`~drama_models.export.runtime.ExportedEncoder`), exporting a PyTorch model first when needed
+"""Pick the encoder a command runs: PyTorch (`drama_models.encoder.DramaEncoder`) or an export
+(`drama_models.export.runtime.ExportedEncoder`), exporting a PyTorch model first when needed
 (``drama-models evaluate --backend torch|onnx|openvino``)."""
 from __future__ import annotations
 
@@ -14,12 +14,27 @@ BACKENDS = ("torch", "onnx", "openvino")
 
 
 def load_encoder(model, backend: str = "torch", *, encoder_kwargs: dict | None = None, work_dir=None):
-    """The encoder :func:`drama_models.evaluation.evaluate` runs: ``backend="torch"`` -> :class:`DramaEncoder`;
-    ``"onnx"`` / ``"openvino"`` -> :class:`ExportedEncoder` of ``model`` when it is an exported folder, else
-    ``model`` (a path, a name or a :class:`DramaEncoder`) exported first (into ``work_dir``, default a temporary folder removed with the encoder).
+    """Load the encoder a command runs, on PyTorch or on an exported runtime.
 
-    ``encoder_kwargs``: :meth:`DramaEncoder.from_pretrained`'s (``max_length``, ``dtype``, ``bf16``); with an
-    exported backend only ``max_length`` applies (and ``bf16="auto"``/``False``), others raise naming the flag.
+    With ``"onnx"`` / ``"openvino"``, an exported folder is opened as it is; any other model (a path, a name or a
+    `DramaEncoder`) is exported first with [`export_model`][drama_models.export.writer.export_model].
+
+    Args:
+        model: A folder, Hub id or bundled short name, a [`DramaEncoder`][drama_models.encoder.DramaEncoder], an
+            exported folder, or an [`ExportedEncoder`][drama_models.export.runtime.ExportedEncoder].
+        backend: ``"torch"``, ``"onnx"`` or ``"openvino"``.
+        encoder_kwargs: [`DramaEncoder.from_pretrained`][drama_models.encoder.DramaEncoder.from_pretrained]'s
+            keywords (``max_length``, ``dtype``, ``bf16``); with an exported backend only ``max_length`` applies
+            (and ``bf16="auto"``/``False``).
+        work_dir: Where a model is exported; ``None`` for a temporary folder removed with the encoder.
+
+    Returns:
+        A `DramaEncoder` (``backend="torch"``) or an `ExportedEncoder`; both have ``encode_queries`` and
+            ``encode_documents``, which [`evaluate`][drama_models.evaluation.evaluate] takes.
+
+    Raises:
+        ExportError: An unknown backend, an option that applies to ``torch`` only (naming the flag), or a failed
+            export.
     """
     kwargs = dict(encoder_kwargs or {})
     if backend not in BACKENDS:

@@ -1,9 +1,9 @@
-"""Encode with an exported model (ONNX Runtime or OpenVINO) as :class:`~drama_models.encoder.DramaEncoder` does.
+"""Encode with an exported model (ONNX Runtime or OpenVINO) as `drama_models.encoder.DramaEncoder` does.
 
-In: a folder written by :func:`drama_models.export.export_model` (``export_config.json``, the model file, the
+In: a folder written by `drama_models.export.export_model` (``export_config.json``, the model file, the
 tokenizer, ``drama_config.json``). Out: ``encode_queries`` / ``encode_documents`` -> ``float32 [n, dim]`` numpy
 arrays with the same prefixes, BOS/EOS, truncation, length-sorted batching and Matryoshka ``dim`` as the PyTorch
-encoder, so :func:`drama_models.evaluation.evaluate` and dense mining can use either; :meth:`ExportedEncoder.embed`
+encoder, so `drama_models.evaluation.evaluate` and dense mining can use either; `ExportedEncoder.embed`
 runs one tokenized batch (what ``bench/encoder_serving.py`` times).
 
 Backends: ``onnx`` (ONNX Runtime, CPU execution provider) reads ``model.onnx``; ``openvino`` (OpenVINO on CPU,
@@ -23,10 +23,22 @@ from drama_models.export.layout import EXPORT_CONFIG_NAME, ONNX_FILE, OPENVINO_F
 
 
 class ExportedEncoder:
-    """An exported encoder folder, run by ONNX Runtime (``backend="onnx"``) or OpenVINO (``"openvino"``).
+    """An exported encoder folder, run by ONNX Runtime (``backend="onnx"``) or OpenVINO (``"openvino"``) on CPU.
 
-    ``backend`` defaults to the folder's format. ``precision`` (OpenVINO only): ``"f32"`` (default, the numbers
-    PyTorch gives) or ``"bf16"`` / ``"f16"`` where the CPU computes them. ``max_length`` overrides the saved one.
+    Encodes as [`DramaEncoder`][drama_models.encoder.DramaEncoder] does (same prefixes, BOS/EOS, truncation,
+    length-sorted batching and Matryoshka ``dim``), so [`evaluate`][drama_models.evaluation.evaluate] and dense
+    mining take either. Write the folder with [`export_model`][drama_models.export.writer.export_model].
+
+    Args:
+        path: A folder written by ``drama-models export`` (holding ``export_config.json``).
+        backend: ``"onnx"`` or ``"openvino"``; ``None`` for the folder's format.
+        threads: Intra-op threads; ``None`` for the runtime's own choice (usually all cores).
+        precision: OpenVINO only: ``"f32"`` (the numbers PyTorch gives), or ``"bf16"`` / ``"f16"`` where the CPU
+            computes them.
+        max_length: Max tokens per text, overriding the saved one.
+
+    Raises:
+        ExportError: The folder is not an export, lacks the model file the backend needs, or an option is bad.
     """
 
     def __init__(self, path: str | os.PathLike, *, backend: str | None = None, threads: int | None = None,
@@ -110,18 +122,54 @@ class ExportedEncoder:
     # ------------------------------------------------------------------ encoding
 
     def embed(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        """One tokenized, right-padded int64 batch ``[batch, seq]`` -> ``float32 [batch, hidden]``."""
+        """Run the model on one tokenized batch.
+
+        Args:
+            input_ids: Token ids, right-padded, ``[batch, seq]`` (cast to int64).
+            attention_mask: 1 for tokens, 0 for padding, ``[batch, seq]``.
+
+        Returns:
+            The embeddings, ``float32 [batch, hidden]``.
+        """
         return self._run(np.ascontiguousarray(input_ids, dtype=np.int64),
                          np.ascontiguousarray(attention_mask, dtype=np.int64))
 
     def encode_queries(self, texts: Sequence[str], dim: int | None = None, batch_size: int = 32,
                        show_progress: bool | None = None, max_length: int | None = None) -> np.ndarray:
-        """Embed queries (``query_prefix`` prepended) -> ``float32 [len(texts), dim or hidden]``."""
+        """Embed queries, with the model's ``query_prefix`` prepended.
+
+        Args:
+            texts: The queries.
+            dim: Matryoshka dimension to cut to (re-normalised when the model normalises); ``None``: full.
+            batch_size: Texts per model call.
+            show_progress: Show a progress bar; ``None``: when there are more than four batches.
+            max_length: Max tokens per text; ``None``: the encoder's.
+
+        Returns:
+            ``float32 [len(texts), dim or hidden]``.
+
+        Raises:
+            ValueError: A text that is not a string, a bad ``dim`` or ``batch_size``.
+        """
         return self._encode(texts, self.query_prefix, dim, batch_size, show_progress, max_length, "queries")
 
     def encode_documents(self, texts: Sequence[str], dim: int | None = None, batch_size: int = 32,
                          show_progress: bool | None = None, max_length: int | None = None) -> np.ndarray:
-        """Embed documents (``document_prefix`` prepended) -> ``float32 [len(texts), dim or hidden]``."""
+        """Embed documents, with the model's ``document_prefix`` prepended.
+
+        Args:
+            texts: The documents.
+            dim: Matryoshka dimension to cut to (re-normalised when the model normalises); ``None``: full.
+            batch_size: Texts per model call.
+            show_progress: Show a progress bar; ``None``: when there are more than four batches.
+            max_length: Max tokens per text; ``None``: the encoder's.
+
+        Returns:
+            ``float32 [len(texts), dim or hidden]``.
+
+        Raises:
+            ValueError: A text that is not a string, a bad ``dim`` or ``batch_size``.
+        """
         return self._encode(texts, self.document_prefix, dim, batch_size, show_progress, max_length, "documents")
 
     def _encode(self, texts, prefix, dim, batch_size, show_progress, max_length, what) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Write a trained encoder as an ONNX or OpenVINO model folder (``drama-models export``).
 
-In: a :class:`~drama_models.encoder.DramaEncoder` or anything :meth:`DramaEncoder.from_pretrained` loads (a
+In: a `drama_models.encoder.DramaEncoder` or anything `DramaEncoder.from_pretrained` loads (a
 folder written by training, a sentence-transformers folder such as all-MiniLM-L6-v2, a pruned decoder with
 bidirectional attention, a Hub id). Out: ``output`` holding
 
@@ -14,7 +14,7 @@ bidirectional attention, a Hub id). Out: ``output`` holding
 
 Before the folder appears, the exported model is run on a few texts (a query, short and long passages, one
 padded batch) and compared with PyTorch: every cosine must be >= ``min_cosine`` (0.999), else
-:class:`ExportError` and nothing is written. The folder is built next to ``output`` and renamed into place, so
+`ExportError` and nothing is written. The folder is built next to ``output`` and renamed into place, so
 a crash never leaves a half-written export.
 
 Exporters (``torch.onnx.export`` of torch 2.13): ``dynamo`` (the default and torch's recommended path;
@@ -73,12 +73,33 @@ def export_model(
     min_cosine: float = MIN_COSINE,
     max_length: int | None = None,
 ) -> Path:
-    """Export ``model`` (a :class:`DramaEncoder` or a path / Hub id / bundled short name) to ``output``.
+    """Export an encoder as an ONNX or OpenVINO model folder, checked against PyTorch before it appears.
 
-    ``format``: ``"onnx"`` or ``"openvino"``; ``exporter``: ``"dynamo"`` or ``"torchscript"`` (see the module
-    docstring); ``max_length`` overrides the encoder's max tokens per text (kept in ``drama_config.json``).
-    ``output`` must be missing or empty unless ``overwrite``. Returns ``output``. Raises :class:`ExportError`
-    (one line naming the option) for bad options, a model that does not load, or a failed check.
+    The folder holds the model (``model.onnx``, or ``openvino_model.xml`` + ``.bin``; inputs ``input_ids`` and
+    ``attention_mask``, output ``sentence_embedding`` with pooling and normalisation inside the graph), the
+    tokenizer, ``drama_config.json`` and ``export_config.json``. The exported model is run on a few texts and
+    every cosine to PyTorch's embeddings must reach ``min_cosine``; the folder is built beside ``output`` and
+    renamed into place, so a failure never leaves a half-written export. Load it with
+    [`load_encoder`][drama_models.export.loading.load_encoder].
+
+    Args:
+        model: A [`DramaEncoder`][drama_models.encoder.DramaEncoder], or a folder, Hub id or bundled short name
+            that `DramaEncoder.from_pretrained` loads.
+        output: The folder to write; must be missing or empty unless ``overwrite``.
+        format: ``"onnx"`` or ``"openvino"``.
+        exporter: ``"dynamo"`` (torch's recommended path; needs ``onnxscript``) or ``"torchscript"`` (the older
+            tracer; faster to run, same numbers).
+        opset: The ONNX opset.
+        overwrite: Replace a non-empty ``output``.
+        min_cosine: The lowest cosine between exported and PyTorch embeddings the check accepts.
+        max_length: Max tokens per text, overriding the encoder's (kept in ``drama_config.json``).
+
+    Returns:
+        ``output``.
+
+    Raises:
+        ExportError: A bad option, an ``output`` that is a file or a non-empty folder, a missing exporter
+            package, a model that does not load, or a failed check (one line naming the option or the model).
     """
     if format not in FORMATS:
         raise ExportError(f"option --format={format!r} must be one of {', '.join(FORMATS)}")
