@@ -49,8 +49,8 @@ def run_generate(config: GenerateConfig | None = None, *, echo: Callable[[str], 
             ``backend_name``, ``model``, ``limit``, ...).
 
     Returns:
-        The run's summary (a `RunSummary`: counts of rows written and failures, timings), or a dry run's plan
-            when ``dry_run`` is set.
+        (RunSummary | Plan): The run's summary (counts of rows written and failures, timings), or with
+            ``dry_run`` the plan (requests, tokens, cost, time; ``.render()``).
 
     Raises:
         ConfigError: An unknown option, a missing ``output``/``corpus`` or a bad combination of options,
@@ -83,12 +83,14 @@ def run_mine(config=None, **options: Any):
     """Run ``drama-data mine`` from Python: top-k candidate passages for every generated query.
 
     Args:
-        config: A [`MineConfig`][drama_data.mining.config.MineConfig]; ``None`` to build one from ``options``.
+        config (MineConfig | None): A [`MineConfig`][drama_data.mining.config.MineConfig]; ``None`` to build one
+            from ``options``.
         **options: The config's fields as keywords (``queries``, ``output``, ``retriever``, ``k``, ``corpus``,
             ...).
 
     Returns:
-        The run's `MineReport` (counts, source-passage retrieval rate, timings; ``.render()``, ``.as_dict()``).
+        (MineReport): The run's report (counts, source-passage retrieval rate, timings; ``.render()``,
+            ``.as_dict()``).
 
     Raises:
         ConfigError: A bad value or combination of fields, named as the CLI flag.
@@ -104,9 +106,9 @@ def run_build(config=None, output=None, *, overwrite: bool = False, progress: bo
     """Run ``drama-data build`` from Python: training rows from one or more ``mine`` (or rerank) outputs.
 
     Args:
-        config: A [`BuildConfig`][drama_data.build.config.BuildConfig], the path of a ``build.yaml``, or ``None``
-            to use the defaults with ``options`` as overrides.
-        output: The output folder; ``None`` for the config's.
+        config (BuildConfig | str | Path | None): A [`BuildConfig`][drama_data.build.config.BuildConfig], the path
+            of a ``build.yaml``, or ``None`` to use the defaults with ``options`` as overrides.
+        output (str | Path | None): The output folder; ``None`` for the config's.
         overwrite: Replace an existing output folder.
         progress: Show progress bars.
         **options: Overrides, as [`load_config`][drama_data.build.config.load_config] takes them: ``inputs``
@@ -114,7 +116,7 @@ def run_build(config=None, output=None, *, overwrite: bool = False, progress: bo
             ``filters``, ``miner``, ...
 
     Returns:
-        The build report (row counts per input, rule and filter; ``.render()``, ``.as_dict()``).
+        (BuildReport): Row counts per input, rule and filter, timings (``.render()``, ``.as_dict()``).
 
     Raises:
         ConfigError: A bad ``build.yaml`` key or override, named with its file and key.

@@ -196,7 +196,7 @@ def evaluate(
     [`format_table`][drama_models.evaluation.format_table]).
 
     Args:
-        model: A [`DramaEncoder`][drama_models.encoder.DramaEncoder], any encoder with its ``encode_queries`` /
+        model (DramaEncoder | str | Path | None): A [`DramaEncoder`][drama_models.encoder.DramaEncoder], any encoder with its ``encode_queries`` /
             ``encode_documents`` (e.g. an [`ExportedEncoder`][drama_models.export.runtime.ExportedEncoder]), a
             folder or Hub id to load, or ``None`` for BM25 only.
         data_dirs: BEIR folders (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``).

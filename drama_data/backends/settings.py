@@ -2,11 +2,12 @@
 command-line flag and whether they name a secret. The ``drama-data generate`` flags, the recipe keys, their
 validation, the defaults shown in ``--help`` and the dry-run plan are all derived from these classes.
 
-In: a subclass of :class:`BackendSettings` (fields made with :func:`setting`). Out: :class:`SettingInfo` per
-field (:meth:`BackendSettings.infos`), settings built from CLI-style or recipe options
-(:meth:`BackendSettings.from_options`), validated in one place (:meth:`BackendSettings.validate`), and the
-backend (:meth:`BackendSettings.build`). The built-in backends' classes are in
-:mod:`drama_data.backends.builtin`; the registry of names is :mod:`drama_data.backends.registry`.
+In: a subclass of `BackendSettings` (fields made with `setting`). Out: `SettingInfo` per
+field (`BackendSettings.infos`), settings built from CLI-style or recipe options
+(`BackendSettings.from_options`), validated in one place (`BackendSettings.validate`), and the
+backend (`BackendSettings.build`). The built-in backends' classes are in
+`drama_data.backends.vllm_settings` and `drama_data.backends.openai_settings`; the registry of names is
+`drama_data.backends.registry` (with an example of adding a backend).
 """
 from __future__ import annotations
 
@@ -25,11 +26,24 @@ _MISSING = dataclasses.MISSING
 def setting(default: Any = None, *, help: str = "", group: str = "Model/backend", choices: tuple | None = None,
             flag: str | None = None, secret: bool = False, metavar: str | None = None,
             minimum: float | None = None, positive: bool = False, cli: bool = True) -> Any:
-    """A settings field: ``default`` (a dict default is copied per instance), ``help`` (the ``--help`` line),
-    ``group`` (the ``--help`` section: :data:`drama_data.cli.options.GROUP_ORDER` names them), ``choices``, ``flag`` (the command-line flag when it is not ``--NAME``),
-    ``secret`` (the value names where a secret is kept, e.g. an environment variable: the secret itself never
-    reaches disk or logs), ``minimum``/``positive`` (checked by :meth:`BackendSettings.validate`), ``cli``
-    (``False``: Python and recipe only)."""
+    """Declare one field of a backend's settings class, with what the CLI and the recipes need to know of it.
+
+    Args:
+        default: The default; a dict or list default is copied per instance.
+        help: The ``--help`` line.
+        group: The ``--help`` section (``drama_data.cli.options.GROUP_ORDER`` names them).
+        choices: The allowed values, if limited.
+        flag: The command-line flag, when it is not ``--NAME`` (underscores as dashes).
+        secret: The value names where a secret is kept (e.g. an environment variable); the secret itself never
+            reaches disk or logs.
+        metavar: The value's name in ``--help``.
+        minimum: The lowest allowed value (checked by `BackendSettings.validate`).
+        positive: The value must be above 0.
+        cli: ``False``: a Python and recipe setting only, with no flag.
+
+    Returns:
+        A ``dataclasses.field`` carrying these as metadata.
+    """
     metadata = {"help": help, "group": group, "choices": choices, "flag": flag, "secret": secret,
                 "metavar": metavar, "minimum": minimum, "positive": positive, "cli": cli}
     if isinstance(default, (dict, list)):
@@ -70,10 +84,19 @@ def _base_type(hint: Any) -> type:
 
 @dataclass
 class BackendSettings:
-    """Base class of a backend's settings (see the module docstring). Subclasses set ``name`` (the ``--backend``
-    value), ``summary`` (one phrase for ``--help``), optionally ``aliases`` (another ``--backend`` value -> the
-    settings it presets, e.g. ``{"openai-batch": {"batch": True}}``) and ``needs_model``, and implement
-    :meth:`build`."""
+    """Base class of a backend's settings: subclass it (a dataclass) to add a backend.
+
+    The fields, made with [`setting`][drama_data.backends.settings.setting], become the ``drama-data generate``
+    flags and recipe keys; see [`drama_data.backends.registry`][drama_data.backends.registry] for an example and
+    the registration.
+
+    Attributes:
+        name: The ``--backend`` value (class attribute; required).
+        summary: One phrase for ``--help`` (class attribute).
+        aliases: Another ``--backend`` value -> the settings it presets, e.g. ``{"openai-batch": {"batch": True}}``
+            (class attribute).
+        needs_model: Whether the backend needs ``--model`` (class attribute).
+    """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
@@ -82,7 +105,7 @@ class BackendSettings:
 
     @classmethod
     def infos(cls) -> list[SettingInfo]:
-        """Every field as a :class:`SettingInfo` (declaration order)."""
+        """Every field as a `SettingInfo`, in declaration order."""
         hints = typing.get_type_hints(cls)
         out = []
         for f in dataclasses.fields(cls):
@@ -98,8 +121,19 @@ class BackendSettings:
 
     @classmethod
     def from_options(cls, options: dict[str, Any], preset: dict | None = None) -> BackendSettings:
-        """Settings from CLI-style or recipe options: this backend's own keys (``None`` means the default;
-        other keys are left to other backends), then ``preset`` (what an alias sets); validated."""
+        """Settings from CLI-style or recipe options, validated.
+
+        Args:
+            options: Option -> value; this backend's own keys are read (``None`` means the default), other keys
+                are left to other backends.
+            preset: What an alias sets, applied over ``options``.
+
+        Returns:
+            The settings.
+
+        Raises:
+            ConfigError: A bad value, naming the flag.
+        """
         own = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in options.items() if k in own and v is not None}
         values.update({k: v for k, v in (preset or {}).items() if k in own})  # an alias means its preset
@@ -108,8 +142,13 @@ class BackendSettings:
         return settings
 
     def validate(self) -> None:
-        """Check every value against its field (type, choices, bounds); one-line :class:`ConfigError` naming the
-        flag. Subclasses add their cross-field checks after calling this."""
+        """Check every value against its field (type, choices, bounds).
+
+        Subclasses add their cross-field checks after calling this.
+
+        Raises:
+            ConfigError: A bad value, one line naming the flag.
+        """
         for info in self.infos():
             value = getattr(self, info.name)
             if value is None:
@@ -144,8 +183,19 @@ class BackendSettings:
 
     def build(self, model: str | None, *, echo: Callable[[str], None] | None = print,
               prompt_format: str | None = None, cache_dir: str | None = None, **extra: Any):
-        """The backend for ``model``. ``prompt_format`` and ``cache_dir`` are the run's; ``extra``: constructor
-        arguments no setting declares (Python callers only)."""
+        """Build the backend; every subclass implements this.
+
+        Args:
+            model: The model (HF id, folder, server-side name); ``None`` for the backend's default.
+            echo: Where progress lines go; ``None`` for silence.
+            prompt_format: The run's ``chat`` or ``completion`` (``None``: chat where the model has a template).
+            cache_dir: The run's request cache folder.
+            **extra: Constructor arguments no setting declares (Python callers only).
+
+        Returns:
+            (Backend): A `drama_data.backends.base.Backend`: a list of requests in, one completion per request
+                out.
+        """
         raise NotImplementedError
 
 
@@ -164,7 +214,7 @@ def parse_key_values(pairs, flag: str = "--engine-arg") -> dict:
 
 
 def key_value_flags(values: dict, flag: str = "--engine-arg") -> list[str]:
-    """The inverse of :func:`parse_key_values`: ``[flag, "KEY=JSON", ...]``."""
+    """The inverse of `parse_key_values`: ``[flag, "KEY=JSON", ...]``."""
     out: list[str] = []
     for key, value in values.items():
         out += [flag, f"{key}={json.dumps(value)}"]

@@ -335,7 +335,7 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
 
     Args:
         path: The YAML file; ``None`` for the defaults.
-        **overrides: ``inputs`` ([`InputSpec`][drama_data.build.config.InputSpec]s), ``output``, ``seed``,
+        **overrides (Any): ``inputs`` ([`InputSpec`][drama_data.build.config.InputSpec]s), ``output``, ``seed``,
             ``rules`` (merged per rule), ``filters`` (merged), ``mix_ratios``, ``mix_by``, ``mix_total``,
             ``fn_margin`` (all rules), ``miner``, ``sentence_transformers`` (bool), ``st_negatives``,
             ``st_require_scores``.

@@ -1,23 +1,23 @@
-"""How dense mining gets its encoder: the :class:`Encoder` protocol, :func:`load_encoder` (a ``--model`` value
+"""How dense mining gets its encoder: the `Encoder` protocol, `load_encoder` (a ``--model`` value
 and ``--encoder`` kind -> an encoder), the built-in sentence-transformers kind, and the plug-in registry that
 other packages fill with extra ``--encoder`` kinds and model-name resolvers.
 
 drama_data never imports the model package; a package that has encoders of its own registers them here, so
 ``drama-data mine --retriever dense --model X`` can load them:
 
-- an :class:`EncoderKind`: a name (the ``--encoder`` value, e.g. ``drama``), ``load(path, *, batch_size,
+- an `EncoderKind`: a name (the ``--encoder`` value, e.g. ``drama``), ``load(path, *, batch_size,
   device, max_length, dim, bf16) -> Encoder`` (an object with ``encode_queries`` / ``encode_documents``), and
   ``recognises(folder) -> bool`` (does ``--encoder auto`` give this local folder to this kind?);
 - a name resolver: ``resolve(name) -> str | None``: a ``--model`` value that is not an existing path (a short
   name, a zoo name) -> a folder or Hub id, or ``None`` when the name is not the resolver's; it raises an
-  exception whose message is one line (``ValueError`` or :class:`~drama_data.errors.DramaError`) for a name it
+  exception whose message is one line (``ValueError`` or `drama_data.errors.DramaError`) for a name it
   knows but cannot provide.
 
 Registration: a function ``register(registry: EncoderRegistry) -> None`` named in the ``drama_data.encoders``
 entry-point group (``pyproject.toml``: ``[project.entry-points."drama_data.encoders"]``), read once, on the first
-lookup, with :func:`importlib.metadata.entry_points`; or :meth:`EncoderRegistry.add_kind` /
-:meth:`EncoderRegistry.add_resolver` from Python. A plug-in that fails to load is logged with its reason and
-kept in :attr:`EncoderRegistry.failures`: asking for its kind by name gives one line saying why.
+lookup, with `importlib.metadata.entry_points`; or `EncoderRegistry.add_kind` /
+`EncoderRegistry.add_resolver` from Python. A plug-in that fails to load is logged with its reason and
+kept in `EncoderRegistry.failures`: asking for its kind by name gives one line saying why.
 """
 from __future__ import annotations
 
@@ -41,8 +41,15 @@ BUILT_IN_KINDS = ("auto", "sentence-transformers")
 
 @dataclass(frozen=True)
 class EncoderKind:
-    """One ``--encoder`` kind: ``load`` builds the encoder, ``recognises`` claims folders for ``--encoder auto``;
-    ``takes_dim``: whether it cuts embeddings to a Matryoshka ``dim``."""
+    """One ``--encoder`` kind that a plug-in registers with [`EncoderRegistry.add_kind`][drama_data.mining.encoders.EncoderRegistry.add_kind].
+
+    Attributes:
+        name: The ``--encoder`` value (e.g. ``drama``); not a built-in one (``auto``, ``sentence-transformers``).
+        load: ``load(path, *, batch_size, device, max_length, dim, bf16) -> encoder``, an object with
+            ``encode_queries`` / ``encode_documents`` returning ``[n, dim]`` arrays.
+        recognises: ``recognises(folder) -> bool``: whether ``--encoder auto`` gives this local folder to this kind.
+        takes_dim: Whether ``load`` cuts embeddings to a Matryoshka ``dim`` itself.
+    """
 
     name: str
     load: Callable[..., Any]
@@ -51,7 +58,34 @@ class EncoderKind:
 
 
 class EncoderRegistry:
-    """The encoder kinds and name resolvers registered so far (see the module docstring)."""
+    """The encoder kinds and ``--model`` name resolvers that plug-in packages add to dense mining.
+
+    drama_data never imports the model package; a package with encoders of its own registers them here, so that
+    ``drama-data mine --retriever dense --encoder KIND --model X`` can load them. Register with a function
+    ``register(registry: EncoderRegistry) -> None`` named in the ``drama_data.encoders`` entry-point group, read
+    once on the first lookup:
+
+    ```toml
+    [project.entry-points."drama_data.encoders"]
+    my-encoder = "my_package.plugin:register"
+    ```
+
+    ```python
+    from drama_data.mining.encoders import EncoderKind
+
+    def register(registry):
+        registry.add_kind(EncoderKind(name="mine", load=load_my_encoder, recognises=is_my_folder))
+        registry.add_resolver(lambda name: MY_ZOO.get(name))  # None: not my name
+    ```
+
+    or call `add_kind` / `add_resolver` on `registry()` from Python. A plug-in that fails to load is logged and
+    kept in ``failures``; asking for its kind then gives one line saying why.
+
+    Attributes:
+        kinds: Registered kinds by name, in registration order.
+        resolvers: Name resolvers, asked in registration order.
+        failures: Entry-point name -> why it did not load.
+    """
 
     def __init__(self) -> None:
         self.kinds: dict[str, EncoderKind] = {}
@@ -60,11 +94,26 @@ class EncoderRegistry:
         self._loaded = False
 
     def add_kind(self, kind: EncoderKind) -> None:
+        """Register an ``--encoder`` kind (a later kind of the same name replaces the earlier).
+
+        Args:
+            kind: The [`EncoderKind`][drama_data.mining.encoders.EncoderKind].
+
+        Raises:
+            ValueError: The name is a built-in kind.
+        """
         if kind.name in BUILT_IN_KINDS:
             raise ValueError(f"encoder kind {kind.name!r} is built in")
         self.kinds[kind.name] = kind
 
     def add_resolver(self, resolve: Callable[[str], str | None]) -> None:
+        """Register a ``--model`` name resolver.
+
+        Args:
+            resolve: ``resolve(name) -> str | None``: a folder or Hub id for a name that is not an existing path,
+                or ``None`` when the name is not the resolver's; for a name it knows but cannot provide it raises
+                an exception with a one-line message (``ValueError`` or `DramaError`).
+        """
         self.resolvers.append(resolve)
 
     def load_entry_points(self) -> None:
@@ -80,7 +129,11 @@ class EncoderRegistry:
                 log.warning("encoder plug-in %s (%s) did not load: %s", ep.name, ep.value, exc)
 
     def names(self) -> tuple[str, ...]:
-        """Every ``--encoder`` value: the built-in ones, then the registered kinds in registration order."""
+        """Every ``--encoder`` value.
+
+        Returns:
+            The built-in kinds, then the registered kinds in registration order.
+        """
         self.load_entry_points()
         return BUILT_IN_KINDS + tuple(self.kinds)
 
@@ -89,7 +142,14 @@ class EncoderRegistry:
         return self.kinds.get(name)
 
     def recognise(self, folder: Path) -> str | None:
-        """The first registered kind that claims ``folder``, else ``None`` (sentence-transformers)."""
+        """The kind ``--encoder auto`` picks for a local folder.
+
+        Args:
+            folder: The model folder.
+
+        Returns:
+            The first registered kind that claims ``folder``, else ``None`` (sentence-transformers).
+        """
         self.load_entry_points()
         for kind in self.kinds.values():
             if kind.recognises(folder):
@@ -97,7 +157,14 @@ class EncoderRegistry:
         return None
 
     def resolve(self, name: str) -> str:
-        """``name`` through the resolvers (the first answer that is not ``None``); unchanged when none answers."""
+        """Resolve a ``--model`` name through the resolvers.
+
+        Args:
+            name: A ``--model`` value that is not an existing path.
+
+        Returns:
+            The first answer that is not ``None``; ``name`` unchanged when none answers.
+        """
         self.load_entry_points()
         for resolve in self.resolvers:
             found = resolve(name)
@@ -161,7 +228,7 @@ class SentenceTransformerEncoder:
 def load_encoder(path: str, kind: str = "auto", *, batch_size: int = 64, device: str | None = None,
                  max_length: int | None = None, dim: int | None = None,
                  bf16: bool | str = False) -> tuple[Encoder, str]:
-    """Load the encoder at ``path``; returns ``(encoder, kind_used)`` (the kinds: :mod:`drama_data.mining.dense`).
+    """Load the encoder at ``path``; returns ``(encoder, kind_used)`` (the kinds: `drama_data.mining.dense`).
     ``bf16``: autocast encoding to bf16 (``True``, ``"auto"`` = where the device computes bf16 natively)."""
     plugins = registry()
     if kind not in plugins.names():

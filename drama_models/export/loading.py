@@ -20,16 +20,16 @@ def load_encoder(model, backend: str = "torch", *, encoder_kwargs: dict | None =
     `DramaEncoder`) is exported first with [`export_model`][drama_models.export.writer.export_model].
 
     Args:
-        model: A folder, Hub id or bundled short name, a [`DramaEncoder`][drama_models.encoder.DramaEncoder], an
+        model (str | Path | DramaEncoder | ExportedEncoder): A folder, Hub id or bundled short name, a [`DramaEncoder`][drama_models.encoder.DramaEncoder], an
             exported folder, or an [`ExportedEncoder`][drama_models.export.runtime.ExportedEncoder].
         backend: ``"torch"``, ``"onnx"`` or ``"openvino"``.
         encoder_kwargs: [`DramaEncoder.from_pretrained`][drama_models.encoder.DramaEncoder.from_pretrained]'s
             keywords (``max_length``, ``dtype``, ``bf16``); with an exported backend only ``max_length`` applies
             (and ``bf16="auto"``/``False``).
-        work_dir: Where a model is exported; ``None`` for a temporary folder removed with the encoder.
+        work_dir (str | Path | None): Where a model is exported; ``None`` for a temporary folder removed with the encoder.
 
     Returns:
-        A `DramaEncoder` (``backend="torch"``) or an `ExportedEncoder`; both have ``encode_queries`` and
+        (DramaEncoder | ExportedEncoder): The PyTorch encoder (``backend="torch"``) or the exported one; both have ``encode_queries`` and
             ``encode_documents``, which [`evaluate`][drama_models.evaluation.evaluate] takes.
 
     Raises:

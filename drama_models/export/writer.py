@@ -83,7 +83,7 @@ def export_model(
     [`load_encoder`][drama_models.export.loading.load_encoder].
 
     Args:
-        model: A [`DramaEncoder`][drama_models.encoder.DramaEncoder], or a folder, Hub id or bundled short name
+        model (DramaEncoder | str | Path): A [`DramaEncoder`][drama_models.encoder.DramaEncoder], or a folder, Hub id or bundled short name
             that `DramaEncoder.from_pretrained` loads.
         output: The folder to write; must be missing or empty unless ``overwrite``.
         format: ``"onnx"`` or ``"openvino"``.

@@ -1,8 +1,8 @@
-"""The stage kinds a recipe may name: ``kind`` -> the adapter class that runs it (:class:`~.stages.base.Stage`).
+"""The stage kinds a recipe may name: ``kind`` -> the adapter class that runs it (`drama_models.recipes.stages.base.Stage`).
 
-In: :func:`register_stage` (a class with ``kind`` and ``OPTIONS``); the built-in stages register themselves in
-:mod:`drama_models.recipes.stages`, in the order of the data flow, and ``import drama_models.recipes`` imports
-them. Out: :func:`stage_types` (the mapping :func:`drama_models.recipes.schema.load_recipe` and the runner read).
+In: `register_stage` (a class with ``kind`` and ``OPTIONS``); the built-in stages register themselves in
+`drama_models.recipes.stages`, in the order of the data flow, and ``import drama_models.recipes`` imports
+them. Out: `stage_types` (the mapping `drama_models.recipes.schema.load_recipe` and the runner read).
 It sits below the schema and the stages so that neither imports the other's side: the stages use the schema's
 option types, the schema looks kinds up here.
 """
@@ -15,7 +15,38 @@ STAGE_TYPES: dict[str, Any] = {}
 
 
 def register_stage(cls):
-    """Add ``cls`` under ``cls.kind`` (a later class of the same kind replaces it); returns ``cls`` (a decorator)."""
+    """Register a recipe stage kind, so that recipes may name it in ``stages:`` (usable as a class decorator).
+
+    A stage adapter subclasses `drama_models.recipes.stages.base.Stage`: it sets ``kind`` (the name recipes use)
+    and ``OPTIONS`` (its recipe keys, made with `drama_models.recipes.schema.opt`, which the recipe schema
+    validates), and implements ``run(ctx)`` (the work, through the Python API; returns the key counts for the
+    run's manifest) and usually ``command(ctx)`` (the equivalent command line) and ``outputs(ctx)``:
+
+    ```python
+    from drama_models.recipes.schema import opt
+    from drama_models.recipes.stage_registry import register_stage
+    from drama_models.recipes.stages.base import Stage
+
+
+    @register_stage
+    class CountStage(Stage):
+        kind = "count"
+        OPTIONS = {"field": opt(str, default="text", nullable=False, help="Field to count.")}
+
+        def run(self, ctx):
+            ...
+            return {"rows": 123}
+    ```
+
+    Args:
+        cls (type[Stage]): The stage adapter class; a later class of the same ``kind`` replaces an earlier one.
+
+    Returns:
+        (type[Stage]): ``cls`` itself.
+
+    Raises:
+        TypeError: The class has no ``kind``.
+    """
     if not getattr(cls, "kind", ""):
         raise TypeError(f"{cls.__name__}: a stage class needs a `kind`")
     STAGE_TYPES[cls.kind] = cls
@@ -23,5 +54,9 @@ def register_stage(cls):
 
 
 def stage_types() -> dict[str, Any]:
-    """The registered stage kinds (read at call time, so a test may replace :data:`STAGE_TYPES`)."""
+    """The registered stage kinds (read at call time, so a test may replace ``STAGE_TYPES``).
+
+    Returns:
+        Stage kind -> adapter class, in registration order.
+    """
     return STAGE_TYPES
