@@ -116,9 +116,27 @@ def _sentence_transformers_settings(name_or_path: str, **hub_kwargs) -> dict:
 class DramaEncoder(torch.nn.Module):
     """A dense retriever: a transformers backbone, its tokenizer, and the DRAMA encoding settings.
 
-    Build it with :meth:`from_pretrained`. ``encode_queries`` / ``encode_documents`` take lists of strings and
-    return ``numpy.float32`` arrays ``[n, dim]``; :meth:`forward` takes tokenized tensors and returns
-    differentiable ``[batch, hidden]`` embeddings for training.
+    Build it with [`from_pretrained`][drama_models.encoder.DramaEncoder.from_pretrained] rather than directly.
+    `encode_queries` / `encode_documents` take lists of strings and return ``numpy.float32`` arrays ``[n, dim]``;
+    `forward` takes tokenized tensors and returns differentiable ``[batch, hidden]`` embeddings for training.
+    The defaults are DRAMA's (Ma et al. 2025): bidirectional attention for decoders, mean pooling, L2
+    normalisation, ``"Query: "`` before queries, BOS and EOS added.
+
+    Args:
+        backbone: The transformers model (no LM head needed).
+        tokenizer (PreTrainedTokenizerBase): Its tokenizer (padding on the right; it must have a pad, EOS or UNK token).
+        is_decoder: Whether the backbone is a decoder (Llama, Qwen2, Gemma 3 text).
+        bidirectional: Decoders: bidirectional instead of causal attention.
+        pooling: ``mean``, ``eos`` or ``cls``.
+        normalize: L2-normalise the embeddings.
+        query_prefix: Prepended to every query.
+        document_prefix: Prepended to every document.
+        add_bos: Decoders: add BOS to every text.
+        add_eos: Decoders: add EOS to every text.
+        max_length: Max tokens per text.
+
+    Raises:
+        ValueError: An unknown ``pooling``, a ``max_length`` below 2, or a tokenizer with nothing to pad with.
     """
 
     def __init__(
@@ -193,29 +211,46 @@ class DramaEncoder(torch.nn.Module):
     ) -> DramaEncoder:
         """Load a checkpoint (Hub id or folder) as an encoder.
 
-        Accepts: a raw transformers checkpoint of a supported decoder (``llama``, ``qwen2``, ``gemma3_text``; with or
+        Accepts a raw transformers checkpoint of a supported decoder (``llama``, ``qwen2``, ``gemma3_text``; with or
         without an LM head, e.g. a pruned model) or BERT-like encoder; a ``facebook/drama-*`` checkpoint
         (``DramaModel``, read as ``LlamaModel`` without remote code); a sentence-transformers folder; a folder
-        written by :meth:`save_pretrained`.
+        written by `save_pretrained`.
 
         Every setting left at ``None`` is taken, in order, from the folder's ``drama_config.json`` (written by
-        :meth:`save_pretrained`), then its sentence-transformers files (pooling, Normalize, prompts, max length),
+        `save_pretrained`), then its sentence-transformers files (pooling, Normalize, prompts, max length),
         then DRAMA's defaults: ``bidirectional=True`` (decoders only; encoders are bidirectional already),
         ``pooling="mean"``, ``normalize=True``, ``query_prefix="Query: "``, ``document_prefix=""``,
         ``add_bos=True``, ``add_eos=True`` (decoders only), ``max_length=512``.
 
-        ``dtype``: e.g. ``torch.bfloat16`` or ``"bfloat16"`` (default: float32). ``device``: default CUDA when
-        available, else CPU. ``trust_remote_code`` (opt-in) lets an architecture we do not know load through
-        ``AutoModel`` with the repository's own code. Raises ``ValueError`` naming the architecture when it is
-        not supported. ``bf16``: autocast encoding to bf16 (``True``, ``"auto"`` = where the device computes bf16
-        natively, see :mod:`drama_models.precision`; default ``False``: float32).
+        Args:
+            name_or_path: A Hub id or a folder.
+            bidirectional: Decoders: bidirectional attention (``None``: saved setting, else ``True``).
+            pooling: ``mean``, ``eos`` or ``cls`` (``None``: saved setting, else ``mean``).
+            normalize: L2-normalise embeddings (``None``: saved setting, else ``True``).
+            query_prefix: Prepended to queries (``None``: saved setting, else ``"Query: "``).
+            document_prefix: Prepended to documents (``None``: saved setting, else ``""``).
+            add_bos: Decoders: add BOS (``None``: saved setting, else ``True``).
+            add_eos: Decoders: add EOS (``None``: saved setting, else ``True``).
+            max_length: Max tokens per text (``None``: saved setting, else the tokenizer's, at most 512).
+            dtype: Weights' dtype, e.g. ``torch.bfloat16`` or ``"bfloat16"`` (default: float32).
+            device: Default CUDA when available, else CPU.
+            trust_remote_code: Opt in to loading an architecture we do not know through ``AutoModel`` with the
+                repository's own code.
+            bf16: Autocast encoding to bf16: ``True``, ``"auto"`` (where the device computes bf16 natively, see
+                `drama_models.precision`) or ``False`` (float32, the default).
+            attn_implementation: Long inputs: the attention kernel (default: transformers' own choice, ``"sdpa"``
+                for every supported family; ``"eager"`` for the plain matmul path).
+            rope_scaling: Long inputs: extends a RoPE decoder's context (``"linear:4"``, ``"dynamic:2"``,
+                ``"yarn:4"`` or a transformers ``rope_parameters`` dict; Gemma 3 scales its global-attention
+                layers only, see `drama_models.rope.apply_rope_scaling`); `context_limit` says how many tokens the
+                model then reads.
+            **hub_kwargs (Any): Passed to transformers' ``from_pretrained`` calls (``revision``, ``token``, ...).
 
-        Long inputs: ``attn_implementation`` picks the attention kernel (default: transformers' own choice, which
-        is ``"sdpa"``, PyTorch's scaled-dot-product attention, for every supported family; ``"eager"`` for the
-        plain matmul path). ``rope_scaling`` extends a RoPE decoder's context (``"linear:4"``, ``"dynamic:2"``,
-        ``"yarn:4"`` or a transformers ``rope_parameters`` dict; Gemma 3 scales its global-attention layers only,
-        see :func:`drama_models.rope.apply_rope_scaling`); :attr:`context_limit` says how many
-        tokens the model then reads.
+        Returns:
+            The encoder, in eval mode on ``device``.
+
+        Raises:
+            ValueError: An unsupported architecture (named, with the supported ones) or a bad setting.
         """
         from transformers import AutoConfig, AutoTokenizer
 
@@ -393,7 +428,25 @@ class DramaEncoder(torch.nn.Module):
         show_progress: bool | None = None,
         max_length: int | None = None,
     ) -> np.ndarray:
-        """Embed queries (``query_prefix`` prepended) -> ``float32 [len(texts), dim or hidden]``."""
+        """Embed queries, with ``query_prefix`` prepended.
+
+        Texts are tokenized in blocks, sorted by length and encoded ``batch_size`` at a time.
+
+        Args:
+            texts: The queries.
+            dim: Matryoshka dimension to cut the embeddings to (re-normalised when the model normalises);
+                ``None``: the full hidden size.
+            batch_size: Texts per forward pass.
+            show_progress: Show a progress bar; ``None``: when there are more than four batches.
+            max_length: Max tokens per text (the prefix and BOS/EOS included); ``None``: the encoder's.
+
+        Returns:
+            ``float32 [len(texts), dim or hidden]``, in the order of ``texts``.
+
+        Raises:
+            TypeError: ``texts`` is one string, or holds something that is not a string.
+            ValueError: A bad ``dim`` or ``batch_size``.
+        """
         return self._encode_texts(texts, self.query_prefix, dim, batch_size, show_progress, max_length, "queries")
 
     def encode_documents(
@@ -404,11 +457,26 @@ class DramaEncoder(torch.nn.Module):
         show_progress: bool | None = None,
         max_length: int | None = None,
     ) -> np.ndarray:
-        """Embed documents (``document_prefix`` prepended) -> ``float32 [len(texts), dim or hidden]``.
+        """Embed documents, with ``document_prefix`` prepended.
 
         Texts are tokenized in blocks, sorted by length and encoded ``batch_size`` at a time. The default 32 is
         sentence-transformers'; on a 2-core CPU it beat 64 (all-MiniLM-L6-v2 on scifact: 23.4 vs 22.4 docs/s,
         ``bench/encode_throughput.py``); on a GPU pass more.
+
+        Args:
+            texts: The documents.
+            dim: Matryoshka dimension to cut the embeddings to (re-normalised when the model normalises);
+                ``None``: the full hidden size.
+            batch_size: Texts per forward pass.
+            show_progress: Show a progress bar; ``None``: when there are more than four batches.
+            max_length: Max tokens per text (the prefix and BOS/EOS included); ``None``: the encoder's.
+
+        Returns:
+            ``float32 [len(texts), dim or hidden]``, in the order of ``texts``.
+
+        Raises:
+            TypeError: ``texts`` is one string, or holds something that is not a string.
+            ValueError: A bad ``dim`` or ``batch_size``.
         """
         return self._encode_texts(texts, self.document_prefix, dim, batch_size, show_progress, max_length, "documents")
 
@@ -462,14 +530,21 @@ class DramaEncoder(torch.nn.Module):
     # ------------------------------------------------------------------ saving
 
     def save_pretrained(self, path: str | os.PathLike, state_dict: dict | None = None) -> Path:
-        """Write a folder that both :meth:`from_pretrained` and ``sentence_transformers.SentenceTransformer`` load.
+        """Write a folder that both `from_pretrained` and ``sentence_transformers.SentenceTransformer`` load.
 
         Layout (sentence-transformers 6 format): the backbone and tokenizer at the root (``config.json`` carries
         ``is_causal: false`` for bidirectional decoders; ``tokenizer.json`` adds BOS/EOS; ``model_max_length`` =
         ``max_length``), ``modules.json`` = Transformer -> Pooling -> Normalize (when ``normalize``),
         ``config_sentence_transformers.json`` with prompts ``{"query": query_prefix, "document": document_prefix}``,
-        and ``drama_config.json`` with our settings. ``state_dict`` (backbone keys) replaces the module's own
-        weights, e.g. the full weights gathered from an FSDP-sharded model. Returns the folder path.
+        and ``drama_config.json`` with our settings.
+
+        Args:
+            path: The folder (created if missing; files in it are replaced).
+            state_dict: Backbone weights to save instead of the module's own, e.g. the full weights gathered from
+                an FSDP-sharded model.
+
+        Returns:
+            The folder.
         """
         import sentence_transformers
         import transformers

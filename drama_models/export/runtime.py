@@ -149,7 +149,8 @@ class ExportedEncoder:
             ``float32 [len(texts), dim or hidden]``.
 
         Raises:
-            ValueError: A text that is not a string, a bad ``dim`` or ``batch_size``.
+            TypeError: ``texts`` is one string, or holds something that is not a string.
+            ValueError: A bad ``dim`` or ``batch_size``.
         """
         return self._encode(texts, self.query_prefix, dim, batch_size, show_progress, max_length, "queries")
 
@@ -168,7 +169,8 @@ class ExportedEncoder:
             ``float32 [len(texts), dim or hidden]``.
 
         Raises:
-            ValueError: A text that is not a string, a bad ``dim`` or ``batch_size``.
+            TypeError: ``texts`` is one string, or holds something that is not a string.
+            ValueError: A bad ``dim`` or ``batch_size``.
         """
         return self._encode(texts, self.document_prefix, dim, batch_size, show_progress, max_length, "documents")
 

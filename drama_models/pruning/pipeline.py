@@ -11,7 +11,7 @@ and tokenizer, the held-out text, the output folder.
 Work: load the model (fp32 by default) -> importance (activation: Minitron; retrieval: contrastive Taylor) and a
 plan, or Sheared-LLaMA masks -> slice to the exact target -> optionally prune the vocabulary -> save a plain
 transformers checkpoint plus ``pruning.json`` (target, kept indices, parameter counts, perplexities, timings).
-Input/Output: see :func:`prune`.
+Input/Output: see `prune`.
 """
 from __future__ import annotations
 
@@ -39,6 +39,40 @@ MIN_RETRIEVAL_PAIRS = 8
 
 @dataclass
 class PruneSettings:
+    """How [`prune`][drama_models.pruning.pipeline.prune] prunes: the method, calibration, vocabulary and held-out
+    text, precision and output handling (each one a ``drama-models prune`` flag of the same name).
+
+    Attributes:
+        method: ``oneshot`` (importance ranking then slicing, as Minitron) or ``sheared`` (learned L0 masks, as
+            Sheared-LLaMA).
+        importance: One-shot ranking: ``activation`` (Minitron) or ``retrieval`` (a contrastive query-passage
+            loss, Taylor importance).
+        layer_metric: Layer ranking for activation importance: ``bi`` (block influence) or ``loss`` (LM-loss
+            increase when the layer is dropped).
+        seq_len: Tokens per calibration block (DRAMA trains with max length 256).
+        calibration_blocks: Calibration blocks used (Minitron uses 1024 samples; 128 is a CPU-friendly default).
+        calibration_docs: Read at most this many calibration documents.
+        min_calibration_blocks: Fewest full blocks the calibration text must give.
+        batch_size: Blocks per forward pass.
+        retrieval_pairs: ``retrieval`` importance: (query, passage) pairs made from the calibration text.
+        retrieval_max_length: ``retrieval`` importance: max tokens per text of a pair.
+        sheared: The Sheared-LLaMA settings (steps, learning rates, ...).
+        sheared_init: ``uniform`` (Sheared-LLaMA's initial masks) or ``activation`` (warm start from Minitron
+            importance ranks).
+        vocab_from: Keep only the tokens this corpus uses (plus specials and byte fallbacks).
+        vocab_docs: Read at most this many ``vocab_from`` documents.
+        heldout: Held-out text for perplexity before and after.
+        heldout_docs: Read at most this many held-out documents.
+        heldout_skip_docs: Skip this many held-out documents first (e.g. those used for calibration).
+        heldout_blocks: Held-out blocks of ``seq_len`` tokens measured.
+        measure_before: Also measure the source model's perplexity.
+        dtype: ``float32``, ``bfloat16`` or ``float16`` for loading the model.
+        device: ``cpu`` or ``cuda`` (``None``: cuda when available).
+        overwrite: Write into a non-empty output folder.
+        seed: Seed for pairs, sampling and sheared training.
+        progress: Show progress bars.
+    """
+
     method: str = "oneshot"
     importance: str = "activation"
     layer_metric: str = "bi"
@@ -122,11 +156,31 @@ def prune(
     gguf_file: str | None = None,
     trust_remote_code: bool = False,
 ) -> dict:
-    """Prune ``model`` (Hub id or folder; ``gguf_file`` names a GGUF inside it) to ``target`` and save it in ``out``.
+    """Prune a decoder LLM to a smaller shape and save it as a plain transformers checkpoint.
 
-    ``calibration``: a BEIR folder, .jsonl(.gz) or .txt(.gz) file (unused, and may be None, when ``target``
-    keeps the source's shape: ``"full"``). Returns the report written to
-    ``out/pruning.json``. Raises :class:`PruningError` (before loading weights) on bad input.
+    As in DRAMA (Ma et al. 2025), the pruned model is the backbone a dense retriever is then trained from. Every
+    check runs before the weights are loaded; then importance and a plan (or Sheared-LLaMA masks), slicing to the
+    exact target, optionally vocabulary pruning, and the save, with ``pruning.json`` beside it.
+
+    Args:
+        model: The source model: a Hub id or folder (Llama, Qwen2, Gemma 3 text).
+        target: The target shape: ``"hidden=768,ffn=3072,heads=12,layers=12[,kv_heads=N]"``, a named target
+            (``drama-0.1b``, ``drama-0.3b``), a `Target`, or ``"full"`` (the source's shape: with ``vocab_from``,
+            vocabulary-only pruning). ``head_dim`` is kept from the source.
+        calibration: Calibration text: a BEIR folder, ``.jsonl(.gz)`` or ``.txt(.gz)`` file; may be ``None``
+            only with ``target="full"``.
+        out: The output folder; must be missing or empty unless ``settings.overwrite``.
+        settings: The [`PruneSettings`][drama_models.pruning.pipeline.PruneSettings]; ``None`` for the defaults.
+        gguf_file: A ``.gguf`` file inside ``model`` (dequantised on load).
+        trust_remote_code: Run the model repository's own code.
+
+    Returns:
+        The report also written to ``out/pruning.json``: target, kept indices, parameter counts, perplexities
+            (with ``heldout``), timings.
+
+    Raises:
+        PruningError: Bad input (an unknown method, architecture or target, too little calibration text, a
+            non-empty output folder, ...), one line naming the flag, before any weights are loaded.
     """
     st = settings or PruneSettings()
     timings: dict[str, float] = {}
