@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cards import render as render_card
 from drama_models.long_context.paper import PAPER_ROWS
 from drama_models.long_context.tasks import NUM_QUERIES, TASKS, SyntheticTask, TokenCounter, build_task, read_haystack
 
@@ -221,31 +222,28 @@ def format_long_context_table(result: dict | list[dict]) -> str:
     """One markdown table per task: nDCG@1 x 100 per length for each system evaluated here, then the published
     rows; ``*`` marks a length read truncated to the model's limit (stated under the table)."""
     rows = result["rows"] if isinstance(result, dict) else result
-    lines = []
+    tables = []
     for task in dict.fromkeys(r["task"] for r in rows):
         mine = [r for r in rows if r["task"] == task]
         lengths = list(dict.fromkeys(r["length"] for r in mine))
-        head = [f"{n // 1024}k" if n % 1024 == 0 and n >= 1024 else str(n) for n in lengths]
-        lines += [f"{task} (nDCG@1 x 100 = top-1 accuracy; {mine[0]['num_queries']} queries over "
-                  f"{mine[0]['num_docs']} documents per length)", "",
-                  "| system | " + " | ".join(head) + " |", "|---|" + "---:|" * len(lengths)]
-        notes = []
+        table = {"task": task, "num_queries": mine[0]["num_queries"], "num_docs": mine[0]["num_docs"],
+                 "head": [f"{n // 1024}k" if n % 1024 == 0 and n >= 1024 else str(n) for n in lengths],
+                 "rows": [], "notes": []}
         for system in dict.fromkeys(r["system"] for r in mine):
             by_len = {r["length"]: r for r in mine if r["system"] == system}
-            cells = [_cell(by_len[n]["ndcg@1"], by_len[n]["truncated"]) if n in by_len else "-" for n in lengths]
-            lines.append(f"| {system} | " + " | ".join(cells) + " |")
+            table["rows"].append((system, [_cell(by_len[n]["ndcg@1"], by_len[n]["truncated"]) if n in by_len else "-"
+                                           for n in lengths]))
             cut = sorted({by_len[n]["read_tokens"] for n in by_len if by_len[n]["truncated"]})
             if cut:
-                notes.append(f"{system} reads at most {cut[0]} tokens: longer documents are truncated there")
+                table["notes"].append(f"{system} reads at most {cut[0]} tokens: longer documents are truncated there")
         for system, scores in PAPER_ROWS.get(task, {}).items():
-            if not any(n in scores for n in lengths):  # a source that reports none of these lengths
-                continue
-            cells = [f"{scores[n]:.1f}" if n in scores else "-" for n in lengths]
-            lines.append(f"| {system} | " + " | ".join(cells) + " |")
-        lines += [""] + [f"\\* {n}" for n in notes] + ([""] if notes else [])
+            if any(n in scores for n in lengths):  # a source that reports none of these lengths is left out
+                table["rows"].append((system, [f"{scores[n]:.1f}" if n in scores else "-" for n in lengths]))
+        tables.append(table)
+    footer = []
     if isinstance(result, dict):
         if result.get("encoder"):
-            lines.append(f"encoder: {result['encoder']}")
-        lines.append(f"lengths counted with: {result.get('tokens_counted_by')}; needle haystack: "
-                     f"{result.get('haystack')}; seed {result.get('seed', 0)}")
-    return "\n".join(lines).rstrip()
+            footer.append(f"encoder: {result['encoder']}")
+        footer.append(f"lengths counted with: {result.get('tokens_counted_by')}; needle haystack: "
+                      f"{result.get('haystack')}; seed {result.get('seed', 0)}")
+    return render_card("long_context_table.md.j2", tables=tables, footer=footer).rstrip()
