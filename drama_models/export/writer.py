@@ -274,8 +274,10 @@ def _check_installed(format: str, exporter: str) -> None:
     need += ["openvino"] if format == "openvino" else []
     missing = [m for m in need if importlib.util.find_spec(m) is None]
     if missing:
+        from drama_data.install_hints import install_command
+
         raise ExportError(f"--format {format} --exporter {exporter} needs {', '.join(missing)}: "
-                          "pip install 'drama-toolkit[export]'")
+                          f"{install_command('export')}")
 
 
 def _versions(format: str) -> dict:
