@@ -177,7 +177,7 @@ class ExportedEncoder:
     def _encode(self, texts, prefix, dim, batch_size, show_progress, max_length, what) -> np.ndarray:
         from tqdm.auto import tqdm
 
-        from drama_models.encoder import _check_texts
+        from drama_models.encoder import _check_texts, length_batches
 
         _check_texts(texts)
         if dim is not None and (not isinstance(dim, int) or not 1 <= dim <= self.embedding_dim):
@@ -200,9 +200,7 @@ class ExportedEncoder:
                                      max_length=max_length, padding=False, return_attention_mask=False,
                                      return_token_type_ids=False)["input_ids"]
                 lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-                order = np.argsort(-lengths, kind="stable")
-                for b in range(0, len(order), batch_size):
-                    idx = order[b:b + batch_size]
+                for idx in length_batches(lengths, batch_size):
                     width = int(lengths[idx[0]])
                     input_ids = np.full((len(idx), width), pad_id, dtype=np.int64)
                     mask = np.zeros((len(idx), width), dtype=np.int64)
