@@ -129,6 +129,7 @@ def train_command(config_path, as_json, **flags):
     import contextlib
     import sys
 
+    from cards.model_card import training_summary
     from cards.train_log import read_train_log
     from drama_models.model_source import resolve_model
     from drama_models.training.data import check_sources
@@ -152,7 +153,16 @@ def train_command(config_path, as_json, **flags):
     log = read_train_log(path)
     summary = {"output": str(path), "steps": log[-1]["step"] if log else 0,
                "first_loss": log[0]["loss"] if log else None, "last_loss": log[-1]["loss"] if log else None}
-    print_summary(summary, f"model saved to {path}", as_json=as_json)
+    text = f"model saved to {path}"
+    trained = training_summary(path)  # positions; rows and steps per length bucket (--length-buckets)
+    if trained:
+        summary.update(trained)
+        text += f"\npositions: {trained.get('positions')}; longest input trained on: {trained.get('longest_tokens')} tokens"
+        for b in trained.get("length_buckets") or []:
+            text += (f"\nbucket {b['max_len']}:{b['batch_size']}: {b['rows']} rows"
+                     f"{f' ({t} truncated to {m})' if (t := b['truncated_rows']) and (m := b['max_len']) else ''}, "
+                     f"{b['steps']} steps")
+    print_summary(summary, text, as_json=as_json)
 
 
 # ---------------------------------------------------------------------- evaluate

@@ -70,6 +70,9 @@ class TrainConfig:
         document_prefix: Document prefix (DRAMA: none).
         query_max_len: Max query tokens (specials included).
         passage_max_len: Max passage tokens; paper: 256.
+        length_buckets: Length-bucketed batches as BGE-M3: MAX_LEN:BATCH_SIZE pairs, e.g. 256:32,1024:8,4096:2; a
+            row goes to the first bucket holding its positive, each batch is one bucket with its batch size and
+            max length (replaces batch_size and passage_max_len); none = off.
         batch_size: Queries per step over all devices; paper: 2048.
         train_group_size: Passages per query, 1 positive + N-1 negatives; paper: 8.
         temperature: InfoNCE temperature (Tevatron's default 0.01).
@@ -122,6 +125,10 @@ class TrainConfig:
     document_prefix: str | None = field(default=None, metadata={"help": "Document prefix (DRAMA: none)."})
     query_max_len: int = field(default=64, metadata={"help": "Max query tokens (specials included)."})
     passage_max_len: int = field(default=256, metadata={"help": "Max passage tokens; paper: 256."})
+    length_buckets: list[tuple[int, int]] | None = field(default=None, metadata={
+        "help": "Length-bucketed batches as BGE-M3: MAX_LEN:BATCH_SIZE pairs, e.g. 256:32,1024:8,4096:2; a row "
+                "goes to the first bucket holding its positive, each batch is one bucket with its batch size "
+                "and max length (replaces batch_size and passage_max_len); none = off."})
 
     # contrastive objective
     batch_size: int = field(default=2048, metadata={"help": "Queries per step over all devices; paper: 2048."})
@@ -174,6 +181,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.datasets = [DatasetSpec.parse(d) for d in (self.datasets or [])]
+        self.length_buckets = parse_length_buckets(self.length_buckets)
 
     # ------------------------------------------------------------------ construction
 
@@ -310,6 +318,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         return [int(v) for v in value.split(",") if v.strip()]
     if name == "matryoshka_weights" and isinstance(value, str):
         return [float(v) for v in value.split(",") if v.strip()]
+    if name == "length_buckets":
+        return parse_length_buckets(value, source)
     if name == "datasets" and not isinstance(value, (list, tuple)):
         value = [value]
     if name == "bf16" and isinstance(value, bool):
@@ -321,3 +331,45 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         except ValueError:
             raise ValueError(f"{source}: option `{name}` must be a number, got {value!r}") from None
     return value
+
+
+def parse_length_buckets(value: Any, source: str = "config") -> list[list[int]] | None:
+    """``"256:32,1024:8"`` / ``["256:32", "1024:8"]`` / ``[[256, 32], [1024, 8]]`` / ``[{"max_len": 256,
+    "batch_size": 32}]`` -> ``[[256, 32], [1024, 8]]``; ``None`` / empty -> ``None``.
+
+    Raises ``ValueError`` (one line naming ``source`` and the option) for a malformed pair, a ``max_len`` below 2,
+    a batch size below 1, or ``max_len`` values that do not increase.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value.strip().lower() in ("", "none", "null"):
+            return None
+        value = [v for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{source}: option `length_buckets` must be MAX_LEN:BATCH_SIZE pairs, got {value!r}")
+    out: list[list[int]] = []
+    for entry in value:
+        try:
+            if isinstance(entry, dict):
+                pair = [entry["max_len"], entry["batch_size"]]
+            elif isinstance(entry, str):
+                pair = entry.strip().split(":")
+            else:
+                pair = list(entry)
+            if len(pair) != 2:
+                raise ValueError
+            max_len, batch = int(pair[0]), int(pair[1])
+        except (ValueError, TypeError, KeyError):
+            hint = (" (YAML reads an unquoted 256:32 as a base-60 number: quote it, \"256:32\", or write [256, 32])"
+                    if isinstance(entry, int) else "")
+            raise ValueError(f"{source}: option `length_buckets` entry {entry!r} is not MAX_LEN:BATCH_SIZE "
+                             f"(e.g. 256:32,1024:8){hint}") from None
+        if max_len < 2 or batch < 1:
+            raise ValueError(f"{source}: option `length_buckets` entry {entry!r}: max_len must be >= 2 and "
+                             "batch_size >= 1")
+        if out and max_len <= out[-1][0]:
+            raise ValueError(f"{source}: option `length_buckets`: max_len must increase, got {max_len} after "
+                             f"{out[-1][0]}")
+        out.append([max_len, batch])
+    return out or None

@@ -219,16 +219,19 @@ class GroupStream:
             picks.append((d, int(self._order(d, k // n)[k % n]), pos))
             self.served[d] += 1
         local = batch_size // world_size
-        mine = picks[rank * local : (rank + 1) * local]
+        groups = self._groups(picks[rank * local : (rank + 1) * local])
+        self.step += 1
+        return groups
+
+    def _groups(self, mine: list[tuple[int, int, int]]) -> list[Group]:
+        """The groups of picks ``(dataset, row, global position)`` at the current step."""
         rows: dict[tuple[int, int], dict] = {}
         for d in sorted({d for d, _, _ in mine}):  # one Arrow read per dataset, not per row
             idx = [row for dd, row, _ in mine if dd == d]
             cols = self.datasets[d][idx]
             for j, row in enumerate(idx):
                 rows[(d, row)] = {c: v[j] for c, v in cols.items()}
-        groups = [self._make_group(d, row, pos, rows[(d, row)]) for d, row, pos in mine]
-        self.step += 1
-        return groups
+        return [self._make_group(d, row, pos, rows[(d, row)]) for d, row, pos in mine]
 
     def _make_group(self, d: int, row_idx: int, pos: int, row: dict) -> Group:
         qid = str(row.get("query_id", row_idx))

@@ -18,7 +18,7 @@ KINDS = ("datasets", "list", "bool", "int", "float", "str")
 
 # The section of ``drama-models train --help`` each field is listed in (every field has one: a test checks).
 SECTIONS = {
-    "Input": ("datasets", "query_max_len", "passage_max_len"),
+    "Input": ("datasets", "query_max_len", "passage_max_len", "length_buckets"),
     "Model/backend": ("model", "pooling", "normalize", "bidirectional", "query_prefix", "document_prefix", "bf16",
                       "gradient_checkpointing"),
     "Objective": ("batch_size", "train_group_size", "temperature", "distill_weight", "contrastive_weight",

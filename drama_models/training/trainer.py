@@ -111,6 +111,7 @@ class ContrastiveObjective(Objective):
         self.loss_fn = loss_fn
         self.dist = dist
         self.cross_device = bool(getattr(loss_fn, "cross_device", False))
+        self.longest_tokens = 0  # widest passage batch trained on (tokens): the positions the card states
 
     def autocast(self):
         return autocast(self.dist.device, self.config.use_bf16)
@@ -136,8 +137,13 @@ class ContrastiveObjective(Objective):
 
     def backward(self, step: int) -> float:
         cfg = self.config
-        groups = self.stream.next_batch(cfg.batch_size, self.dist.rank, self.dist.world_size)
-        q_feats, p_feats = tokenize_groups(self.encoder, groups, cfg.query_max_len, cfg.passage_max_len)
+        if cfg.length_buckets:  # one bucket per step: its batch size and its max length (buckets.py)
+            groups, (max_len, _) = self.stream.next_batch(None, self.dist.rank, self.dist.world_size)
+        else:
+            groups, max_len = self.stream.next_batch(cfg.batch_size, self.dist.rank, self.dist.world_size), None
+        q_feats, p_feats = tokenize_groups(self.encoder, groups, cfg.query_max_len, max_len or cfg.passage_max_len)
+        self.longest_tokens = max(self.longest_tokens, int(p_feats["input_ids"].shape[1]),
+                                  int(q_feats["input_ids"].shape[1]))
         scale = D.backward_scale(self.cross_device)
         loss_fn = self._loss(groups)
         if cfg.gradcache_chunk_size:
@@ -179,10 +185,22 @@ class ContrastiveObjective(Objective):
             self.encoder.save_pretrained(Path(path) / "model" if checkpoint else path, state_dict=state)
 
     def state_dict(self) -> dict:
-        return {"data": self.stream.state_dict(), "config": self.config.to_dict()}
+        return {"data": self.stream.state_dict(), "config": self.config.to_dict(),
+                "longest_tokens": self.longest_tokens}
 
     def load_state_dict(self, state: dict) -> None:
         self.stream.load_state_dict(state["data"])
+        self.longest_tokens = int(state.get("longest_tokens", 0))
+
+    def summary(self) -> dict:
+        """What the model card states about lengths: the backbone's positions (RoPE type and scaling, or
+        absolute), the longest input trained on, and (with ``length_buckets``) rows and steps per bucket."""
+        from drama_models.rope import describe_rope
+
+        out = {"positions": describe_rope(self.encoder.backbone.config), "longest_tokens": self.longest_tokens}
+        if self.config.length_buckets:
+            out["length_buckets"] = self.stream.summary()
+        return out
 
 
 def _load_encoder(config: TrainConfig, resume_from: Path | None, device: torch.device):
@@ -228,6 +246,28 @@ def _check_teacher_scores(stream: GroupStream, distill_weight: float) -> None:
             )
 
 
+def _bucketed_stream(config: TrainConfig, encoder, world_size: int):
+    """The length-bucketed stream (:mod:`drama_models.training.buckets`): every row measured once with the
+    encoder's tokenizer. A bucket longer than the encoder's positions, or a batch size not divisible by the
+    number of processes, raises ``ValueError`` naming the bucket."""
+    from drama_models.training.buckets import BucketedGroupStream
+
+    limit = encoder.context_limit
+    for max_len, size in config.length_buckets:
+        if limit and max_len > limit:
+            raise ValueError(f"option `length_buckets`: bucket {max_len}:{size} is longer than the model's "
+                             f"{limit} positions (extend them with rope scaling first, or lower max_len)")
+        if size % world_size:
+            raise ValueError(f"option `length_buckets`: batch size {size} of bucket {max_len}:{size} is not "
+                             f"divisible by the number of processes ({world_size})")
+    stream = BucketedGroupStream.from_specs_bucketed(config.datasets, config.train_group_size, config.seed,
+                                                     config.length_buckets, encoder)
+    for b in stream.summary():
+        logger.info("length bucket max_len %d, batch %d: %d rows (%d longer, truncated)", b["max_len"],
+                    b["batch_size"], b["rows"], b["truncated_rows"])
+    return stream
+
+
 class Trainer:
     """Builds the model, optimizer, objective and :class:`~drama_models.training.loop.TrainingLoop` of one run;
     :meth:`train` runs it."""
@@ -254,7 +294,10 @@ class Trainer:
             betas=(config.adam_beta1, config.adam_beta2),
             eps=config.adam_epsilon,
         )
-        self.stream = GroupStream.from_specs(config.datasets, config.train_group_size, config.seed)
+        if config.length_buckets:
+            self.stream = _bucketed_stream(config, self.encoder, self.dist.world_size)
+        else:
+            self.stream = GroupStream.from_specs(config.datasets, config.train_group_size, config.seed)
         if config.distill_weight > 0:
             _check_teacher_scores(self.stream, config.distill_weight)
         self.cross_device = config.negatives_cross_device and self.dist.enabled
@@ -274,12 +317,19 @@ class Trainer:
             lr_lambda(config.lr_scheduler, config.warmup_steps, config.max_steps),
             LoopSettings(output_dir=self.output_dir, max_steps=config.max_steps, max_grad_norm=config.max_grad_norm,
                          save_steps=config.save_steps, save_total_limit=config.save_total_limit,
-                         logging_steps=config.logging_steps, samples_per_step=config.batch_size,
+                         logging_steps=config.logging_steps, samples_per_step=self._samples_per_step(),
                          show_progress=config.show_progress, desc="train", fsdp=config.fsdp),
             self.dist,
         )
         if self.resume_from:
             self.loop.load_checkpoint(self.resume_from)
+
+    def _samples_per_step(self) -> int:
+        """Queries per step for the throughput log: ``batch_size``, or the buckets' expected batch size."""
+        if not self.config.length_buckets:
+            return self.config.batch_size
+        sizes = [b for _, b in self.stream.buckets]
+        return max(1, round(float(sum(p * b for p, b in zip(self.stream.bucket_probs, sizes)))))
 
     @property
     def step(self) -> int:
@@ -315,8 +365,12 @@ class Trainer:
         if self.dist.is_main:
             if not cfg.keep_checkpoints:
                 remove_checkpoints(self.output_dir)  # only the final model stays (keep_checkpoints: true keeps them)
-            (self.output_dir / DONE_FILE).write_text(json.dumps({"step": self.step, "config": _comparable(cfg)},
-                                                                indent=2) + "\n")
+            summary = self.objective.summary()
+            for b in summary.get("length_buckets", []):
+                logger.info("bucket max_len %d (batch %d): %d rows (%d truncated), %d steps", b["max_len"],
+                            b["batch_size"], b["rows"], b["truncated_rows"], b["steps"])
+            (self.output_dir / DONE_FILE).write_text(json.dumps({"step": self.step, "config": _comparable(cfg),
+                                                                 "summary": summary}, indent=2) + "\n")
         return self.output_dir
 
 

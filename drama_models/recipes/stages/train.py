@@ -7,7 +7,9 @@ folder) and ``datasets`` (default: every earlier build stage's output; a list of
 PATH may be ``"@STAGE"``, an earlier build stage's output: two train stages can then learn from different builds).
 ``model``: a Hub id, a folder, a short name (``minilm``, see :func:`drama_models.zoo.resolve_model`), or
 ``"@STAGE"`` for the output of an earlier prune/pretrain/train stage; default: the last prune/pretrain stage.
-The stage writes the training config it runs to ``<run>/configs/<stage>.yaml`` (``drama-models train
+``length_buckets`` (``"256:32,1024:8"`` or ``[[256, 32], [1024, 8]]``; quote the string form: YAML 1.1 reads an
+unquoted ``256:32`` as a base-60 number) trains on length-bucketed batches (:mod:`drama_models.training.buckets`);
+the stage's counts then give rows and steps per bucket. The stage writes the training config it runs to ``<run>/configs/<stage>.yaml`` (``drama-models train
 --config`` reads the same file). Resuming: ``resume: auto`` continues from the newest checkpoint.
 """
 from __future__ import annotations
@@ -180,11 +182,20 @@ class TrainStage(Stage):
 
 
 def training_counts(log_path: Path) -> dict[str, Any]:
-    """First/last logged loss and the step count, from ``train_log.jsonl``."""
+    """First/last logged loss and the step count, from ``train_log.jsonl``; with length buckets, rows and steps
+    per bucket (``"256: 900 rows, 40 steps; 4096: 50 rows (3 truncated), 10 steps"``) from the trainer's
+    summary in ``training_complete.json``."""
+    from cards.model_card import training_summary
     from drama_models.training.trainer import read_train_log
 
     records = read_train_log(log_path.parent)
     if not records:
         return {}
-    return {"steps": records[-1]["step"], "first_loss": round(records[0]["loss"], 4),
-            "last_loss": round(records[-1]["loss"], 4)}
+    out = {"steps": records[-1]["step"], "first_loss": round(records[0]["loss"], 4),
+           "last_loss": round(records[-1]["loss"], 4)}
+    buckets = training_summary(log_path.parent).get("length_buckets")
+    if buckets:
+        out["length_buckets"] = "; ".join(
+            f"{b['max_len']}: {b['rows']} rows{f' ({t} truncated)' if (t := b['truncated_rows']) else ''}, "
+            f"{b['steps']} steps" for b in buckets)
+    return out
