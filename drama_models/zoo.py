@@ -23,6 +23,7 @@ from pathlib import Path
 
 from cards import render as render_card
 from drama_data.errors import DramaError
+from drama_models.model_source import SHORT_NAMES
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,6 @@ ZOO: dict[str, ZooModel] = {m.name: m for m in (
              "recipes/drama-1b.yaml", "Llama-3.2-1B, unpruned"),
 )}
 
-SHORT_NAMES = {
-    "minilm": "minilm", "all-minilm-l6-v2": "minilm", "embedded:all-minilm-l6-v2": "minilm",
-    "gemma": "gemma", "gemma-3-270m": "gemma", "embedded:gemma-3-270m": "gemma",
-}
 
 
 class ZooError(DramaError, ValueError):

@@ -18,7 +18,7 @@ def test_a_missing_model_folder_names_the_option(tmp_path):
 
 def test_embedded_short_names_resolve_as_recipes_resolve_them(monkeypatch, tmp_path):
     """``--model minilm`` / ``embedded:gemma-3-270m`` on a drama-models command: the names recipes accept."""
-    from drama_models import zoo
+    import drama_data.embedded
     from drama_models.model_source import resolve_model_source
 
     minilm = resolve_model_source("minilm", hub_check=False)
@@ -28,6 +28,6 @@ def test_embedded_short_names_resolve_as_recipes_resolve_them(monkeypatch, tmp_p
     folder.mkdir()
     (folder / "config.json").write_text("{}")
     (folder / "tokenizer.json").write_text("{}")
-    monkeypatch.setattr(zoo, "resolve_zoo_name", lambda name: str(folder))
+    monkeypatch.setattr(drama_data.embedded, "prepare_embedded_model", lambda echo=None: folder)
     assert resolve_model_source("embedded:gemma-3-270m") == str(folder)
     assert resolve_model_source("gemma") == str(folder)
