@@ -50,13 +50,16 @@ def hf_token_spans(tokenizer) -> Callable[[str], Spans]:
 
 
 def load_span_function(tokenizer: str | None) -> Callable[[str], Spans]:
-    """``None`` or ``"words"`` gives the word tokenizer; anything else is loaded with ``AutoTokenizer``."""
+    """``None`` or ``"words"`` gives the word tokenizer; anything else (a folder, Hub id or ``embedded:...``:
+    :func:`drama_data.token_limit.tokenizer_folder`) is loaded with ``AutoTokenizer``."""
     if tokenizer in (None, "", "words"):
         return word_spans
     from transformers import AutoTokenizer
 
+    from drama_data.token_limit import tokenizer_folder
+
     try:
-        tok = AutoTokenizer.from_pretrained(tokenizer)
+        tok = AutoTokenizer.from_pretrained(tokenizer_folder(tokenizer))
     except Exception as exc:
         raise InputError(f"--chunk-tokenizer {tokenizer!r}: cannot load ({exc})") from None
     return hf_token_spans(tok)
@@ -134,6 +137,7 @@ def load_passages(
     chunk_tokenizer: str | None = None,
     on_empty: str = "skip",
     limit: int | None = None,
+    pack_tokens: int | None = None,
 ):
     """Read ``source`` (see :func:`drama_data.corpus.read_documents`) and chunk it: :func:`stream_passages`, as a
     list.
@@ -142,9 +146,12 @@ def load_passages(
     always give the same passages and ids, so every stage can re-derive the corpus it works on. With ``limit``
     only the first ``limit`` passages are returned and a record source (not a folder of documents) is read only
     as far as they reach: ``report`` then counts the documents read, and a bad record further on goes unseen.
+    ``pack_tokens``: consecutive passages packed into documents of at most that many tokens
+    (:mod:`drama_data.packing`); ``limit`` then counts packed documents.
     """
     stream, report = stream_passages(source, fields=fields, split=split, max_tokens=max_tokens,
-                                     chunk_tokenizer=chunk_tokenizer, on_empty=on_empty, limit=limit)
+                                     chunk_tokenizer=chunk_tokenizer, on_empty=on_empty, limit=limit,
+                                     pack_tokens=pack_tokens)
     return list(stream), report
 
 
@@ -157,6 +164,7 @@ def stream_passages(
     chunk_tokenizer: str | None = None,
     on_empty: str = "skip",
     limit: int | None = None,
+    pack_tokens: int | None = None,
 ):
     """Like :func:`load_passages` but lazy: returns ``(iterator of passages, report)`` and reads a record source
     (jsonl[.gz], parquet, BEIR folder, HF dataset) only as the iterator is consumed, so memory does not grow with
@@ -198,6 +206,10 @@ def stream_passages(
             raise no_documents(source, report)
 
     stream = passages()
+    if pack_tokens:
+        from drama_data.packing import pack_passages
+
+        stream = pack_passages(stream, pack_tokens, spans)
     return (islice(stream, limit) if limit is not None else stream), report
 
 

@@ -48,11 +48,11 @@ def backend_choice():
 
 GROUPS = {
     "Input": ["corpus", "queries", "limit", "split", "id_field", "title_field", "text_field", "chunk_tokens",
-              "chunk_tokenizer"],
+              "chunk_tokenizer", "pack_tokens"],
     "Model/backend": ["backend_name", "model"],
     "Task": ["task_name", "queries_per_doc", "language", "target_languages", "method", "round_trip", "per_language",
-             "min_language_confidence", "min_script_share", "prompt_path", "prompt_format", "max_attempts", "window",
-             "stride", "passage_tokens", "depth", "passes"],
+             "section_tokens", "min_language_confidence", "min_script_share", "prompt_path", "prompt_format",
+             "max_attempts", "window", "stride", "passage_tokens", "depth", "passes"],
     "Sampling": ["temperature", "top_p", "max_tokens", "seed"],
     "Plan and budget": ["dry_run", "plan_sample", "prices", "max_requests", "max_cost"],
     "Output": ["output", "overwrite", "window_passages", "cache_dir", "no_cache", "contamination", "no_report",
@@ -64,6 +64,7 @@ EXAMPLES = [
     "drama-data generate --backend openai --model gpt-4o-mini --corpus docs/ --output out/qgen --dry-run",
     "drama-data generate --task crosslingual --target-languages de,zh --corpus data/scifact --output out/xl",
     "drama-data generate --task crosslingual --method translate --queries out/qgen --output out/xl-tr",
+    "drama-data generate --corpus data/scifact --pack-tokens 4096 --section-tokens 256 --output out/qgen-long",
 ]
 
 
@@ -83,7 +84,15 @@ EXAMPLES = [
 @click.option("--title-field", default=None, help="Record field holding the title (default: title).")
 @click.option("--text-field", default=None, help="Record field holding the text (default: text/contents...).")
 @click.option("--chunk-tokens", default=256, show_default=True, help="Passages have at most this many tokens (paper: 256).")
-@click.option("--chunk-tokenizer", default=None, help="HF tokenizer for counting chunk tokens (default: words).")
+@click.option("--chunk-tokenizer", default=None,
+              help="HF tokenizer counting chunk tokens: a folder, Hub id or embedded:gemma-3-270m / "
+                   "embedded:all-minilm-l6-v2 (default: words). Its model's limit (model_max_length, else "
+                   "max_position_embeddings) bounds --chunk-tokens and --pack-tokens.")
+@click.option("--pack-tokens", type=int, default=None, metavar="N",
+              help="Long documents from short passages: join consecutive passages (corpus order, after chunking) "
+                   "into documents of at most N tokens, id pack-<first id>-<parts>, parts joined by a blank line "
+                   "(a part's title on its first line); provenance records it, so mine sees the same documents. "
+                   "--limit and --num-shards then count packed documents. Default: off.")
 @click.option("--queries-per-doc", default=1, show_default=True,
               help="queries: queries per passage; crosslingual --method direct: per passage and target language.")
 @click.option("--language", default="",
@@ -104,6 +113,11 @@ EXAMPLES = [
 @click.option("--per-language", type=int, default=None,
               help="queries/crosslingual: at most N rows per (passage language, query language) pair; the run "
                    "stops asking for a pair once N rows passed the checks (per shard).")
+@click.option("--section-tokens", type=int, default=256, show_default=True, metavar="M",
+              help="queries, crop: a passage longer than M tokens is not sent whole: the prompt (crop: the "
+                   "sentence) comes from one section (a packed document's part, else an M-token window), picked "
+                   "per passage and seed; the row is for the whole passage and records answer_start/answer_end "
+                   "(characters) and answer_depth.")
 @click.option("--min-language-confidence", type=float, default=None,
               help="queries (non-English passages)/crosslingual: py3langid probability a query needs in its "
                    "language (default 0.5).")

@@ -44,7 +44,12 @@ class GenerateConfig:
         title_field: Record field holding the title.
         text_field: Record field holding the text.
         chunk_tokens: Passages have at most this many tokens (paper: 256).
-        chunk_tokenizer: HF tokenizer for counting chunk tokens (``None``: words).
+        chunk_tokenizer: HF tokenizer for counting chunk tokens (``None``: words); its model's limit bounds
+            ``chunk_tokens`` and ``pack_tokens`` (`drama_data.token_limit`).
+        pack_tokens: Join consecutive passages into documents of at most this many tokens
+            (`drama_data.packing`; ``None``: off); ``limit`` and shards then count packed documents.
+        section_tokens: ``queries``/``crop``: a passage longer than this sends one section of it to the LLM
+            (`drama_data.tasks.sections`); the row records where (``answer_start``/``answer_end``/``answer_depth``).
         queries_per_doc: ``queries``: queries per passage; ``crosslingual`` direct: per passage and language.
         language: ``crop``: the corpus' language code (``""``: detected per passage).
         target_languages: ``crosslingual``: comma-separated languages to write queries in.
@@ -100,6 +105,8 @@ class GenerateConfig:
     text_field: str | None = None
     chunk_tokens: int = 256
     chunk_tokenizer: str | None = None
+    pack_tokens: int | None = None
+    section_tokens: int = 256
     # task
     queries_per_doc: int = 1
     language: str = ""
@@ -190,6 +197,20 @@ class GenerateConfig:
     def uses_llm(self) -> bool:
         return self.task_name != "crop"
 
+    @property
+    def passage_tokens_max(self) -> int:
+        """The most tokens a passage handed to the task can have: ``chunk_tokens``, or ``pack_tokens`` when
+        packing (a packed document of one part may still have ``chunk_tokens``)."""
+        return max(self.chunk_tokens, self.pack_tokens or 0)
+
+    @property
+    def prompt_holds_whole_passage(self) -> bool:
+        """Whether an LLM prompt can hold a whole passage (``queries`` sends a section of a passage longer than
+        ``section_tokens``; the other LLM tasks always send it whole)."""
+        if not self.uses_llm:
+            return False
+        return self.task_name != "queries" or self.passage_tokens_max <= self.section_tokens
+
     def validate(self) -> GenerateConfig:
         """Check the options together, and the chosen backend's settings; reads no data.
 
@@ -208,6 +229,12 @@ class GenerateConfig:
             raise ConfigError("--corpus is required (except for --task crosslingual --method translate)")
         if self.task_name == "rerank":
             return self._validate_backend()
+        if self.chunk_tokens < 1:
+            raise ConfigError(f"--chunk-tokens must be at least 1, got {self.chunk_tokens}")
+        if self.pack_tokens is not None and self.pack_tokens < 1:
+            raise ConfigError(f"--pack-tokens must be at least 1, got {self.pack_tokens}")
+        if self.section_tokens < 1:
+            raise ConfigError(f"--section-tokens must be at least 1, got {self.section_tokens}")
         if self.task_name not in ("queries", "crosslingual") and self.per_language is not None:
             raise ConfigError(f"--per-language goes with --task queries or crosslingual, not {self.task_name}")
         if self.task_name == "crosslingual":

@@ -81,10 +81,15 @@ class CorpusOptions:
     max_tokens: int = 256
     chunk_tokenizer: str | None = None
     on_empty: str = "skip"
+    pack_tokens: int | None = None  # consecutive passages packed into documents of this many tokens (packing.py)
 
     def as_dict(self) -> dict:
-        return {"source": self.source, "split": self.split, "fields": self.fields.__dict__,
-                "max_tokens": self.max_tokens, "chunk_tokenizer": self.chunk_tokenizer or "words"}
+        """What provenance.json records (and ``mine`` reads back): ``pack_tokens`` only when packing."""
+        d = {"source": self.source, "split": self.split, "fields": self.fields.__dict__,
+             "max_tokens": self.max_tokens, "chunk_tokenizer": self.chunk_tokenizer or "words"}
+        if self.pack_tokens:
+            d["pack_tokens"] = self.pack_tokens
+        return d
 
 
 @dataclass
@@ -255,7 +260,7 @@ def _open_passages(task: Task, corpus: CorpusOptions, limit: int | None):
     if own is None:
         stream, report = stream_passages(corpus.source, fields=corpus.fields, split=corpus.split,
                                          max_tokens=corpus.max_tokens, chunk_tokenizer=corpus.chunk_tokenizer,
-                                         on_empty=corpus.on_empty, limit=limit)
+                                         on_empty=corpus.on_empty, limit=limit, pack_tokens=corpus.pack_tokens)
         return stream, report, None
     return iter(own), CorpusReport(source=corpus.source, documents=len(own)), own
 

@@ -47,6 +47,8 @@ def task_options(config: GenerateConfig) -> dict[str, Any]:
         opts["sampling"] = _sampling(PAPER_SAMPLING, c.temperature, c.top_p, c.max_tokens)
         if c.max_attempts:
             opts["max_attempts"] = c.max_attempts
+    if c.task_name in ("queries", "crop"):
+        opts.update(section_tokens=c.section_tokens, section_tokenizer=c.chunk_tokenizer)
     if c.task_name in ("queries", "crosslingual"):
         for key in ("per_language", "min_language_confidence", "min_script_share"):
             if getattr(c, key) is not None:
@@ -68,7 +70,20 @@ def corpus_options(config: GenerateConfig) -> CorpusOptions:
     """Where the passages come from (``--queries DIR`` for ``--method translate``) and how they are cut."""
     return CorpusOptions(source=config.corpus or str(config.queries), split=config.split,
                          fields=Fields(id=config.id_field, title=config.title_field, text=config.text_field),
-                         max_tokens=config.chunk_tokens, chunk_tokenizer=config.chunk_tokenizer)
+                         max_tokens=config.chunk_tokens, chunk_tokenizer=config.chunk_tokenizer,
+                         pack_tokens=config.pack_tokens)
+
+
+def check_passage_tokens(config: GenerateConfig) -> None:
+    """``--chunk-tokens``/``--pack-tokens`` within the limit of the ``--chunk-tokenizer``'s model and, when the
+    prompt holds the whole passage, the LLM's context (``--max-model-len``, where given); one-line
+    ``ConfigError`` otherwise (`drama_data.token_limit`). Before any model, corpus or output."""
+    from drama_data.token_limit import check_token_budget
+
+    flag = "--pack-tokens" if (config.pack_tokens or 0) > config.chunk_tokens else "--chunk-tokens"
+    context = config.backend_options.get("max_model_len") if config.prompt_holds_whole_passage else None
+    check_token_budget(config.passage_tokens_max, flag, config.chunk_tokenizer, llm_context=context,
+                       llm=config.model or "")
 
 
 class LazyBackend:
@@ -110,6 +125,7 @@ def run_task(config: GenerateConfig, echo: Callable[[str], None] | None = print)
     :func:`drama_data.api.run_generate` picks.)"""
     if config.task_name == "rerank":
         raise ConfigError("--task rerank runs through drama_data.api.run_generate")
+    check_passage_tokens(config)
     task = make_task(config)
     backend = LazyBackend(config, echo)
     direct = _direct_runner(config, task, echo)

@@ -85,7 +85,8 @@ def check_source_passages(rows: Sequence[QueryRow], passages: Sequence[Passage],
     raise InputError(
         f"--queries {queries}: row {i + 1}, query {r.query_id!r}: passage_id {r.source_passage_id!r} is not in "
         f"the corpus {corpus} ({n_passages} passages after chunking with {chunking}){more}. "
-        "Mine with the same corpus and --chunk-tokens/--chunk-tokenizer/--*-field/--split options as generate."
+        "Mine with the same corpus and --chunk-tokens/--chunk-tokenizer/--pack-tokens/--*-field/--split options as "
+        "generate."
         + hint)
 
 
@@ -102,8 +103,13 @@ def recorded_corpus(queries: str | Path) -> dict:
     return corpus if isinstance(corpus, dict) else {}
 
 
-def resolve_corpus_options(queries, corpus, fields, split, max_tokens, chunk_tokenizer) -> tuple[str, dict, dict]:
+def resolve_corpus_options(queries, corpus, fields, split, max_tokens, chunk_tokenizer,
+                           pack_tokens: int | None = None) -> tuple[str, dict, dict]:
     """Fill the corpus options left as ``None`` from what ``generate`` recorded, then from the defaults.
+
+    ``pack_tokens`` (``generate --pack-tokens``: passages packed into long documents, :mod:`drama_data.packing`)
+    is taken from the record when not given, so mine reads the same packed documents and ids; it is in the
+    options only when packing.
 
     Returns ``(corpus, options for load_passages, {option: "given" | "recorded" | "default"})``.
     """
@@ -138,4 +144,7 @@ def resolve_corpus_options(queries, corpus, fields, split, max_tokens, chunk_tok
         "max_tokens": pick("max_tokens", max_tokens, rec.get("max_tokens"), DEFAULT_MAX_TOKENS),
         "chunk_tokenizer": pick("chunk_tokenizer", chunk_tokenizer, None if tok in (None, "words") else tok, None),
     }
+    packed = pick("pack_tokens", pack_tokens, rec.get("pack_tokens"), None)
+    if packed:
+        options["pack_tokens"] = int(packed)
     return str(corpus), options, origin

@@ -19,6 +19,12 @@ Each row records what is true rather than what the model says:
   mostly queries that drift away from the passage), while its tasks were mostly the examples' tasks
   recopied ("Given a factual travel question, ..." on biomedical abstracts).
 
+A passage longer than ``section_tokens`` (``--section-tokens``, default 256, the paper's passage size) is not sent
+whole: the prompt holds one section of it (:mod:`drama_data.tasks.sections`), the row stays the whole passage
+(its positive) and records the section as ``answer_start``/``answer_end`` (characters in ``text``) and
+``answer_depth`` (start / length); these are null when the prompt held the whole passage. The checks below read
+the text the prompt held.
+
 A completion is a recorded failure (and retried with a new seed) when it has no query, or its query copies
 a few-shot example of the prompt, was cut off, or is generic (:mod:`drama_data.tasks.query_checks`). On a
 passage that is not in English, the query must also be in the passage's language and script and must not
@@ -46,7 +52,10 @@ from drama_data.tasks.query_checks import (
     check_not_generic,
     check_not_truncated,
 )
+from drama_data.tasks.sections import NO_SECTION, Section, choose_section
 
+#: ``--section-tokens``: a longer passage's prompt holds one section of it (paper passages: 256 tokens, Sec. 3)
+DEFAULT_SECTION_TOKENS = 256
 PAPER_SAMPLING = Sampling(temperature=0.8, top_p=0.9, max_tokens=256)
 _FIELD_RE = re.compile(r"^[ \t]*\**[ \t]*(task|query|language)[ \t]*\**[ \t]*[:：][ \t]*\**[ \t]*(.*?)[ \t]*$",
                        re.IGNORECASE | re.MULTILINE)
@@ -121,11 +130,13 @@ class QueriesTask(Task):
     name = "queries"
     source = "qgen"
     columns = {"task_description": pa.string(), "claimed_language": pa.string(),
-               "language_confidence": pa.float32(), "passage_language": pa.string()}
+               "language_confidence": pa.float32(), "passage_language": pa.string(),
+               "answer_start": pa.int64(), "answer_end": pa.int64(), "answer_depth": pa.float32()}
 
     def __init__(self, *, queries_per_doc: int = 1, sampling: Sampling | None = None, max_attempts: int = 2,
                  min_language_confidence: float = MIN_LANGUAGE_CONFIDENCE, min_script_share: float = MIN_SCRIPT_SHARE,
-                 per_language: int | None = None, **kw):
+                 per_language: int | None = None, section_tokens: int | None = DEFAULT_SECTION_TOKENS,
+                 section_tokenizer: str | None = None, **kw):
         super().__init__(sampling=sampling or PAPER_SAMPLING, max_attempts=max_attempts, **kw)
         if queries_per_doc < 1:
             raise ValueError("queries_per_doc must be at least 1")
@@ -137,6 +148,24 @@ class QueriesTask(Task):
         self.per_language = per_language
         self.detector = LanguageDetector()
         self._passage_languages: dict[str, str] = {}
+        self.section_tokens = section_tokens
+        self.section_tokenizer = section_tokenizer
+        self._spans = None
+        self._sections: dict[tuple[str, str], Section | None] = {}
+
+    def section(self, passage: Passage, slot: str) -> Section | None:
+        """The section of ``passage`` this slot's prompt holds, or ``None`` for the whole passage
+        (:mod:`drama_data.tasks.sections`; ``--section-tokens``)."""
+        key = (passage.id, slot)
+        if key not in self._sections:
+            if self._spans is None:
+                from drama_data.chunking import load_span_function
+
+                self._spans = load_span_function(self.section_tokenizer)
+            slots = self.slots(passage)
+            index = slots.index(slot) if slot in slots else 0
+            self._sections[key] = choose_section(passage, index, self.seed, self.section_tokens, self._spans)
+        return self._sections[key]
 
     def slots(self, passage: Passage) -> list[str]:
         return [f"{passage.id}/qgen{k}" for k in range(self.queries_per_doc)]
@@ -160,6 +189,9 @@ class QueriesTask(Task):
         Chinese and Japanese passages examples in their language. (Detection costs about 1-10 ms a passage,
         which ``parse`` pays anyway; a ``--dry-run`` pays it only for prompts that use the variable.)"""
         out = super().variables(passage, slot)
+        section = self.section(passage, slot)
+        if section is not None:
+            out.update(title=section.title, text=section.text)
         if self.prompt is not None and "passage_language" in self.prompt.source:
             out["passage_language"] = self.passage_language(passage)
         return out
@@ -174,7 +206,9 @@ class QueriesTask(Task):
         query = answer.query
         passage_language = self.passage_language(passage)
         language, confidence = self.detector.query(query, passage_language)
-        passage_text = f"{passage.title}\n{passage.text}" if passage.title else passage.text
+        section = self.section(passage, slot)
+        held_title, held = (section.title, section.text) if section is not None else (passage.title, passage.text)
+        passage_text = f"{held_title}\n{held}" if held_title else held  # what the prompt held
         check_not_an_example(query, self.example_queries(passage, slot), passage_text, language)
         check_not_truncated(query, finish_reason, answer.query_was_last)
         check_not_generic(query, passage_text, language, passage_language)
@@ -184,9 +218,10 @@ class QueriesTask(Task):
             check_not_echo(query, passage_text, detected_language=language, language_confidence=confidence)
         return {"query": query, "task_description": answer.task, "language": language,
                 "language_confidence": confidence, "claimed_language": normalize_language(answer.language),
-                "passage_language": passage_language}
+                "passage_language": passage_language,
+                **(section.answer_columns(len(passage.text)) if section is not None else NO_SECTION)}
 
     def info(self) -> dict:
         return {**super().info(), "queries_per_doc": self.queries_per_doc,
                 "min_language_confidence": self.min_language_confidence, "min_script_share": self.min_script_share,
-                "per_language": self.per_language}
+                "per_language": self.per_language, "section_tokens": self.section_tokens}

@@ -15,12 +15,17 @@ CORPUS_OPTIONS = {
     "corpus": opt(str, help="This stage's own corpus (e.g. one of the paper's three); default: the run's collection."),
     "passages": opt(int, help="Use only the first N passages of the collection (--limit); null: all."),
     "chunk_tokens": opt(int, default=256, nullable=False, help="Passages of at most N tokens (paper: 256)."),
-    "chunk_tokenizer": opt(str, help="HF tokenizer counting chunk tokens (default: words)."),
+    "chunk_tokenizer": opt(str, help="HF tokenizer counting chunk tokens (default: words); its model's limit "
+                           "bounds chunk_tokens and pack_tokens."),
+    "pack_tokens": opt(int, help="Join consecutive passages into long documents of at most N tokens (--pack-tokens); "
+                       "null: off."),
     "split": opt(str, default="train", nullable=False, help="Split of an HF dataset corpus."),
     "id_field": opt(str), "title_field": opt(str), "text_field": opt(str),
     "queries_per_doc": opt(int, default=1, nullable=False),
     "seed": opt(int, help="Default: the recipe's seed."),
 }
+SECTION_TOKENS = opt(int, default=256, nullable=False, help="A longer passage's prompt (crop: sentence) comes from "
+                     "one section of M tokens; rows record where (--section-tokens; paper passages: 256).")
 RUN_OPTIONS = {  # what every LLM stage takes besides its backend's settings
     "temperature": opt(float), "top_p": opt(float), "max_tokens": opt(int), "max_attempts": opt(int),
     "prompt": opt(str, help="Jinja2 prompt file (default: the task's)."),
@@ -117,7 +122,7 @@ def backend_flags(o: dict) -> list[str]:
 class GenerateStage(Stage):
     kind = "queries"
     task = "queries"
-    OPTIONS = {**CORPUS_OPTIONS, **BACKEND_OPTIONS}
+    OPTIONS = {**CORPUS_OPTIONS, **BACKEND_OPTIONS, "section_tokens": SECTION_TOKENS}
     PATH_OPTIONS = {"corpus": "data", "model": "model", "prompt": "data", "chunk_tokenizer": "model"}
 
     @classmethod
@@ -147,6 +152,9 @@ class GenerateStage(Stage):
             "split": o["split"], "id_field": o["id_field"], "title_field": o["title_field"],
             "text_field": o["text_field"], "queries_per_doc": o["queries_per_doc"], "seed": ctx.seed(self),
         }
+        for key in ("pack_tokens", "section_tokens"):
+            if o.get(key) is not None:
+                kw[key] = o[key]
         for key in ("language", "target_languages"):
             if key in o:
                 kw[key] = o[key]
@@ -167,6 +175,10 @@ class GenerateStage(Stage):
             parts += flags({"--queries-per-doc": o["queries_per_doc"]})
         if o["chunk_tokens"] != 256:
             parts += flags({"--chunk-tokens": o["chunk_tokens"]})
+        if o.get("pack_tokens"):
+            parts += flags({"--pack-tokens": o["pack_tokens"]})
+        if o.get("section_tokens") not in (None, 256):
+            parts += flags({"--section-tokens": o["section_tokens"]})
         for key in ("chunk_tokenizer", "id_field", "title_field", "text_field", "language", "target_languages"):
             if o.get(key):
                 parts += flags({"--" + key.replace("_", "-"): o[key]})
@@ -206,8 +218,8 @@ class CropStage(GenerateStage):
     kind = "crop"
     task = "crop"
     PATH_OPTIONS = {"corpus": "data", "chunk_tokenizer": "model"}
-    OPTIONS = {**CORPUS_OPTIONS, "language": opt(str, default="", nullable=False,
-                                                 help="Language code recorded on the rows.")}
+    OPTIONS = {**CORPUS_OPTIONS, "section_tokens": SECTION_TOKENS,
+               "language": opt(str, default="", nullable=False, help="Language code recorded on the rows.")}
 
 
 class CrosslingualStage(GenerateStage):

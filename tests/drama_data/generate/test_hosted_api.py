@@ -122,7 +122,8 @@ def test_a_prompt_over_the_context_is_a_recorded_row_failure(tmp_path, corpus):
         [{"_id": f"p{i}", "title": "", "text": d["text"]} for i, d in enumerate(SMALL_DOCS)]
     corpus = write_jsonl(tmp_path / "long.jsonl", long_docs)
     with FakeOpenAIServer(responder=answer, max_context=2000, max_lifetime=60) as srv:
-        summary = run_generate(output=str(tmp_path / "out"), **opts(srv, corpus, tmp_path, chunk_tokens=2500))
+        summary = run_generate(output=str(tmp_path / "out"), **opts(srv, corpus, tmp_path, chunk_tokens=2500,
+                                                                        section_tokens=2500))
         attempts = [r for r in srv.completion_records() if r.status == 400]
     assert summary.rows == 6 and summary.failed_slots == 1 and len(attempts) == 1  # no retries
     fails = read_table(tmp_path / "out", "failures", FAILURE_SCHEMA).to_pylist()
