@@ -245,7 +245,8 @@ def _open(cfg: MineConfig) -> _Opened:
     corpus, copts, origin = resolve_corpus_options(cfg.queries, cfg.corpus, cfg.fields, cfg.split, cfg.max_tokens,
                                                    cfg.chunk_tokenizer)
     chunking = {"max_tokens": copts["max_tokens"], "chunk_tokenizer": copts["chunk_tokenizer"] or "words",
-                "split": copts["split"], "fields": asdict(copts["fields"]) if copts["fields"] else {}}
+                "split": copts["split"], "fields": asdict(copts["fields"]) if copts["fields"] else {},
+                **({"pack_tokens": copts["pack_tokens"]} if copts.get("pack_tokens") else {})}
     passages, corpus_report = load_passages(corpus, **copts)
     if not passages:
         raise InputError(f"--corpus {corpus}: the corpus is empty (no passages after chunking)")

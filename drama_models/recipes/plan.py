@@ -29,14 +29,14 @@ def _tokens(text: str) -> int:
 
 
 @functools.lru_cache(maxsize=8)
-def _corpus_stats(corpus: str, chunk_tokens: int) -> tuple[int, float] | None:
+def _corpus_stats(corpus: str, chunk_tokens: int, pack_tokens: int | None = None) -> tuple[int, float] | None:
     from drama_data.chunking import load_passages
     from drama_data.errors import DramaError
 
     if not Path(corpus).exists():
         return None
     try:
-        passages, _ = load_passages(corpus, max_tokens=chunk_tokens)
+        passages, _ = load_passages(corpus, max_tokens=chunk_tokens, pack_tokens=pack_tokens)
     except DramaError:
         return None
     if not passages:
@@ -45,11 +45,13 @@ def _corpus_stats(corpus: str, chunk_tokens: int) -> tuple[int, float] | None:
     return len(passages), words / len(passages) * TOKENS_PER_WORD
 
 
-def passage_stats(ctx, chunk_tokens: int = 256, corpus: str | None = None) -> tuple[int | None, float | None, str]:
-    """``(passages, mean tokens per passage, where the numbers come from)`` of ``corpus`` (default: the run's)."""
+def passage_stats(ctx, chunk_tokens: int = 256, corpus: str | None = None,
+                  pack_tokens: int | None = None) -> tuple[int | None, float | None, str]:
+    """``(passages, mean tokens per passage, where the numbers come from)`` of ``corpus`` (default: the run's),
+    chunked at ``chunk_tokens`` and packed into documents of ``pack_tokens`` when set (``generate --pack-tokens``)."""
     corpus = corpus or ctx.corpus
     if corpus:
-        stats = _corpus_stats(str(corpus), chunk_tokens)
+        stats = _corpus_stats(str(corpus), chunk_tokens, pack_tokens)
         if stats:
             return stats[0], stats[1], "collection"
     plan = ctx.recipe.plan
@@ -75,7 +77,7 @@ def _prompt_tokens(task: str, stage) -> int:
 
 def generate_estimate(stage, ctx) -> dict[str, Any]:
     o = stage.options
-    n, mean, source = passage_stats(ctx, o["chunk_tokens"], stage.corpus(ctx))
+    n, mean, source = passage_stats(ctx, o["chunk_tokens"], stage.corpus(ctx), o.get("pack_tokens"))
     if n is not None and o["passages"] is not None:
         n = min(n, o["passages"])
     elif n is None and o["passages"] is not None:
@@ -88,6 +90,8 @@ def generate_estimate(stage, ctx) -> dict[str, Any]:
     if n is None:
         return out
     requests = n * o["queries_per_doc"]
+    if mean and o.get("section_tokens"):  # a longer passage's prompt holds one section of it (--section-tokens)
+        mean = min(mean, o["section_tokens"])
     per_prompt = _prompt_tokens(stage.task, stage) + (mean or 0)
     out.update(requests=requests, prompt_tokens=int(requests * per_prompt),
                completion_tokens_max=requests * (o["max_tokens"] or 256))

@@ -1,5 +1,7 @@
 """``mine`` over a ``generate --pack-tokens`` output reads the same packed documents (the option recorded in
 provenance.json), so candidates and sources are packed ids."""
+import json
+
 from fake_backend import FakeBackend
 
 from drama_data.datasets.folder import read_table
@@ -21,3 +23,5 @@ def test_mine_finds_the_packed_documents_generate_used(tmp_path, sample_dir):
     assert passages and all(pid.startswith("pack-") for pid in passages)
     mined = read_table(tmp_path / "m", "candidates").to_pylist()
     assert {r["source_passage_id"] for r in mined} == {r["passage_id"] for r in queries}
+    recorded = json.loads((tmp_path / "m" / "provenance.json").read_text())
+    assert recorded["chunking"]["pack_tokens"] == 1000  # the mined corpus says it was packed

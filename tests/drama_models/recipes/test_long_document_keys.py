@@ -27,3 +27,19 @@ def test_pack_and_section_tokens_reach_the_command_and_the_config(tmp_path):
     recipe.write_text(recipe.read_text().replace(", pack_tokens: 2048, section_tokens: 128", ""))
     plain = RecipeRun(load_recipe(recipe), output=str(tmp_path / "run2")).stages[0]
     assert "--pack-tokens" not in plain.command(run.ctx) and "--section-tokens" not in plain.command(run.ctx)
+
+
+def test_the_plan_counts_packed_documents_and_section_prompts(tmp_path):
+    from drama_models.recipes.runner import RecipeRun
+    from drama_models.recipes.schema import load_recipe
+
+    recipe = tmp_path / "r.yaml"
+    stage = "  queries: {backend: openai, model: m, base_url: 'http://127.0.0.1:9'%s}\n"
+    estimates = {}
+    for name, extra in (("plain", ""), ("packed", ", pack_tokens: 2048, section_tokens: 128")):
+        recipe.write_text(f"name: r\ncorpus: {SAMPLE}\noutput: runs/r\nseed: 0\nstages:\n" + stage % extra)
+        run = RecipeRun(load_recipe(recipe), output=str(tmp_path / name))
+        estimates[name] = run.stages[0].estimate(run.ctx)
+    assert 0 < estimates["packed"]["passages"] < estimates["plain"]["passages"]  # 50 abstracts -> a few documents
+    per_request = {k: e["prompt_tokens"] / e["requests"] for k, e in estimates.items()}
+    assert per_request["packed"] < per_request["plain"]  # a section of 128 tokens, not a whole abstract
