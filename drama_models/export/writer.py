@@ -245,26 +245,33 @@ def _save_tokenizer(encoder, folder: Path) -> None:
 
 
 def _check(encoder, folder: Path, min_cosine: float) -> dict:
-    """Embed :data:`CHECK_TEXTS` (as queries and as documents) with the export and with PyTorch; raise
+    """Embed :data:`CHECK_TEXTS` (as queries and as documents) with the export and with PyTorch, at float32 and
+    (OpenVINO on a CPU with native bf16) at the bf16 that ``precision="auto"`` runs there; raise
     :class:`ExportError` when any cosine is below ``min_cosine``."""
     import numpy as np
 
-    from drama_models.export.runtime import ExportedEncoder
+    from drama_models.export.runtime import ExportedEncoder, resolve_precision
 
-    exported = ExportedEncoder(folder)
+    fmt = json.loads((folder / EXPORT_CONFIG_NAME).read_text(encoding="utf-8"))["format"]
+    precisions = sorted({"f32", resolve_precision(fmt, "auto")}, reverse=True)  # f32 first
     texts = list(CHECK_TEXTS)
-    cosines = []
-    for method in ("encode_queries", "encode_documents"):
-        for batch_size in (1, len(texts)):
-            ref = getattr(encoder, method)(texts, batch_size=batch_size, show_progress=False)
-            got = getattr(exported, method)(texts, batch_size=batch_size, show_progress=False)
-            cos = (ref * got).sum(-1) / (np.linalg.norm(ref, axis=-1) * np.linalg.norm(got, axis=-1) + 1e-12)
-            cosines.extend(cos.tolist())
-    worst = float(min(cosines))
-    if not worst >= min_cosine:
-        raise ExportError(f"the exported model disagrees with PyTorch: cosine {worst:.5f} < {min_cosine} on "
-                          f"{len(texts)} check texts (format {exported.format}); nothing was written")
-    return {"texts": len(texts), "min_cosine": round(worst, 6), "threshold": min_cosine}
+    worst_by = {}
+    for precision in precisions:
+        exported = ExportedEncoder(folder, precision=precision)
+        cosines = []
+        for method in ("encode_queries", "encode_documents"):
+            for batch_size in (1, len(texts)):
+                ref = getattr(encoder, method)(texts, batch_size=batch_size, show_progress=False)
+                got = getattr(exported, method)(texts, batch_size=batch_size, show_progress=False)
+                cos = (ref * got).sum(-1) / (np.linalg.norm(ref, axis=-1) * np.linalg.norm(got, axis=-1) + 1e-12)
+                cosines.extend(cos.tolist())
+        worst_by[precision] = round(float(min(cosines)), 6)
+    for precision, worst in worst_by.items():
+        if not worst >= min_cosine:
+            raise ExportError(f"the exported model disagrees with PyTorch: cosine {worst:.5f} < {min_cosine} on "
+                              f"{len(texts)} check texts (format {fmt}, precision {precision}); nothing was written")
+    return {"texts": len(texts), "min_cosine": min(worst_by.values()), "threshold": min_cosine,
+            "min_cosine_by_precision": worst_by}
 
 
 def _check_installed(format: str, exporter: str) -> None:

@@ -1,4 +1,5 @@
-"""bench/encoder_serving.py --smoke: tiny random models through PyTorch, ONNX Runtime and OpenVINO, in seconds."""
+"""bench/encoder_serving.py --smoke: tiny random models through PyTorch, ONNX Runtime and OpenVINO (float32 and its
+default precision), in seconds."""
 from __future__ import annotations
 
 import importlib.util
@@ -23,14 +24,16 @@ def test_smoke_prints_the_table_and_the_last_line(tmp_path, capsys):
     assert re.fullmatch(r"encoder_serving: best/torch \d+\.\d\d \(goal: >= 1\.5\)", out[-1]), out[-1]
     assert f"{figure:.2f}" in out[-1]
     table = [line for line in out if line.startswith("| minilm |") or line.startswith("| gemma |")]
-    assert len(table) == 6  # two encoders x torch, onnx, openvino
+    assert len(table) == 8  # two encoders x torch, onnx, openvino-f32, openvino (auto precision)
     figures = json.loads((tmp_path / "figures.json").read_text())
     for name in ("minilm", "gemma"):
-        assert min(figures["results"][name]["min_cosine"].values()) >= 0.999
-        for backend in ("torch", "onnx", "openvino"):
+        result = figures["results"][name]
+        assert result["openvino_precision"] in ("f32", "bf16")
+        assert min(result["min_cosine"].values()) >= 0.999
+        for backend in ("torch", "onnx", "openvino-f32", "openvino"):
             f = figures["results"][name]["backends"][backend]
             assert f["docs_per_s"] > 0 and 0 < f["query_p50_ms"] <= f["query_p99_ms"]
-    assert set(figures["gemma_per_flop_vs_minilm"]) == {"torch", "onnx", "openvino"}
+    assert set(figures["gemma_per_flop_vs_minilm"]) == {"torch", "onnx", "openvino-f32", "openvino"}
 
 
 def test_flops_count_the_non_embedding_parameters():

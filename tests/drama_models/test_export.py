@@ -81,6 +81,40 @@ def test_export_matches_pytorch_on_the_sample(encoders, exports, name, fmt):
     assert config["dynamic_axes"]["input_ids"] == ["batch", "sequence"]
 
 
+@pytest.mark.parametrize("name", ["minilm", "gemma"])
+def test_openvino_precision_is_explicit_and_bf16_agrees(encoders, exports, name):
+    """OpenVINO's precision is a recorded choice: auto = bf16 where the CPU has native bf16 (else f32; f32 on one
+    thread, see runtime.resolve_precision), and bf16 still agrees with PyTorch float32 (cosine >= 0.999) on the
+    sample; the export's check recorded both."""
+    from drama_data.precision import cpu_has_native_bf16
+
+    docs, queries = sample_texts()
+    auto = ExportedEncoder(exports[(name, "openvino")], threads=2)
+    assert auto.precision == ("bf16" if cpu_has_native_bf16() else "f32")
+    assert ExportedEncoder(exports[(name, "openvino")], threads=1).precision == "f32"
+    assert ExportedEncoder(exports[(name, "onnx")], threads=2).precision == "f32"
+    torch_encoder = DramaEncoder.from_pretrained(str(encoders[name]), device="cpu")
+    bf16 = ExportedEncoder(exports[(name, "openvino")], threads=2, precision="bf16")
+    for method, texts in (("encode_documents", docs), ("encode_queries", queries)):
+        ref = getattr(torch_encoder, method)(texts, batch_size=8, show_progress=False)
+        assert cosines(ref, getattr(bf16, method)(texts, batch_size=8, show_progress=False)).min() >= 0.999
+    check = json.loads((exports[(name, "openvino")] / EXPORT_CONFIG_NAME).read_text())["check"]
+    assert set(check["min_cosine_by_precision"]) == {"f32", auto.precision}
+
+
+def test_precision_options_fail_in_one_line(exports):
+    with pytest.raises(ExportError, match="precision='fp8'"):
+        ExportedEncoder(exports[("minilm", "openvino")], precision="fp8")
+    with pytest.raises(ExportError, match="float32 only"):
+        ExportedEncoder(exports[("minilm", "onnx")], precision="bf16")
+    with pytest.raises(ExportError, match="--bf16=true"):
+        load_encoder(str(exports[("minilm", "onnx")]), "onnx", encoder_kwargs={"bf16": "true"})
+    assert load_encoder(str(exports[("minilm", "onnx")]), "openvino",
+                        encoder_kwargs={"bf16": "false"}).precision == "f32"
+    assert load_encoder(str(exports[("minilm", "onnx")]), "openvino",
+                        encoder_kwargs={"bf16": "true"}).precision == "bf16"
+
+
 def test_gemma_export_keeps_bidirectional_attention(encoders, exports):
     """The exported Gemma must match the bidirectional encoder, not the causal one it was pruned from."""
     docs, _ = sample_texts()
