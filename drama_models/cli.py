@@ -200,7 +200,8 @@ def train_command(config_path, as_json, **flags):
 @click.option("--dtype", default=None, help="Model dtype, e.g. bfloat16.")
 @click.option("--bf16", type=click.Choice(["auto", "true", "false"]), default="auto", show_default=True,
               help="Encode with bf16 autocast: auto = on CUDA with bf16 and on CPUs with native bf16 (AVX512-BF16, "
-                   "AMX), about 1.7x faster there with the same nDCG@10 to the third decimal; false = float32.")
+                   "AMX), about 1.7x faster there with the same nDCG@10 to the third decimal; false = float32. "
+                   "With --backend openvino: its inference precision (auto = bf16 on those CPUs); onnx runs float32.")
 @long_context_options
 @json_option
 @clean_errors
