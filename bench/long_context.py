@@ -23,6 +23,13 @@ rows only loosely. Each (system, task, length) cell is appended to ``<out>/cells
 rerun skips finished cells (``--report`` only prints the table). Encode time and peak memory per length are
 recorded per cell (seconds per 1k documents extrapolated from the measured rate).
 
+``--model NAME=PATH`` (repeatable) adds a trained model folder (e.g. ``runs/long-context/train-long``, what
+``recipes/long-context.yaml`` trains) as one more system, read whole (up to its own context limit; a
+vocabulary-pruned tokenizer may cut the same text into more tokens than Gemma's: its cells state the longest input
+it read). ``--bf16`` encodes the dense systems with bf16 autocast (native on AVX512-BF16 / AMX CPUs); ``--seed``
+builds other task instances (tune on ``--seed 1``, report seed 0); ``--threads`` sets torch's threads (1 is
+faster than 2 on an oversubscribed machine).
+
 ``--bucketing`` times one 8k-token text with 7 short ones, padded together vs length-bucketed
 (``max_batch_tokens``), back to back on a tiny random Llama.
 
@@ -42,19 +49,41 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def _load(kind: str):
+def _load(kind: str, models: dict[str, str] | None = None, bf16: bool = False):
+    """The encoder of system ``kind``: ``minilm``, ``gemma`` or a name from ``--model NAME=PATH`` (``models``)."""
     from drama_models.encoder import DramaEncoder
     from drama_models.model_source import resolve_model
     from drama_models.zoo import resolve_model as zoo_model
 
+    if models and kind in models:  # a trained folder: its own settings (pooling, prefixes), read whole
+        enc = DramaEncoder.from_pretrained(models[kind], device="cpu", bf16=bf16)
+        enc.max_length = int(enc.context_limit or 8192)
+        enc.max_batch_tokens = 8192
+        return enc
     path = resolve_model(zoo_model("all-MiniLM-L6-v2" if kind == "minilm" else "gemma"))
     if kind == "minilm":
-        enc = DramaEncoder.from_pretrained(path, device="cpu")
+        enc = DramaEncoder.from_pretrained(path, device="cpu", bf16=bf16)
         enc.max_length = enc.context_limit or 512  # 512
     else:
-        enc = DramaEncoder.from_pretrained(path, device="cpu", max_length=8192)
+        enc = DramaEncoder.from_pretrained(path, device="cpu", max_length=8192, bf16=bf16)
         enc.max_batch_tokens = 8192
     return enc
+
+
+def parse_models(values: list[str]) -> dict[str, str]:
+    """``["NAME=PATH", "PATH"]`` -> ``{NAME: PATH, folder name: PATH}``; a missing folder is one ``SystemExit``
+    line naming it, as is a name used twice or one of the built-in systems (bm25, minilm, gemma)."""
+    models: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep:
+            name, path = Path(value.rstrip("/")).name, value
+        if not Path(path).is_dir():
+            raise SystemExit(f"--model {value}: no model folder at {path}")
+        if name in models or name in ("bm25", "minilm", "gemma"):
+            raise SystemExit(f"--model {value}: the system name {name!r} is already used")
+        models[name] = path
+    return models
 
 
 def bucketing() -> None:
@@ -96,6 +125,11 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=5, help="queries per length up to 2k (documents: twice as many)")
     ap.add_argument("--long-queries", type=int, default=3, help="queries per length at 4k and above")
     ap.add_argument("--systems", default="bm25,minilm,gemma")
+    ap.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
+                    help="a trained model folder to evaluate too (repeatable; NAME defaults to the folder's name)")
+    ap.add_argument("--seed", type=int, default=0, help="task seed (0: the reported tables; tune on another)")
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast encoding for the dense systems")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--report", action="store_true", help="print the table of the finished cells and stop")
     ap.add_argument("--bucketing", action="store_true",
                     help="only time padded vs length-bucketed batches (a tiny model, one 8k text + 7 short ones)")
@@ -118,8 +152,13 @@ def main() -> None:
     cells = [json.loads(line) for line in cells_path.open()] if cells_path.exists() else []
     done = {(c["system"], c["task"], c["length"]) for c in cells}
     lengths = parse_lengths(args.lengths)
-    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    names = {"bm25": "BM25", "minilm": "all-MiniLM-L6-v2", "gemma": "Gemma-3-270M"}
+    models = parse_models(args.model)
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()] + list(models)
+    names = {"bm25": "BM25", "minilm": "all-MiniLM-L6-v2", "gemma": "Gemma-3-270M", **{m: m for m in models}}
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     if not args.report:
         from transformers import AutoTokenizer
@@ -137,7 +176,7 @@ def main() -> None:
         for length in lengths:
             q = args.queries if length < 4096 else args.long_queries
             for name in ("passkey", "needle"):
-                tasks[(name, length)] = build_task(name, length, counter, seed=0, num_queries=q,
+                tasks[(name, length)] = build_task(name, length, counter, seed=args.seed, num_queries=q,
                                                    haystack=hay if name == "needle" else None)
         encoders = {}
         for system in systems:  # cheap systems first, Gemma by length (the slow cells last)
@@ -150,8 +189,11 @@ def main() -> None:
                         row = _bm25_row(task)
                     else:
                         if system not in encoders:
-                            encoders[system] = _load(system)
+                            encoders[system] = _load(system, models, args.bf16)
                         row = _dense_row(encoders[system], task, names[system], batch_size=8)
+                    if system in models:  # its own tokenizer may need more tokens than Gemma's count
+                        row["read_tokens"] = max(len(encoders[system].tokenizer(task.corpus[d])["input_ids"])
+                                                 for d in task.corpus)
                     row.update(task=name, length=length, num_queries=len(task.queries), num_docs=len(task.corpus),
                                tokens_counted_by=counter.name, load_average=round(os.getloadavg()[0], 2),
                                finished=time.strftime("%H:%M:%S"))
@@ -164,9 +206,10 @@ def main() -> None:
                           f"(encode {row.get('encode_seconds')} s, peak {row.get('peak_rss_mb')} MB, "
                           f"load {row['load_average']})", flush=True)
 
-    result = {"rows": sorted(cells, key=lambda c: (c["task"] != "passkey", systems.index(
-        {v: k for k, v in names.items()}.get(c["system"], "bm25")) if c["system"] in names.values() else 9,
-        c["length"])), "tokens_counted_by": "Gemma-3-270M tokenizer", "haystack": str(DEFAULT_HAYSTACK), "seed": 0}
+    order = [names[k] for k in ("bm25", "minilm", "gemma")] + list(models)  # table order; others after them
+    result = {"rows": sorted(cells, key=lambda c: (c["task"] != "passkey", order.index(c["system"])
+                                                   if c["system"] in order else len(order), c["length"])),
+              "tokens_counted_by": "Gemma-3-270M tokenizer", "haystack": str(DEFAULT_HAYSTACK), "seed": args.seed}
     if any(c["system"] == names["gemma"] for c in cells):
         result["encoder"] = "Gemma-3-270M: attention sdpa, rope default (32768 positions), reads up to 8192 tokens"
     table = format_long_context_table(result)

@@ -31,7 +31,8 @@ import yaml
 from drama_data.errors import ConfigError
 from drama_models.recipes.stage_registry import stage_types as registered_stage_types
 
-KINDS = ("queries", "crop", "crosslingual", "mine", "rerank", "build", "prune", "pretrain", "train", "evaluate")
+KINDS = ("queries", "crop", "crosslingual", "mine", "rerank", "build", "prune", "pretrain", "train", "evaluate",
+         "long-context")
 TOP_KEYS = ("name", "description", "corpus", "output", "seed", "plan", "stages")
 PLAN_KEYS = ("passages", "mean_passage_tokens")
 
