@@ -181,6 +181,11 @@ class ContrastiveObjective(Objective):
     def save_model(self, path: Path, checkpoint: bool = False) -> None:
         """The encoder (sentence-transformers layout) into ``path`` (a checkpoint's ``model/`` subfolder)."""
         state = self._full_state_dict()  # collective under FSDP: every rank calls it
+        # a model trained on passages longer than its encoding length says so (tokenizer model_max_length,
+        # drama_config.json), so sentence-transformers and evaluate read long documents as trained
+        trained = max((n for n, _ in self.config.length_buckets or []), default=self.config.passage_max_len)
+        if trained > (self.encoder.max_length or 0):
+            self.encoder.max_length = trained
         if self.dist.is_main:
             self.encoder.save_pretrained(Path(path) / "model" if checkpoint else path, state_dict=state)
 

@@ -212,6 +212,8 @@ def test_tiny_rope_model_trains_a_step_on_a_2k_bucket_and_the_card_states_it(fam
     buckets = done["summary"]["length_buckets"]
     assert [(b["rows"], b["truncated_rows"]) for b in buckets] == [(4, 0), (2, 2)]
     assert buckets[1]["steps"] >= 1 and done["summary"]["longest_tokens"] == 2048
+    saved = json.loads((out / "tokenizer_config.json").read_text())
+    assert saved["model_max_length"] == 2048  # the saved model reads documents as long as it was trained on
     losses = [json.loads(line)["loss"] for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert all(np.isfinite(losses))
     card = write_model_card(out, results=[], system="long", train_config=cfg.to_dict()).read_text()
