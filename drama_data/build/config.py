@@ -48,6 +48,13 @@ whose source, positive or negative passages overlap a passage those qrels judge,
 the Tevatron ``train`` config, write the ``sentence-transformers`` config (``anchor, positive, negative_1..N``
 and the miner's ``scores``; `drama_data.build.st_layout`), on by default with N = 7 negatives;
 ``--st-require-scores`` keeps only its rows with every miner score, so that it has ``scores`` (distillation).
+
+``swap_negatives`` (``--swap-negatives N``, 0 = off): a row whose query carries an answer span
+(``answer_start``/``answer_end`` in its queries dataset: long rows of ``generate --section-tokens``) and whose
+positive is its source document gets up to N negatives made of that document with the answer section swapped
+for another document's section, first among its negatives (`drama_data.build.swap`). ``drama-models train``
+samples a row's negatives uniformly, so ``swap_keep_mined`` (``--swap-keep-mined M``, null = all) caps the mined
+negatives such a row keeps after its swap negatives: 0 makes the swap negative the one a group of 2 takes.
 """
 from __future__ import annotations
 
@@ -145,6 +152,10 @@ class BuildConfig:
             negative_1..n``).
         st_negatives: Negative columns of that config.
         st_require_scores: Leave out its rows without every miner score, so that it has ``scores``.
+        swap_negatives: Negatives per long row made of its own document with the answer section swapped out
+            (`drama_data.build.swap`; 0: none).
+        swap_keep_mined: Mined negatives a row with swap negatives keeps after them (best-ranked first; ``None``:
+            all). The trainer samples negatives uniformly: 0 makes every group of 2 take the swap negative.
     """
 
     inputs: list[InputSpec]
@@ -162,11 +173,16 @@ class BuildConfig:
     sentence_transformers: bool = True  # also write the ``sentence-transformers`` config (st_layout)
     st_negatives: int = ST_NEGATIVES  # its negative columns
     st_require_scores: bool = False  # leave out its rows without miner scores (so that it has ``scores``)
+    swap_negatives: int = 0  # per long row: its document with the answer section swapped out (build.swap)
+    swap_keep_mined: int | None = None  # mined negatives such a row keeps after them (None: all)
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["rules"] = {k: {kk: (list(vv) if isinstance(vv, tuple) else vv) for kk, vv in asdict(r).items()}
                       for k, r in self.rules.items()}
+        if not self.swap_negatives:  # off: the config reads as before the option existed (cards, provenance)
+            d.pop("swap_negatives")
+            d.pop("swap_keep_mined")
         return d
 
     def validate(self) -> BuildConfig:
@@ -225,6 +241,12 @@ class BuildConfig:
                               f"{self.st_require_scores!r}")
         if not isinstance(self.st_negatives, int) or isinstance(self.st_negatives, bool) or self.st_negatives < 0:
             raise ConfigError(f"sentence_transformers.negatives: must be an integer >= 0, got {self.st_negatives!r}")
+        if not isinstance(self.swap_negatives, int) or isinstance(self.swap_negatives, bool) \
+                or self.swap_negatives < 0:
+            raise ConfigError(f"swap_negatives: must be an integer >= 0, got {self.swap_negatives!r}")
+        k = self.swap_keep_mined
+        if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 0):
+            raise ConfigError(f"swap_keep_mined: must be an integer >= 0 or null (all), got {k!r}")
         return self
 
 
@@ -273,6 +295,8 @@ class BuildFile:
     filters: FilterKeys = field(default_factory=FilterKeys)
     mix: MixKeys = field(default_factory=MixKeys)
     sentence_transformers: SentenceTransformersKeys = field(default_factory=SentenceTransformersKeys)
+    swap_negatives: Any = 0
+    swap_keep_mined: Any = None
 
 
 def _check_filters(f: Mapping[str, Any]) -> None:
@@ -331,14 +355,14 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
     ranking, fn_margin, max_positives, max_negatives, min_negatives, exclude_source_from_negatives,
     roundtrip_top, positive_text}}), ``source_rules`` ({source: rule}), ``false_negatives`` ({mode}),
     ``filters`` (see ``DEFAULT_FILTERS``), ``mix`` ({by, ratios, total, shuffle}), ``sentence_transformers``
-    ({write, negatives}). An unknown key is an error naming the file and the key.
+    ({write, negatives}), ``swap_negatives`` (N, 0 = off), ``swap_keep_mined`` (M or null). An unknown key is an error naming the file and the key.
 
     Args:
         path: The YAML file; ``None`` for the defaults.
         **overrides (Any): ``inputs`` ([`InputSpec`][drama_data.build.config.InputSpec]s), ``output``, ``seed``,
             ``rules`` (merged per rule), ``filters`` (merged), ``mix_ratios``, ``mix_by``, ``mix_total``,
             ``fn_margin`` (all rules), ``miner``, ``sentence_transformers`` (bool), ``st_negatives``,
-            ``st_require_scores``.
+            ``st_require_scores``, ``swap_negatives``, ``swap_keep_mined``.
 
     Returns:
         The checked [`BuildConfig`][drama_data.build.config.BuildConfig].
@@ -421,6 +445,10 @@ def config_from_mapping(raw: Mapping[str, Any], *, base: Path | None = None, sou
                       else f.sentence_transformers.negatives),
         st_require_scores=(overrides["st_require_scores"] if overrides.get("st_require_scores") is not None
                            else f.sentence_transformers.require_scores),
+        swap_negatives=(overrides["swap_negatives"] if overrides.get("swap_negatives") is not None
+                        else f.swap_negatives),
+        swap_keep_mined=(overrides["swap_keep_mined"] if overrides.get("swap_keep_mined") is not None
+                         else f.swap_keep_mined),
     )
     return cfg.validate()
 

@@ -146,4 +146,6 @@ def config_from_flags(p: dict[str, Any]) -> BuildConfig:
     overrides["sentence_transformers"] = p.get("sentence_transformers")
     overrides["st_negatives"] = p.get("st_negatives")
     overrides["st_require_scores"] = p.get("st_require_scores") or None
+    overrides["swap_negatives"] = p.get("swap_negatives")
+    overrides["swap_keep_mined"] = p.get("swap_keep_mined")
     return load_config(p["config_path"], **overrides)

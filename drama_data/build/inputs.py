@@ -32,6 +32,9 @@ class LoadedInput:
     rerank_k: int = 0
     not_mined: list[dict] = field(default_factory=list)
     retriever: str = ""
+    #: query id -> (source passage id, answer_start, answer_end) of the queries dataset's rows that have both
+    #: (long rows, ``generate --section-tokens``); read for ``swap_negatives`` (:mod:`drama_data.build.swap`)
+    spans: dict[str, tuple[str, int, int]] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
@@ -87,7 +90,27 @@ def load_input(i: int, spec: InputSpec) -> LoadedInput:
             if str(qid) not in seen:
                 loaded.not_mined.append({"query_id": str(qid), "query": cols["query"][j] or "",
                                          "source": cols["source"][j] or "", "language": cols["language"][j] or ""})
+        loaded.spans = _spans(where, spec, qt)
     return loaded
+
+
+def _spans(where: str, spec: InputSpec, qt: pa.Table) -> dict[str, tuple[str, int, int]]:
+    """The answer spans of the queries table ``qt`` (rows with ``answer_start`` and ``answer_end`` both set)."""
+    if "answer_start" not in qt.column_names or "answer_end" not in qt.column_names:
+        return {}
+    out: dict[str, tuple[str, int, int]] = {}
+    col = next((c for c in ("source_passage_id", "passage_id") if c in qt.column_names), None)
+    sources = qt.column(col).to_pylist() if col else [None] * qt.num_rows  # generate writes passage_id
+    for n, (qid, src, a, b) in enumerate(zip(qt.column("query_id").to_pylist(), sources,
+                                             qt.column("answer_start").to_pylist(),
+                                             qt.column("answer_end").to_pylist()), start=1):
+        if a is None or b is None:
+            continue
+        if not src:
+            raise InputError(f"{where}: queries {spec.queries} row {n}: query {qid!r} has answer_start/answer_end "
+                             "but no passage_id / source_passage_id")
+        out[str(qid)] = (str(src), int(a), int(b))
+    return out
 
 
 def _load_rerank(where: str, folder: Path, seen: dict[str, int]) -> tuple[dict, int]:
@@ -121,6 +144,9 @@ def rule_of(source: str, inp: LoadedInput, cfg: BuildConfig) -> str | None:
 
 def check_inputs(cfg: BuildConfig, inputs: list[LoadedInput]) -> None:
     """Unknown sources and rank ranges beyond k, named by option, before any labelling."""
+    if cfg.swap_negatives and not any(inp.spec.queries for inp in inputs):
+        raise ConfigError(f"swap_negatives: {cfg.swap_negatives}, but no input has its queries dataset "
+                          "(inputs[].queries / --queries), where the answer_start/answer_end spans are read")
     for i, inp in enumerate(inputs):
         where = f"inputs[{i}] ({inp.spec.name})"
         sources = collections.Counter(v or "" for v in inp.table.column("source").to_pylist())

@@ -24,7 +24,10 @@ Output folder (``datasets.load_dataset(folder)`` gives ``train``):
   provenance columns ``rule, group, input, source_passage_id, retriever, agreement`` (float, null unless
   reranked), ``rerank_fallback``, ``mined_with`` (what ``mine`` searched for the row: ``query``; for a
   cross-lingual row under a lexical retriever ``source_query`` or ``passage``, see
-  `drama_data.mining.crosslingual`; ``query`` for candidates mined before the column existed). Rows are shuffled with the seed when mixing (``mix.shuffle``). No row has an empty
+  `drama_data.mining.crosslingual`; ``query`` for candidates mined before the column existed). With ``swap_negatives: N`` a long row (its query has
+  ``answer_start``/``answer_end``, its positive is the source document) has first among its negatives up to N
+  copies of that document with the answer section swapped for another document's (docid ``<docid>#swap<k>``,
+  score null; `drama_data.build.swap`). Rows are shuffled with the seed when mixing (``mix.shuffle``). No row has an empty
   ``positive_passages`` or a positive among its negatives (checked before writing).
 - ``sentence-transformers`` (unless ``sentence_transformers: {write: false}`` / ``--no-sentence-transformers``):
   the same rows in the layout sentence-transformers' trainer and losses take, ``anchor, positive,
@@ -60,6 +63,7 @@ from drama_data.build.labeller import Labeller, removed_row
 from drama_data.build.mixing import allocate, sample
 from drama_data.build.st_layout import CONFIG as ST_CONFIG
 from drama_data.build.st_layout import st_table
+from drama_data.build.swap import SectionPool, check_span, swap_texts
 from drama_data.datasets.card import PAPER_CITATION
 from drama_data.datasets.folder import (
     check_output_folder,
@@ -106,11 +110,14 @@ class BuildReport:
     mix: dict[str, Any] = field(default_factory=dict)  # by, ratios, available, kept (empty: no mixing)
     #: the ``sentence-transformers`` config (:class:`~drama_data.build.st_layout.StStats`; empty: not written)
     sentence_transformers: dict[str, Any] = field(default_factory=dict)
+    #: rows given haystack negatives (``swap_negatives``; None: the option is off)
+    swap_rows: int | None = None
 
     def as_dict(self) -> dict:
         return {"output": self.output, "rows": self.rows, "removed": self.removed, "counts": self.counts,
                 "inputs": self.inputs, "labels": self.labels, "mix": self.mix,
-                "sentence_transformers": self.sentence_transformers, "seconds": self.seconds}
+                "sentence_transformers": self.sentence_transformers, "seconds": self.seconds,
+                **({"swap_rows": self.swap_rows} if self.swap_rows is not None else {})}
 
     def render(self) -> str:
         lines = [f"drama-data build: done in {self.seconds:.1f} s",
@@ -123,6 +130,9 @@ class BuildReport:
         for rule, st in self.labels.items():
             lines.append(f"  rule {rule:<11} {plural(st['rows'], 'row')}, {_mean(st['mean_positives'], 'positive')} and "
                          f"{_mean(st['mean_negatives'], 'negative')} per row")
+        if self.swap_rows is not None:
+            lines.append(f"  swap negatives   {plural(self.swap_rows, 'row')} (answer section swapped out of the "
+                         "positive document)")
         if self.mix:
             kept = ", ".join(f"{k} {self.mix['kept'].get(k, 0)}/{self.mix['available'].get(k, 0)} (ratio {r:g})"
                              for k, r in (self.mix.get("ratios") or {}).items())
@@ -223,10 +233,11 @@ def build(cfg: BuildConfig, output: str | Path | None = None, *, overwrite: bool
             labeller.label(inp, row)
     bar.close()
     mix_info = _mix(cfg, labeller)
-    train_rows = _train_rows(cfg, labeller.kept)
+    train_rows, swap_rows = _train_rows(cfg, labeller.kept, _pools(cfg, inputs))
     st = (st_table(train_rows, cfg.st_negatives, cfg.st_require_scores) if cfg.sentence_transformers and train_rows
           else None)
-    report = _write(cfg, output, inputs, labeller, train_rows, mix_info, st)
+    report = _write(cfg, output, inputs, labeller, train_rows, mix_info, st,
+                    swap_rows if cfg.swap_negatives else None)
     report.seconds = round(time.perf_counter() - t0, 3)
     if not report.rows:
         raise InputError(f"no training rows left: every query was removed ({report.removed}); the reasons are in "
@@ -267,32 +278,86 @@ def _mix(cfg: BuildConfig, lab: Labeller) -> dict[str, Any]:
     return {"by": cfg.mix_by, "ratios": cfg.mix_ratios, "available": available, "kept": counts}
 
 
-def _train_rows(cfg: BuildConfig, kept: list[dict]) -> list[dict]:
-    """The kept rows in the ``train`` config's layout (passages with their titles, texts and miner scores)."""
+def _pools(cfg: BuildConfig, inputs: list[LoadedInput]) -> dict[str, SectionPool]:
+    """Input name -> the answer sections ``swap_negatives`` draws from (none when the option is off)."""
+    if not cfg.swap_negatives:
+        return {}
+    return {i.spec.name: SectionPool.from_spans(i.spans, i.passages) for i in inputs if i.spans}
+
+
+def _answer_span(k: dict) -> tuple[int, int] | None:
+    """The row's answer section in its source passage, ``(answer_start, answer_end)`` from its queries dataset, when
+    it has one and the source passage is one of its positives; else ``None``. A span outside the text is
+    ``InputError`` naming the queries dataset and the query."""
+    row, inp = k["row"], k["inp"]
+    qid, src = row["query_id"], row["source_passage_id"] or ""
+    span = inp.spans.get(qid)
+    if span is None or not src or span[0] != src or src not in k["pos"]:
+        return None
+    try:
+        return check_span(inp.passages[src][1], span[1], span[2], f"{inp.spec.queries}: query {qid!r}")
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _swaps(cfg: BuildConfig, k: dict, span: tuple[int, int], pools: dict[str, SectionPool]) -> list[dict]:
+    """The haystack negatives of one row with an answer ``span`` (``swap_negatives``, `drama_data.build.swap`):
+    its source document with the section swapped for another document's, no miner score."""
+    row, inp = k["row"], k["inp"]
+    src = row["source_passage_id"]
+    pool = pools.get(inp.spec.name)
+    if pool is None:
+        return []
+    title, text = inp.passages[src]
+    return [{"docid": docid, "title": title, "text": swapped, "score": None}
+            for docid, swapped in swap_texts(pool, cfg.swap_negatives, cfg.seed, row["query_id"], row["query"] or "",
+                                             src, text, span)]
+
+
+def _train_rows(cfg: BuildConfig, kept: list[dict], pools: dict[str, SectionPool] | None = None
+                ) -> tuple[list[dict], int]:
+    """The kept rows in the ``train`` config's layout (passages with their titles, texts and miner scores), and
+    how many of them got ``swap_negatives`` (first among their negatives).
+
+    ``positive_text: without_query`` cuts the query out of its source passage; for a row with an answer span (a
+    long row) only out of that section, as for a passage of its own: a query that is the whole section stays
+    (without_span keeps a passage it would empty), so that the document keeps its answer, and the rest of the
+    document is as written (what a swap negative holds around its other section)."""
     train_rows = []
+    swap_rows = 0
     for k in kept:
         row, inp = k["row"], k["inp"]
         pos, neg = k["pos"], k["neg"]
         if not pos or set(pos) & set(neg):  # cannot happen after labelling; never write such a row
             raise AssertionError(f"query {row['query_id']!r}: invalid labels {pos} / {neg}")
         positives = _passage_structs(pos, inp, row["query_id"], k["scores"])
+        span = _answer_span(k) if inp.spans else None
         if cfg.rules[k["rule"]].positive_text == "without_query":
             src = row["source_passage_id"] or ""
             for pstruct in positives:
-                if pstruct["docid"] == src:
+                if pstruct["docid"] == src and span is not None:
+                    t, (a, b) = pstruct["text"], span
+                    pstruct["text"] = t[:a] + without_span(t[a:b], row["query"] or "") + t[b:]
+                elif pstruct["docid"] == src:
                     pstruct["text"] = without_span(pstruct["text"], row["query"] or "")
+        negatives = _passage_structs(neg, inp, row["query_id"], k["scores"])
+        swaps = _swaps(cfg, k, span, pools or {}) if cfg.swap_negatives and span is not None else []
+        if swaps:
+            keep = cfg.swap_keep_mined
+            negatives = swaps + (negatives if keep is None else negatives[:keep])
+            swap_rows += 1
         train_rows.append({
             "query_id": row["query_id"], "query": row["query"], "positive_passages": positives,
-            "negative_passages": _passage_structs(neg, inp, row["query_id"], k["scores"]), "source": row["source"] or "",
+            "negative_passages": negatives, "source": row["source"] or "",
             "language": row["language"] or "", "rule": k["rule"], "group": inp.spec.group, "input": inp.spec.name,
             "source_passage_id": row["source_passage_id"] or "", "retriever": row.get("retriever") or "",
             "agreement": k["agreement"], "rerank_fallback": k["fallback"], "mined_with": row.get("mined_with") or "query",
         })
-    return train_rows
+    return train_rows, swap_rows
 
 
 def _write(cfg: BuildConfig, output: Path, inputs: list[LoadedInput], lab: Labeller, train_rows: list[dict],
-           mix_info: dict, st: tuple | None = None) -> BuildReport:
+           mix_info: dict, st: tuple | None = None, swap_rows: int | None = None) -> BuildReport:
     """Write the ``train``, ``sentence-transformers`` (``st``: its table and stats, when written) and ``removed``
     configs, card and provenance.json; returns the report (no timing)."""
     train = pa.Table.from_pylist(train_rows, schema=TRAIN_SCHEMA)
@@ -305,6 +370,7 @@ def _write(cfg: BuildConfig, output: Path, inputs: list[LoadedInput], lab: Label
     report.labels = stats
     report.mix = mix_info
     report.sentence_transformers = st[1].as_dict() if st else {}
+    report.swap_rows = swap_rows
     prov = {"stage": "build", "created": utc_now(), "config": cfg.as_dict(), "mix": mix_info,
             "inputs": [{"name": i.spec.name, "candidates": i.spec.candidates, "rerank": i.spec.rerank,
                         "queries": i.spec.queries, "group": i.spec.group, "rows": i.n_rows, "k": i.k,
@@ -312,6 +378,8 @@ def _write(cfg: BuildConfig, output: Path, inputs: list[LoadedInput], lab: Label
             "rows": train.num_rows, "removed": report.removed, "counts": report.counts, "labels": stats,
             "miner": cfg.miner, "rerank_fallback": dict(lab.fallbacks), "rule_ways": _rule_ways(train_rows),
             "sentence_transformers": report.sentence_transformers}
+    if swap_rows is not None:  # swap_negatives on (left out when off: the provenance reads as before)
+        prov["swap_rows"] = swap_rows
     # datasets 5.2 cannot load a split with no rows, so an empty config is left out (and the card says so)
     tables = {"train": train, "removed": removed_t} if train.num_rows else {"removed": removed_t}
     tags = ["retrieval", "tevatron", "drama"]

@@ -46,7 +46,8 @@ EXAMPLES = [
 ]
 GROUPS = {
     "Input": ["config_path", "inputs", "candidates", "queries", "rerank", "group"],
-    "Labelling": ["miner", "positives", "negatives", "source_positive", "max_negatives", "fn_margin"],
+    "Labelling": ["miner", "positives", "negatives", "source_positive", "max_negatives", "fn_margin",
+                  "swap_negatives", "swap_keep_mined"],
     "Filters": ["min_query_tokens", "max_query_tokens", "max_copy_rate", "near_dup_threshold", "min_agreement",
                 "exclude_contaminated", "contamination"],
     "Mixing": ["seed", "mix", "mix_by", "mix_total"],
@@ -105,6 +106,13 @@ def _show_template(ctx, _param, value):
 @option("--st-require-scores", is_flag=True, default=None, group="Output",
         help="Leave out of the `sentence-transformers` config the rows without a miner score for each passage, "
              "so that it has the `scores` column (for MarginMSELoss / DistillKLDivLoss); they stay in `train`.")
+@click.option("--swap-negatives", "swap_negatives", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Long rows (queries with answer_start/answer_end): add up to N negatives made of the row's own "
+                   "document with the answer section swapped for another document's, first among its negatives "
+                   "(default 0: none; swap_negatives: in the config).")
+@click.option("--swap-keep-mined", "swap_keep_mined", type=click.IntRange(min=0), default=None, metavar="M",
+              help="Mined negatives a row with swap negatives keeps after them (default: all). Training samples "
+                   "negatives uniformly: 0 makes a group of 2 always take the swap negative.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder that is not a drama-toolkit dataset.")
 @click.option("--no-report", is_flag=True,
               help="Do not write the quality report at the end (run `drama-data report DIR` later).")

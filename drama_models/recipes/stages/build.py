@@ -6,7 +6,7 @@ The stage writes the build config it runs (``<run>/configs/<stage>.yaml``, the e
 (``groups: {queries: qgen}``; default: the generate stage's name), only the generate stages named in ``inputs``
 when it is set (``inputs: [queries]``: the LLM queries alone, though the recipe also crops; as the mine stage's
 ``inputs``), and the recipe's ``miner``, ``rules``,
-``filters``, ``mix``, ``source_rules``, ``false_negatives`` as the build config takes them (see
+``filters``, ``mix``, ``source_rules``, ``false_negatives``, ``swap_negatives``, ``swap_keep_mined`` as the build config takes them (see
 ``drama_data.build.config``).
 """
 from __future__ import annotations
@@ -20,7 +20,14 @@ from drama_data.errors import ConfigError
 from drama_models.recipes.schema import Opt, Recipe, RecipeError, StageSpec, opt
 from drama_models.recipes.stages.base import RunContext, Stage, join_command
 
-CONFIG_KEYS = ("miner", "rules", "source_rules", "false_negatives", "filters", "mix")
+CONFIG_KEYS = ("miner", "rules", "source_rules", "false_negatives", "filters", "mix", "swap_negatives",
+               "swap_keep_mined")
+
+
+
+def _given(key: str, value: Any) -> bool:
+    """Whether a build option is passed on (``swap_keep_mined: 0`` is a value; other falsy ones are defaults)."""
+    return value is not None if key == "swap_keep_mined" else bool(value)
 
 
 class BuildStage(Stage):
@@ -36,6 +43,11 @@ class BuildStage(Stage):
         "false_negatives": opt(dict, default={}, nullable=False),
         "filters": opt(dict, default={}, nullable=False, help="Filters (drama-data build config `filters`)."),
         "mix": opt(dict, default={}, nullable=False, help="Mixing {by, ratios, total, shuffle}."),
+        "swap_negatives": opt(int, default=0, nullable=False,
+                              help="Long rows: N negatives = the positive document with its answer section swapped "
+                                   "for another document's (drama-data build --swap-negatives; 0: none)."),
+        "swap_keep_mined": opt(int, help="Mined negatives a row with swap negatives keeps after them (default: all; "
+                                         "0: the swap negative is the only one, what a group of 2 takes)."),
         "seed": opt(int),
     }
 
@@ -44,7 +56,7 @@ class BuildStage(Stage):
         """Check the nested build options with the build config's own reader (so errors name the key)."""
         from drama_data.build.config import InputSpec, config_from_mapping
 
-        raw = {k: spec.options[k] for k in CONFIG_KEYS if spec.options[k]}
+        raw = {k: spec.options[k] for k in CONFIG_KEYS if _given(k, spec.options[k])}
         mix = dict(raw.get("mix") or {})
         mix.pop("ratios", None)  # ratios are checked against the inputs' groups at run time
         if mix:
@@ -102,7 +114,7 @@ class BuildStage(Stage):
     def config(self, ctx: RunContext) -> dict[str, Any]:
         cfg: dict[str, Any] = {"inputs": self._inputs(ctx), "output": str(ctx.stage_dir(self.name)),
                                "seed": ctx.seed(self)}
-        cfg.update({k: self.options[k] for k in CONFIG_KEYS if self.options[k]})
+        cfg.update({k: self.options[k] for k in CONFIG_KEYS if _given(k, self.options[k])})
         mix = dict(cfg.get("mix") or {})
         if mix.get("ratios") and mix.get("by", "group") == "group":
             # a generate stage that is disabled (e.g. no LLM queries) takes its group's ratio with it
