@@ -6,8 +6,12 @@ from drama_data.errors import DramaError
 
 FORMATS = ("onnx", "openvino")
 EXPORTERS = ("dynamo", "torchscript")
+QUANTIZE = ("none", "int8")
 ONNX_FILE = "model.onnx"
 OPENVINO_FILE = "openvino_model.xml"
+#: ``--quantize int8``: the quantized model, written beside the float one (which stays, for ``int8=False``)
+ONNX_INT8_FILE = "model_int8.onnx"
+OPENVINO_INT8_FILE = "openvino_model_int8.xml"
 EXPORT_CONFIG_NAME = "export_config.json"
 INPUTS = ("input_ids", "attention_mask")
 OUTPUT = "sentence_embedding"

@@ -11,7 +11,9 @@ CPU) reads ``openvino_model.xml`` or ``model.onnx``. OpenVINO's inference precis
 ``ExportedEncoder.precision``: ``"auto"`` (the default) = bf16 on CPUs that compute it natively (AVX512-BF16 /
 AMX, :func:`drama_data.precision.cpu_has_native_bf16`; about 4.5x float32's documents/s there for MiniLM, cosine to
 PyTorch float32 >= 0.9999, docs/results.md "Encoder serving"), float32 elsewhere; ``"f32"`` for PyTorch's float32
-numbers everywhere. ``threads`` sets the intra-op threads of either (default: the runtime's own choice, usually all
+numbers everywhere. A folder written with ``--quantize int8`` also holds ``model_int8.onnx`` (or
+``openvino_model_int8.xml``), which both runtimes run by default (``int8=None``: as ``export_config.json`` says;
+``int8=False`` runs the float model beside it). ``threads`` sets the intra-op threads of either (default: the runtime's own choice, usually all
 cores).
 """
 from __future__ import annotations
@@ -23,7 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from drama_models.export.layout import EXPORT_CONFIG_NAME, ONNX_FILE, OPENVINO_FILE, ExportError
+from drama_models.export.layout import (
+    EXPORT_CONFIG_NAME,
+    ONNX_FILE,
+    ONNX_INT8_FILE,
+    OPENVINO_FILE,
+    OPENVINO_INT8_FILE,
+    ExportError,
+)
 
 
 class ExportedEncoder:
@@ -41,13 +50,16 @@ class ExportedEncoder:
             or AMX, else float32), ``"f32"`` (the numbers PyTorch gives), ``"bf16"`` or ``"f16"``. ONNX Runtime runs
             float32 and takes ``"auto"`` or ``"f32"`` only. The choice made is kept in ``self.precision``.
         max_length: Max tokens per text, overriding the saved one.
+        int8: Run the int8 model of a ``--quantize int8`` export (``True``), the float one (``False``), or
+            ``None``: the int8 one when the folder's ``export_config.json`` says it was quantized. Kept in
+            ``self.int8``.
 
     Raises:
         ExportError: The folder is not an export, lacks the model file the backend needs, or an option is bad.
     """
 
     def __init__(self, path: str | os.PathLike, *, backend: str | None = None, threads: int | None = None,
-                 precision: str = "auto", max_length: int | None = None):
+                 precision: str = "auto", max_length: int | None = None, int8: bool | None = None):
         self.path = Path(path)
         config_path = self.path / EXPORT_CONFIG_NAME
         if not config_path.is_file():
@@ -66,6 +78,11 @@ class ExportedEncoder:
         self.embedding_dim = int(self.config["embedding_dim"])
         self.threads = threads
         self.precision = resolve_precision(self.backend, precision, threads)
+        quantized = self.config.get("quantize", "none") != "none"
+        if int8 and not quantized:
+            raise ExportError(f"{self.path}: option int8=True needs an int8 export (write one with `drama-models "
+                              "export MODEL --quantize int8 --output DIR`)")
+        self.int8 = quantized if int8 is None else bool(int8)
         self.tokenizer = self._load_tokenizer()
         self._run = (self._open_onnxruntime(threads) if self.backend == "onnx"
                      else self._open_openvino(threads, self.precision))
@@ -100,7 +117,8 @@ class ExportedEncoder:
         options.inter_op_num_threads = 1
         if threads:
             options.intra_op_num_threads = int(threads)
-        session = ort.InferenceSession(str(self._model_file(ONNX_FILE)), options, providers=["CPUExecutionProvider"])
+        name = ONNX_INT8_FILE if self.int8 else ONNX_FILE
+        session = ort.InferenceSession(str(self._model_file(name)), options, providers=["CPUExecutionProvider"])
 
         def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
             return session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})[0]
@@ -114,7 +132,8 @@ class ExportedEncoder:
         properties = {"INFERENCE_PRECISION_HINT": precision}
         if threads:
             properties["INFERENCE_NUM_THREADS"] = int(threads)
-        compiled = core.compile_model(str(self._model_file(OPENVINO_FILE, ONNX_FILE)), "CPU", properties)
+        names = (OPENVINO_INT8_FILE, ONNX_INT8_FILE) if self.int8 else (OPENVINO_FILE, ONNX_FILE)
+        compiled = core.compile_model(str(self._model_file(*names)), "CPU", properties)
         request = compiled.create_infer_request()
 
         def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
@@ -221,7 +240,7 @@ class ExportedEncoder:
         return out
 
     def __repr__(self) -> str:
-        return (f"ExportedEncoder({self.path}, backend={self.backend}, precision={self.precision}, "
+        return (f"ExportedEncoder({self.path}, backend={self.backend}, precision={self.precision}, int8={self.int8}, "
                 f"hidden={self.embedding_dim})")
 
 

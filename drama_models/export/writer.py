@@ -17,6 +17,11 @@ padded batch) and compared with PyTorch: every cosine must be >= ``min_cosine`` 
 `ExportError` and nothing is written. The folder is built next to ``output`` and renamed into place, so
 a crash never leaves a half-written export.
 
+``quantize="int8"`` (``--quantize int8``, :mod:`drama_models.export.quantize`) also writes ``model_int8.onnx``
+(or ``openvino_model_int8.xml``) beside the float model, records it as the folder's ``file`` (what
+`ExportedEncoder` and ``evaluate --backend`` run by default) with the float one as ``float_file``, and checks it
+on its own threshold (cosine >= 0.99 on the check texts and the bundled sample, ``check_int8``).
+
 Exporters (``torch.onnx.export`` of torch 2.13): ``dynamo`` (the default and torch's recommended path;
 ``torch.export`` then ONNX Script, needs ``onnxscript``) or ``torchscript`` (the older tracer, which torch marks
 deprecated; several times faster to run, same numbers). Both keep the bidirectional mask of a decoder encoder:
@@ -41,8 +46,11 @@ from drama_models.export.layout import (
     FORMATS,
     INPUTS,
     ONNX_FILE,
+    ONNX_INT8_FILE,
     OPENVINO_FILE,
+    OPENVINO_INT8_FILE,
     OUTPUT,
+    QUANTIZE,
     ExportError,
 )
 
@@ -72,6 +80,7 @@ def export_model(
     overwrite: bool = False,
     min_cosine: float = MIN_COSINE,
     max_length: int | None = None,
+    quantize: str = "none",
 ) -> Path:
     """Export an encoder as an ONNX or OpenVINO model folder, checked against PyTorch before it appears.
 
@@ -93,6 +102,8 @@ def export_model(
         overwrite: Replace a non-empty ``output``.
         min_cosine: The lowest cosine between exported and PyTorch embeddings the check accepts.
         max_length: Max tokens per text, overriding the encoder's (kept in ``drama_config.json``).
+        quantize: ``"none"`` or ``"int8"``: also write the int8 model (dynamic quantization, int8 per-channel
+            weights; :mod:`drama_models.export.quantize`), checked at cosine >= 0.99 to PyTorch float32.
 
     Returns:
         ``output``.
@@ -105,6 +116,8 @@ def export_model(
         raise ExportError(f"option --format={format!r} must be one of {', '.join(FORMATS)}")
     if exporter not in EXPORTERS:
         raise ExportError(f"option --exporter={exporter!r} must be one of {', '.join(EXPORTERS)}")
+    if quantize not in QUANTIZE:
+        raise ExportError(f"option --quantize={quantize!r} must be one of {', '.join(QUANTIZE)}")
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise ExportError(f"--output {output}: exists and is not a folder")
@@ -138,14 +151,25 @@ def export_model(
     try:
         start = time.perf_counter()
         _write_onnx(encoder, work / ONNX_FILE, exporter, opset)
+        int8 = quantize == "int8"
+        if int8:
+            from drama_models.export.quantize import quantize_onnx
+
+            kept_float = quantize_onnx(work / ONNX_FILE, work / ONNX_INT8_FILE)
         if format == "openvino":
             _onnx_to_openvino(work / ONNX_FILE, work / OPENVINO_FILE)
+            if int8:
+                _onnx_to_openvino(work / ONNX_INT8_FILE, work / OPENVINO_INT8_FILE)
         seconds = time.perf_counter() - start
+        float_file = ONNX_FILE if format == "onnx" else OPENVINO_FILE
+        int8_file = ONNX_INT8_FILE if format == "onnx" else OPENVINO_INT8_FILE
         _save_tokenizer(encoder, work)
         (work / "drama_config.json").write_text(json.dumps(encoder.settings(), indent=2) + "\n", encoding="utf-8")
         config = {
             "format": format,
-            "file": ONNX_FILE if format == "onnx" else OPENVINO_FILE,
+            "file": int8_file if int8 else float_file,
+            "float_file": float_file,
+            "quantize": "none",  # or quantize.SETTINGS, below
             "inputs": list(INPUTS),
             "output": OUTPUT,
             "dynamic_axes": {"input_ids": ["batch", "sequence"], "attention_mask": ["batch", "sequence"],
@@ -161,8 +185,16 @@ def export_model(
             "export_seconds": round(seconds, 1),
             "versions": _versions(format),
         }
+        if int8:
+            from drama_models.export.quantize import SETTINGS
+
+            config["quantize"] = dict(SETTINGS, down_projections_kept_float=kept_float)
         (work / EXPORT_CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        config["check"] = _check(encoder, work, min_cosine)
+        config["check"] = _check(encoder, work, min_cosine, int8=False)
+        if int8:
+            from drama_models.export.quantize import MIN_COSINE_INT8, sample_texts
+
+            config["check_int8"] = _check(encoder, work, MIN_COSINE_INT8, int8=True, more_texts=sample_texts())
         (work / EXPORT_CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         if output.exists():
             shutil.rmtree(output)
@@ -225,7 +257,8 @@ def _write_onnx(encoder, path: Path, exporter: str, opset: int) -> None:
 
 
 def _onnx_to_openvino(onnx_path: Path, xml_path: Path) -> None:
-    """OpenVINO reads the ONNX file; it is saved as IR with float32 weights (no fp16 compression)."""
+    """OpenVINO reads the ONNX file (the int8 one too: ``MatMulInteger`` / ``DynamicQuantizeLinear``); it is saved
+    as IR with the weights as they are (float32, or int8; no fp16 compression) and the ONNX file is removed."""
     import openvino
 
     model = openvino.convert_model(str(onnx_path))
@@ -244,31 +277,36 @@ def _save_tokenizer(encoder, folder: Path) -> None:
         tok.model_max_length = old
 
 
-def _check(encoder, folder: Path, min_cosine: float) -> dict:
-    """Embed :data:`CHECK_TEXTS` (as queries and as documents) with the export and with PyTorch, at float32 and
-    (OpenVINO on a CPU with native bf16) at the bf16 that ``precision="auto"`` runs there; raise
-    :class:`ExportError` when any cosine is below ``min_cosine``."""
+def _check(encoder, folder: Path, min_cosine: float, *, int8: bool = False, more_texts: list[str] = ()) -> dict:
+    """Embed :data:`CHECK_TEXTS` and ``more_texts`` (as queries and as documents) with the export (its float model,
+    or its int8 one) and with PyTorch float32, at float32 and (OpenVINO on a CPU with native bf16) at the bf16 that
+    ``precision="auto"`` runs there; raise :class:`ExportError` when any cosine is below ``min_cosine``."""
     import numpy as np
 
     from drama_models.export.runtime import ExportedEncoder, resolve_precision
 
     fmt = json.loads((folder / EXPORT_CONFIG_NAME).read_text(encoding="utf-8"))["format"]
     precisions = sorted({"f32", resolve_precision(fmt, "auto")}, reverse=True)  # f32 first
-    texts = list(CHECK_TEXTS)
-    worst_by = {}
+    texts = list(CHECK_TEXTS) + list(more_texts)
+    what = "int8 model" if int8 else "exported model"
+    worst_by, refs = {}, {}
     for precision in precisions:
-        exported = ExportedEncoder(folder, precision=precision)
+        exported = ExportedEncoder(folder, precision=precision, int8=int8)
         cosines = []
         for method in ("encode_queries", "encode_documents"):
-            for batch_size in (1, len(texts)):
-                ref = getattr(encoder, method)(texts, batch_size=batch_size, show_progress=False)
-                got = getattr(exported, method)(texts, batch_size=batch_size, show_progress=False)
+            # the check texts one at a time, then every text in padded batches (at most 16 rows)
+            for part, batch_size in ((CHECK_TEXTS, 1), (texts, min(len(texts), 16))):
+                if (method, batch_size) not in refs:
+                    refs[method, batch_size] = getattr(encoder, method)(list(part), batch_size=batch_size,
+                                                                        show_progress=False)
+                ref = refs[method, batch_size]
+                got = getattr(exported, method)(list(part), batch_size=batch_size, show_progress=False)
                 cos = (ref * got).sum(-1) / (np.linalg.norm(ref, axis=-1) * np.linalg.norm(got, axis=-1) + 1e-12)
                 cosines.extend(cos.tolist())
         worst_by[precision] = round(float(min(cosines)), 6)
     for precision, worst in worst_by.items():
         if not worst >= min_cosine:
-            raise ExportError(f"the exported model disagrees with PyTorch: cosine {worst:.5f} < {min_cosine} on "
+            raise ExportError(f"the {what} disagrees with PyTorch float32: cosine {worst:.5f} < {min_cosine} on "
                               f"{len(texts)} check texts (format {fmt}, precision {precision}); nothing was written")
     return {"texts": len(texts), "min_cosine": min(worst_by.values()), "threshold": min_cosine,
             "min_cosine_by_precision": worst_by}

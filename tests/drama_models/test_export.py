@@ -192,3 +192,80 @@ def test_bad_input_is_one_line(tmp_path):
         ExportedEncoder(tmp_path)
     with pytest.raises(ExportError, match="--dtype"):
         load_encoder(str(tmp_path), "onnx", encoder_kwargs={"dtype": "bfloat16"})
+
+
+# ---------------------------------------------------------------- --quantize int8 (CPUs without native bf16)
+
+@pytest.fixture(scope="module")
+def int8_exports(encoders, tmp_path_factory) -> dict[tuple[str, str], Path]:
+    """Both tiny encoders exported with --quantize int8 to ONNX, and MiniLM to OpenVINO."""
+    root = tmp_path_factory.mktemp("int8-exports")
+    return {(name, fmt): export_model(encoders[name], root / f"{name}-{fmt}-int8", format=fmt,
+                                      exporter="torchscript", quantize="int8")
+            for name, fmt in (("minilm", "onnx"), ("gemma", "onnx"), ("minilm", "openvino"))}
+
+
+@pytest.mark.parametrize("name,fmt,backend", [("minilm", "onnx", "onnx"), ("gemma", "onnx", "onnx"),
+                                              ("minilm", "onnx", "openvino"), ("minilm", "openvino", "openvino")])
+def test_int8_export_agrees_with_pytorch_on_the_sample(encoders, int8_exports, name, fmt, backend):
+    """The int8 model (run by default from its folder) is within cosine 0.99 of PyTorch float32 on the sample; the
+    float model beside it still gives 0.999; export_config.json records both files, the settings and both checks."""
+    folder = int8_exports[(name, fmt)]
+    config = json.loads((folder / EXPORT_CONFIG_NAME).read_text())
+    int8_file = "model_int8.onnx" if fmt == "onnx" else "openvino_model_int8.xml"
+    assert config["file"] == int8_file and (folder / int8_file).is_file() and (folder / config["float_file"]).is_file()
+    assert config["quantize"]["method"] == "int8" and config["check_int8"]["threshold"] == 0.99
+    assert config["check_int8"]["min_cosine"] >= 0.99 and config["check"]["min_cosine"] >= 0.999
+    docs, queries = sample_texts()
+    torch_encoder = DramaEncoder.from_pretrained(str(encoders[name]), device="cpu")
+    int8 = ExportedEncoder(folder, backend=backend, threads=2, precision="f32")
+    full = ExportedEncoder(folder, backend=backend, threads=2, precision="f32", int8=False)
+    assert int8.int8 and not full.int8
+    for method, texts in (("encode_documents", docs), ("encode_queries", queries)):
+        ref = getattr(torch_encoder, method)(texts, batch_size=8, show_progress=False)
+        assert cosines(ref, getattr(int8, method)(texts, batch_size=8, show_progress=False)).min() >= 0.99
+        assert cosines(ref, getattr(full, method)(texts, batch_size=8, show_progress=False)).min() >= 0.999
+
+
+def test_evaluate_runs_the_int8_model_within_001_of_float32(encoders, int8_exports):
+    """`drama-models evaluate --backend onnx` on an int8 folder runs model_int8.onnx: nDCG@10 within 0.01 of
+    PyTorch float32's on the bundled sample."""
+    runner = CliRunner()
+
+    def ndcg(model, backend):
+        result = runner.invoke(main, ["evaluate", "--model", str(model), "--data", str(SAMPLE), "--backend", backend,
+                                      "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["results"][0]["ndcg@10"]
+
+    for name in ("minilm", "gemma"):
+        assert abs(ndcg(int8_exports[(name, "onnx")], "onnx") - ndcg(encoders[name], "torch")) <= 0.01
+    assert isinstance(load_encoder(str(int8_exports[("minilm", "onnx")]), "onnx"), ExportedEncoder)
+    assert load_encoder(str(int8_exports[("minilm", "onnx")]), "onnx").int8
+
+
+def test_int8_errors_are_one_line(encoders, exports, tmp_path, monkeypatch):
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", str(encoders["minilm"]), "--quantize", "int4", "--output",
+                                  str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--quantize" in result.output and not (tmp_path / "o").exists()
+    with pytest.raises(ExportError, match="option --quantize='int4'"):
+        export_model(encoders["minilm"], tmp_path / "o", quantize="int4")
+    with pytest.raises(ExportError, match="--quantize int8"):
+        ExportedEncoder(exports[("minilm", "onnx")], int8=True)
+    import drama_models.export.quantize as quantize
+
+    monkeypatch.setattr(quantize, "MIN_COSINE_INT8", 1.5)
+    with pytest.raises(ExportError, match=r"int8 model disagrees with PyTorch float32: cosine .* < 1\.5"):
+        export_model(encoders["minilm"], tmp_path / "never", exporter="torchscript", quantize="int8")
+    assert not (tmp_path / "never").exists() and not list(tmp_path.iterdir())
+
+
+def test_export_cli_quantize_int8(encoders, tmp_path):
+    out = tmp_path / "cli-int8"
+    result = CliRunner().invoke(main, ["export", str(encoders["minilm"]), "--exporter", "torchscript", "--quantize",
+                                       "int8", "--output", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["file"] == "model_int8.onnx" and summary["float_file"] == "model.onnx"
+    assert summary["min_cosine_int8"] >= 0.99 and summary["quantize"] == "int8"
