@@ -147,4 +147,6 @@ def resolve_corpus_options(queries, corpus, fields, split, max_tokens, chunk_tok
     packed = pick("pack_tokens", pack_tokens, rec.get("pack_tokens"), None)
     if packed:
         options["pack_tokens"] = int(packed)
+    else:  # not packing: no pack_tokens in the options nor in where they came from (cards stay as they were)
+        origin.pop("pack_tokens", None)
     return str(corpus), options, origin

@@ -136,17 +136,17 @@ def test_dynamo_exporter(encoders, tmp_path):
     assert cosines(ref, got).min() >= 0.999
 
 
+def ndcg(model, backend):
+    """nDCG@10 of `drama-models evaluate --model MODEL --backend BACKEND` on the bundled sample."""
+    result = CliRunner().invoke(main, ["evaluate", "--model", str(model), "--data", str(SAMPLE), "--backend",
+                                       backend, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["results"][0]["ndcg@10"]
+
+
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
 def test_evaluate_backend_gives_the_same_ndcg(encoders, exports, fmt, tmp_path):
     """`drama-models evaluate --backend onnx|openvino` = torch's nDCG@10 to 3 decimals on the bundled sample."""
-    runner = CliRunner()
-
-    def ndcg(model, backend):
-        result = runner.invoke(main, ["evaluate", "--model", str(model), "--data", str(SAMPLE), "--backend", backend,
-                                      "--json"])
-        assert result.exit_code == 0, result.output
-        return json.loads(result.stdout)["results"][0]["ndcg@10"]
-
     for name in ("minilm", "gemma"):
         assert round(ndcg(exports[(name, fmt)], fmt), 3) == round(ndcg(encoders[name], "torch"), 3)
 
@@ -230,14 +230,6 @@ def test_int8_export_agrees_with_pytorch_on_the_sample(encoders, int8_exports, n
 def test_evaluate_runs_the_int8_model_within_001_of_float32(encoders, int8_exports):
     """`drama-models evaluate --backend onnx` on an int8 folder runs model_int8.onnx: nDCG@10 within 0.01 of
     PyTorch float32's on the bundled sample."""
-    runner = CliRunner()
-
-    def ndcg(model, backend):
-        result = runner.invoke(main, ["evaluate", "--model", str(model), "--data", str(SAMPLE), "--backend", backend,
-                                      "--json"])
-        assert result.exit_code == 0, result.output
-        return json.loads(result.stdout)["results"][0]["ndcg@10"]
-
     for name in ("minilm", "gemma"):
         assert abs(ndcg(int8_exports[(name, "onnx")], "onnx") - ndcg(encoders[name], "torch")) <= 0.01
     assert isinstance(load_encoder(str(int8_exports[("minilm", "onnx")]), "onnx"), ExportedEncoder)
