@@ -97,7 +97,9 @@ def test_key_revoked_mid_run_then_rerun_with_the_key_resumes(tmp_path, corpus, m
         sent = len(srv.completion_records()) - n_ref
         assert not out.exists() and work_folder_for(out).is_dir()  # nothing done; finished windows kept
         cached = len(RequestCache(tmp_path / "cache" / "requests.sqlite"))
-        assert cached >= 14 and sent <= cached + 2 + 2  # at most the in-flight ones were refused
+        # at most what was in flight (concurrency 2) is lost: refused, or answered while the refusal stopped the run
+        # (on a loaded machine the 14th answer can arrive after the refusal of another request)
+        assert cached >= 14 - 2 and sent <= cached + 2 + 2
 
         srv.set_api_key(KEY)
         srv._srv.responder = answer
