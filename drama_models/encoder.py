@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -493,9 +493,7 @@ class DramaEncoder(torch.nn.Module):
         if show_progress is None:
             show_progress = n > 4 * batch_size
         max_length = max_length or self.max_length
-        pad_id = self.tokenizer.pad_token_id
         device = self.device
-        block = max(batch_size * 64, 8192)  # tokenize a block at once, sort it by length, encode it in batches
         was_training = self.training
         self.train(False)
         try:
@@ -503,26 +501,13 @@ class DramaEncoder(torch.nn.Module):
                 total=n, desc=f"encode {what}", unit={"queries": "query", "documents": "doc"}.get(what, what),
                 disable=not show_progress, dynamic_ncols=True,
             ) as bar:
-                for start in range(0, n, block):
-                    chunk = [prefix + t for t in texts[start : start + block]]
-                    ids = self.tokenizer(
-                        chunk, truncation=True, max_length=max_length, padding=False,
-                        return_attention_mask=False, return_token_type_ids=False,
-                    )["input_ids"]
-                    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-                    for idx in length_batches(lengths, batch_size, self.max_batch_tokens):
-                        width = int(lengths[idx[0]])
-                        input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-                        mask = torch.zeros((len(idx), width), dtype=torch.long)
-                        for row, i in enumerate(idx):
-                            seq = ids[i]
-                            input_ids[row, : len(seq)] = torch.as_tensor(seq)
-                            mask[row, : len(seq)] = 1
-                        with autocast(device.type, self.bf16):
-                            emb = self.forward(input_ids.to(device), mask.to(device))
-                        emb = truncate(emb, dim, self.normalize)
-                        out[start + idx] = emb.float().cpu().numpy()
-                        bar.update(len(idx))
+                for rows, input_ids, mask in padded_batches(self.tokenizer, texts, prefix, max_length, batch_size,
+                                                            self.max_batch_tokens):
+                    with autocast(device.type, self.bf16):
+                        emb = self.forward(torch.from_numpy(input_ids).to(device), torch.from_numpy(mask).to(device))
+                    emb = truncate(emb, dim, self.normalize)
+                    out[rows] = emb.float().cpu().numpy()
+                    bar.update(len(rows))
         finally:
             self.train(was_training)
         return out
@@ -631,6 +616,29 @@ def length_batches(lengths: Sequence[int] | np.ndarray, batch_size: int,
         batches.append(order[start : start + rows])
         start += rows
     return batches
+
+
+def padded_batches(tokenizer, texts: Sequence[str], prefix: str, max_length: int, batch_size: int,
+                   max_tokens: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The batches an encoder runs on ``texts``: ``(rows, input_ids, attention_mask)``, ``rows`` the positions in
+    ``texts`` of one batch (:func:`length_batches` over blocks of at least 8,192 texts, tokenized at once with
+    ``prefix`` prepended and truncated at ``max_length``), ``input_ids`` right-padded with the tokenizer's pad id
+    to the batch's longest row and ``attention_mask`` 1 on tokens: int64 arrays ``[len(rows), width]``. Used by
+    :class:`DramaEncoder` and the exported encoders, so both run the same batches."""
+    pad_id = tokenizer.pad_token_id
+    block = max(batch_size * 64, 8192)  # tokenize a block at once, sort it by length, encode it in batches
+    for start in range(0, len(texts), block):
+        ids = tokenizer([prefix + t for t in texts[start : start + block]], truncation=True, max_length=max_length,
+                        padding=False, return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        for idx in length_batches(lengths, batch_size, max_tokens):
+            width = int(lengths[idx[0]])
+            input_ids = np.full((len(idx), width), pad_id, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                input_ids[row, : lengths[i]] = ids[i]
+                mask[row, : lengths[i]] = 1
+            yield start + idx, input_ids, mask
 
 
 def _write_json(path: Path, obj) -> None:

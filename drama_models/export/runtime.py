@@ -200,7 +200,7 @@ class ExportedEncoder:
     def _encode(self, texts, prefix, dim, batch_size, show_progress, max_length, what) -> np.ndarray:
         from tqdm.auto import tqdm
 
-        from drama_models.encoder import _check_texts, length_batches
+        from drama_models.encoder import _check_texts, padded_batches
 
         _check_texts(texts)
         if dim is not None and (not isinstance(dim, int) or not 1 <= dim <= self.embedding_dim):
@@ -215,28 +215,15 @@ class ExportedEncoder:
         if show_progress is None:
             show_progress = n > 4 * batch_size
         max_length = max_length or self.max_length
-        pad_id = self.tokenizer.pad_token_id
-        block = max(batch_size * 64, 8192)
         with tqdm(total=n, desc=f"encode {what}", disable=not show_progress, dynamic_ncols=True) as bar:
-            for start in range(0, n, block):
-                ids = self.tokenizer([prefix + t for t in texts[start:start + block]], truncation=True,
-                                     max_length=max_length, padding=False, return_attention_mask=False,
-                                     return_token_type_ids=False)["input_ids"]
-                lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-                for idx in length_batches(lengths, batch_size):
-                    width = int(lengths[idx[0]])
-                    input_ids = np.full((len(idx), width), pad_id, dtype=np.int64)
-                    mask = np.zeros((len(idx), width), dtype=np.int64)
-                    for row, i in enumerate(idx):
-                        input_ids[row, :lengths[i]] = ids[i]
-                        mask[row, :lengths[i]] = 1
-                    emb = self.embed(input_ids, mask)
-                    if dim is not None:
-                        emb = emb[:, :dim]
-                        if self.normalize:
-                            emb = emb / np.maximum(np.linalg.norm(emb, axis=-1, keepdims=True), 1e-12)
-                    out[start + idx] = emb
-                    bar.update(len(idx))
+            for rows, input_ids, mask in padded_batches(self.tokenizer, texts, prefix, max_length, batch_size):
+                emb = self.embed(input_ids, mask)
+                if dim is not None:
+                    emb = emb[:, :dim]
+                    if self.normalize:
+                        emb = emb / np.maximum(np.linalg.norm(emb, axis=-1, keepdims=True), 1e-12)
+                out[rows] = emb
+                bar.update(len(rows))
         return out
 
     def __repr__(self) -> str:
