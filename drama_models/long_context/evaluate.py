@@ -218,6 +218,22 @@ def _cell(value: float | None, truncated: bool = False) -> str:
     return "-" if value is None else f"{100 * value:.1f}" + ("*" if truncated else "")
 
 
+def _sizes(rows: list[dict], label: dict[int, str]) -> str:
+    """How many queries and documents each length had: "5 queries over 10 documents per length", or per group of
+    lengths when they differ ("5 queries over 10 documents at 512 and 2k, 3 over 6 at 4k and 8k")."""
+    groups: dict[tuple[int, int], list[str]] = {}
+    for n in dict.fromkeys(r["length"] for r in rows):
+        r = next(r for r in rows if r["length"] == n)
+        groups.setdefault((r["num_queries"], r["num_docs"]), []).append(label[n])
+    if len(groups) == 1:
+        (q, d), = groups
+        return f"{q} queries over {d} documents per length"
+    parts = [f"{q} {'queries ' if i == 0 else ''}over {d} {'documents ' if i == 0 else ''}at "
+             f"{' and '.join([', '.join(names[:-1]), names[-1]] if len(names) > 1 else names)}"
+             for i, ((q, d), names) in enumerate(groups.items())]
+    return ", ".join(parts)
+
+
 def format_long_context_table(result: dict | list[dict]) -> str:
     """One markdown table per task: nDCG@1 x 100 per length for each system evaluated here, then the published
     rows; ``*`` marks a length read truncated to the model's limit (stated under the table)."""
@@ -226,8 +242,8 @@ def format_long_context_table(result: dict | list[dict]) -> str:
     for task in dict.fromkeys(r["task"] for r in rows):
         mine = [r for r in rows if r["task"] == task]
         lengths = list(dict.fromkeys(r["length"] for r in mine))
-        table = {"task": task, "num_queries": mine[0]["num_queries"], "num_docs": mine[0]["num_docs"],
-                 "head": [f"{n // 1024}k" if n % 1024 == 0 and n >= 1024 else str(n) for n in lengths],
+        label = {n: f"{n // 1024}k" if n % 1024 == 0 and n >= 1024 else str(n) for n in lengths}
+        table = {"task": task, "sizes": _sizes(mine, label), "head": [label[n] for n in lengths],
                  "rows": [], "notes": []}
         for system in dict.fromkeys(r["system"] for r in mine):
             by_len = {r["length"]: r for r in mine if r["system"] == system}

@@ -6,9 +6,12 @@ In: the enabled ``train`` stages before it (their output folders), ``tasks`` (pa
 tokens of each model's own tokenizer, ``queries`` per length (documents: twice as many; LongEmbed 50 and 100),
 ``long_queries`` at 4k and above (8k-token documents cost seconds each on a CPU), the Needle ``haystack`` (a
 BEIR folder; default the bundled SciFact sample, which the run's training data must not contain), ``seed``
-(0: the reported tables; tune on another), ``models`` (more folders or short names to compare, e.g. ``minilm``).
-Out: ``<stage>/<system>/long_context.{json,md}`` per system and ``<stage>/long_context.md`` (all tables, also
-copied to the run folder); counts ``{system: {"passkey@4096": nDCG@1 x 100, ...}}`` for the manifest.
+(0: the reported tables; tune on another), ``models`` (more folders or short names to compare, e.g. ``minilm``),
+``checkpoints`` (also score every ``checkpoint-<step>/model`` a train stage kept, ``keep_checkpoints: true``: the
+training curve).
+Out: ``<stage>/<system>/long_context.{json,md}`` per system and ``<stage>/long_context.md`` (all tables, then the
+curve by step when ``checkpoints``; also copied to the run folder); counts ``{system: {"passkey@4096": nDCG@1 x
+100, ...}}`` for the manifest.
 
 Registered as the built-in kind ``long-context`` by :mod:`drama_models.recipes.stages` (after ``evaluate``).
 """
@@ -37,6 +40,9 @@ class LongContextStage(Stage):
         "bf16": opt(str, bool, default="auto", nullable=False,
                     help="bf16 autocast encoding: auto (CUDA with bf16, CPUs with native bf16), true, false."),
         "max_batch_tokens": opt(int, default=16384, nullable=False, help="Padded tokens per encoding batch."),
+        "checkpoints": opt(bool, default=False, nullable=False,
+                           help="Also score every checkpoint the train stages kept (keep_checkpoints: true): "
+                                "the curve by training step."),
     }
 
     @classmethod
@@ -58,12 +64,44 @@ class LongContextStage(Stage):
 
     def systems(self, ctx: RunContext) -> list[tuple[str, str]]:
         """``(system name, model path)``: the ``models`` given (named by their folder), then every earlier train
-        stage's output (``"<stage> (trained)"``)."""
+        stage's output (``"<stage> (trained)"``), preceded with ``checkpoints`` by its kept checkpoints
+        (``"<stage> step <N>"``, oldest first)."""
         from drama_models.zoo import resolve_model
 
         out = [(Path(str(m).rstrip("/")).name, resolve_model(str(m))) for m in self.options["models"]]
-        out += [(f"{t.name} (trained)", str(ctx.stage_dir(t.name))) for t in self.upstream(ctx)]
+        for t in self.upstream(ctx):
+            out += [(f"{t.name} step {step}", str(path)) for step, path in self._checkpoints(ctx, t)]
+            out.append((f"{t.name} (trained)", str(ctx.stage_dir(t.name))))
         return out
+
+    def _checkpoints(self, ctx: RunContext, train: Stage) -> list[tuple[int, Path]]:
+        """``(step, model folder)`` of the checkpoints ``train`` kept, when ``checkpoints`` asks for them."""
+        from drama_models.training.loop import checkpoints
+
+        if not self.options["checkpoints"]:
+            return []
+        return [(step, folder / "model") for step, folder in checkpoints(ctx.stage_dir(train.name))
+                if (folder / "model").is_dir()]
+
+    def curve(self, ctx: RunContext, counts: dict[str, dict[str, float]]) -> str:
+        """The training curve as one markdown table per train stage: a row per kept checkpoint and the final
+        model (its ``max_steps``), a column per task and length (nDCG@1 x 100)."""
+        from drama_models.long_context.evaluate import parse_lengths
+
+        lengths = parse_lengths(self.options["lengths"])
+        head = [f"{task} {n // 1024}k" if n >= 1024 and n % 1024 == 0 else f"{task} {n}"
+                for task in self.options["tasks"] for n in lengths]
+        tables = []
+        for t in self.upstream(ctx):
+            rows = [(str(step), counts.get(f"{t.name} step {step}", {})) for step, _ in self._checkpoints(ctx, t)]
+            rows.append((str(t.options.get("max_steps") or "final"), counts.get(f"{t.name} (trained)", {})))
+            lines = [f"### {t.name}: nDCG@1 x 100 by training step", "",
+                     "| step | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
+            for step, cells in rows:
+                vals = [cells.get(f"{task}@{n}") for task in self.options["tasks"] for n in lengths]
+                lines.append(f"| {step} | " + " | ".join("-" if v is None else f"{v:.1f}" for v in vals) + " |")
+            tables.append("\n".join(lines))
+        return "\n\n".join(tables)
 
     def inputs(self, ctx: RunContext) -> dict[str, Any]:
         return {"models": dict(self.systems(ctx)), "haystack": self.options.get("haystack")}
@@ -93,6 +131,9 @@ class LongContextStage(Stage):
                 if o["bf16"] != "auto":
                     parts += ["--bf16", str(o["bf16"]).lower()]
                 lines.append(join_command(parts + ["--output", ctx.stage_dir(self.name) / _safe(name)]))
+        if o["checkpoints"]:
+            lines += [f"# the same for each checkpoint {t.name} keeps ({ctx.stage_dir(t.name)}/checkpoint-<N>/model, "
+                      f"named '{t.name} step <N>'), then the curve by step" for t in self.upstream(ctx)]
         return "\n".join(lines) or f"# {self.kind}: no trained model before this stage"
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
@@ -129,6 +170,8 @@ class LongContextStage(Stage):
             tables.append(f"## {name}\n\n{table}")
             for r in rows:
                 counts.setdefault(r["system"], {})[f"{r['task']}@{r['length']}"] = round(100 * r["ndcg@1"], 1)
+        if o["checkpoints"]:
+            tables.append(self.curve(ctx, counts))
         text = "\n\n".join(tables) + "\n"
         (out / "long_context.md").write_text(text, encoding="utf-8")
         (ctx.run_dir / "long_context.md").write_text(text, encoding="utf-8")

@@ -3,15 +3,18 @@ its files and counts, its command lines, and recipes/long-context.yaml's plan wi
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from tiny_models import one_torch_thread, tiny_model_dir, tiny_tokenizer  # noqa: F401
 
 from drama_models.recipes.runner import run_recipe
-from drama_models.recipes.schema import RecipeError
+from drama_models.recipes.schema import RecipeError, opt
 from drama_models.recipes.stage_registry import stage_types
+from drama_models.recipes.stages.base import Stage
 from drama_models.recipes.stages.long_context import LongContextStage
+from drama_models.training.loop import STATE_FILE
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 REPO = Path(__file__).resolve().parents[3]
@@ -52,3 +55,34 @@ def test_the_long_context_recipe_plans_every_stage():
     for needle in ("--pack-tokens 1600", "length_buckets", "--long-context passkey,needle",
                    "--lengths 512,2048", "--lengths 4096,8192", "train-long (trained)"):
         assert needle in text
+
+
+class _KeptCheckpoints(Stage):
+    """A stand-in ``train`` stage: the tiny model as its final output and as two kept checkpoints (steps 1, 2)."""
+
+    kind = "train"
+    OPTIONS = {"model": opt(str), "max_steps": opt(int, default=3)}
+
+    def run(self, ctx):
+        out = ctx.stage_dir(self.name)
+        shutil.copytree(self.options["model"], out, dirs_exist_ok=True)
+        for step in (1, 2):
+            shutil.copytree(self.options["model"], out / f"checkpoint-{step}" / "model")
+            (out / f"checkpoint-{step}" / STATE_FILE).write_bytes(b"")
+        return {}
+
+
+def test_checkpoints_give_the_curve_by_step(tmp_path):
+    model = tiny_model_dir(tmp_path / "llama", "llama", tokenizer=tiny_tokenizer())
+    recipe = tmp_path / "lc.yaml"
+    recipe.write_text(f"name: lc\nstages:\n  tr:\n    kind: train\n    model: {model}\n  long-context:\n"
+                      "    tasks: [passkey]\n    lengths: [256]\n    queries: 2\n    bm25: false\n    bf16: false\n"
+                      "    checkpoints: true\n", encoding="utf-8")
+    types = {**_types(), "train": _KeptCheckpoints}
+    manifest = run_recipe(recipe, output=str(tmp_path / "run"), stage_types=types, echo=lambda m: None)
+    counts = manifest["stages"][-1]["counts"]["long_context"]
+    assert set(counts) == {"tr step 1", "tr step 2", "tr (trained)"}
+    text = (tmp_path / "run" / "long_context.md").read_text()
+    assert "### tr: nDCG@1 x 100 by training step" in text and "| step | passkey 256 |" in text
+    curve = text[text.index("### tr"):].splitlines()
+    assert [line.split(" |")[0] for line in curve[4:]] == ["| 1", "| 2", "| 3"]
