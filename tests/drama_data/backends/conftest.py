@@ -77,7 +77,8 @@ class VLLMServer:
         self.t0 = time.time()
         self.start_seconds: float | None = None
         with open(log_path, "wb") as log:  # vLLM's own CPU defaults otherwise (one core kept for the server)
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
 
     @staticmethod
     def env(**extra: str) -> dict:
@@ -107,6 +108,15 @@ def vllm_openai_server(tiny_llama_server_model, tmp_path_factory):
         yield server
     finally:
         _stop(server.proc)
+
+
+def _die_with_parent() -> None:
+    """In the server's process before exec: SIGTERM it when pytest dies, even by SIGKILL (Linux
+    ``PR_SET_PDEATHSIG``), so a killed test run leaves no server behind; vLLM stops its engine processes then."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _stop(proc: subprocess.Popen) -> None:
