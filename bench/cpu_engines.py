@@ -11,8 +11,9 @@ Engines (``--engines``, in this order, one after the other):
   and LM Studio wrap) reading the same model's GGUF as it is (Q4_K_M), once per ``--slots`` value (parallel
   slots; its prompt cache is on by default, and each slot keeps its prompt's KV cache for the next request);
 * ``llama-cpp-python``: ``--backend openai`` against ``python -m llama_cpp.server`` (``pip install
-  "llama-cpp-python[server]"``: one slot, the previous prompt's KV cache reused), when ``--llama-python``
-  names a Python that has it;
+  "llama-cpp-python[server]"``: one slot, the previous prompt's KV cache reused; started with
+  ``--interrupt_requests False``, as its default cancels the running request when the next arrives), when
+  ``--llama-python`` names a Python that has it;
 * ``vllm-server``: ``--backend openai`` against vLLM's OpenAI server on CPU (``python -m
   vllm.entrypoints.openai.api_server``) on the same bf16 folder, with the engine settings our in-process
   backend uses on CPU (its dtype: bf16 where the CPU has native bf16, else float32; its KV cache size; eager;
@@ -35,6 +36,31 @@ of the client. The load average is printed beside each engine (the machine may b
     python bench/cpu_engines.py --smoke                       # stand-in servers, seconds (the test suite)
 
 Last line: ``cpu_engines: ours/fastest X (goal: >= 0.9)`` (ours = ``vllm`` rows/s over the fastest engine's).
+
+llama.cpp on a CPU with AMX (Sapphire Rapids and later: ``AMX_INT8 = 1`` in its system info) built by GCC < 13
+with ``-march=native`` (llama-cpp-python's default build) segfaults on its first matrix product, in
+``ggml_backend_amx_mul_mat``: GCC 12 drops the stores that fill the AMX tile configuration on the stack, so
+``ldtilecfg`` loads garbage (seen here with Debian 12's GCC 12.2; llama.cpp issue 20824, Ollama issue 17205,
+fixed there by building with GCC 13, Ollama PR 17244). An engine that dies so gets that hint in its error. The
+build that works on such a CPU leaves the AMX kernels out and keeps AVX512 (VNNI, BF16) and weight repacking;
+llama-cpp-python's 0.3.36 sdist vendors the llama.cpp both servers are built from:
+
+    pip download --no-deps --no-binary :all: llama-cpp-python==0.3.36 && tar xzf llama_cpp_python-0.3.36.tar.gz
+    cmake -S llama_cpp_python-0.3.36/vendor/llama.cpp -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+        -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=OFF -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON \
+        -DGGML_AVX512_BF16=ON -DLLAMA_OPENSSL=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_APP=OFF \
+        -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+    cmake --build build --target llama-server -j2           # build/bin/llama-server (--llama-server)
+    # llama-cpp-python on the same libraries: a venv with "llama-cpp-python[server]==0.3.36" installed, each of
+    # its llama_cpp/lib/lib{ggml-base,ggml-cpu,ggml,llama,mtmd}.so* overwritten by build/bin's file of that name
+    # (same sources, same ABI: cp -L build/bin/libllama.so.0.5.0 VENV/.../llama_cpp/lib/libllama.so.0.5.0, ...);
+    # the venv's python is --llama-python
+
+(The same flags in ``CMAKE_ARGS`` for ``pip install llama-cpp-python`` should give the same libraries; not tried
+here.) On a 2-core VM beside other jobs the cmake build takes about 10 minutes.
+
+An existing AMX build runs with ``llama-server --no-repack`` (no extra buffer types: neither AMX nor repacked
+weights); llama-cpp-python's server has no such option.
 """
 from __future__ import annotations
 
@@ -126,9 +152,12 @@ def plan(a) -> list[Engine]:
         elif name == "llama-cpp-python":
             if not a.llama_python:
                 continue
+            # --interrupt_requests False: its default (True) cancels the running request when the next one
+            # arrives, and the client sends two at a time; with False the second waits for the first
             cmd = [a.llama_python, "-m", "llama_cpp.server", "--model", a.gguf, "--host", "127.0.0.1",
                    "--port", "{port}", "--model_alias", SERVED_NAME, "--n_ctx", str(a.ctx_per_slot),
-                   "--n_threads", str(a.threads), "--n_threads_batch", str(a.threads)]
+                   "--n_threads", str(a.threads), "--n_threads_batch", str(a.threads),
+                   "--interrupt_requests", "False"]
             engines.append(Engine("llama-cpp-python", openai_args(2), cmd,
                                   note="llama-cpp-python[server], GGUF Q4_K_M, 1 slot"))
         elif name == "vllm-server":
@@ -233,9 +262,26 @@ def wait_ready(proc: subprocess.Popen, base_url: str, log: Path, timeout: float 
             pass
         if proc.poll() is not None or time.time() - t0 > timeout:
             why = f"exit {proc.returncode}" if proc.poll() is not None else f"not ready after {timeout:.0f} s"
-            tail = log.read_text(errors="replace")[-1500:] if log.is_file() else ""
-            raise RuntimeError(f"server did not start ({why}); its log ({log}) ends:\n{tail}")
+            raise RuntimeError(f"server did not start ({why}){crash_hint(proc.returncode, log)}; "
+                               f"its log ({log}) ends:\n{log_tail(log)}")
         time.sleep(0.5)
+
+
+def log_tail(log: Path, chars: int = 1500) -> str:
+    return log.read_text(errors="replace")[-chars:] if log.is_file() else ""
+
+
+def crash_hint(returncode: int | None, log: Path) -> str:
+    """A hint for a llama.cpp server killed by SIGSEGV whose log shows AMX in use (``AMX_INT8 = 1`` or an
+    ``AMX`` weight buffer): llama.cpp's AMX kernels built by GCC < 13 crash on their first matrix product
+    (see the module docstring for the build without them); ``""`` for any other exit."""
+    if returncode not in (-signal.SIGSEGV, 128 + signal.SIGSEGV):
+        return ""
+    text = log_tail(log, 1 << 20)
+    if "AMX_INT8 = 1" not in text and "AMX model buffer" not in text:
+        return ""
+    return (" [a segfault with llama.cpp's AMX kernels in use: a GCC < 13 build crashes in them; rebuild with "
+            "-DGGML_NATIVE=OFF and the AVX512 flags, AMX off (bench/cpu_engines.py's docstring)]")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -293,6 +339,10 @@ def run_engine(engine: Engine, a, work: Path, echo=print) -> dict:
                     rss.watch("engine", client.pid)
                 stdout, _ = client.communicate()
             row["wall_seconds"] = time.time() - t0
+            if server is not None and server.poll() is not None:  # its answers are backend failures, not a row
+                raise RuntimeError(f"server exited {server.returncode} during the run"
+                                   f"{crash_hint(server.returncode, folder / 'server.log')}; its log "
+                                   f"({folder / 'server.log'}) ends:\n{log_tail(folder / 'server.log')}")
             if client.returncode != 0:
                 raise RuntimeError(f"generate exited {client.returncode}; {client_log} ends:\n"
                                    f"{client_log.read_text(errors='replace')[-1500:]}")

@@ -56,7 +56,20 @@ def test_llama_cpp_python_runs_only_when_named(capsys):
     ce.main(["--print-commands", "--engines", "llama-cpp-python,vllm"])
     assert "llama_cpp.server" not in capsys.readouterr().out
     ce.main(["--print-commands", "--engines", "llama-cpp-python", "--llama-python", "/venv/bin/python"])
-    assert "/venv/bin/python -m llama_cpp.server" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "/venv/bin/python -m llama_cpp.server" in out
+    # its default cancels the running request when the next arrives; the client sends two at a time
+    assert "--interrupt_requests False" in out
+
+
+def test_a_segfault_with_amx_in_the_log_points_at_the_build(tmp_path):
+    log = tmp_path / "server.log"
+    log.write_text("system_info: n_threads = 2 | CPU : SSE3 = 1 | AVX512 = 1 | AMX_INT8 = 1 | REPACK = 1 |\n")
+    assert "GGML_NATIVE=OFF" in ce.crash_hint(-11, log) and "GGML_NATIVE=OFF" in ce.crash_hint(139, log)
+    assert ce.crash_hint(1, log) == "" and ce.crash_hint(None, log) == ""
+    log.write_text("system_info: n_threads = 2 | CPU : SSE3 = 1 | AVX512 = 1 | REPACK = 1 |\n")
+    assert ce.crash_hint(-11, log) == ""
+    assert ce.crash_hint(-11, tmp_path / "missing.log") == ""
 
 
 def test_bad_arguments_are_one_line(capsys):
