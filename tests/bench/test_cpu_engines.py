@@ -35,14 +35,14 @@ def test_commands_share_the_run_and_keep_outputs_and_caches_apart(capsys):
     out = capsys.readouterr().out
     clients = [line for line in out.splitlines() if line.startswith("client: ")]
     servers = [line for line in out.splitlines() if line.startswith("server: ")]
-    assert len(clients) == 5 and len(servers) == 3  # vllm, vllm-mp, llama-server np=1, np=4, vllm-server
+    assert len(clients) == 5 and len(servers) == 3  # vllm, vllm-inproc, llama-server np=1, np=4, vllm-server
     for line in clients:
         assert "--limit 40 --seed 0 --prompt-format completion" in line
         assert "--no-cache" not in line  # each engine has its own cache folder instead (its timings are read there)
     outputs = [line.split("--output ")[1].split()[0] for line in clients]
     caches = [line.split("--cache-dir ")[1].split()[0] for line in clients]
     assert len(set(outputs)) == len(set(caches)) == 5
-    assert "--backend vllm" in clients[0] and clients[1].startswith("client: VLLM_ENABLE_V1_MULTIPROCESSING=1 ")
+    assert "--backend vllm" in clients[0] and clients[1].startswith("client: VLLM_ENABLE_V1_MULTIPROCESSING=0 ")
     assert all("--backend openai" in c for c in clients[2:])
     assert "-np 1 -c 2048" in servers[0] and "-np 4 -c 8192" in servers[1] and "m.gguf" in servers[0]
     vllm_server = servers[2]

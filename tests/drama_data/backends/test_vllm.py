@@ -42,13 +42,15 @@ def test_engine_placement_on_cpu(monkeypatch, tmp_path):
     backend = vllm_backend.VLLMBackend(str(tmp_path))
     # what engine_env decides from the detector's answer (the detector is checked below on its own modules, so the
     # test does not depend on what earlier tests loaded: the mining tests load numba's llvmlite)
-    monkeypatch.setattr(vllm_backend, "usable_cores", lambda: 2)
+    monkeypatch.setattr(vllm_backend, "usable_cores", lambda: 1)
     monkeypatch.setattr(vllm_backend, "module_blocking_in_process_engine", lambda: None)
-    assert backend.engine_env() == {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}  # 2 cores: in this process
+    assert backend.engine_env() == {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}  # 1 core: in this process
     monkeypatch.setattr(vllm_backend, "module_blocking_in_process_engine", lambda: "fake_llvmlite")
     assert backend.engine_env() == {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
     monkeypatch.setattr(vllm_backend, "module_blocking_in_process_engine", lambda: None)
-    monkeypatch.setattr(vllm_backend, "usable_cores", lambda: 4)  # more cores: vLLM's own processes, every core
+    monkeypatch.setattr(vllm_backend, "usable_cores", lambda: 2)  # 2 cores: vLLM's own processes, every core
+    assert backend.engine_env() == {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    monkeypatch.setattr(vllm_backend, "usable_cores", lambda: 4)  # more cores: the same
     assert backend.engine_env() == {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
     monkeypatch.setattr(vllm_backend, "usable_cores", lambda: 32)
     assert backend.engine_env() == {}
