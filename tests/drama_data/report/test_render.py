@@ -54,5 +54,6 @@ def test_report_memory_does_not_grow_with_the_rows(tmp_path):
     large = measure(write_distinct_queries(tmp_path / "large", 36_000))
     assert (small["rows"], large["rows"]) == (6_000, 36_000) and small["judged"] == large["judged"] == 2_000
     # before: about 5 KB more per distinct query (the whole LSH index, every query in lists): +245 MB from 8k to 48k
-    # rows; now the judged sample is the same and the rest is read a row group at a time (+8 to 10 MB measured)
-    assert large["grew"] - small["grew"] < 25, (small, large)
+    # rows; now the judged sample is the same and the rest is read a row group at a time (+8 to 10 MB measured on
+    # one VM, +22 MB on the AMX VM and +30 MB once in a fresh clone there: allocator noise, far below the bug)
+    assert large["grew"] - small["grew"] < 60, (small, large)
