@@ -218,6 +218,11 @@ def _cell(value: float | None, truncated: bool = False) -> str:
     return "-" if value is None else f"{100 * value:.1f}" + ("*" if truncated else "")
 
 
+def length_label(n: int) -> str:
+    """A length as the tables head it: ``4096`` -> ``4k``, ``512`` -> ``512``."""
+    return f"{n // 1024}k" if n % 1024 == 0 and n >= 1024 else str(n)
+
+
 def _sizes(rows: list[dict], label: dict[int, str]) -> str:
     """How many queries and documents each length had: "5 queries over 10 documents per length", or per group of
     lengths when they differ ("5 queries over 10 documents at 512 and 2k, 3 over 6 at 4k and 8k")."""
@@ -242,7 +247,7 @@ def format_long_context_table(result: dict | list[dict]) -> str:
     for task in dict.fromkeys(r["task"] for r in rows):
         mine = [r for r in rows if r["task"] == task]
         lengths = list(dict.fromkeys(r["length"] for r in mine))
-        label = {n: f"{n // 1024}k" if n % 1024 == 0 and n >= 1024 else str(n) for n in lengths}
+        label = {n: length_label(n) for n in lengths}
         table = {"task": task, "sizes": _sizes(mine, label), "head": [label[n] for n in lengths],
                  "rows": [], "notes": []}
         for system in dict.fromkeys(r["system"] for r in mine):

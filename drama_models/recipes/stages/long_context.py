@@ -86,11 +86,10 @@ class LongContextStage(Stage):
     def curve(self, ctx: RunContext, counts: dict[str, dict[str, float]]) -> str:
         """The training curve as one markdown table per train stage: a row per kept checkpoint and the final
         model (its ``max_steps``), a column per task and length (nDCG@1 x 100)."""
-        from drama_models.long_context.evaluate import parse_lengths
+        from drama_models.long_context.evaluate import length_label, parse_lengths
 
         lengths = parse_lengths(self.options["lengths"])
-        head = [f"{task} {n // 1024}k" if n >= 1024 and n % 1024 == 0 else f"{task} {n}"
-                for task in self.options["tasks"] for n in lengths]
+        head = [f"{task} {length_label(n)}" for task in self.options["tasks"] for n in lengths]
         tables = []
         for t in self.upstream(ctx):
             rows = [(str(step), counts.get(f"{t.name} step {step}", {})) for step, _ in self._checkpoints(ctx, t)]
